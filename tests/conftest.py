@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from weex_async import Credentials, WeexClient
+from weex_async.testing import FakeExchange
+
+API_KEY, API_SECRET, PASSPHRASE = (
+    "key-alpha-0001",
+    "secret-alpha-must-not-leak",
+    "pass-alpha-hidden",
+)
+
+
+@pytest.fixture
+def creds() -> Credentials:
+    return Credentials(API_KEY, API_SECRET, PASSPHRASE)
+
+
+@pytest.fixture
+def exchange() -> FakeExchange:
+    exchange = FakeExchange()
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    return exchange
+
+
+@pytest.fixture
+async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[WeexClient]:
+    async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
+        yield client

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from weex_async import Credentials, WeexClient
+from weex_async.errors import ConfigurationError
+
+
+def test_repr_never_shows_secrets() -> None:
+    creds = Credentials("public-key-123", "super-secret-value", "my-passphrase")
+    for text in (repr(creds), str(creds), repr(WeexClient(creds))):
+        assert "super-secret-value" not in text
+        assert "my-passphrase" not in text
+        assert "publ" in text
+
+
+def test_from_env_reads_three_variables() -> None:
+    env = {"WEEX_API_KEY": "k", "WEEX_API_SECRET": "s", "WEEX_API_PASSPHRASE": "p"}
+    assert Credentials.from_env(env) == Credentials("k", "s", "p")
+
+
+def test_from_env_names_every_missing_variable() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Credentials.from_env({"WEEX_API_KEY": "k", "WEEX_API_SECRET": ""})
+    message = str(info.value)
+    assert "WEEX_API_SECRET" in message and "WEEX_API_PASSPHRASE" in message
+    assert "WEEX_API_KEY" not in message
+
+
+def test_from_env_uses_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEEX_API_KEY", "k1")
+    monkeypatch.setenv("WEEX_API_SECRET", "s1")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "p1")
+    assert Credentials.from_env().api_key == "k1"
+
+
+def test_empty_values_refused() -> None:
+    with pytest.raises(ConfigurationError, match="api_secret"):
+        Credentials("k", "", "p")

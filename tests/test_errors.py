@@ -1,0 +1,116 @@
+"""The error table against weex-api.md §5, and how bodies become errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from weex_async import errors
+from weex_async._decode import read_body
+from weex_async.errors import (
+    AuthenticationError,
+    BadRequestError,
+    NonJSONResponseError,
+    OrderNotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TimestampError,
+    WeexAPIError,
+)
+
+# weex-api.md §5, row by row.
+DOCUMENTED = {
+    "40001": AuthenticationError,
+    "40002": AuthenticationError,
+    "40003": AuthenticationError,
+    "40011": AuthenticationError,
+    "40005": TimestampError,
+    "40006": AuthenticationError,
+    "40007": BadRequestError,
+    "40008": TimestampError,
+    "40009": AuthenticationError,
+    "40012": AuthenticationError,
+    "40013": PermissionDeniedError,
+    "40014": PermissionDeniedError,
+    "40015": ServerError,
+    "40016": PermissionDeniedError,
+    "40017": BadRequestError,
+    "40018": PermissionDeniedError,
+    "40019": BadRequestError,
+    "40020": BadRequestError,
+    "40912": BadRequestError,
+    "40913": BadRequestError,
+    "50005": OrderNotFoundError,
+    "429": RateLimitError,
+}
+
+
+def test_table_covers_exactly_the_documented_codes() -> None:
+    assert set(errors.CODE_TABLE) == set(DOCUMENTED)
+
+
+@pytest.mark.parametrize(("code", "cls"), sorted(DOCUMENTED.items()))
+def test_each_code_raises_its_class(code: str, cls: type[WeexAPIError]) -> None:
+    status = 429 if code == "429" else 400
+    response = httpx.Response(
+        status, json={"code": code, "msg": "m", "requestTime": 1, "data": None}
+    )
+    with pytest.raises(cls) as info:
+        read_body(response)
+    assert type(info.value) is cls
+    assert info.value.code == code and info.value.status_code == status
+    assert info.value.message == "m"
+    assert info.value.body["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (500, ServerError),
+        (503, ServerError),
+        (429, RateLimitError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (400, BadRequestError),
+        (418, WeexAPIError),
+    ],
+)
+def test_unknown_code_falls_back_to_status(status: int, cls: type[WeexAPIError]) -> None:
+    with pytest.raises(cls):
+        read_body(httpx.Response(status, json={"code": "99999", "msg": "?"}))
+
+
+def test_error_envelope_on_http_200_is_an_error() -> None:
+    with pytest.raises(AuthenticationError):
+        read_body(httpx.Response(200, json={"code": "40009", "msg": "sign error"}))
+
+
+def test_success_envelope_is_unwrapped() -> None:
+    assert read_body(httpx.Response(200, json={"code": "00000", "data": {"a": 1}})) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "content"), [(521, b""), (502, b"<html>Bad gateway</html>"), (200, b"not json{")]
+)
+def test_non_json_body_is_its_own_error(status: int, content: bytes) -> None:
+    with pytest.raises(NonJSONResponseError) as info:
+        read_body(httpx.Response(status, content=content))
+    assert info.value.status_code == status
+    assert info.value.body == content.decode()
+    assert str(status) in str(info.value)
+
+
+def test_429_with_any_body_is_rate_limit_with_retry_after() -> None:
+    with pytest.raises(RateLimitError) as info:
+        read_body(httpx.Response(429, content=b"", headers={"Retry-After": "3"}))
+    assert info.value.retry_after == 3.0
+
+
+def test_tree() -> None:
+    assert issubclass(errors.InvalidRequestError, ValueError)
+    assert issubclass(errors.RequestTimeoutError, errors.TransportError)
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type):
+            assert issubclass(obj, errors.WeexError)

@@ -1,0 +1,40 @@
+"""weex_async: an asyncio SDK for the WEEX futures REST API.
+
+Cancel many orders fast, with many batch cancels in flight at once, without ever tripping the
+exchange's rate limits.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._client import WeexClient
+from ._limiter import Budget, PoolSnapshot, Priority, RateLimits
+from ._retry import RetryPolicy
+from ._signing import Credentials, WeexAuth, sign
+from .models import BatchCancelResult, CancelOrderResult, CancelReport, ServerTime
+
+try:
+    __version__ = version("weex-async")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BatchCancelResult",
+    "Budget",
+    "CancelOrderResult",
+    "CancelReport",
+    "Credentials",
+    "PoolSnapshot",
+    "Priority",
+    "RateLimits",
+    "RetryPolicy",
+    "ServerTime",
+    "WeexAuth",
+    "WeexClient",
+    "sign",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("weex_async._"):
+        _obj.__module__ = __name__
+del _name, _obj

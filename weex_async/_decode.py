@@ -1,0 +1,173 @@
+"""The one place that knows WEEX's wire format: a cattrs converter and the response reader.
+
+Wire rules owned here:
+
+- camelCase wire names <-> snake_case attributes (``orderIds`` -> ``order_ids``);
+- ids are exact ``str`` even when the server sends a JSON number (Python's json keeps integers
+  exact, and no float is ever involved);
+- booleans are booleans (``"false"`` must not become ``True`` as ``bool("false")`` would);
+- unknown keys are ignored by default and forbidden by ``make_converter(strict=True)``, which the
+  test suite uses to prove that every documented field is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import httpx
+from cattrs.gen import make_dict_structure_fn, override
+
+from .errors import (
+    NonJSONResponseError,
+    UnexpectedResponseError,
+    WeexAPIError,
+    api_error_for,
+)
+from .models import BatchCancelResult, CancelOrderResult, ServerTime
+
+T = TypeVar("T")
+
+#: Some account endpoints wrap success as ``{"code": "00000", "data": ...}``.
+SUCCESS_CODES = frozenset({"00000", "0", "200"})
+
+_CAMEL = re.compile(r"_([a-z])")
+
+
+def _camel(name: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a string or an integer id, got {type(value).__name__}")
+    return str(value)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+# Items of a batch cancel answer use snake_case on the wire already; the envelope uses camelCase.
+_SNAKE_ON_WIRE: tuple[type[Any], ...] = (CancelOrderResult,)
+_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime)
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build the converter. ``strict=True`` forbids unknown keys (used by the tests)."""
+    converter = cattrs.Converter(forbid_extra_keys=strict)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(int, _structure_int)
+    for cls in _CAMEL_ON_WIRE:
+        renames: dict[str, Any] = {
+            field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
+        }
+        converter.register_structure_hook(
+            cls,
+            make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **renames),
+        )
+    for cls in _SNAKE_ON_WIRE:
+        converter.register_structure_hook(
+            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict)
+        )
+    return converter
+
+
+CONVERTER = make_converter()
+
+_NOT_JSON = object()
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return response.content[:500].decode("utf-8", "replace")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def read_body(response: httpx.Response) -> Any:
+    """Return the success payload of ``response`` or raise the matching error.
+
+    Raises:
+        NonJSONResponseError: the body is empty or not JSON (except a 429, always a RateLimitError).
+        WeexAPIError: (a subclass) the status is an error, or the body is an error envelope.
+    """
+    status = response.status_code
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = _NOT_JSON
+    if body is _NOT_JSON or body is None:
+        if status == 429:  # a 429 means a ban whatever its body: the pools must pause
+            raise api_error_for(
+                status, None, "Too Many Requests", retry_after=_retry_after(response)
+            )
+        raise NonJSONResponseError(
+            f"HTTP {status} with a body that is not JSON: {_excerpt(response)!r}",
+            status_code=status,
+            body=_excerpt(response),
+        )
+    code = body.get("code") if isinstance(body, dict) else None
+    code = None if code is None else str(code)
+    if status >= 400 or (code is not None and code not in SUCCESS_CODES and "msg" in body):
+        message = str(body.get("msg", "")) if isinstance(body, dict) else ""
+        raise api_error_for(
+            status, code, message or f"HTTP {status}", body, retry_after=_retry_after(response)
+        )
+    if code in SUCCESS_CODES and isinstance(body, dict) and "data" in body:
+        return body["data"]
+    return body
+
+
+def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter = CONVERTER) -> T:
+    """Read ``response`` and structure its payload as ``cls``.
+
+    Raises:
+        UnexpectedResponseError: the payload does not have the documented shape; carries the raw
+            body, never a cattrs traceback.
+    """
+    payload = read_body(response)
+    try:
+        return converter.structure(payload, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        detail = (
+            "; ".join(cattrs.transform_error(exc))
+            if isinstance(exc, cattrs.BaseValidationError)
+            else str(exc)
+        )
+        raise UnexpectedResponseError(
+            f"HTTP {response.status_code}: the answer is not a {cls.__name__}: {detail}",
+            status_code=response.status_code,
+            body=_excerpt(response),
+        ) from None
+
+
+__all__ = ["CONVERTER", "SUCCESS_CODES", "WeexAPIError", "decode", "make_converter", "read_body"]

@@ -1,0 +1,250 @@
+"""The admission queue: every pool of a call is checked and charged in one step, in order.
+
+Rules (the limiter's invariants, design.md):
+
+- **All or nothing.** A call is admitted only when every pool it charges can take its weight, and
+  then all of them are charged at once, synchronously (no ``await`` between check and charge, so
+  nothing else on the event loop can interleave). Nothing is held while waiting.
+- **Order.** Waiters are served by priority (``Priority``: lower first), FIFO within one. A waiter
+  that cannot be admitted *blocks* the pools it is short of: nobody behind it may take from those
+  pools, so a heavy call is never starved by a stream of light ones. Callers whose pools are not
+  blocked pass (another account's calls do not queue behind this account's empty budget).
+- **No polling.** One timer, armed for the earliest moment a blocked pool could fit its blocker;
+  slot releases and cancellations re-run the scan. Idle waiting costs no CPU.
+- **Cancellation.** A caller cancelled while waiting charges nothing; one cancelled just after being
+  admitted (before it could send) is refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import enum
+import itertools
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from ._pools import WindowPool
+
+__all__ = ["AdmissionQueue", "Clock", "Pool", "Priority", "Ticket"]
+
+log = logging.getLogger("weex_async.limiter")
+
+# A timer armed for the exact instant a weight comes back may be run by the loop a hair early
+# (asyncio runs timers within its clock resolution); this margin avoids a re-arm storm.
+_TIMER_MARGIN = 1e-6
+
+
+class Priority(enum.IntEnum):
+    """Who goes first when several calls wait: lower values first."""
+
+    SYSTEM = 0  #: server-time syncs, which signed calls depend on
+    CANCEL = 1  #: cancels: a market maker's safety valve
+    PLACE = 2  #: placements
+    QUERY = 3  #: everything else
+
+
+class Pool(Protocol):
+    name: str
+    limit: int
+    window: float
+    waiting: int
+    paused_until: float
+    #: True for in-flight slots (freed when the request ends), False for window weight
+    freed_on_release: bool
+
+    def used(self, now: float) -> int: ...
+    def can_take(self, weight: int, now: float) -> bool: ...
+    def take(self, weight: int, now: float) -> tuple[float, int]: ...
+    def refund(self, entry: tuple[float, int]) -> None: ...
+    def ready_at(self, weight: int, now: float) -> float | None: ...
+
+
+class Clock(Protocol):
+    """What the queue needs of time: the event loop satisfies it; tests inject a manual clock."""
+
+    def time(self) -> float: ...
+    def call_at(self, when: float, callback: Callable[[], Any]) -> asyncio.TimerHandle: ...
+
+
+Charges = Sequence[tuple[Pool, int]]
+
+
+class Ticket:
+    """An admission: what was charged, so that slots can be released and unsent calls refunded."""
+
+    __slots__ = ("_entries", "_queue", "_released", "admitted_at", "waited")
+
+    def __init__(
+        self,
+        queue: AdmissionQueue,
+        entries: list[tuple[Pool, tuple[float, int]]],
+        admitted_at: float,
+        waited: float,
+    ) -> None:
+        self._queue = queue
+        self._entries = entries
+        self._released = False
+        self.admitted_at = admitted_at
+        #: seconds spent waiting in the queue
+        self.waited = waited
+
+    def release(self) -> None:
+        """The request is done (answered or failed): free its in-flight slots."""
+        if not self._released:
+            self._released = True
+            self._queue._release(self._entries, refund_all=False)
+
+    def refund(self) -> None:
+        """The request was never sent: give back every charge, window weight included."""
+        if not self._released:
+            self._released = True
+            self._queue._release(self._entries, refund_all=True)
+
+
+class _Waiter:
+    __slots__ = ("charges", "enqueued_at", "future", "key")
+
+    def __init__(
+        self, key: tuple[int, int], charges: Charges, future: asyncio.Future[Ticket], now: float
+    ) -> None:
+        self.key = key
+        self.charges = charges
+        self.future = future
+        self.enqueued_at = now
+
+
+class AdmissionQueue:
+    """One queue for every pool of one event loop (so pools shared by clients share one order).
+
+    Args:
+        clock: the time source and timer; the running event loop by default.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
+        self._waiters: list[_Waiter] = []
+        self._sequence = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._pools: dict[tuple[str, ...], Pool] = {}
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def pool(self, key: tuple[str, ...], factory: Callable[[], Pool]) -> Pool:
+        """The pool registered under ``key``, created by ``factory`` on first use."""
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = factory()
+        return pool
+
+    def __len__(self) -> int:
+        return sum(1 for waiter in self._waiters if not waiter.future.done())
+
+    async def acquire(self, charges: Charges, priority: int) -> Ticket:
+        """Wait until every pool in ``charges`` can take its weight, then charge them all.
+
+        Raises:
+            ValueError: a weight exceeds its pool's whole budget (it could never be admitted).
+        """
+        now = self._clock.time()
+        if not self._waiters and all(pool.can_take(weight, now) for pool, weight in charges):
+            return self._charge(charges, now, now)
+        for pool, weight in charges:
+            if weight > pool.limit:
+                raise ValueError(
+                    f"weight {weight} can never fit pool {pool.name} (budget {pool.limit})"
+                )
+        future: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter((priority, next(self._sequence)), charges, future, now)
+        bisect.insort(self._waiters, waiter, key=lambda w: w.key)
+        for pool, _ in charges:
+            pool.waiting += 1
+        try:
+            self._scan()
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                future.result().refund()  # admitted, but the caller is gone: nothing was sent
+            else:
+                future.cancel()
+                self._scan()  # it may have been blocking pools for the waiters behind it
+            raise
+        finally:
+            for pool, _ in charges:
+                pool.waiting -= 1
+
+    def pause(self, pools: Sequence[WindowPool], until: float, reason: str) -> None:
+        """Pause ``pools`` until ``until`` (a longer pause extends, a shorter never shortens)."""
+        extended = [pool.name for pool in pools if pool.pause(until)]
+        if extended:
+            log.warning(
+                "pausing %s for %.1fs: %s", ", ".join(extended), until - self._clock.time(), reason
+            )
+        self._scan()
+
+    def _charge(self, charges: Charges, now: float, enqueued_at: float) -> Ticket:
+        entries = [(pool, pool.take(weight, now)) for pool, weight in charges]
+        return Ticket(self, entries, now, now - enqueued_at)
+
+    def _release(self, entries: list[tuple[Pool, tuple[float, int]]], refund_all: bool) -> None:
+        freed = False
+        for pool, entry in entries:
+            if refund_all or pool.freed_on_release:
+                pool.refund(entry)
+                freed = True
+        if freed and self._waiters:
+            self._scan()
+
+    def _scan(self) -> None:
+        """Admit every waiter that can go now, in order; arm the timer for the rest."""
+        now = self._clock.time()
+        blocked: dict[Pool, int] = {}
+        remaining: list[_Waiter] = []
+        for waiter in self._waiters:
+            if waiter.future.done():
+                continue
+            if blocked and any(pool in blocked for pool, _ in waiter.charges):
+                remaining.append(waiter)
+                continue
+            short = [(pool, w) for pool, w in waiter.charges if not pool.can_take(w, now)]
+            if short:
+                for pool, weight in short:
+                    blocked[pool] = weight
+                remaining.append(waiter)
+                continue
+            ticket = self._charge(waiter.charges, now, waiter.enqueued_at)
+            if ticket.waited > 0:
+                log.debug(
+                    "admitted after waiting %.3fs (priority %d)", ticket.waited, waiter.key[0]
+                )
+            waiter.future.set_result(ticket)
+        self._waiters = remaining
+        wake = math.inf
+        for pool, weight in blocked.items():
+            ready = pool.ready_at(weight, now)
+            if ready is not None and ready < wake:
+                wake = ready
+        self._arm(wake, now)
+
+    def _arm(self, wake: float, now: float) -> None:
+        if wake == self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake < math.inf:
+            self._timer = self._clock.call_at(max(wake, now) + _TIMER_MARGIN, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        self._scan()
+
+    def snapshot_pools(self) -> list[Pool]:
+        return list(self._pools.values())

@@ -1,0 +1,145 @@
+"""The resources a call charges: window pools (weight per window) and in-flight slots.
+
+``WindowPool`` is an exact sliding window: a token bucket whose tokens come back exactly one window
+after they were spent.  In any half-open interval ``[t, t + window)`` the weight it admits never
+exceeds the budget, which also bounds what a fixed-window or token-bucket server would count.  The
+whole budget is available as a burst from idle, and sustained use reaches ``weight / window``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+__all__ = ["SlotPool", "WindowPool"]
+
+
+class WindowPool:
+    """A budget of ``limit`` weight per ``window`` seconds, with 429 pauses.
+
+    Args:
+        name: shown in snapshots and logs (``"ip:api-contract.weex.com"``).
+        limit: the budget's weight.
+        window: the effective window: the exchange's window plus the arrival-jitter allowance.
+    """
+
+    freed_on_release = False
+
+    def __init__(self, name: str, limit: int, window: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.window = window
+        self.paused_until = -math.inf
+        #: callers currently queued that charge this pool (for snapshots)
+        self.waiting = 0
+        self._entries: deque[tuple[float, int]] = deque()
+        self._used = 0
+
+    def __repr__(self) -> str:
+        return f"<WindowPool {self.name} {self._used}/{self.limit} per {self.window:g}s>"
+
+    def tighten(self, limit: int, window: float) -> None:
+        """Adopt the stricter of the current and the given budget (several clients, one pool)."""
+        self.limit = min(self.limit, limit)
+        self.window = max(self.window, window)
+
+    def _expire(self, now: float) -> None:
+        entries = self._entries
+        horizon = now - self.window
+        while entries and entries[0][0] <= horizon:
+            self._used -= entries.popleft()[1]
+
+    def used(self, now: float) -> int:
+        """Weight charged within the last window."""
+        self._expire(now)
+        return self._used
+
+    def can_take(self, weight: int, now: float) -> bool:
+        if now < self.paused_until:
+            return False
+        self._expire(now)
+        return self._used + weight <= self.limit
+
+    def take(self, weight: int, now: float) -> tuple[float, int]:
+        entry = (now, weight)
+        self._entries.append(entry)
+        self._used += weight
+        return entry
+
+    def refund(self, entry: tuple[float, int]) -> None:
+        """Give back a charge whose request was never sent."""
+        try:
+            self._entries.remove(entry)
+        except ValueError:  # already expired: nothing left to give back
+            return
+        self._used -= entry[1]
+
+    def ready_at(self, weight: int, now: float) -> float:
+        """The earliest time at which ``weight`` fits, if nothing else is charged meanwhile."""
+        self._expire(now)
+        ready = now
+        excess = self._used + weight - self.limit
+        if excess > 0:
+            for when, spent in self._entries:
+                excess -= spent
+                if excess <= 0:
+                    ready = when + self.window
+                    break
+        return max(ready, self.paused_until)
+
+    def pause(self, until: float) -> bool:
+        """Admit nothing before ``until``. A later pause extends, an earlier never shortens.
+
+        Returns:
+            True if the pause was extended.
+        """
+        if until > self.paused_until:
+            self.paused_until = until
+            return True
+        return False
+
+    def reconcile(self, server_used: int, now: float) -> None:
+        """Raise the ledger to ``server_used`` if the server has seen more than we charged.
+
+        The difference is charged now, so it comes back a full window later: never earlier than the
+        server's own count would.
+        """
+        self._expire(now)
+        if server_used > self._used:
+            self.take(server_used - self._used, now)
+
+
+class SlotPool:
+    """At most ``capacity`` requests in flight: the connection pool's size.
+
+    Callers beyond it wait in the admission queue (FIFO, prioritised), never in httpx's pool.
+    """
+
+    window = math.inf
+    freed_on_release = True
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.limit = capacity
+        self.in_use = 0
+        self.waiting = 0
+        self.paused_until = -math.inf
+
+    def __repr__(self) -> str:
+        return f"<SlotPool {self.name} {self.in_use}/{self.limit}>"
+
+    def used(self, now: float) -> int:
+        return self.in_use
+
+    def can_take(self, weight: int, now: float) -> bool:
+        return self.in_use + weight <= self.limit
+
+    def take(self, weight: int, now: float) -> tuple[float, int]:
+        self.in_use += weight
+        return (now, weight)
+
+    def refund(self, entry: tuple[float, int]) -> None:
+        self.in_use -= entry[1]
+
+    def ready_at(self, weight: int, now: float) -> float | None:
+        return None  # frees on a release, not at a time

@@ -1,0 +1,75 @@
+"""The retry policy: which failures are tried again, how often and how far apart."""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+from .errors import (
+    ConfigurationError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy"]
+
+
+def _at_least(minimum: float):  # type: ignore[no-untyped-def]
+    def check(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise ConfigurationError(f"RetryPolicy.{attribute.name} must be >= {minimum}")
+
+    return check
+
+
+@attrs.frozen
+class RetryPolicy:
+    """When a call is sent again.
+
+    Rules:
+
+    - Every attempt is admitted by the limiter again (charged again) and signed again with a fresh
+      timestamp.
+    - Never retried: authentication, permission and parameter errors (``AuthenticationError``,
+      ``PermissionDeniedError``, ``BadRequestError``): repeating them risks the key being disabled
+      by WEEX's risk control, and the answer would not change.
+    - A ``TimestampError`` (40005 / 40008) is retried once, after re-syncing with server time.
+    - An HTTP 429 pauses the pools for the ban; idempotent calls are then retried.
+    - Only idempotent calls (batch cancel, queries) are retried after an error that leaves the
+      outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies.
+      ``cancel_batch_orders`` returns the exchange's own answer, so it retries only what the
+      exchange certainly refused (429, timestamp); ``cancel_orders`` retries all of the above and
+      accounts for orders an unanswered attempt may have cancelled.
+    - Waits between attempts: ``backoff_initial * 2**n`` capped at ``backoff_max``, with full
+      jitter (a random fraction of it), so that many callers do not retry in step.
+
+    Args:
+        max_attempts: attempts per request, the first included (1 = never retry).
+        backoff_initial: the first wait before a retry, in seconds.
+        backoff_max: the longest wait between two attempts, in seconds.
+        deadline: seconds after which ``cancel_orders`` stops retrying and reports what is left as
+            unknown; ``None`` for no deadline.
+    """
+
+    max_attempts: int = attrs.field(default=4, validator=_at_least(1))
+    backoff_initial: float = attrs.field(default=0.1, validator=_at_least(0))
+    backoff_max: float = attrs.field(default=2.0, validator=_at_least(0))
+    deadline: float | None = None
+
+    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (retry - 1))
+        return (rng or random).uniform(0.0, ceiling)
+
+    @staticmethod
+    def outcome_unknown(error: BaseException) -> bool:
+        """True for failures after which the exchange may or may not have acted."""
+        return isinstance(error, (TransportError, ServerError, ResponseDecodeError))
+
+    @staticmethod
+    def refused(error: BaseException) -> bool:
+        """True for failures the exchange certainly did not act on, worth trying again."""
+        return isinstance(error, RateLimitError)

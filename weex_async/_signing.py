@@ -1,0 +1,128 @@
+"""Request signing: the pure ``sign`` function, ``Credentials`` and the httpx middleware.
+
+WEEX signs ``timestamp + METHOD + requestPath[?query] + body`` with HMAC-SHA256 keyed by the API
+secret and sends the Base64 of the raw digest.  ``WeexAuth`` builds that pre-hash from the *final*
+``httpx.Request`` (its raw path, raw query and exact body bytes), so what is signed is always what
+goes on the wire, and it reads the clock once per request so the ``ACCESS-TIMESTAMP`` header and the
+signed timestamp can never differ.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Generator, Mapping
+
+import attrs
+import httpx
+
+from .errors import ConfigurationError
+
+__all__ = ["Credentials", "WeexAuth", "sign"]
+
+_ENV_NAMES = ("WEEX_API_KEY", "WEEX_API_SECRET", "WEEX_API_PASSPHRASE")
+
+
+def sign(secret: str, timestamp: str, method: str, path_and_query: str, body: bytes | str) -> str:
+    """Return WEEX's ``ACCESS-SIGN`` value for one request.
+
+    Args:
+        secret: the API secret (the HMAC key).
+        timestamp: Unix time in milliseconds, as the string sent in ``ACCESS-TIMESTAMP``.
+        method: the HTTP method; upper-cased here.
+        path_and_query: the request path, plus ``?`` and the query string exactly as sent, if any.
+        body: the exact body bytes (or text) sent; empty for GET.
+
+    Returns:
+        ``base64(hmac_sha256(secret, timestamp + METHOD + path_and_query + body))``.
+    """
+    if isinstance(body, str):
+        body = body.encode()
+    prehash = f"{timestamp}{method.upper()}{path_and_query}".encode() + body
+    digest = hmac.new(secret.encode(), prehash, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _masked(value: str) -> str:
+    return f"{value[:4]}…" if len(value) > 8 else "…"
+
+
+@attrs.frozen(repr=False)
+class Credentials:
+    """An API key with its secret and passphrase.
+
+    The secret and passphrase never appear in ``repr()`` or ``str()``; the key is shown masked.
+
+    Args:
+        api_key: the ``ACCESS-KEY``; identifies the account (the UID rate-limit pool is per key).
+        api_secret: the HMAC secret used to sign requests.
+        passphrase: the ``ACCESS-PASSPHRASE`` chosen when the key was created.
+    """
+
+    api_key: str
+    api_secret: str
+    passphrase: str
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("api_key", "api_secret", "passphrase"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(f"Credentials.{name} must be a non-empty string")
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key='{_masked(self.api_key)}', api_secret=***, passphrase=***)"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
+        """Read ``WEEX_API_KEY``, ``WEEX_API_SECRET`` and ``WEEX_API_PASSPHRASE``.
+
+        Args:
+            environ: where to read from; ``os.environ`` by default.
+
+        Raises:
+            ConfigurationError: naming every variable that is missing or empty.
+        """
+        env = os.environ if environ is None else environ
+        missing = [name for name in _ENV_NAMES if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                "missing environment variable(s) for WEEX credentials: " + ", ".join(missing)
+            )
+        return cls(*(env[name] for name in _ENV_NAMES))
+
+
+class WeexAuth(httpx.Auth):
+    """Signs the final request: ``ACCESS-KEY``, ``-SIGN``, ``-TIMESTAMP``, ``-PASSPHRASE``.
+
+    Args:
+        credentials: whose key signs.
+        now_ms: the clock, in Unix milliseconds (the client passes its server-offset clock).
+            Read once per request, after any rate-limit wait, because httpx calls
+            ``auth_flow`` inside ``send``.
+    """
+
+    requires_request_body = True
+
+    def __init__(self, credentials: Credentials, now_ms: Callable[[], int]) -> None:
+        self._credentials = credentials
+        self._now_ms = now_ms
+
+    def __repr__(self) -> str:
+        return f"WeexAuth({self._credentials!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        timestamp = str(self._now_ms())
+        # raw_path is the path plus "?query" exactly as it goes on the wire (already encoded).
+        path_and_query = request.url.raw_path.decode("ascii")
+        signature = sign(
+            self._credentials.api_secret, timestamp, request.method, path_and_query, request.content
+        )
+        request.headers["ACCESS-KEY"] = self._credentials.api_key
+        request.headers["ACCESS-SIGN"] = signature
+        request.headers["ACCESS-TIMESTAMP"] = timestamp
+        request.headers["ACCESS-PASSPHRASE"] = self._credentials.passphrase
+        yield request

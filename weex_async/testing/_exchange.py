@@ -1,0 +1,461 @@
+"""``FakeExchange``: a WEEX stand-in, as a plain ASGI app (no web framework needed).
+
+It checks private requests the way weex-api.md documents (headers, Content-Type, timestamp window,
+HMAC over the exact bytes received, key and passphrase), keeps open orders per account so cancels
+have real outcomes, meters IP and UID weight with an exact sliding window counted at arrival
+(answering 429 and banning when a call would exceed), records what it admitted, and injects faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import attrs
+
+from .._signing import sign
+from ._faults import Fault, Faults
+
+__all__ = ["Arrival", "DroppedConnection", "FakeAccount", "FakeExchange"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Largest body the fake reads; beyond it the request is refused (40017).
+MAX_BODY_BYTES = 1 << 20
+#: WEEX rejects timestamps more than this far from its clock (40008).
+TIMESTAMP_TOLERANCE_MS = 30_000
+
+_CANCEL_BATCH = "/capi/v2/order/cancel_batch_orders"
+_TIME = "/capi/v2/market/time"
+#: (IP weight, UID weight) per path, as weex-api.md documents them.
+WEIGHTS = {_CANCEL_BATCH: (5, 10), _TIME: (1, 0)}
+
+
+class DroppedConnection(Exception):
+    """Raised by the app to drop the connection without an answer (a fault)."""
+
+
+@attrs.frozen
+class Arrival:
+    """One request the fake exchange admitted and metered."""
+
+    at: float  #: monotonic seconds at arrival
+    path: str
+    ip: str
+    api_key: str | None
+    ip_weight: int
+    uid_weight: int
+
+
+@attrs.define
+class FakeAccount:
+    """One account of the fake exchange, with its open orders."""
+
+    api_key: str
+    api_secret: str = attrs.field(repr=False)
+    passphrase: str = attrs.field(repr=False)
+    #: open orders: exchange id -> client id ("" when none)
+    orders: dict[str, str] = attrs.field(factory=dict)
+    #: every order this account ever cancelled, in order
+    cancelled: list[str] = attrs.field(factory=list)
+
+    def open_order(self, order_id: str, client_oid: str = "") -> None:
+        self.orders[order_id] = client_oid
+
+    def by_client_oid(self, client_oid: str) -> str | None:
+        for order_id, cid in self.orders.items():
+            if cid == client_oid:
+                return order_id
+        return None
+
+
+class _Meter:
+    """An exact sliding window of weight at arrival, with a ban."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.entries: deque[tuple[float, int]] = deque()
+        self.used = 0
+        self.banned_until = 0.0
+
+    def fits(self, weight: int, now: float) -> bool:
+        while self.entries and self.entries[0][0] <= now - self.window:
+            self.used -= self.entries.popleft()[1]
+        return now >= self.banned_until and self.used + weight <= self.limit
+
+    def charge(self, weight: int, now: float) -> None:
+        self.entries.append((now, weight))
+        self.used += weight
+
+
+class FakeExchange:
+    """A WEEX futures API stand-in for tests, the demo and your own engine's tests.
+
+    Use it in process with ``httpx.AsyncClient(transport=exchange.transport())`` (or
+    ``WeexClient(..., transport=exchange.transport())``), or on a real socket with
+    ``weex_async.testing.serve(exchange)``.
+
+    Args:
+        ip_budget: IP weight per window (WEEX: 500).
+        uid_budget: UID weight per window (WEEX: 500).
+        window: the metering window in seconds (WEEX: 10).
+        ban: seconds an IP or account is banned after exceeding (WEEX: 10).
+        max_ids_per_call: more ids than this in one batch cancel is refused with 40912.
+        usage_headers: send ``x-used-weight-10s`` / ``x-remaining-weight-10s`` (UID pool for
+            signed calls, IP pool for public ones).
+        skew_ms: the exchange's clock minus the host's, in milliseconds.
+        extra_fields: also send ``symbol`` and per-item ``err_code`` (as some doc copies show).
+        monotonic: the metering clock (seconds); injectable for tests.
+        wall: the wall clock (seconds since the epoch); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        ip_budget: int = 500,
+        uid_budget: int = 500,
+        window: float = 10.0,
+        ban: float = 10.0,
+        max_ids_per_call: int = 50,
+        usage_headers: bool = False,
+        skew_ms: int = 0,
+        extra_fields: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.ip_budget = ip_budget
+        self.uid_budget = uid_budget
+        self.window = window
+        self.ban = ban
+        self.max_ids_per_call = max_ids_per_call
+        self.usage_headers = usage_headers
+        self.skew_ms = skew_ms
+        self.extra_fields = extra_fields
+        self._monotonic = monotonic
+        self._wall = wall
+        self.accounts: dict[str, FakeAccount] = {}
+        self.faults = Faults()
+        #: every request admitted past the rate limits, in arrival order
+        self.arrivals: list[Arrival] = []
+        #: how many 429s were answered
+        self.rate_limited = 0
+        #: how many requests arrived (any outcome)
+        self.requests = 0
+        self._ip_meters: dict[str, _Meter] = {}
+        self._uid_meters: dict[str, _Meter] = {}
+        self._ids = itertools.count(596471064624628269)
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def add_account(self, api_key: str, api_secret: str, passphrase: str) -> FakeAccount:
+        """Create an account that signs with these credentials."""
+        account = FakeAccount(api_key, api_secret, passphrase)
+        self.accounts[api_key] = account
+        return account
+
+    def open_orders(
+        self, api_key: str, count: int = 0, *, client_oids: Iterable[str] = ()
+    ) -> list[str]:
+        """Open ``count`` orders (and one per client id) for ``api_key``; returns their ids."""
+        account = self.accounts[api_key]
+        opened = []
+        for cid in itertools.chain(("",) * count, client_oids):
+            order_id = str(next(self._ids))
+            account.open_order(order_id, cid)
+            opened.append(order_id)
+        return opened
+
+    def server_ms(self) -> int:
+        """The exchange's clock in Unix milliseconds."""
+        return int(self._wall() * 1000) + self.skew_ms
+
+    # -- what the exchange saw -------------------------------------------------------------------
+
+    def worst_window(self, pool: str = "uid", key: str | None = None) -> int:
+        """The most weight admitted in any interval of one window, for ``"ip"`` or ``"uid"``.
+
+        Args:
+            pool: ``"ip"`` or ``"uid"``.
+            key: the IP address or API key; ``None`` takes the worst of all.
+        """
+        groups: dict[str | None, list[tuple[float, int]]] = {}
+        for arrival in self.arrivals:
+            owner = arrival.ip if pool == "ip" else arrival.api_key
+            weight = arrival.ip_weight if pool == "ip" else arrival.uid_weight
+            if weight and (key is None or owner == key):
+                groups.setdefault(owner, []).append((arrival.at, weight))
+        worst = 0
+        for points in groups.values():
+            start = total = 0
+            for end_at, weight in points:
+                total += weight
+                while points[start][0] <= end_at - self.window:
+                    total -= points[start][1]
+                    start += 1
+                worst = max(worst, total)
+        return worst
+
+    # -- the ASGI app ----------------------------------------------------------------------------
+
+    def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> Any:
+        """An in-process httpx transport to this app that fails like a socket would."""
+        from ._transport import FakeTransport
+
+        return FakeTransport(self, client)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        self.requests += 1
+        body, too_large = await _read_body(receive)
+        status, payload, headers = await self._handle(scope, body, too_large)
+        if payload is _DROP:
+            raise DroppedConnection("connection dropped by fault injection")
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        response_headers = [(b"content-type", b"application/json"), *headers]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": raw})
+
+    async def _handle(
+        self, scope: Scope, body: bytes, too_large: bool
+    ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        if path not in WEIGHTS:
+            return 404, _error("40404", f"no such endpoint: {method} {path}"), []
+        expected_method = "GET" if path == _TIME else "POST"
+        if method != expected_method:
+            return 405, _error("40017", f"{path} takes {expected_method}"), []
+        ip = (scope.get("client") or ("unknown", 0))[0]
+        if path == _TIME:
+            return self._metered(ip, None, path, self._server_time)
+        account_or_error = self._authenticate(scope, method, path, query, body)
+        if not isinstance(account_or_error, FakeAccount):
+            return 400, account_or_error, []
+        account = account_or_error
+        if too_large:
+            return 400, _error("40017", "request body too large"), []
+        fault = self.faults.draw()
+        if fault is Fault.RATE_LIMIT:
+            self.rate_limited += 1
+            return 429, _error("429", "Too Many Requests"), []
+        status, payload, headers = self._metered(
+            ip, account, path, lambda: self._cancel_batch(account, body, fault)
+        )
+        if status == 200 and fault in (Fault.DROP_AFTER, Fault.SLOW):
+            if fault is Fault.DROP_AFTER:
+                return 0, _DROP, []
+            await asyncio.sleep(self.faults.slow_delay)
+        return status, payload, headers
+
+    def _metered(
+        self,
+        ip: str,
+        account: FakeAccount | None,
+        path: str,
+        handler: Callable[[], tuple[int, Any]],
+    ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
+        now = self._monotonic()
+        ip_weight, uid_weight = WEIGHTS[path]
+        ip_meter = self._ip_meters.setdefault(ip, _Meter(self.ip_budget, self.window))
+        meters = [(ip_meter, ip_weight)]
+        if account is not None:
+            uid_meter = self._uid_meters.setdefault(
+                account.api_key, _Meter(self.uid_budget, self.window)
+            )
+            meters.append((uid_meter, uid_weight))
+        if not all(meter.fits(weight, now) for meter, weight in meters):
+            self.rate_limited += 1
+            for meter, weight in meters:
+                if now >= meter.banned_until and not meter.fits(weight, now):
+                    meter.banned_until = now + self.ban
+            return 429, _error("429", "Too Many Requests"), []
+        for meter, weight in meters:
+            meter.charge(weight, now)
+        self.arrivals.append(
+            Arrival(now, path, ip, account.api_key if account else None, ip_weight, uid_weight)
+        )
+        status, payload = handler()
+        headers: list[tuple[bytes, bytes]] = []
+        if self.usage_headers:
+            meter = meters[-1][0]
+            headers = [
+                (b"x-used-weight-10s", str(meter.used).encode()),
+                (b"x-remaining-weight-10s", str(meter.limit - meter.used).encode()),
+            ]
+        return status, payload, headers
+
+    def _server_time(self) -> tuple[int, Any]:
+        now_ms = self.server_ms()
+        iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_ms / 1000))
+        return 200, {
+            "epoch": f"{now_ms / 1000:.3f}",
+            "iso": f"{iso}.{now_ms % 1000:03d}Z",
+            "timestamp": now_ms,
+        }
+
+    def _authenticate(
+        self, scope: Scope, method: str, path: str, query: str, body: bytes
+    ) -> FakeAccount | dict[str, Any]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        for header, code in (
+            ("access-key", "40001"),
+            ("access-sign", "40002"),
+            ("access-timestamp", "40003"),
+            ("access-passphrase", "40011"),
+        ):
+            if not headers.get(header):
+                return _error(code, f"{header.upper()} header is missing")
+        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _error("40007", "Invalid Content_Type, please use application/json format")
+        timestamp = headers["access-timestamp"]
+        if len(timestamp) != 13 or not timestamp.isdigit():
+            return _error("40005", "Invalid ACCESS_TIMESTAMP")
+        if abs(int(timestamp) - self.server_ms()) > TIMESTAMP_TOLERANCE_MS:
+            return _error("40008", "Request timestamp expired")
+        account = self.accounts.get(headers["access-key"])
+        if account is None:
+            return _error("40006", "Invalid ACCESS_KEY")
+        if not hmac.compare_digest(headers["access-passphrase"], account.passphrase):
+            return _error("40012", "API key or passphrase is incorrect")
+        path_and_query = f"{path}?{query}" if query else path
+        expected = sign(account.api_secret, timestamp, method, path_and_query, body)
+        if not hmac.compare_digest(headers["access-sign"], expected):
+            return _error("40009", "signature verification failed")
+        return account
+
+    def _cancel_batch(
+        self, account: FakeAccount, body: bytes, fault: Fault | None
+    ) -> tuple[int, Any]:
+        if fault is Fault.DROP_BEFORE:
+            return 0, _DROP
+        if fault is Fault.SERVER_ERROR:
+            return 500, _error("40015", "system error")
+        if fault is Fault.EMPTY_521:
+            return 521, b""
+        if fault is Fault.BAD_JSON:
+            return 200, b"<html>upstream error</html>"
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return 400, _error("40017", "request body is not valid JSON")
+        if not isinstance(request, dict):
+            return 400, _error("40017", "request body must be a JSON object")
+        ids, cids = request.get("ids"), request.get("cids")
+        if ids is None and cids is None:
+            return 400, _error("40913", "either orderId or clientId must be provided")
+        if ids is not None and cids is not None:
+            return 400, _error("40017", "pass ids or cids, not both")
+        names = ids if ids is not None else cids
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(
+                isinstance(n, str) or (isinstance(n, int) and not isinstance(n, bool))
+                for n in names
+            )
+        ):
+            return 400, _error("40017", "ids/cids must be a non-empty list of strings")
+        if len(names) > self.max_ids_per_call:
+            return 400, _error(
+                "40912", f"Single cancellation cannot exceed {self.max_ids_per_call}"
+            )
+        symbol = request.get("symbol")
+        if symbol is not None and not isinstance(symbol, str):
+            return 400, _error("40017", "symbol must be a string")
+        items = []
+        for name in map(str, names):
+            if ids is not None:
+                order_id: str | None = name
+                client_oid = account.orders.get(name, "")
+                found = name in account.orders
+            else:
+                order_id = account.by_client_oid(name)
+                client_oid = name
+                found = order_id is not None
+            if found:
+                assert order_id is not None
+                del account.orders[order_id]
+                account.cancelled.append(order_id)
+                items.append(_item(order_id, client_oid, True, "", None, self.extra_fields))
+            else:
+                oid = order_id if ids is not None else ""
+                items.append(
+                    _item(
+                        oid or "",
+                        client_oid,
+                        False,
+                        "FAILED_ORDER_NOT_FOUND",
+                        "50005",
+                        self.extra_fields,
+                    )
+                )
+        answer: dict[str, Any] = {
+            "result": all(item["result"] for item in items),
+            "orderIds": [i["order_id"] for i in items if i["result"] and i["order_id"]],
+            "clientOids": [i["client_oid"] for i in items if i["result"] and i["client_oid"]],
+            "cancelOrderResultList": items,
+            "failInfos": [item for item in items if not item["result"]],
+        }
+        if self.extra_fields:
+            answer["symbol"] = symbol or "cmt_btcusdt"
+        return 200, answer
+
+
+_DROP = object()
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "msg": message, "requestTime": int(time.time() * 1000), "data": None}
+
+
+def _item(
+    order_id: str, client_oid: str, ok: bool, err_msg: str, err_code: str | None, extra: bool
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "err_msg": err_msg,
+        "order_id": order_id,
+        "client_oid": client_oid,
+        "result": ok,
+    }
+    if extra:
+        item["err_code"] = err_code or ""
+    return item
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    too_large = False
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            too_large = True
+        elif chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), too_large

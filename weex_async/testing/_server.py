@@ -1,0 +1,67 @@
+"""Serving a ``FakeExchange`` on loopback with uvicorn (the ``fake`` extra)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._exchange import FakeExchange
+
+__all__ = ["serve"]
+
+
+def _uvicorn() -> Any:
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise RuntimeError(
+            "serving the fake exchange needs uvicorn: pip install 'weex-async[fake]'"
+        ) from None
+    return uvicorn
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``exchange`` on ``host:port`` in a background thread; yields its base URL.
+
+    The server runs its own event loop in its own thread, so the code under test keeps its loop to
+    itself; the exchange's state is only touched from the server's thread while it runs.
+
+    Args:
+        exchange: the app to serve.
+        host: a loopback address (never a public one).
+        port: 0 picks a free port.
+    """
+    uvicorn = _uvicorn()
+    port = port or _free_port(host)
+    config = uvicorn.Config(
+        exchange, host=host, port=port, log_level="error", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve()), name="weex-fake-exchange", daemon=True
+    )
+    thread.start()
+    for _ in range(500):
+        if server.started or not thread.is_alive():
+            break
+        threading.Event().wait(0.01)
+    if not server.started:
+        raise RuntimeError(f"the fake exchange did not start on {host}:{port}")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
