@@ -282,6 +282,7 @@ class WeexClient:
             request = self._http.build_request(
                 endpoint.method, endpoint.path, content=content or None, params=params
             )
+            ticket.mark_sent()
             try:
                 response = await self._http.send(
                     request, auth=self._auth if endpoint.signed else None

@@ -32,10 +32,6 @@ __all__ = ["AdmissionQueue", "Clock", "Pool", "Priority", "Ticket"]
 
 log = logging.getLogger("weex_async.limiter")
 
-# A timer armed for the exact instant a weight comes back may be run by the loop a hair early
-# (asyncio runs timers within its clock resolution); this margin avoids a re-arm storm.
-_TIMER_MARGIN = 1e-6
-
 
 class Priority(enum.IntEnum):
     """Who goes first when several calls wait: lower values first."""
@@ -57,8 +53,8 @@ class Pool(Protocol):
 
     def used(self, now: float) -> int: ...
     def can_take(self, weight: int, now: float) -> bool: ...
-    def take(self, weight: int, now: float) -> tuple[float, int]: ...
-    def refund(self, entry: tuple[float, int]) -> None: ...
+    def take(self, weight: int, now: float) -> list[float]: ...
+    def refund(self, entry: list[float]) -> None: ...
     def ready_at(self, weight: int, now: float) -> float | None: ...
 
 
@@ -80,7 +76,7 @@ class Ticket:
     def __init__(
         self,
         queue: AdmissionQueue,
-        entries: list[tuple[Pool, tuple[float, int]]],
+        entries: list[tuple[Pool, list[float]]],
         admitted_at: float,
         waited: float,
     ) -> None:
@@ -90,6 +86,19 @@ class Ticket:
         self.admitted_at = admitted_at
         #: seconds spent waiting in the queue
         self.waited = waited
+
+    def mark_sent(self) -> None:
+        """The request goes on the wire now: count its window weight from this instant.
+
+        Between admission and sending, the caller's task had to be resumed by the event loop; on a
+        busy loop that takes a while, and the exchange counts weight when the request *arrives*.
+        Moving the charge to the moment of sending (always later, never earlier) keeps the ledger
+        as strict as the exchange, whatever the loop's lag.
+        """
+        now = self._queue.clock.time()
+        for pool, entry in self._entries:
+            if not pool.freed_on_release and entry[0] < now:
+                entry[0] = now
 
     def release(self) -> None:
         """The request is done (answered or failed): free its in-flight slots."""
@@ -191,7 +200,7 @@ class AdmissionQueue:
         entries = [(pool, pool.take(weight, now)) for pool, weight in charges]
         return Ticket(self, entries, now, now - enqueued_at)
 
-    def _release(self, entries: list[tuple[Pool, tuple[float, int]]], refund_all: bool) -> None:
+    def _release(self, entries: list[tuple[Pool, list[float]]], refund_all: bool) -> None:
         freed = False
         for pool, entry in entries:
             if refund_all or pool.freed_on_release:
@@ -200,9 +209,15 @@ class AdmissionQueue:
         if freed and self._waiters:
             self._scan()
 
-    def _scan(self) -> None:
-        """Admit every waiter that can go now, in order; arm the timer for the rest."""
-        now = self._clock.time()
+    def _scan(self, due: float = -math.inf) -> None:
+        """Admit every waiter that can go now, in order; arm the timer for the rest.
+
+        Args:
+            due: when called by the timer, the time it was armed for. asyncio runs timers up to its
+                clock resolution (~1 ns) early; scanning as of the due time avoids re-arming the
+                same instant in a loop.
+        """
+        now = max(self._clock.time(), due)
         blocked: dict[Pool, int] = {}
         remaining: list[_Waiter] = []
         for waiter in self._waiters:
@@ -239,12 +254,13 @@ class AdmissionQueue:
             self._timer = None
         self._timer_at = wake
         if wake < math.inf:
-            self._timer = self._clock.call_at(max(wake, now) + _TIMER_MARGIN, self._on_timer)
+            self._timer = self._clock.call_at(max(wake, now), self._on_timer)
 
     def _on_timer(self) -> None:
+        due = self._timer_at
         self._timer = None
         self._timer_at = math.inf
-        self._scan()
+        self._scan(due)
 
     def snapshot_pools(self) -> list[Pool]:
         return list(self._pools.values())

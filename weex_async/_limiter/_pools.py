@@ -32,7 +32,9 @@ class WindowPool:
         self.paused_until = -math.inf
         #: callers currently queued that charge this pool (for snapshots)
         self.waiting = 0
-        self._entries: deque[tuple[float, int]] = deque()
+        # [time, weight] lists: mutable so that a charge can be re-stamped when its request is
+        # actually sent (Ticket.mark_sent); re-stamping only ever moves a time later.
+        self._entries: deque[list[float]] = deque()
         self._used = 0
 
     def __repr__(self) -> str:
@@ -44,10 +46,12 @@ class WindowPool:
         self.window = max(self.window, window)
 
     def _expire(self, now: float) -> None:
+        # The same float expression as ready_at(): "now - window" could differ from it by one ulp,
+        # leaving a pool full at the very instant ready_at() promised, and the timer re-arming.
         entries = self._entries
-        horizon = now - self.window
-        while entries and entries[0][0] <= horizon:
-            self._used -= entries.popleft()[1]
+        window = self.window
+        while entries and entries[0][0] + window <= now:
+            self._used -= int(entries.popleft()[1])
 
     def used(self, now: float) -> int:
         """Weight charged within the last window."""
@@ -60,19 +64,20 @@ class WindowPool:
         self._expire(now)
         return self._used + weight <= self.limit
 
-    def take(self, weight: int, now: float) -> tuple[float, int]:
-        entry = (now, weight)
+    def take(self, weight: int, now: float) -> list[float]:
+        entry = [now, weight]
         self._entries.append(entry)
         self._used += weight
         return entry
 
-    def refund(self, entry: tuple[float, int]) -> None:
+    def refund(self, entry: list[float]) -> None:
         """Give back a charge whose request was never sent."""
-        try:
-            self._entries.remove(entry)
-        except ValueError:  # already expired: nothing left to give back
-            return
-        self._used -= entry[1]
+        for index, candidate in enumerate(self._entries):
+            if candidate is entry:
+                del self._entries[index]
+                self._used -= int(entry[1])
+                return
+        # already expired: nothing left to give back
 
     def ready_at(self, weight: int, now: float) -> float:
         """The earliest time at which ``weight`` fits, if nothing else is charged meanwhile."""
@@ -80,10 +85,14 @@ class WindowPool:
         ready = now
         excess = self._used + weight - self.limit
         if excess > 0:
+            # Entries expire from the head only, so a re-stamped entry can hold back those behind
+            # it: the answer is the latest expiry among the entries that must go.
+            latest = -math.inf
             for when, spent in self._entries:
-                excess -= spent
+                latest = max(latest, when)
+                excess -= int(spent)
                 if excess <= 0:
-                    ready = when + self.window
+                    ready = latest + self.window
                     break
         return max(ready, self.paused_until)
 
@@ -134,12 +143,12 @@ class SlotPool:
     def can_take(self, weight: int, now: float) -> bool:
         return self.in_use + weight <= self.limit
 
-    def take(self, weight: int, now: float) -> tuple[float, int]:
+    def take(self, weight: int, now: float) -> list[float]:
         self.in_use += weight
-        return (now, weight)
+        return [now, weight]
 
-    def refund(self, entry: tuple[float, int]) -> None:
-        self.in_use -= entry[1]
+    def refund(self, entry: list[float]) -> None:
+        self.in_use -= int(entry[1])
 
     def ready_at(self, weight: int, now: float) -> float | None:
         return None  # frees on a release, not at a time

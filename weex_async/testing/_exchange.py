@@ -89,7 +89,7 @@ class _Meter:
         self.banned_until = 0.0
 
     def fits(self, weight: int, now: float) -> bool:
-        while self.entries and self.entries[0][0] <= now - self.window:
+        while self.entries and self.entries[0][0] + self.window <= now:
             self.used -= self.entries.popleft()[1]
         return now >= self.banned_until and self.used + weight <= self.limit
 
@@ -175,6 +175,18 @@ class FakeExchange:
             opened.append(order_id)
         return opened
 
+    def spend_elsewhere(
+        self, weight: int, *, api_key: str | None = None, ip: str | None = None
+    ) -> None:
+        """Count ``weight`` against an account's or an IP's window, as another tool would."""
+        now = self._monotonic()
+        if api_key is not None:
+            self._uid_meters.setdefault(api_key, _Meter(self.uid_budget, self.window)).charge(
+                weight, now
+            )
+        if ip is not None:
+            self._ip_meters.setdefault(ip, _Meter(self.ip_budget, self.window)).charge(weight, now)
+
     def server_ms(self) -> int:
         """The exchange's clock in Unix milliseconds."""
         return int(self._wall() * 1000) + self.skew_ms
@@ -199,7 +211,7 @@ class FakeExchange:
             start = total = 0
             for end_at, weight in points:
                 total += weight
-                while points[start][0] <= end_at - self.window:
+                while points[start][0] + self.window <= end_at:
                     total -= points[start][1]
                     start += 1
                 worst = max(worst, total)

@@ -1,0 +1,66 @@
+"""A manual clock for the admission queue: time moves only when a test says so."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+
+class ManualHandle:
+    def __init__(self, when: float, callback: Callable[[], Any]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """``time()`` and ``call_at()`` as the admission queue needs them."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._timers: list[tuple[float, int, ManualHandle]] = []
+        self._seq = itertools.count()
+        self.armed = 0  # how many timers were ever armed (no polling: few)
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], Any]) -> ManualHandle:
+        handle = ManualHandle(when, callback)
+        heapq.heappush(self._timers, (when, next(self._seq), handle))
+        self.armed += 1
+        return handle
+
+    @property
+    def pending(self) -> list[ManualHandle]:
+        return [h for _, _, h in self._timers if not h.cancelled]
+
+    def next_timer(self) -> float | None:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    async def advance_to(self, until: float) -> None:
+        """Fire every timer due up to ``until`` in order, letting tasks run after each."""
+        await settle()
+        while (when := self.next_timer()) is not None and when <= until:
+            _, _, handle = heapq.heappop(self._timers)
+            self.now = max(self.now, when)
+            handle.callback()
+            await settle()
+        self.now = max(self.now, until)
+        await settle()
+
+    async def advance(self, seconds: float) -> None:
+        await self.advance_to(self.now + seconds)
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)

@@ -1,0 +1,358 @@
+"""The limiter's invariants (design.md), with an injected clock: no sleeps, no timing asserts."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from weex_async import Budget, RateLimits
+from weex_async._endpoints import CANCEL_BATCH_ORDERS, SERVER_TIME
+from weex_async._limiter import AdmissionQueue, ClientLimiter, Priority
+from weex_async._limiter._pools import SlotPool, WindowPool
+
+from .manual_clock import ManualClock, settle
+
+
+def worst_window(times_weights: list[tuple[float, int]], window: float) -> int:
+    """The most weight in any half-open interval [t, t + window)."""
+    points = sorted(times_weights)
+    worst = start = total = 0
+    for end_at, weight in points:
+        total += weight
+        while points[start][0] + window <= end_at:
+            total -= points[start][1]
+            start += 1
+        worst = max(worst, total)
+    return worst
+
+
+# -- the window pool on its own -----------------------------------------------------------------
+
+
+def test_burst_from_idle_is_the_whole_budget() -> None:
+    pool = WindowPool("uid", 500, 10.0)
+    for _ in range(50):
+        assert pool.can_take(10, 0.0)
+        pool.take(10, 0.0)
+    assert not pool.can_take(10, 0.0)
+    assert pool.ready_at(10, 0.0) == 10.0
+    assert not pool.can_take(10, 9.999)
+    assert pool.can_take(10, 10.0)
+
+
+def test_ready_at_counts_from_the_oldest_spend_that_frees_enough() -> None:
+    pool = WindowPool("p", 30, 10.0)
+    pool.take(10, 1.0)
+    pool.take(10, 2.0)
+    pool.take(10, 3.0)
+    assert pool.ready_at(10, 4.0) == 11.0
+    assert pool.ready_at(20, 4.0) == 12.0
+
+
+def test_pause_extends_never_shortens() -> None:
+    pool = WindowPool("p", 10, 1.0)
+    assert pool.pause(20.0)
+    assert not pool.pause(15.0)
+    assert pool.paused_until == 20.0
+    assert pool.pause(25.0)
+    assert not pool.can_take(1, 24.9)
+    assert pool.ready_at(1, 0.0) == 25.0
+
+
+def test_reconcile_raises_the_ledger_never_lowers_it() -> None:
+    pool = WindowPool("p", 500, 10.0)
+    pool.take(10, 0.0)
+    pool.reconcile(400, 1.0)  # another tool on our IP spent 390
+    assert pool.used(1.0) == 400
+    pool.reconcile(100, 2.0)
+    assert pool.used(2.0) == 400
+    assert not pool.can_take(101, 2.0)
+
+
+def test_restamped_entry_holds_back_the_ones_behind_it() -> None:
+    pool = WindowPool("p", 20, 10.0)
+    first = pool.take(10, 0.0)
+    pool.take(10, 1.0)
+    first[0] = 5.0  # re-stamped at send: now later than the entry behind it
+    assert pool.ready_at(20, 2.0) == 15.0  # both must go; the later expiry decides
+    assert pool.ready_at(10, 2.0) == 15.0  # the head goes first, at its new time
+    assert not pool.can_take(10, 14.9)
+    assert pool.can_take(20, 15.0)
+
+
+def test_refund_gives_back_an_unsent_charge() -> None:
+    pool = WindowPool("p", 10, 1.0)
+    entry = pool.take(10, 0.0)
+    pool.refund(entry)
+    assert pool.can_take(10, 0.0)
+
+
+# -- the queue ---------------------------------------------------------------------------------
+
+
+async def acquire_in_task(queue: AdmissionQueue, charges, priority=1, log=None, name=None):  # type: ignore[no-untyped-def]
+    async def run():  # type: ignore[no-untyped-def]
+        ticket = await queue.acquire(charges, priority)
+        if log is not None:
+            log.append((name, queue.clock.time()))
+        return ticket
+
+    task = asyncio.ensure_future(run())
+    await settle()
+    return task
+
+
+async def test_all_or_nothing_and_other_accounts_pass() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    ip, uid_a, uid_b = WindowPool("ip", 100, 10), WindowPool("a", 10, 10), WindowPool("b", 10, 10)
+    await queue.acquire([(ip, 5), (uid_a, 10)], 1)
+    waiting = await acquire_in_task(queue, [(ip, 5), (uid_a, 10)])
+    assert not waiting.done()
+    assert ip.used(clock.now) == 5  # the waiter holds nothing in the IP pool
+    other = await acquire_in_task(queue, [(ip, 5), (uid_b, 10)])
+    assert other.done()  # account B does not queue behind account A's empty budget
+    await clock.advance(9.9)
+    assert not waiting.done()
+    await clock.advance(0.1)
+    assert waiting.done()
+    assert ip.used(clock.now) == 5 and uid_a.used(clock.now) == 10  # the earlier spends expired
+
+
+async def test_fifo_within_priority_and_cancels_first() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("uid", 10, 1.0)
+    await queue.acquire([(pool, 10)], Priority.QUERY)
+    order: list[tuple[str, float]] = []
+    tasks = [
+        await acquire_in_task(queue, [(pool, 10)], Priority.QUERY, order, "query-1"),
+        await acquire_in_task(queue, [(pool, 10)], Priority.PLACE, order, "place-1"),
+        await acquire_in_task(queue, [(pool, 10)], Priority.CANCEL, order, "cancel-1"),
+        await acquire_in_task(queue, [(pool, 10)], Priority.QUERY, order, "query-2"),
+        await acquire_in_task(queue, [(pool, 10)], Priority.CANCEL, order, "cancel-2"),
+    ]
+    await clock.advance(10)
+    assert all(t.done() for t in tasks)
+    assert [name for name, _ in order] == ["cancel-1", "cancel-2", "place-1", "query-1", "query-2"]
+    assert [at for _, at in order] == [1001.0, 1002.0, 1003.0, 1004.0, 1005.0]
+
+
+async def test_heavy_call_is_not_starved_by_light_ones() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("ip", 50, 10.0)
+    await queue.acquire([(pool, 45)], 1)
+    order: list[tuple[str, float]] = []
+    heavy = await acquire_in_task(queue, [(pool, 50)], 1, order, "heavy")
+    lights = [await acquire_in_task(queue, [(pool, 1)], 1, order, f"light{i}") for i in range(5)]
+    assert not any(t.done() for t in lights)  # 5 units are free, but the heavy one is first
+    await clock.advance(30)
+    assert heavy.done() and all(t.done() for t in lights)
+    assert order[0][0] == "heavy"
+
+
+async def test_cancelled_waiter_charges_nothing_and_unblocks_the_queue() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("ip", 50, 10.0)
+    await queue.acquire([(pool, 45)], 1)
+    heavy = await acquire_in_task(queue, [(pool, 50)], 1)
+    light = await acquire_in_task(queue, [(pool, 5)], 1)
+    assert not light.done()
+    heavy.cancel()
+    await settle()
+    assert light.done()  # the cancelled heavy waiter no longer blocks the pool
+    assert pool.used(clock.now) == 50
+    assert len(queue) == 0
+
+
+async def test_cancelled_right_after_admission_is_refunded() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("ip", 10, 1.0)
+    slots = SlotPool("in-flight", 1)
+    first = await queue.acquire([(pool, 10), (slots, 1)], 1)
+    waiter = await acquire_in_task(queue, [(pool, 10), (slots, 1)])
+    first.release()
+    clock.now += 1.0
+    queue._scan()  # admits the waiter (sets its result) ...
+    waiter.cancel()  # ... but its caller is cancelled before it runs
+    await settle()
+    assert waiter.cancelled()
+    assert pool.used(clock.now) == 0 and slots.in_use == 0
+
+
+async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    slots = SlotPool("in-flight", 2)
+    tickets = [await queue.acquire([(slots, 1)], 1) for _ in range(2)]
+    third = await acquire_in_task(queue, [(slots, 1)])
+    assert not third.done() and slots.in_use == 2
+    tickets[0].release()
+    tickets[0].release()  # idempotent
+    await settle()
+    assert third.done() and slots.in_use == 2
+
+
+async def test_waiting_arms_one_timer_not_a_poll() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("uid", 10, 10.0)
+    await queue.acquire([(pool, 10)], 1)
+    waiters = [await acquire_in_task(queue, [(pool, 10)]) for _ in range(100)]
+    assert len(clock.pending) == 1
+    assert clock.pending[0].when == pytest.approx(1010.0, abs=1e-5)
+    await clock.advance(1010)
+    assert all(w.done() for w in waiters)
+    assert clock.armed <= 101  # one timer per admission step, never a polling loop
+
+
+async def test_pause_holds_the_queue_then_resumes() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("uid", 100, 10.0)
+    queue.pause([pool], clock.now + 10.0, "test")
+    queue.pause([pool], clock.now + 3.0, "shorter: ignored")
+    waiter = await acquire_in_task(queue, [(pool, 10)])
+    await clock.advance(9.9)
+    assert not waiter.done()
+    await clock.advance(0.2)
+    assert waiter.done()
+
+
+# -- the window invariant under random arrivals (hypothesis) ------------------------------------
+
+arrivals = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=3.0),  # gap before this caller arrives
+        st.sampled_from([1, 2, 5, 10, 40]),  # weight
+        st.sampled_from(["a", "b"]),  # account
+        st.sampled_from([0, 1, 2, 3]),  # priority
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrivals)
+async def test_window_never_exceeded_and_everyone_served(
+    plan: list[tuple[float, int, str, int]],
+) -> None:
+    clock = ManualClock(start=0.0)
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    ip = WindowPool("ip", 60, 10.0)
+    uids = {"a": WindowPool("a", 40, 10.0), "b": WindowPool("b", 40, 10.0)}
+    admitted: dict[str, list[tuple[float, int]]] = {"ip": [], "a": [], "b": []}
+    tasks = []
+
+    async def call(weight: int, account: str, priority: int) -> None:
+        ticket = await queue.acquire([(ip, weight), (uids[account], weight)], priority)
+        # The task resumes some time after admission (here: whenever the test's clock moved on);
+        # the request is sent, and counted, from then.
+        ticket.mark_sent()
+        admitted["ip"].append((clock.now, weight))
+        admitted[account].append((clock.now, weight))
+
+    for gap, weight, account, priority in plan:
+        await clock.advance(gap)
+        tasks.append(asyncio.ensure_future(call(weight, account, priority)))
+        await settle()
+    await clock.advance(10.0 * len(plan) + 20)
+    assert all(t.done() for t in tasks)  # nobody starves
+    assert worst_window(admitted["ip"], 10.0) <= 60
+    assert worst_window(admitted["a"], 10.0) <= 40
+    assert worst_window(admitted["b"], 10.0) <= 40
+
+
+async def test_sustained_use_fills_every_window() -> None:
+    """Under constant demand, each window admits the whole budget (use the budget)."""
+    clock = ManualClock(start=0.0)
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    pool = WindowPool("uid", 500, 10.0)
+    times: list[float] = []
+
+    async def call() -> None:
+        await queue.acquire([(pool, 10)], 1)
+        times.append(clock.now)
+
+    tasks = [asyncio.ensure_future(call()) for _ in range(200)]
+    await clock.advance(100)
+    assert all(t.done() for t in tasks)
+    assert max(times) == pytest.approx(30.0, abs=1e-3)  # 4 bursts of 50: t = 0, 10, 20, 30
+    assert worst_window([(t, 10) for t in times], 10.0) == 500
+
+
+# -- the client's view: pools shared per host and per key ----------------------------------------
+
+
+async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    limits = RateLimits(trade=None)
+    a = ClientLimiter(limits, "api.test", "key-a", 10, queue)
+    b = ClientLimiter(limits, "api.test", "key-b", 10, queue)
+    a2 = ClientLimiter(limits, "api.test", "key-a", 10, queue)
+    (ip_a, _), (uid_a, _), _ = a.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    (ip_b, _), (uid_b, _), _ = b.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    (_, _), (uid_a2, _), _ = a2.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    assert ip_a is ip_b
+    assert uid_a is uid_a2 and uid_a is not uid_b
+    assert ip_a.window == 10.25  # the arrival-jitter allowance
+
+
+async def test_endpoint_weights_are_charged() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
+    ticket = await limiter.acquire(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    ticket.release()
+    await limiter.acquire(SERVER_TIME)  # type: ignore[arg-type]
+    used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
+    assert used == {"ip": 6, "uid": 10, "trade": 1, "in-flight": 1}
+
+
+async def test_429_pauses_the_pools_the_call_charged() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
+    limiter.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    assert limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0  # type: ignore[arg-type]
+    assert limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0  # type: ignore[arg-type]
+    paused = {s.name.split(":")[0]: s.paused_for for s in limiter.snapshot()}
+    assert paused["ip"] == paused["uid"] == 10.0  # the shorter Retry-After did not shorten it
+    assert paused["in-flight"] == 0.0
+
+
+async def test_usage_header_raises_ip_and_uid_not_trade() -> None:
+    clock = ManualClock()
+    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
+    (await limiter.acquire(CANCEL_BATCH_ORDERS)).release()  # type: ignore[arg-type]
+    limiter.observe_headers(CANCEL_BATCH_ORDERS, {"x-used-weight-10s": "300"})  # type: ignore[arg-type]
+    used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
+    assert used["ip"] == 300 and used["uid"] == 300 and used["trade"] == 1
+
+
+def test_a_weight_larger_than_its_pool_is_refused() -> None:
+    limiter = ClientLimiter(
+        RateLimits(uid=Budget(5, 10.0)),
+        "api.test",
+        "key",
+        10,
+        AdmissionQueue(ManualClock()),  # type: ignore[arg-type]
+    )
+    with pytest.raises(ValueError, match="allows 5"):
+        limiter.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+
+
+def test_snapshot_window_is_infinite_for_slots() -> None:
+    limiter = ClientLimiter(RateLimits(), "h", "k", 3, AdmissionQueue(ManualClock()))  # type: ignore[arg-type]
+    (snap,) = limiter.snapshot()
+    assert snap.name == "in-flight" and snap.budget == 3 and math.isinf(snap.window)
