@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from ._cancel import (
+    DEFAULT_BATCH_SIZE,
+    MAX_IDS_PER_CALL,
+    CancelRun,
+    batch_cancel_body,
+    check_symbol,
+    orders_to_cancel,
+)
 from ._clock import ServerClock
-from ._decode import decode
+from ._decode import decode, encode_body
 from ._endpoints import CANCEL_BATCH_ORDERS, SERVER_TIME, Endpoint
 from ._limiter import AdmissionQueue, ClientLimiter, PoolSnapshot, RateLimits
-from ._retry import RetryPolicy
+from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
 from .errors import (
     ClientClosedError,
@@ -30,10 +36,10 @@ from .errors import (
     InvalidRequestError,
     RateLimitError,
     RequestTimeoutError,
-    TimestampError,
     TransportError,
+    WeexError,
 )
-from .models import BatchCancelResult, ServerTime
+from .models import BatchCancelResult, CancelReport, ServerTime
 
 __all__ = ["DEFAULT_BASE_URL", "WeexClient"]
 
@@ -49,33 +55,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_MAX_IN_FLIGHT = 10
 #: Seconds between background server-time syncs while the client is open.
 DEFAULT_TIME_SYNC_INTERVAL = 300.0
-#: The most ids WEEX's V2 batch cancel accepts in one call (its error 40912's text).
-MAX_IDS_PER_CALL = 50
-#: Client order ids: at most 40 characters (weex-api.md §6).
-MAX_CID_LENGTH = 40
-
-_DECIMAL = re.compile(r"[0-9]+")
-
-
-def _json_bytes(body: Any) -> bytes:
-    # Serialized once: these exact bytes are signed and sent.
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _id_list(name: str, values: Iterable[Any] | None) -> list[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, (str, bytes)):
-        raise InvalidRequestError(f"{name} must be a list of strings, not a single string")
-    items = list(values)
-    if not items:
-        raise InvalidRequestError(f"{name} is empty: pass at least one id")
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidRequestError(
-                f"{name} must contain strings; got {type(item).__name__} {item!r}"
-            )
-    return items
 
 
 class WeexClient:
@@ -98,6 +77,9 @@ class WeexClient:
             ``time_sync_interval`` seconds in the background); ``False`` signs with the local clock.
         time_sync_interval: seconds between background syncs.
         locale: sent as the ``locale`` header when given (``"en-US"``, ``"zh-CN"``).
+        batch_size: orders per batch cancel in ``cancel_orders`` (1 to 50). WEEX's V2 maximum is
+            not documented: 50 by default, halved for the rest of the session when the exchange
+            answers "too many" (40912).
     """
 
     def __init__(
@@ -113,6 +95,7 @@ class WeexClient:
         sync_time: bool = True,
         time_sync_interval: float = DEFAULT_TIME_SYNC_INTERVAL,
         locale: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         _queue: AdmissionQueue | None = None,
         _clock: ServerClock | None = None,
     ) -> None:
@@ -120,6 +103,8 @@ class WeexClient:
             raise ConfigurationError("credentials must be a weex_async.Credentials")
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ConfigurationError("max_in_flight must be a positive integer")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_IDS_PER_CALL:
+            raise ConfigurationError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")
         if time_sync_interval <= 0:
             raise ConfigurationError("time_sync_interval must be positive")
         url = httpx.URL(base_url)
@@ -156,6 +141,7 @@ class WeexClient:
             headers=headers,
         )
         self._closed = False
+        self._batch_size = batch_size
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -242,6 +228,58 @@ class WeexClient:
         """
         return await self._call(CANCEL_BATCH_ORDERS, body=batch_cancel_body(ids, cids, symbol))
 
+    async def cancel_orders(
+        self,
+        ids: Sequence[str] | None = None,
+        cids: Sequence[str] | None = None,
+        symbol: str | None = None,
+        *,
+        batch_size: int | None = None,
+        deadline: float | None = None,
+    ) -> CancelReport:
+        """Cancel any number of orders, and say what became of every one.
+
+        The orders are split into batch cancels of ``batch_size``, which run concurrently through
+        the limiter (so they never trip the rate limits) and are retried where safe (see
+        ``RetryPolicy``). Each order is judged by its own item in the answer, never by the
+        top-level ``result``.
+
+        Duplicated ids are cancelled once and reported once. An empty list sends nothing and
+        returns an empty report.
+
+        Args:
+            ids: exchange order ids (decimal strings). Pass ``ids`` or ``cids``, not both.
+            cids: client order ids.
+            symbol: sent with every batch when given.
+            batch_size: orders per call; the client's ``batch_size`` by default, and never more
+                than the session has learned the exchange accepts.
+            deadline: seconds after which nothing more is sent and what is left is reported
+                ``unknown``; ``RetryPolicy.deadline`` by default.
+
+        Returns:
+            A ``CancelReport`` in which every distinct id asked for appears exactly once, as
+            ``cancelled``, ``failed`` (with the exchange's reason) or ``unknown`` (with why).
+
+        Raises:
+            InvalidRequestError: before sending anything, for bad arguments.
+            ClientClosedError: the client is closed.
+        """
+        self._ensure_open()
+        key, names = orders_to_cancel(ids, cids, allow_empty=True)
+        check_symbol(symbol)
+        if batch_size is not None and not 1 <= batch_size <= MAX_IDS_PER_CALL:
+            raise InvalidRequestError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")
+        distinct = list(dict.fromkeys(names))
+        if not distinct:
+            return CancelReport()
+        if self._auth is None:
+            raise ConfigurationError("cancel_orders needs credentials")
+        await self._ensure_time_synced()
+        deadline = deadline if deadline is not None else self.retry.deadline
+        loop = asyncio.get_running_loop()
+        run = CancelRun(self, key, symbol, None if deadline is None else loop.time() + deadline)
+        return await run.run(distinct, min(batch_size or self._batch_size, self._batch_size))
+
     # -- the call path -----------------------------------------------------------------------------
 
     async def _call(
@@ -253,7 +291,7 @@ class WeexClient:
     ) -> T:
         """Send ``endpoint`` until it succeeds or the rules say stop (see ``RetryPolicy``)."""
         self._ensure_open()
-        content = _json_bytes(body) if body is not None else b""
+        content = encode_body(body) if body is not None else b""
         if endpoint.signed:
             if self._auth is None:
                 raise ConfigurationError(f"{endpoint.name} needs credentials")
@@ -264,15 +302,25 @@ class WeexClient:
             attempt += 1
             try:
                 return await self._attempt(endpoint, content, params, attempt)
-            except TimestampError:
-                if resynced or not self._sync_time:
+            except WeexError as exc:
+                decision = self.retry.decide(
+                    exc,
+                    attempt,
+                    idempotent=endpoint.idempotent,
+                    can_resync=self._sync_time and not resynced,
+                    retry_unknown=False,
+                )
+                if decision is Decision.STOP:
                     raise
-                resynced = True
-                await self.sync_time()
-            except RateLimitError:
-                if not endpoint.idempotent or attempt >= self.retry.max_attempts:
-                    raise
-                # The pools are paused for the ban: the next admission waits for it.
+                resynced = resynced or decision is Decision.RESYNC
+                await self._before_retry(decision, attempt)
+
+    async def _before_retry(self, decision: Decision, attempt: int) -> None:
+        """Do what ``decision`` asks before the next attempt (a 429 pause is the limiter's)."""
+        if decision is Decision.RESYNC:
+            await self.sync_time()
+        elif decision is Decision.BACKOFF:
+            await asyncio.sleep(self.retry.backoff(attempt))
 
     async def _attempt(
         self, endpoint: Endpoint[T], content: bytes, params: dict[str, str] | None, attempt: int
@@ -346,38 +394,3 @@ class WeexClient:
                 await self.sync_time()
             except Exception as exc:  # a failed refresh keeps the last offset; the next one retries
                 log.warning("server time refresh failed: %s", exc)
-
-
-def batch_cancel_body(
-    ids: Sequence[str] | None, cids: Sequence[str] | None, symbol: str | None
-) -> dict[str, Any]:
-    """Validate a batch cancel's arguments and build its JSON body (nothing is sent on error)."""
-    id_list = _id_list("ids", ids)
-    cid_list = _id_list("cids", cids)
-    if id_list is not None and cid_list is not None:
-        raise InvalidRequestError("pass ids or cids, not both (WEEX documents one list per call)")
-    if id_list is None and cid_list is None:
-        raise InvalidRequestError("pass ids or cids: the orders to cancel")
-    key, values = ("ids", id_list) if id_list is not None else ("cids", cid_list)
-    assert values is not None
-    if len(values) > MAX_IDS_PER_CALL:
-        raise InvalidRequestError(
-            f"{len(values)} {key} in one call; WEEX accepts at most {MAX_IDS_PER_CALL} "
-            "(use cancel_orders for any number)"
-        )
-    if key == "ids":
-        for value in values:
-            if not _DECIMAL.fullmatch(value):
-                raise InvalidRequestError(f"order id {value!r} is not a decimal string")
-    else:
-        for value in values:
-            if not value or len(value) > MAX_CID_LENGTH:
-                raise InvalidRequestError(
-                    f"client order id {value!r} must be 1 to {MAX_CID_LENGTH} characters"
-                )
-    body: dict[str, Any] = {key: values}
-    if symbol is not None:
-        if not isinstance(symbol, str) or not symbol:
-            raise InvalidRequestError("symbol must be a non-empty string such as 'cmt_btcusdt'")
-        body["symbol"] = symbol
-    return body

@@ -24,7 +24,6 @@ from cattrs.gen import make_dict_structure_fn, override
 from .errors import (
     NonJSONResponseError,
     UnexpectedResponseError,
-    WeexAPIError,
     api_error_for,
 )
 from .models import BatchCancelResult, CancelOrderResult, ServerTime
@@ -96,6 +95,11 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 CONVERTER = make_converter()
 
 _NOT_JSON = object()
+
+
+def encode_body(body: Any) -> bytes:
+    """Serialize a request body once: these exact bytes are signed and sent."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _excerpt(response: httpx.Response) -> str:
@@ -170,4 +174,4 @@ def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter =
         ) from None
 
 
-__all__ = ["CONVERTER", "SUCCESS_CODES", "WeexAPIError", "decode", "make_converter", "read_body"]
+__all__ = ["CONVERTER", "SUCCESS_CODES", "decode", "encode_body", "make_converter", "read_body"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import random
 
 import attrs
@@ -11,10 +12,20 @@ from .errors import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    TimestampError,
     TransportError,
 )
 
-__all__ = ["RetryPolicy"]
+__all__ = ["Decision", "RetryPolicy"]
+
+
+class Decision(enum.Enum):
+    """What to do after a failed attempt."""
+
+    STOP = "stop"  #: give up: raise (or report) the error
+    RESYNC = "resync"  #: measure server time again, then retry at once
+    RETRY = "retry"  #: retry at once (the limiter makes the wait, e.g. a 429 pause)
+    BACKOFF = "backoff"  #: wait ``backoff()``, then retry
 
 
 def _at_least(minimum: float):  # type: ignore[no-untyped-def]
@@ -63,6 +74,35 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
         ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (retry - 1))
         return (rng or random).uniform(0.0, ceiling)
+
+    def decide(
+        self,
+        error: BaseException,
+        attempt: int,
+        *,
+        idempotent: bool,
+        can_resync: bool,
+        retry_unknown: bool,
+    ) -> Decision:
+        """Apply the rules above to the error of attempt number ``attempt``.
+
+        Args:
+            error: what the attempt raised.
+            attempt: 1 for the first attempt.
+            idempotent: the call is safe to send again.
+            can_resync: a server-time resync is possible and has not been done for this call.
+            retry_unknown: retry errors that leave the outcome unknown (``cancel_orders`` does,
+                ``cancel_batch_orders`` does not).
+        """
+        if isinstance(error, TimestampError):
+            return Decision.RESYNC if can_resync else Decision.STOP
+        if attempt >= self.max_attempts or not idempotent:
+            return Decision.STOP
+        if self.refused(error):
+            return Decision.RETRY
+        if retry_unknown and self.outcome_unknown(error):
+            return Decision.BACKOFF
+        return Decision.STOP
 
     @staticmethod
     def outcome_unknown(error: BaseException) -> bool:

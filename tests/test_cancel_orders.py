@@ -1,0 +1,272 @@
+"""cancel_orders: every order accounted for, whatever the network and the exchange do."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from weex_async import Budget, CancelReport, Credentials, RateLimits, RetryPolicy, WeexClient
+from weex_async._cancel import MAYBE_CANCELLED_EARLIER
+from weex_async.errors import InvalidRequestError
+from weex_async.testing import FakeExchange, Fault
+
+from .conftest import API_KEY, API_SECRET, PASSPHRASE
+
+ROOMY = RateLimits(
+    ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
+)
+FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.005, backoff_max=0.02)
+
+
+@pytest.fixture
+async def fast_client(exchange: FakeExchange, creds: Credentials) -> AsyncIterator[WeexClient]:
+    exchange.faults.slow_delay = 1.0
+    async with WeexClient(
+        creds,
+        base_url="http://fake",
+        transport=exchange.transport(),
+        rate_limits=ROOMY,
+        retry=FAST_RETRY,
+        timeout=0.1,
+    ) as client:
+        yield client
+
+
+def check(report: CancelReport, asked: list[str], exchange: FakeExchange) -> None:
+    """The promises of CancelReport, checked against what the exchange really did."""
+    outcomes = [*report.cancelled, *report.failed, *report.unknown]
+    assert sorted(outcomes) == sorted(set(asked)), "every id exactly once"
+    really_cancelled = set(exchange.accounts[API_KEY].cancelled)
+    assert set(report.cancelled) <= really_cancelled, "nothing reported cancelled that was not"
+    for order_id, reason in report.failed.items():
+        # failed = the exchange refused it: it was not cancelled, unless an earlier unanswered
+        # attempt did, which the reason then says.
+        assert order_id not in really_cancelled or MAYBE_CANCELLED_EARLIER in reason
+    for order_id in report.cancelled:
+        assert order_id not in exchange.accounts[API_KEY].orders
+
+
+async def test_all_cancelled_across_many_batches(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 237)
+    report = await fast_client.cancel_orders(ids=ids)
+    check(report, ids, exchange)
+    assert report.all_cancelled and list(report.cancelled) == ids
+    assert report.calls == 5  # 237 ids in batches of 50
+
+
+async def test_partial_failure_and_unknown_ids(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 30)
+    asked = [*ids[:20], "111", "222"]
+    exchange.accounts[API_KEY].orders.pop(ids[5])  # filled meanwhile
+    report = await fast_client.cancel_orders(ids=asked)
+    check(report, asked, exchange)
+    assert report.failed == {
+        ids[5]: "FAILED_ORDER_NOT_FOUND",
+        "111": "FAILED_ORDER_NOT_FOUND",
+        "222": "FAILED_ORDER_NOT_FOUND",
+    }
+    assert len(report.cancelled) == 19 and not report.unknown
+
+
+async def test_duplicates_are_cancelled_once_and_reported_once(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 3)
+    report = await fast_client.cancel_orders(ids=[ids[0], ids[1], ids[0], ids[2], ids[1]])
+    assert report.cancelled == tuple(ids) and len(report) == 3
+
+
+async def test_by_client_ids(exchange: FakeExchange, fast_client: WeexClient) -> None:
+    exchange.open_orders(API_KEY, client_oids=[f"mm-{i}" for i in range(60)])
+    asked = [f"mm-{i}" for i in range(65)]
+    report = await fast_client.cancel_orders(cids=asked)
+    assert len(report.cancelled) == 60 and set(report.failed) == {f"mm-{i}" for i in range(60, 65)}
+
+
+async def test_empty_list_sends_nothing(exchange: FakeExchange, fast_client: WeexClient) -> None:
+    before = exchange.requests
+    assert await fast_client.cancel_orders(ids=[]) == CancelReport()
+    assert exchange.requests == before
+
+
+async def test_bad_arguments_send_nothing(exchange: FakeExchange, fast_client: WeexClient) -> None:
+    with pytest.raises(InvalidRequestError):
+        await fast_client.cancel_orders(ids=["1", "x"])
+    with pytest.raises(InvalidRequestError):
+        await fast_client.cancel_orders(ids=["1"], batch_size=51)
+    assert exchange.requests == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.SERVER_ERROR, Fault.EMPTY_521, Fault.BAD_JSON, Fault.DROP_BEFORE, Fault.RATE_LIMIT],
+)
+async def test_a_fault_that_did_nothing_is_retried_to_success(
+    exchange: FakeExchange, fast_client: WeexClient, fault: Fault
+) -> None:
+    ids = exchange.open_orders(API_KEY, 10)
+    exchange.faults.next(fault, times=2)
+    report = await fast_client.cancel_orders(ids=ids)
+    check(report, ids, exchange)
+    assert report.all_cancelled and report.calls == 3
+
+
+@pytest.mark.parametrize("fault", [Fault.DROP_AFTER, Fault.SLOW])
+async def test_a_lost_answer_then_not_found_says_it_may_have_been_cancelled(
+    exchange: FakeExchange, fast_client: WeexClient, fault: Fault
+) -> None:
+    ids = exchange.open_orders(API_KEY, 4)
+    exchange.faults.next(fault)
+    report = await fast_client.cancel_orders(ids=ids)
+    check(report, ids, exchange)
+    assert not report.cancelled and not report.unknown
+    assert all(MAYBE_CANCELLED_EARLIER in reason for reason in report.failed.values())
+    assert exchange.accounts[API_KEY].orders == {}  # gone either way
+
+
+async def test_retries_run_out_then_unknown_with_the_last_error(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 5)
+    exchange.faults.next(Fault.SERVER_ERROR, times=4)
+    report = await fast_client.cancel_orders(ids=ids)
+    check(report, ids, exchange)
+    assert set(report.unknown) == set(ids)
+    assert all("4 attempt(s)" in r and "ServerError" in r for r in report.unknown.values())
+
+
+async def test_auth_error_is_attempted_once_and_reported_failed(exchange: FakeExchange) -> None:
+    bad = Credentials(API_KEY, "not-the-secret", PASSPHRASE)
+    async with WeexClient(
+        bad, base_url="http://fake", transport=exchange.transport(), rate_limits=ROOMY
+    ) as client:
+        ids = exchange.open_orders(API_KEY, 3)
+        await client.sync_time()
+        before = exchange.requests
+        report = await client.cancel_orders(ids=ids)
+    assert exchange.requests - before == 1
+    assert set(report.failed) == set(ids)
+    assert all(reason.startswith("40009") for reason in report.failed.values())
+
+
+async def test_too_many_ids_splits_and_remembers(creds: Credentials) -> None:
+    exchange = FakeExchange(max_ids_per_call=10)
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    async with WeexClient(
+        creds, base_url="http://fake", transport=exchange.transport(), rate_limits=ROOMY
+    ) as client:
+        ids = exchange.open_orders(API_KEY, 40)
+        report = await client.cancel_orders(ids=ids)
+        check(report, ids, exchange)
+        assert report.all_cancelled
+        first_calls = report.calls
+        ids = exchange.open_orders(API_KEY, 40)
+        report = await client.cancel_orders(ids=ids)
+    assert report.all_cancelled
+    assert first_calls > 4 and report.calls == 4  # the session learned: 4 calls of 10
+
+
+async def test_clock_skew_beyond_30s_mid_session(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 5)
+    await fast_client.cancel_orders(ids=ids[:1])  # syncs with the exchange's clock
+    exchange.skew_ms = 45_000  # the exchange's clock jumps
+    report = await fast_client.cancel_orders(ids=ids[1:])
+    check(report, ids[1:], exchange)
+    assert report.all_cancelled and report.calls == 2  # 40008, resync, retry once
+
+
+async def test_deadline_reports_the_rest_unknown(
+    exchange: FakeExchange, creds: Credentials
+) -> None:
+    exchange.faults.slow_delay = 1.0
+    exchange.faults.next(Fault.SLOW, times=100)
+    async with WeexClient(
+        creds,
+        base_url="http://fake",
+        transport=exchange.transport(),
+        rate_limits=ROOMY,
+        timeout=5.0,
+    ) as client:
+        ids = exchange.open_orders(API_KEY, 10)
+        report = await client.cancel_orders(ids=ids, deadline=0.1)
+        check(report, ids, exchange)
+        assert set(report.unknown) == set(ids)
+        assert all("deadline" in reason for reason in report.unknown.values())
+        assert [s.used for s in client.rate_limit_status() if s.name == "in-flight"] == [0]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_random_fault_mixture(
+    exchange: FakeExchange, fast_client: WeexClient, seed: int
+) -> None:
+    ids = exchange.open_orders(API_KEY, 400)
+    exchange.faults.randomly(0.2, seed=seed)
+    report = await fast_client.cancel_orders(ids=ids, batch_size=10)
+    check(report, ids, exchange)
+    definite = len(report.cancelled) + len(report.failed)
+    assert definite >= 0.98 * len(ids)
+
+
+# -- cancellation safety ---------------------------------------------------------------------------
+
+
+async def test_caller_cancelled_while_waiting_for_budget_charges_nothing(
+    exchange: FakeExchange, creds: Credentials
+) -> None:
+    tight = RateLimits(ip=Budget(500, 60.0), uid=Budget(10, 60.0), trade=None)
+    async with WeexClient(
+        creds, base_url="http://fake", transport=exchange.transport(), rate_limits=tight
+    ) as client:
+        ids = exchange.open_orders(API_KEY, 30)
+        task = asyncio.ensure_future(client.cancel_orders(ids=ids, batch_size=10))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if len(exchange.accounts[API_KEY].cancelled) == 10:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        status = {s.name.split(":")[0]: s for s in client.rate_limit_status()}
+        assert status["uid"].used == 10 and status["uid"].waiting == 0
+        assert status["in-flight"].used == 0
+        assert len(exchange.accounts[API_KEY].cancelled) == 10  # only the admitted batch went
+        assert (await client.server_time()).timestamp > 0  # still usable
+
+
+async def test_caller_cancelled_while_in_flight_frees_the_slot(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    exchange.faults.slow_delay = 0.08
+    exchange.faults.next(Fault.SLOW)
+    ids = exchange.open_orders(API_KEY, 3)
+    task = asyncio.ensure_future(fast_client.cancel_orders(ids=ids))
+    await asyncio.sleep(0.03)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [s.used for s in fast_client.rate_limit_status() if s.name == "in-flight"] == [0]
+    assert (await fast_client.cancel_orders(ids=ids)).calls == 1
+
+
+async def test_debug_logs_carry_no_secret(
+    exchange: FakeExchange, fast_client: WeexClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ids = exchange.open_orders(API_KEY, 30)
+    exchange.faults.randomly(0.3, seed=7)
+    await fast_client.cancel_orders(ids=ids, batch_size=5)
+    exchange.faults.next(Fault.RATE_LIMIT)
+    await fast_client.cancel_orders(ids=["1"])
+    text = caplog.text
+    assert "cancel_batch_orders attempt" in text and "pausing" in text
+    assert API_SECRET not in text and PASSPHRASE not in text
+    assert "ACCESS-SIGN" not in text.upper().replace("_", "-")
