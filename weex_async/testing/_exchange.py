@@ -260,12 +260,12 @@ class FakeExchange:
         ip = (scope.get("client") or ("unknown", 0))[0]
         if path == _TIME:
             return self._metered(ip, None, path, self._server_time)
+        if too_large:  # before the signature check, which would fail on the cut body
+            return 400, _error("40017", "request body too large"), []
         account_or_error = self._authenticate(scope, method, path, query, body)
         if not isinstance(account_or_error, FakeAccount):
             return 400, account_or_error, []
         account = account_or_error
-        if too_large:
-            return 400, _error("40017", "request body too large"), []
         fault = self.faults.draw()
         if fault is Fault.RATE_LIMIT:
             self.rate_limited += 1

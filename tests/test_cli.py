@@ -1,0 +1,102 @@
+"""The weex-async command: the demo's summary, real-account commands against a served fake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from weex_async.cli import main
+from weex_async.testing import FakeExchange, serve
+
+
+def test_demo_json_reports_every_order_cancelled_and_no_429(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["demo", "--orders", "300", "--accounts", "2", "--window", "0.5", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["orders"] == 600 and summary["cancelled"] == 600
+    assert summary["rate_limited"] == 0 and summary["unknown"] == 0
+    assert summary["worst_window_uid"] <= 500 and summary["worst_window_ip"] <= 500
+    assert summary["elapsed_s"] > 0
+
+
+def test_demo_human_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--orders", "50", "--window", "0.5"]) == 0
+    out, err = capsys.readouterr()
+    assert "cancelled    50" in out and "429s received         0" in out
+    assert "cancelled 50/50" in err  # progress, plain lines when not on a terminal
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--orders", "0"],
+        ["demo", "--orders", "many"],
+        ["demo", "--faults", "2"],
+        ["demo", "--uid-budget", "5"],
+        ["nope"],
+        ["cancel"],
+        ["fake-exchange", "--host", "0.0.0.0"],
+    ],
+)
+def test_bad_usage_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own refusals exit through SystemExit
+        code = exit_.code  # type: ignore[assignment]
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_cancel_needs_credentials_and_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("WEEX_API_KEY", "WEEX_API_SECRET", "WEEX_API_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["cancel", "--ids", "1", "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "WEEX_API_SECRET" in capsys.readouterr().err
+
+
+def test_time_and_cancel_against_a_served_fake(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    exchange = FakeExchange(skew_ms=1500)
+    exchange.add_account("cli-key", "cli-secret-xyz", "cli-pass-xyz")
+    ids = exchange.open_orders("cli-key", 3)
+    monkeypatch.setenv("WEEX_API_KEY", "cli-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "cli-secret-xyz")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "cli-pass-xyz")
+    with serve(exchange) as url:
+        assert main(["time", "--base-url", url]) == 0
+        out = capsys.readouterr().out
+        assert "local offset +1" in out
+        assert main(["cancel", "--ids", ids[0], ids[1], "--base-url", url]) == 0
+        out = capsys.readouterr().out
+        assert f"cancelled  {ids[0]}" in out and "2 cancelled, 0 failed" in out
+        assert main(["cancel", "--ids", ids[2], "7", "--json", "--base-url", url]) == 1
+        report = json.loads(capsys.readouterr().out)
+    assert report["cancelled"] == [ids[2]] and report["failed"] == {"7": "FAILED_ORDER_NOT_FOUND"}
+    assert "cli-secret-xyz" not in out and "cli-pass-xyz" not in out
+
+
+def test_ids_file(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: pytest.TempPathFactory,
+) -> None:
+    exchange = FakeExchange()
+    exchange.add_account("f-key", "f-secret", "f-pass")
+    ids = exchange.open_orders("f-key", 120)
+    path = tmp_path / "ids.txt"  # type: ignore[operator]
+    path.write_text("\n".join(ids) + "\n\n")
+    monkeypatch.setenv("WEEX_API_KEY", "f-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "f-secret")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "f-pass")
+    with serve(exchange) as url:
+        assert main(["cancel", "--ids-file", str(path), "--base-url", url, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["cancelled"]) == 120
+    assert main(["cancel", "--ids-file", str(path) + ".missing"]) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -1,0 +1,210 @@
+"""``weex-async demo``: the SDK's main job, end to end, against the fake exchange on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import attrs
+
+from ._client import WeexClient
+from ._endpoints import CANCEL_BATCH_ORDERS
+from ._limiter import Budget, RateLimits
+from ._retry import RetryPolicy
+from ._signing import Credentials
+from .testing import FakeExchange, serve
+
+__all__ = ["DemoOptions", "run_demo"]
+
+
+@attrs.frozen
+class DemoOptions:
+    """What the demo does; the defaults finish in about one WEEX window (~11 s)."""
+
+    orders: int = 600  #: orders per account
+    accounts: int = 1
+    batch_size: int = 10  #: ids per batch cancel (so 60 concurrent batch cancels per account)
+    ip_budget: int = 500
+    uid_budget: int = 500
+    window: float = 10.0
+    trade_cap: bool = True  #: WEEX's 10 trade calls/s (on by default in the SDK)
+    faults: float = 0.0  #: share of cancel requests that meet an injected fault
+    seed: int = 1
+
+
+def demo_credentials(n: int) -> Credentials:
+    """The fake exchange's demo accounts (documented; not secrets of any real account)."""
+    return Credentials(f"demo-key-{n}", f"demo-secret-{n}", "demo-passphrase")
+
+
+def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
+    """The least time the workload can take without ever exceeding a window (full burst at 0)."""
+
+    def pool_time(calls: int, weight: int, budget: int, window: float) -> float:
+        per_window = budget // weight
+        return (math.ceil(calls / per_window) - 1) * window if calls else 0.0
+
+    times = [
+        pool_time(
+            calls_per_account * options.accounts,
+            CANCEL_BATCH_ORDERS.ip_weight,
+            options.ip_budget,
+            options.window,
+        ),
+        pool_time(
+            calls_per_account, CANCEL_BATCH_ORDERS.uid_weight, options.uid_budget, options.window
+        ),
+    ]
+    if options.trade_cap:
+        times.append(pool_time(calls_per_account, 1, 10, 1.0))
+    return max(times)
+
+
+async def _cancel_all(
+    options: DemoOptions,
+    base_url: str,
+    exchange: FakeExchange,
+    ids_by_account: dict[str, list[str]],
+    progress: Callable[[list[WeexClient], float], None] | None,
+) -> tuple[list[Any], float]:
+    limits = RateLimits(
+        ip=Budget(options.ip_budget, options.window),
+        uid=Budget(options.uid_budget, options.window),
+        trade=Budget(10, 1.0) if options.trade_cap else None,
+    )
+    clients = [
+        WeexClient(
+            demo_credentials(n),
+            base_url=base_url,
+            rate_limits=limits,
+            batch_size=options.batch_size,
+            timeout=2.0,
+            retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
+        )
+        for n in range(1, options.accounts + 1)
+    ]
+    for client in clients:
+        await client.sync_time()  # before the clock starts: the demo times the cancels
+    started = time.monotonic()
+    work = asyncio.gather(
+        *(
+            client.cancel_orders(ids=ids_by_account[client.credentials.api_key])  # type: ignore[union-attr]
+            for client in clients
+        )
+    )
+    try:
+        while not work.done():
+            if progress is not None:
+                progress(clients, time.monotonic() - started)
+            await asyncio.wait([work], timeout=0.25)
+        reports = work.result()
+        elapsed = time.monotonic() - started
+        if progress is not None:
+            progress(clients, elapsed)
+    finally:
+        for client in clients:
+            await client.aclose()
+    return reports, elapsed
+
+
+def run_demo(
+    options: DemoOptions, progress_to: TextIO | None = None, live: bool = False
+) -> dict[str, Any]:
+    """Serve the fake exchange on loopback, open orders, cancel them all; return the summary."""
+    exchange = FakeExchange(
+        ip_budget=options.ip_budget, uid_budget=options.uid_budget, window=options.window
+    )
+    ids_by_account: dict[str, list[str]] = {}
+    for n in range(1, options.accounts + 1):
+        creds = demo_credentials(n)
+        exchange.add_account(creds.api_key, creds.api_secret, creds.passphrase)
+        ids_by_account[creds.api_key] = exchange.open_orders(creds.api_key, options.orders)
+    if options.faults:
+        exchange.faults.slow_delay = 3.0
+        exchange.faults.randomly(options.faults, seed=options.seed)
+    total = options.orders * options.accounts
+    progress = _progress_printer(exchange, total, progress_to, live) if progress_to else None
+    with serve(exchange) as base_url:
+        reports, elapsed = asyncio.run(
+            _cancel_all(options, base_url, exchange, ids_by_account, progress)
+        )
+    calls_per_account = math.ceil(options.orders / options.batch_size)
+    theoretical = theoretical_seconds(options, calls_per_account)
+    calls = sum(report.calls for report in reports)
+    return {
+        "orders": total,
+        "accounts": options.accounts,
+        "cancelled": sum(len(r.cancelled) for r in reports),
+        "failed": sum(len(r.failed) for r in reports),
+        "unknown": sum(len(r.unknown) for r in reports),
+        "calls": calls,
+        "batch_size": options.batch_size,
+        "elapsed_s": round(elapsed, 3),
+        "theoretical_s": round(theoretical, 3),
+        "pace": round(theoretical / elapsed, 4) if elapsed and theoretical else None,
+        "calls_per_s": round(calls / elapsed, 2) if elapsed else None,
+        "worst_window_ip": exchange.worst_window("ip"),
+        "worst_window_uid": exchange.worst_window("uid"),
+        "ip_budget": options.ip_budget,
+        "uid_budget": options.uid_budget,
+        "window_s": options.window,
+        "rate_limited": exchange.rate_limited,
+        "faults_injected": sum(exchange.faults.injected.values()),
+    }
+
+
+def _progress_printer(
+    exchange: FakeExchange, total: int, out: TextIO, live: bool
+) -> Callable[[list[WeexClient], float], None]:
+    last_line = [-1.0]
+
+    def show(clients: list[WeexClient], elapsed: float) -> None:
+        done = total - sum(len(account.orders) for account in exchange.accounts.values())
+        queued = max(
+            (s.waiting for c in clients for s in c.rate_limit_status() if s.name == "in-flight"),
+            default=0,
+        )
+        uid_used = max(
+            (s.used for c in clients for s in c.rate_limit_status() if s.name.startswith("uid")),
+            default=0,
+        )
+        if live:
+            width = 30
+            filled = int(width * done / total) if total else width
+            bar = "#" * filled + "." * (width - filled)
+            out.write(
+                f"\r[{bar}] {done}/{total} cancelled  uid {uid_used}/{exchange.uid_budget}"
+                f"  queued {queued:3d}  {elapsed:5.1f}s"
+            )
+            if done == total:
+                out.write("\n")
+        elif elapsed - last_line[0] >= 1.0 or done == total:
+            last_line[0] = elapsed
+            out.write(f"{elapsed:5.1f}s  cancelled {done}/{total}  queued {queued}\n")
+        out.flush()
+
+    return show
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable summary."""
+    lines = [
+        f"orders       {summary['orders']} ({summary['accounts']} account(s))",
+        f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
+        f"   unknown {summary['unknown']}",
+        f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
+        f"elapsed      {summary['elapsed_s']:.2f} s (theoretical minimum "
+        f"{summary['theoretical_s']:.2f} s under the budgets)",
+        f"rate         {summary['calls_per_s']} calls/s; pace {(summary['pace'] or 0) * 100:.1f}%"
+        " of the theoretical",
+        f"server worst window   IP {summary['worst_window_ip']}/{summary['ip_budget']}"
+        f"   UID {summary['worst_window_uid']}/{summary['uid_budget']}"
+        f" (per {summary['window_s']:g} s)",
+        f"429s received         {summary['rate_limited']}",
+    ]
+    if summary["faults_injected"]:
+        lines.append(f"faults injected       {summary['faults_injected']}")
+    return "\n".join(lines)

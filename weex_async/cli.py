@@ -1,0 +1,241 @@
+"""The ``weex-async`` command.
+
+::
+
+    weex-async demo [--orders N] [--accounts N] [--json] ...   the main job, on the fake exchange
+    weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
+    weex-async time [--base-url URL]                           server time and the local offset
+    weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
+
+Exit codes: 0 success; 1 the command ran but not everything succeeded (an order not cancelled,
+an error from the exchange); 2 bad usage or configuration (a one-line message, no traceback);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from ._client import DEFAULT_BASE_URL, WeexClient
+from ._signing import Credentials
+from .errors import ConfigurationError, InvalidRequestError, WeexError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
+    return value
+
+
+def _account(text: str) -> tuple[str, str, str]:
+    parts = text.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError("expected KEY:SECRET:PASSPHRASE")
+    return parts[0], parts[1], parts[2]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="weex-async", description="WEEX futures SDK: tools and demo.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser(
+        "demo", help="cancel many orders against the fake exchange on loopback, under WEEX budgets"
+    )
+    demo.add_argument("--orders", type=_positive_int, default=600, help="orders per account")
+    demo.add_argument("--accounts", type=_positive_int, default=1, help="accounts (share one IP)")
+    demo.add_argument("--batch-size", type=_positive_int, default=10, help="ids per batch cancel")
+    demo.add_argument("--ip-budget", type=_positive_int, default=500, help="IP weight per window")
+    demo.add_argument("--uid-budget", type=_positive_int, default=500, help="UID weight/window")
+    demo.add_argument("--window", type=_positive_float, default=10.0, help="window in seconds")
+    demo.add_argument("--no-trade-cap", action="store_true", help="drop the 10 calls/s cap")
+    demo.add_argument("--faults", type=_rate, default=0.0, help="share of requests with a fault")
+    demo.add_argument("--seed", type=int, default=1, help="seed for the injected faults")
+    demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    fake = commands.add_parser("fake-exchange", help="serve the fake exchange on loopback")
+    fake.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    fake.add_argument("--port", type=int, default=8000)
+    fake.add_argument(
+        "--account",
+        type=_account,
+        action="append",
+        metavar="KEY:SECRET:PASSPHRASE",
+        help="an account (repeatable); default: demo-key-1:demo-secret-1:demo-passphrase",
+    )
+    fake.add_argument("--open", type=int, default=0, metavar="N", help="open N orders each")
+
+    for name, text in (
+        ("time", "server time and local clock offset"),
+        ("cancel", "cancel orders on your account"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--base-url", default=DEFAULT_BASE_URL)
+        if name == "cancel":
+            which = sub.add_mutually_exclusive_group(required=True)
+            which.add_argument("--ids", nargs="+", metavar="ID")
+            which.add_argument("--cids", nargs="+", metavar="CID")
+            which.add_argument("--ids-file", metavar="FILE", help="order ids, one per line")
+            sub.add_argument("--symbol")
+            sub.add_argument("--json", action="store_true")
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"weex-async: error: {message}", file=sys.stderr)
+    return code
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import DemoOptions, format_summary, run_demo
+
+    options = DemoOptions(
+        orders=args.orders,
+        accounts=args.accounts,
+        batch_size=min(args.batch_size, 50),
+        ip_budget=args.ip_budget,
+        uid_budget=args.uid_budget,
+        window=args.window,
+        trade_cap=not args.no_trade_cap,
+        faults=args.faults,
+        seed=args.seed,
+    )
+    if args.uid_budget < 10 or args.ip_budget < 5:
+        return _fail("a batch cancel weighs IP 5 and UID 10: the budgets must hold one call")
+    progress = None if args.json else sys.stderr
+    summary = run_demo(options, progress, live=sys.stderr.isatty())
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    complete = summary["cancelled"] == summary["orders"] and summary["rate_limited"] == 0
+    return EXIT_OK if complete or args.faults else EXIT_INCOMPLETE
+
+
+def _fake_exchange(args: argparse.Namespace) -> int:
+    from .testing import FakeExchange, serve
+
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        return _fail("the fake exchange serves on loopback only (127.0.0.0/8, localhost, ::1)")
+    exchange = FakeExchange()
+    accounts = args.account or [("demo-key-1", "demo-secret-1", "demo-passphrase")]
+    for key, secret, passphrase in accounts:
+        exchange.add_account(key, secret, passphrase)
+        if args.open:
+            exchange.open_orders(key, args.open)
+    with serve(exchange, args.host, args.port) as url:
+        print(f"fake WEEX exchange on {url} (Ctrl-C stops it)")
+        for key, _, _ in accounts:
+            print(f"  account {key}: {len(exchange.accounts[key].orders)} open orders")
+        sys.stdout.flush()
+        try:
+            while True:
+                asyncio.run(asyncio.sleep(3600))
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+
+async def _time(args: argparse.Namespace) -> int:
+    async with WeexClient(base_url=args.base_url) as client:
+        offset = await client.sync_time()
+        server = await client.server_time()
+    print(f"server time  {server.iso or server.timestamp} ({server.timestamp} ms)")
+    print(f"local offset {offset:+.1f} ms (server minus local)")
+    return EXIT_OK
+
+
+def _read_ids(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip()]
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    creds = Credentials.from_env()
+    async with WeexClient(creds, base_url=args.base_url) as client:
+        report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "cancelled": list(report.cancelled),
+                    "failed": report.failed,
+                    "unknown": report.unknown,
+                    "calls": report.calls,
+                }
+            )
+        )
+    else:
+        for name in report.cancelled:
+            print(f"cancelled  {name}")
+        for name, reason in report.failed.items():
+            print(f"failed     {name}  {reason}")
+        for name, reason in report.unknown.items():
+            print(f"unknown    {name}  {reason}")
+        print(
+            f"{len(report.cancelled)} cancelled, {len(report.failed)} failed, "
+            f"{len(report.unknown)} unknown, in {report.calls} call(s)"
+        )
+    return EXIT_OK if report.all_cancelled else EXIT_INCOMPLETE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "fake-exchange":
+            return _fake_exchange(args)
+        if args.command == "cancel" and args.ids_file:
+            args.ids = _read_ids(args.ids_file)  # before the loop: no blocking I/O on it
+        runner: Any = _time if args.command == "time" else _cancel
+        return int(asyncio.run(runner(args)))
+    except (ConfigurationError, InvalidRequestError) as exc:
+        return _fail(str(exc))
+    except WeexError as exc:
+        return _fail(f"{type(exc).__name__}: {exc}", EXIT_INCOMPLETE)
+    except RuntimeError as exc:  # e.g. the fake exchange needs uvicorn, or its port is taken
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
