@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
         help="an account (repeatable); default: demo-key-1:demo-secret-1:demo-passphrase",
     )
     fake.add_argument("--open", type=int, default=0, metavar="N", help="open N orders each")
+    fake.add_argument("--ip-budget", type=_positive_int, default=500, help="IP weight per window")
+    fake.add_argument("--uid-budget", type=_positive_int, default=500, help="UID weight/window")
+    fake.add_argument("--window", type=_positive_float, default=10.0, help="window in seconds")
+    fake.add_argument("--ban", type=_positive_float, default=10.0, help="ban after a 429, s")
 
     for name, text in (
         ("time", "server time and local clock offset"),
@@ -151,7 +155,9 @@ def _fake_exchange(args: argparse.Namespace) -> int:
 
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         return _fail("the fake exchange serves on loopback only (127.0.0.0/8, localhost, ::1)")
-    exchange = FakeExchange()
+    exchange = FakeExchange(
+        ip_budget=args.ip_budget, uid_budget=args.uid_budget, window=args.window, ban=args.ban
+    )
     accounts = args.account or [("demo-key-1", "demo-secret-1", "demo-passphrase")]
     for key, secret, passphrase in accounts:
         exchange.add_account(key, secret, passphrase)

@@ -18,11 +18,12 @@ Rules (the limiter's invariants, design.md):
 from __future__ import annotations
 
 import asyncio
-import bisect
 import enum
+import heapq
 import itertools
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -128,13 +129,19 @@ class _Waiter:
 class AdmissionQueue:
     """One queue for every pool of one event loop (so pools shared by clients share one order).
 
+    Waiters with the same charges and priority (one client's calls of one endpoint) form a FIFO
+    *line*; they need the same pools, so when a line's head cannot go, neither can the rest of the
+    line. A scan therefore looks only at line heads, in (priority, arrival) order: its cost grows
+    with the number of lines, not with the number of waiters (1000 callers are one line).
+
     Args:
         clock: the time source and timer; the running event loop by default.
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
-        self._waiters: list[_Waiter] = []
+        self._lines: dict[tuple[int, int], deque[_Waiter]] = {}
+        self._pending = 0  # waiters not yet admitted or cancelled
         self._sequence = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
@@ -152,7 +159,7 @@ class AdmissionQueue:
         return pool
 
     def __len__(self) -> int:
-        return sum(1 for waiter in self._waiters if not waiter.future.done())
+        return self._pending
 
     async def acquire(self, charges: Charges, priority: int) -> Ticket:
         """Wait until every pool in ``charges`` can take its weight, then charge them all.
@@ -161,8 +168,12 @@ class AdmissionQueue:
             ValueError: a weight exceeds its pool's whole budget (it could never be admitted).
         """
         now = self._clock.time()
-        if not self._waiters and all(pool.can_take(weight, now) for pool, weight in charges):
-            return self._charge(charges, now, now)
+        if not self._pending:
+            for pool, weight in charges:
+                if not pool.can_take(weight, now):
+                    break
+            else:
+                return self._charge(charges, now, now)
         for pool, weight in charges:
             if weight > pool.limit:
                 raise ValueError(
@@ -170,7 +181,12 @@ class AdmissionQueue:
                 )
         future: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
         waiter = _Waiter((priority, next(self._sequence)), charges, future, now)
-        bisect.insort(self._waiters, waiter, key=lambda w: w.key)
+        line_key = (id(charges), priority)  # the line keeps `charges` alive: the id stays unique
+        line = self._lines.get(line_key)
+        if line is None:
+            line = self._lines[line_key] = deque()
+        line.append(waiter)
+        self._pending += 1
         for pool, _ in charges:
             pool.waiting += 1
         try:
@@ -181,6 +197,7 @@ class AdmissionQueue:
                 future.result().refund()  # admitted, but the caller is gone: nothing was sent
             else:
                 future.cancel()
+                self._pending -= 1
                 self._scan()  # it may have been blocking pools for the waiters behind it
             raise
         finally:
@@ -197,7 +214,9 @@ class AdmissionQueue:
         self._scan()
 
     def _charge(self, charges: Charges, now: float, enqueued_at: float) -> Ticket:
-        entries = [(pool, pool.take(weight, now)) for pool, weight in charges]
+        entries = []
+        for pool, weight in charges:
+            entries.append((pool, pool.take(weight, now)))
         return Ticket(self, entries, now, now - enqueued_at)
 
     def _release(self, entries: list[tuple[Pool, list[float]]], refund_all: bool) -> None:
@@ -206,7 +225,7 @@ class AdmissionQueue:
             if refund_all or pool.freed_on_release:
                 pool.refund(entry)
                 freed = True
-        if freed and self._waiters:
+        if freed and self._pending:
             self._scan()
 
     def _scan(self, due: float = -math.inf) -> None:
@@ -219,26 +238,36 @@ class AdmissionQueue:
         """
         now = max(self._clock.time(), due)
         blocked: dict[Pool, int] = {}
-        remaining: list[_Waiter] = []
-        for waiter in self._waiters:
-            if waiter.future.done():
-                continue
-            if blocked and any(pool in blocked for pool, _ in waiter.charges):
-                remaining.append(waiter)
-                continue
-            short = [(pool, w) for pool, w in waiter.charges if not pool.can_take(w, now)]
+        heads: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        for line_key, line in list(self._lines.items()):
+            while line and line[0].future.done():  # cancelled while waiting
+                line.popleft()
+            if line:
+                heads.append((line[0].key, line_key))
+            else:
+                del self._lines[line_key]
+        heapq.heapify(heads)
+        while heads:
+            _, line_key = heapq.heappop(heads)
+            line = self._lines[line_key]
+            waiter = line[0]
+            charges = waiter.charges
+            if blocked and any(pool in blocked for pool, _ in charges):
+                continue  # an earlier waiter is short of one of these pools: the line waits
+            short = [(pool, w) for pool, w in charges if not pool.can_take(w, now)]
             if short:
                 for pool, weight in short:
                     blocked[pool] = weight
-                remaining.append(waiter)
                 continue
-            ticket = self._charge(waiter.charges, now, waiter.enqueued_at)
-            if ticket.waited > 0:
-                log.debug(
-                    "admitted after waiting %.3fs (priority %d)", ticket.waited, waiter.key[0]
-                )
+            line.popleft()
+            self._pending -= 1
+            ticket = self._charge(charges, now, waiter.enqueued_at)
+            log.debug("admitted after waiting %.3fs (priority %d)", ticket.waited, waiter.key[0])
             waiter.future.set_result(ticket)
-        self._waiters = remaining
+            while line and line[0].future.done():
+                line.popleft()
+            if line:
+                heapq.heappush(heads, (line[0].key, line_key))
         wake = math.inf
         for pool, weight in blocked.items():
             ready = pool.ready_at(weight, now)

@@ -61,7 +61,9 @@ class WindowPool:
     def can_take(self, weight: int, now: float) -> bool:
         if now < self.paused_until:
             return False
-        self._expire(now)
+        entries = self._entries
+        if entries and entries[0][0] + self.window <= now:
+            self._expire(now)
         return self._used + weight <= self.limit
 
     def take(self, weight: int, now: float) -> list[float]:

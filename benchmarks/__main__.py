@@ -1,0 +1,354 @@
+"""The limiter against an exact-window server, side by side with aiolimiter; overheads.
+
+Every figure is taken in one run, side by side, as a ratio or a median, because absolute timings
+on a shared machine are noisy. Prints Markdown tables; ``--svg PATH`` also draws the admitted
+weight per sliding window against the budget.
+
+    python -m benchmarks            # WEEX's budgets (10 s window): about 5 minutes
+    python -m benchmarks --quick    # a 2 s window: about 1 minute, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import attrs
+from aiolimiter import AsyncLimiter
+
+from weex_async import Budget, Credentials, RateLimits, WeexClient
+from weex_async._limiter import AdmissionQueue
+from weex_async._limiter._pools import SlotPool, WindowPool
+from weex_async.testing import FakeExchange, serve
+
+IP_W, UID_W = 5, 10  # a batch cancel's weights
+
+
+@attrs.define
+class Row:
+    name: str
+    calls: int
+    elapsed: float
+    theoretical: float
+    worst_ip: int
+    worst_uid: int
+    budget: int
+    rate_limited: int
+    burst: float  # share of the UID budget that arrived within 1 s of the start
+    arrivals: list[tuple[float, int]] = attrs.field(factory=list, repr=False)
+
+    @property
+    def pace(self) -> float:
+        return self.theoretical / self.elapsed if self.elapsed else math.nan
+
+
+def theoretical(calls_per_account: int, accounts: int, budget: int, window: float) -> float:
+    ip = (math.ceil(calls_per_account * accounts / (budget // IP_W)) - 1) * window
+    uid = (math.ceil(calls_per_account / (budget // UID_W)) - 1) * window
+    return max(ip, uid)
+
+
+Wrap = Callable[[int], contextlib.AbstractAsyncContextManager[None]]
+
+
+def aiolimiter_wrap(ip: AsyncLimiter, uids: list[AsyncLimiter]) -> Wrap:
+    """Acquire the IP limiter, then the account's: the usual way of stacking aiolimiter."""
+
+    @contextlib.asynccontextmanager
+    async def wrap(account: int) -> AsyncIterator[None]:
+        await ip.acquire(IP_W)
+        await uids[account].acquire(UID_W)
+        yield
+
+    return wrap
+
+
+async def scenario(
+    name: str,
+    *,
+    accounts: int,
+    calls: int,
+    budget: int,
+    window: float,
+    limits: RateLimits,
+    wrap: Callable[[], Wrap] | None = None,
+) -> Row:
+    exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
+    creds = [Credentials(f"bench-{n}", f"secret-{n}", "pass") for n in range(accounts)]
+    ids: list[list[str]] = []
+    for c in creds:
+        exchange.add_account(c.api_key, c.api_secret, c.passphrase)
+        ids.append(exchange.open_orders(c.api_key, calls))
+    with serve(exchange) as url:
+        clients = [WeexClient(c, base_url=url, rate_limits=limits, sync_time=False) for c in creds]
+        stack = wrap() if wrap else None
+
+        async def one(account: int, order_id: str) -> None:
+            if stack is None:
+                await clients[account].cancel_batch_orders(ids=[order_id])
+                return
+            async with stack(account):
+                with contextlib.suppress(Exception):  # a 429 after retries: counted by the server
+                    await clients[account].cancel_batch_orders(ids=[order_id])
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(a, i) for a in range(accounts) for i in ids[a]))
+        elapsed = time.monotonic() - started
+        for client in clients:
+            await client.aclose()
+    arrivals = [(a.at, a.uid_weight) for a in exchange.arrivals]
+    first = arrivals[0][0] if arrivals else 0.0
+    burst_uid = sum(w for t, w in arrivals if t - first < 1.0 and True) / max(1, accounts)
+    return Row(
+        name,
+        calls * accounts,
+        elapsed,
+        theoretical(calls, accounts, budget, window),
+        exchange.worst_window("ip"),
+        exchange.worst_window("uid"),
+        budget,
+        exchange.rate_limited,
+        burst_uid / budget,
+        arrivals,
+    )
+
+
+def unlimited() -> RateLimits:
+    return RateLimits(ip=Budget(10**9, 1.0), uid=Budget(10**9, 1.0), trade=None, ban=10.0)
+
+
+async def pacing(budget: int, window: float, calls: int) -> list[Row]:
+    ours = RateLimits(ip=Budget(budget, window), uid=Budget(budget, window))
+    ours_no_cap = attrs.evolve(ours, trade=None)
+    safe_capacity = budget // 10  # C + r*W <= L with C = 10% of L
+
+    def naive() -> Wrap:
+        return aiolimiter_wrap(AsyncLimiter(budget, window), [AsyncLimiter(budget, window)])
+
+    def safe() -> Wrap:
+        period = safe_capacity / ((budget - safe_capacity) / window)
+
+        def limiter() -> AsyncLimiter:
+            return AsyncLimiter(safe_capacity, period)
+
+        return aiolimiter_wrap(limiter(), [limiter()])
+
+    rows = []
+    for name, kwargs in [
+        ("weex-async, 1 account", {"accounts": 1, "limits": ours}),
+        ("weex-async, 1 account, trade cap off", {"accounts": 1, "limits": ours_no_cap}),
+        ("weex-async, 3 accounts sharing the IP", {"accounts": 3, "limits": ours}),
+        (
+            "aiolimiter naive AsyncLimiter(L, W)",
+            {"accounts": 1, "limits": unlimited(), "wrap": naive},
+        ),
+        ("aiolimiter window-safe (C=0.1L)", {"accounts": 1, "limits": unlimited(), "wrap": safe}),
+    ]:
+        print(f"  running: {name} ...", file=sys.stderr, flush=True)
+        rows.append(
+            await scenario(name, calls=calls, budget=budget, window=window, **kwargs)  # type: ignore[arg-type]
+        )
+    return rows
+
+
+async def admission_cost(n: int = 20_000, repeats: int = 5) -> tuple[float, float]:
+    """Median µs per admission when nothing waits: ours (3 pools + slots) vs two aiolimiters."""
+    ours, theirs = [], []
+    for _ in range(repeats):
+        queue = AdmissionQueue()
+        charges = [
+            (WindowPool("ip", 10**12, 10.0), 5),
+            (WindowPool("uid", 10**12, 10.0), 10),
+            (WindowPool("trade", 10**12, 1.0), 1),
+            (SlotPool("slots", 10**9), 1),
+        ]
+        start = time.perf_counter()
+        for _ in range(n):
+            ticket = await queue.acquire(charges, 1)
+            ticket.mark_sent()
+            ticket.release()
+        ours.append((time.perf_counter() - start) / n * 1e6)
+        ip, uid = AsyncLimiter(10**12, 10.0), AsyncLimiter(10**12, 10.0)
+        start = time.perf_counter()
+        for _ in range(n):
+            await ip.acquire(5)
+            await uid.acquire(10)
+        theirs.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(ours), statistics.median(theirs)
+
+
+@contextlib.contextmanager
+def fake_exchange_process(orders: int) -> Iterator[str]:
+    """The fake exchange in its own process (its own core and GIL); yields its URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "weex_async.cli",
+            "fake-exchange",
+            "--port",
+            str(port),
+            "--account",
+            "load:secret:pass",
+            "--open",
+            str(orders),
+            "--ip-budget",
+            "1000000000",
+            "--uid-budget",
+            "1000000000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "fake WEEX exchange on ..." once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def callers(concurrency: int, calls: int) -> float:
+    """Calls/s through the SDK with ``concurrency`` callers at once (budgets out of the way).
+
+    The orders are the ids the fake exchange opens from its first id on: the answers are real
+    cancels, not "not found".
+    """
+    first = 596471064624628269
+    ids = iter(str(first + n) for n in range(calls))
+    with fake_exchange_process(calls) as url:
+        async with WeexClient(
+            Credentials("load", "secret", "pass"),
+            base_url=url,
+            rate_limits=unlimited(),
+            sync_time=False,
+        ) as client:
+
+            async def worker() -> None:
+                for order_id in ids:
+                    await client.cancel_batch_orders(ids=[order_id])
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return calls / (time.perf_counter() - start)
+
+
+def svg(rows: list[Row], window: float, budget: int, path: str) -> None:
+    """Admitted UID weight in the trailing window, at each arrival, against the budget line."""
+    width, height, pad = 720, 300, 40
+    series = [r for r in rows if "3 accounts" not in r.name and "cap off" not in r.name]
+    end = max(r.arrivals[-1][0] - r.arrivals[0][0] for r in series if r.arrivals)
+    top = max(budget * 2.1, *(r.worst_uid for r in series))
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+
+    def x(t: float) -> float:
+        return pad + (width - 2 * pad) * t / end
+
+    def y(v: float) -> float:
+        return height - pad - (height - 2 * pad) * v / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="11"><rect width="100%" height="100%" '
+        f'fill="white"/>',
+        f'<line x1="{pad}" y1="{y(budget):.1f}" x2="{width - pad}" y2="{y(budget):.1f}" '
+        f'stroke="black" stroke-dasharray="6 3"/>',
+        f'<text x="{width - pad - 150}" y="{y(budget) - 5:.1f}">budget {budget} per '
+        f"{window:g} s</text>",
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        f'stroke="#888"/>',
+        f'<text x="{width / 2 - 60}" y="{height - 10}">seconds since the first arrival</text>',
+    ]
+    for index, row in enumerate(series):
+        t0 = row.arrivals[0][0]
+        points, window_items, total, start = [], row.arrivals, 0, 0
+        for at, w in window_items:
+            total += w
+            while window_items[start][0] + window <= at:
+                total -= window_items[start][1]
+                start += 1
+            points.append(f"{x(at - t0):.1f},{y(total):.1f}")
+        colour = colours[index % len(colours)]
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'points="{" ".join(points)}"/>'
+        )
+        parts.append(
+            f'<text x="{pad + 10}" y="{pad + 14 * index}" fill="{colour}">{row.name}: '
+            f"worst {row.worst_uid} ({row.worst_uid / budget:.0%})</text>"
+        )
+    parts.append("</svg>")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(parts) + "\n")
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a 2 s window instead of 10 s")
+    parser.add_argument("--svg", help="write the window-usage picture to this path")
+    args = parser.parse_args(argv)
+    window = 2.0 if args.quick else 10.0
+    budget = 500
+    print(
+        f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
+    )
+    rows = await pacing(budget, window, calls=200)
+    print(
+        f"## Pace and safety: 200 batch cancels per account fired at once, budget {budget} "
+        f"per {window:g} s, exact sliding-window server\n"
+    )
+    print(
+        "| scenario | calls | elapsed s | theoretical s | pace | worst IP window | "
+        "worst UID window | 429s | burst in 1 s (UID) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.name} | {r.calls} | {r.elapsed:.2f} | {r.theoretical:.2f} | {r.pace:.1%} | "
+            f"{r.worst_ip / budget:.0%} | {r.worst_uid / budget:.0%} | {r.rate_limited} | "
+            f"{r.burst:.0%} |"
+        )
+    ours, theirs = await admission_cost()
+    print("\n## Admission cost when nothing waits (median of 5 x 20,000)\n")
+    print("| limiter | µs per call |\n|---|---|")
+    print(f"| weex-async (IP, UID, trade cap, in-flight slot; charge and re-stamp) | {ours:.2f} |")
+    print(f"| two aiolimiter.AsyncLimiter acquires (IP, UID) | {theirs:.2f} |")
+    print(
+        "\n## 1000 concurrent callers vs 10 (budgets out of the way; median of 3)\n",
+        file=sys.stdout,
+    )
+    few, many = [], []
+    for _ in range(3):
+        few.append(await callers(10, 1500))
+        many.append(await callers(1000, 1500))
+    print("| callers | calls/s |\n|---|---|")
+    print(f"| 10 | {statistics.median(few):.0f} |")
+    print(f"| 1000 | {statistics.median(many):.0f} |")
+    print(
+        f"\n1000 callers keep {statistics.median(many) / statistics.median(few):.0%} of the "
+        "throughput of 10."
+    )
+    if args.svg:
+        svg(rows, window, budget, args.svg)
+        print(f"\n(picture written to {args.svg})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
