@@ -243,3 +243,11 @@ async def test_served_on_loopback_for_real_sockets(fake: FakeExchange) -> None:
         async with httpx.AsyncClient(base_url=url) as http:
             response = await http.post(PATH, content=raw, headers=signed_headers(raw))
     assert response.json()["orderIds"] == ids
+
+
+async def test_refused_requests_are_recorded_apart(fake: FakeExchange, clock: Clock) -> None:
+    for _ in range(52):
+        await post(fake, {"ids": ["1"]})
+    assert len(fake.arrivals) == 50 and len(fake.refused) == 2
+    assert fake.worst_window("uid") == 500
+    assert fake.worst_window("uid", sent=True) == 520  # what the client tried to spend

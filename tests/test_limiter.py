@@ -323,8 +323,8 @@ async def test_429_pauses_the_pools_the_call_charged() -> None:
     queue = AdmissionQueue(clock)  # type: ignore[arg-type]
     limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
     limiter.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
-    assert limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0  # type: ignore[arg-type]
-    assert limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0  # type: ignore[arg-type]
+    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0  # type: ignore[arg-type]
+    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0  # type: ignore[arg-type]
     paused = {s.name.split(":")[0]: s.paused_for for s in limiter.snapshot()}
     assert paused["ip"] == paused["uid"] == 10.0  # the shorter Retry-After did not shorten it
     assert paused["in-flight"] == 0.0

@@ -166,6 +166,7 @@ class WeexClient:
         if self._closed:
             return
         self._closed = True
+        await self._limiter.aclose()
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -361,7 +362,7 @@ class WeexClient:
         try:
             return decode(response, endpoint.response_type)
         except RateLimitError as exc:
-            self._limiter.rate_limited(endpoint, exc.retry_after)  # type: ignore[arg-type]
+            await self._limiter.rate_limited(endpoint, exc.retry_after)  # type: ignore[arg-type]
             raise
 
     # -- server time -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import attrs
 from ._admission import AdmissionQueue, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
+from ._redis import RedisLedger, RedisUnavailable
 
 if TYPE_CHECKING:
     from .._endpoints import Endpoint
@@ -41,6 +42,31 @@ _QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdmissionQueue] = 
 #: Response headers through which newer WEEX APIs report the weight used in the current window.
 USED_WEIGHT_HEADER = "x-used-weight-10s"
 REMAINING_WEIGHT_HEADER = "x-remaining-weight-10s"
+
+
+_LEDGERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[RedisLedger, int]]
+] = weakref.WeakKeyDictionary()
+
+
+def shared_ledger(url: str) -> RedisLedger:
+    """The running loop's ledger for ``url`` (one connection pool per loop and URL)."""
+    ledgers = _LEDGERS.setdefault(asyncio.get_running_loop(), {})
+    ledger, users = ledgers.get(url, (None, 0))
+    if ledger is None:
+        ledger = RedisLedger(url)
+    ledgers[url] = (ledger, users + 1)
+    return ledger
+
+
+async def release_ledger(ledger: RedisLedger) -> None:
+    ledgers = _LEDGERS.get(asyncio.get_running_loop(), {})
+    _, users = ledgers.get(ledger.url, (ledger, 1))
+    if users <= 1:
+        ledgers.pop(ledger.url, None)
+        await ledger.aclose()
+    else:
+        ledgers[ledger.url] = (ledger, users - 1)
 
 
 def queue_for_running_loop() -> AdmissionQueue:
@@ -100,6 +126,10 @@ class ClientLimiter:
         self._charges: dict[str, tuple[tuple[Pool, int], ...]] = {}
         self._window_pools: dict[str, tuple[WindowPool, ...]] = {}
         self._trade_pool: WindowPool | None = None
+        # With a shared (Redis) ledger: each window pool's name there, and the ledger itself.
+        self._shared_keys: dict[WindowPool, tuple[str, ...]] = {}
+        self._ledger: RedisLedger | None = None
+        self._fallback = False
 
     @property
     def queue(self) -> AdmissionQueue:
@@ -119,6 +149,7 @@ class ClientLimiter:
         )
         assert isinstance(pool, WindowPool)
         pool.tighten(budget.weight, window)
+        self._shared_keys[pool] = (kind, self._host, *owner)
         return pool
 
     def charges(self, endpoint: Endpoint[object]) -> tuple[tuple[Pool, int], ...]:
@@ -151,19 +182,67 @@ class ClientLimiter:
         return charges
 
     async def acquire(self, endpoint: Endpoint[object]) -> Ticket:
-        """Wait for admission of one call of ``endpoint`` and charge it."""
-        return await self.queue.acquire(self.charges(endpoint), endpoint.priority)
+        """Wait for admission of one call of ``endpoint`` and charge it.
 
-    def rate_limited(self, endpoint: Endpoint[object], retry_after: float | None) -> float:
+        With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
+        the in-flight slot, then the shared pools are charged in Redis, one call at a time per set
+        of pools (FIFO within this process). While Redis is unreachable, the local pools shrink to
+        ``redis_fallback_share`` of each budget; they return to the whole budget once Redis answers.
+        """
+        charges = self.charges(endpoint)
+        while True:
+            ticket = await self.queue.acquire(charges, endpoint.priority)
+            ledger = self._shared_ledger()
+            if ledger is None or (self._fallback and not ledger.available):
+                return ticket
+            shared = [
+                (ledger.key(*self._shared_keys[pool]), pool.full_limit, pool.window, weight)
+                for pool, weight in charges
+                if isinstance(pool, WindowPool)
+            ]
+            try:
+                async with ledger.turn(tuple(key for key, _, _, _ in shared)):
+                    await ledger.reserve(shared)
+            except RedisUnavailable:
+                ticket.refund()  # re-admit under the fallback share
+                self._set_fallback(True)
+                continue
+            except BaseException:
+                ticket.refund()
+                raise
+            if self._fallback:
+                self._set_fallback(False)
+            return ticket
+
+    def _shared_ledger(self) -> RedisLedger | None:
+        if self._ledger is None and self._limits.redis_url is not None:
+            self._ledger = shared_ledger(self._limits.redis_url)
+        return self._ledger
+
+    def _set_fallback(self, on: bool) -> None:
+        self._fallback = on
+        share = self._limits.redis_fallback_share
+        for pool in self._shared_keys:
+            pool.limit = max(1, int(pool.full_limit * share)) if on else pool.full_limit
+        if not on:
+            self.queue.rescan()
+
+    async def rate_limited(self, endpoint: Endpoint[object], retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
         pause = self._limits.ban if retry_after is None else max(retry_after, 0.0)
         queue = self.queue
-        queue.pause(
-            self._window_pools[endpoint.name],
-            queue.clock.time() + pause,
-            f"HTTP 429 on {endpoint.name}",
-        )
+        pools = self._window_pools[endpoint.name]
+        queue.pause(pools, queue.clock.time() + pause, f"HTTP 429 on {endpoint.name}")
+        if self._ledger is not None:  # every process sharing the pools pauses too
+            ledger = self._ledger
+            await ledger.pause([ledger.key(*self._shared_keys[pool]) for pool in pools], pause)
         return pause
+
+    async def aclose(self) -> None:
+        """Let go of the shared ledger (closed when its last client goes)."""
+        if self._ledger is not None:
+            ledger, self._ledger = self._ledger, None
+            await release_ledger(ledger)
 
     def observe_headers(self, endpoint: Endpoint[object], headers: Mapping[str, str]) -> None:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.

@@ -213,6 +213,11 @@ class AdmissionQueue:
             )
         self._scan()
 
+    def rescan(self) -> None:
+        """Pool limits changed from outside (e.g. a shared ledger came back): admit who fits."""
+        if self._pending:
+            self._scan()
+
     def _charge(self, charges: Charges, now: float, enqueued_at: float) -> Ticket:
         entries = []
         for pool, weight in charges:

@@ -21,6 +21,11 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any)
         raise ConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _share(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigurationError(f"{attribute.name} must be in (0, 1], got {value!r}")
+
+
 @attrs.frozen
 class Budget:
     """A pool's budget: at most ``weight`` units in any ``window`` seconds.
@@ -54,6 +59,11 @@ class RateLimits:
             window counted at arrival.
         ban: seconds to pause the pools after an HTTP 429 without a ``Retry-After`` header
             (WEEX documents a 10 s ban).
+        redis_url: ``redis://host:port/db`` to share the IP, account and trade pools with every
+            process (on any host) using the same Redis; needs the ``redis`` extra. ``None``: this
+            process's clients only.
+        redis_fallback_share: while Redis is unreachable, each process spends at most this share
+            of every budget (0.25: safe for up to 4 processes on one account or IP).
     """
 
     ip: Budget = Budget(500, 10.0)
@@ -61,3 +71,5 @@ class RateLimits:
     trade: Budget | None = Budget(10, 1.0)
     arrival_jitter: float = attrs.field(default=0.25, validator=_non_negative)
     ban: float = attrs.field(default=10.0, validator=_positive)
+    redis_url: str | None = None
+    redis_fallback_share: float = attrs.field(default=0.25, validator=_share)

@@ -28,6 +28,8 @@ class WindowPool:
     def __init__(self, name: str, limit: int, window: float) -> None:
         self.name = name
         self.limit = limit
+        #: the budget; ``limit`` drops below it while a shared (Redis) ledger is unreachable
+        self.full_limit = limit
         self.window = window
         self.paused_until = -math.inf
         #: callers currently queued that charge this pool (for snapshots)
@@ -42,6 +44,7 @@ class WindowPool:
 
     def tighten(self, limit: int, window: float) -> None:
         """Adopt the stricter of the current and the given budget (several clients, one pool)."""
+        self.full_limit = min(self.full_limit, limit)
         self.limit = min(self.limit, limit)
         self.window = max(self.window, window)
 

@@ -147,6 +147,8 @@ class FakeExchange:
         self.faults = Faults()
         #: every request admitted past the rate limits, in arrival order
         self.arrivals: list[Arrival] = []
+        #: every request the rate limits refused (answered 429), in arrival order
+        self.refused: list[Arrival] = []
         #: how many 429s were answered
         self.rate_limited = 0
         #: how many requests arrived (any outcome)
@@ -193,15 +195,20 @@ class FakeExchange:
 
     # -- what the exchange saw -------------------------------------------------------------------
 
-    def worst_window(self, pool: str = "uid", key: str | None = None) -> int:
+    def worst_window(self, pool: str = "uid", key: str | None = None, *, sent: bool = False) -> int:
         """The most weight admitted in any interval of one window, for ``"ip"`` or ``"uid"``.
 
         Args:
             pool: ``"ip"`` or ``"uid"``.
             key: the IP address or API key; ``None`` takes the worst of all.
+            sent: count what clients *sent*, the refused (429) requests included: how far over
+                budget a client tried to go.
         """
         groups: dict[str | None, list[tuple[float, int]]] = {}
-        for arrival in self.arrivals:
+        arrivals = (
+            sorted(self.arrivals + self.refused, key=lambda a: a.at) if sent else self.arrivals
+        )
+        for arrival in arrivals:
             owner = arrival.ip if pool == "ip" else arrival.api_key
             weight = arrival.ip_weight if pool == "ip" else arrival.uid_weight
             if weight and (key is None or owner == key):
@@ -295,17 +302,19 @@ class FakeExchange:
                 account.api_key, _Meter(self.uid_budget, self.window)
             )
             meters.append((uid_meter, uid_weight))
+        arrival = Arrival(
+            now, path, ip, account.api_key if account else None, ip_weight, uid_weight
+        )
         if not all(meter.fits(weight, now) for meter, weight in meters):
             self.rate_limited += 1
+            self.refused.append(arrival)
             for meter, weight in meters:
                 if now >= meter.banned_until and not meter.fits(weight, now):
                     meter.banned_until = now + self.ban
             return 429, _error("429", "Too Many Requests"), []
         for meter, weight in meters:
             meter.charge(weight, now)
-        self.arrivals.append(
-            Arrival(now, path, ip, account.api_key if account else None, ip_weight, uid_weight)
-        )
+        self.arrivals.append(arrival)
         status, payload = handler()
         headers: list[tuple[bytes, bytes]] = []
         if self.usage_headers:
