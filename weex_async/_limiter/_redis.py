@@ -33,7 +33,7 @@ log = logging.getLogger("weex_async.limiter")
 # ARGV: for each pool: limit, window (ms), weight.
 # Returns {0, member...} when charged, {wait_ms} when it does not fit yet.
 _RESERVE = """
-local n = #KEYS // 2
+local n = (#KEYS - 1) / 2
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local wait = 0
@@ -196,9 +196,11 @@ class RedisLedger:
         if self._down_since is None:
             self._down_since = now
             log.warning(
-                "Redis at %s unreachable (%s): using the local fallback share of the budgets",
+                "Redis at %s unreachable or failing (%s: %s): using the local fallback share "
+                "of the budgets",
                 self.url,
                 type(exc).__name__,
+                exc,
             )
         self._next_try = now + self._retry_interval
 

@@ -1,0 +1,34 @@
+"""One process of the multi-process test: cancel orders for a shared account, print a summary.
+
+python -m tests.redis_worker EXCHANGE_URL REDIS_URL FIRST_ID COUNT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from weex_async import Budget, Credentials, RateLimits, WeexClient
+
+from .test_redis import LIMITS_WINDOW, SHARED_KEY
+
+
+async def main(url: str, redis_url: str, first: int, count: int) -> None:
+    limits = RateLimits(
+        ip=Budget(500, LIMITS_WINDOW),
+        uid=Budget(500, LIMITS_WINDOW),
+        trade=None,
+        arrival_jitter=0.05,
+        redis_url=redis_url,
+    )
+    async with WeexClient(
+        Credentials(SHARED_KEY, "shared-secret", "shared-pass"), base_url=url, rate_limits=limits
+    ) as client:
+        ids = [str(first + n) for n in range(count)]
+        results = await asyncio.gather(*(client.cancel_batch_orders(ids=[i]) for i in ids))
+    print(json.dumps({"cancelled": sum(r.cancel_order_result_list[0].result for r in results)}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
