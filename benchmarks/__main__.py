@@ -18,8 +18,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import attrs
 from aiolimiter import AsyncLimiter
@@ -27,7 +29,8 @@ from aiolimiter import AsyncLimiter
 from weex_async import Budget, Credentials, RateLimits, WeexClient
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._pools import SlotPool, WindowPool
-from weex_async.testing import FakeExchange, serve
+from weex_async._limiter._redis import RedisLedger
+from weex_async.testing import FakeExchange, RedisServer, serve
 
 IP_W, UID_W = 5, 10  # a batch cancel's weights
 
@@ -255,6 +258,78 @@ async def callers(concurrency: int, calls: int) -> float:
             return calls / (time.perf_counter() - start)
 
 
+async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> float:
+    """Median µs per shared admission (IP, UID and trade pools in one Lua call)."""
+    ledger = RedisLedger(url, namespace="bench-cost")
+    pools = [
+        (ledger.key(kind), 10**12, 10.0, weight)
+        for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    costs = []
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(n):
+                await ledger.reserve(pools)
+            costs.append((time.perf_counter() - start) / n * 1e6)
+    finally:
+        await ledger.aclose()
+    return statistics.median(costs)
+
+
+def processes_through_redis(
+    url: str, budget: int, window: float, processes: int = 3, calls: int = 70
+) -> Row:
+    """``processes`` OS processes cancel for one account at once, sharing it through Redis."""
+    exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
+    exchange.add_account("bench-shared", "bench-secret", "bench-pass")
+    ids = exchange.open_orders("bench-shared", processes * calls)
+    with serve(exchange) as exchange_url:
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks._redis_worker",
+                    exchange_url,
+                    url,
+                    ids[calls * n],
+                    str(calls),
+                    str(budget),
+                    str(window),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(processes)
+        ]
+        for worker in workers:
+            assert worker.stdout is not None
+            worker.stdout.readline()  # "ready": synced, connected
+        started = time.monotonic()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            worker.wait(timeout=600)
+        elapsed = time.monotonic() - started
+    total = processes * calls
+    return Row(
+        f"{processes} processes, 1 account, through Redis",
+        total,
+        elapsed,
+        theoretical(total, 1, budget, window),
+        exchange.worst_window("ip"),
+        exchange.worst_window("uid"),
+        exchange.worst_window("uid", sent=True),
+        budget,
+        exchange.rate_limited,
+        0.0,
+    )
+
+
 def svg(rows: list[Row], window: float, budget: int, path: str) -> None:
     """UID weight sent in the trailing window (429s included), against the budget line."""
     width, height, pad = 720, 300, 40
@@ -351,6 +426,27 @@ async def main(argv: list[str]) -> None:
         f"\n1000 callers keep {statistics.median(many) / statistics.median(few):.0%} of the "
         "throughput of 10."
     )
+    redis_server = RedisServer(Path(tempfile.mkdtemp()))
+    if redis_server.available:
+        redis_server.start()
+        try:
+            cost = await redis_admission_cost(redis_server.url)
+            print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
+            row = processes_through_redis(redis_server.url, budget, window)
+        finally:
+            redis_server.stop()
+        print("\n## Several processes through Redis (a local redis-server)\n")
+        print(f"Admission cost through Redis: {cost:.0f} µs per call (median of 3 x 2,000).\n")
+        print(
+            "| scenario | calls | elapsed s | theoretical s | pace | worst UID window sent | "
+            "429s |\n|---|---|---|---|---|---|---|"
+        )
+        print(
+            f"| {row.name} | {row.calls} | {row.elapsed:.2f} | {row.theoretical:.2f} | "
+            f"{row.pace:.1%} | {row.worst_uid_sent / budget:.0%} | {row.rate_limited} |"
+        )
+    else:
+        print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
     if args.svg:
         svg(rows, window, budget, args.svg)
         print(f"\n(picture written to {args.svg})", file=sys.stderr)

@@ -15,9 +15,7 @@ import pytest
 
 from weex_async import Credentials, RateLimits, WeexClient
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
-from weex_async.testing import FakeExchange, serve
-
-from .redis_server import RedisServer
+from weex_async.testing import FakeExchange, RedisServer, serve
 
 SHARED_KEY = "shared-account"
 LIMITS_WINDOW = 1.0

@@ -18,15 +18,15 @@ import httpx
 
 from ._cancel import (
     DEFAULT_BATCH_SIZE,
+    DIALECTS,
     MAX_IDS_PER_CALL,
     CancelRun,
-    batch_cancel_body,
     check_symbol,
     orders_to_cancel,
 )
 from ._clock import ServerClock
 from ._decode import decode, encode_body
-from ._endpoints import CANCEL_BATCH_ORDERS, SERVER_TIME, Endpoint
+from ._endpoints import SERVER_TIME, Endpoint
 from ._limiter import AdmissionQueue, ClientLimiter, PoolSnapshot, RateLimits
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
@@ -79,7 +79,9 @@ class WeexClient:
         locale: sent as the ``locale`` header when given (``"en-US"``, ``"zh-CN"``).
         batch_size: orders per batch cancel in ``cancel_orders`` (1 to 50). WEEX's V2 maximum is
             not documented: 50 by default, halved for the rest of the session when the exchange
-            answers "too many" (40912).
+            answers "too many" (40912). Never more than the API version allows (V3: 10).
+        api_version: ``"v2"`` (the default: ``POST /capi/v2/order/cancel_batch_orders``) or
+            ``"v3"`` (``DELETE /capi/v3/batchOrders``). Both answer with the same types.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class WeexClient:
         time_sync_interval: float = DEFAULT_TIME_SYNC_INTERVAL,
         locale: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        api_version: str = "v2",
         _queue: AdmissionQueue | None = None,
         _clock: ServerClock | None = None,
     ) -> None:
@@ -105,6 +108,8 @@ class WeexClient:
             raise ConfigurationError("max_in_flight must be a positive integer")
         if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_IDS_PER_CALL:
             raise ConfigurationError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")
+        if api_version not in DIALECTS:
+            raise ConfigurationError(f"api_version must be one of {sorted(DIALECTS)}")
         if time_sync_interval <= 0:
             raise ConfigurationError("time_sync_interval must be positive")
         url = httpx.URL(base_url)
@@ -141,7 +146,9 @@ class WeexClient:
             headers=headers,
         )
         self._closed = False
-        self._batch_size = batch_size
+        self._dialect = DIALECTS[api_version]
+        self.api_version = api_version
+        self._batch_size = min(batch_size, self._dialect.max_ids)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -208,6 +215,9 @@ class WeexClient:
     ) -> BatchCancelResult:
         """Cancel up to 50 orders in one request: ``POST /capi/v2/order/cancel_batch_orders``.
 
+        With ``api_version="v3"``: ``DELETE /capi/v3/batchOrders``, at most 10 ids, no symbol
+        sent (V3 documents none); the answer is converted into the same ``BatchCancelResult``.
+
         Exactly one HTTP request is sent per attempt (IP weight 5, UID weight 10). It is retried
         only when the exchange certainly did not act: after a 429 pause and once after a
         timestamp error. For any number of orders, with every outcome accounted for, use
@@ -227,7 +237,9 @@ class WeexClient:
             WeexAPIError: (a subclass) the exchange refused the call.
             TransportError: no answer came; whether orders were cancelled is unknown.
         """
-        return await self._call(CANCEL_BATCH_ORDERS, body=batch_cancel_body(ids, cids, symbol))
+        dialect = self._dialect
+        answer = await self._call(dialect.endpoint, body=dialect.request(ids, cids, symbol))
+        return dialect.result(answer)
 
     async def cancel_orders(
         self,
@@ -267,6 +279,7 @@ class WeexClient:
         """
         self._ensure_open()
         key, names = orders_to_cancel(ids, cids, allow_empty=True)
+        self._dialect.check_names(key, names)
         check_symbol(symbol)
         if batch_size is not None and not 1 <= batch_size <= MAX_IDS_PER_CALL:
             raise InvalidRequestError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")

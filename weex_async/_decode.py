@@ -26,7 +26,7 @@ from .errors import (
     UnexpectedResponseError,
     api_error_for,
 )
-from .models import BatchCancelResult, CancelOrderResult, ServerTime
+from .models import BatchCancelResult, CancelOrderResult, ServerTime, V3CancelItem
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def _structure_int(value: Any, _: Any) -> int:
 
 # Items of a batch cancel answer use snake_case on the wire already; the envelope uses camelCase.
 _SNAKE_ON_WIRE: tuple[type[Any], ...] = (CancelOrderResult,)
-_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime)
+_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime, V3CancelItem)
 
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:

@@ -56,6 +56,26 @@ class BatchCancelResult:
 
 
 @attrs.frozen
+class V3CancelItem:
+    """One item of V3's batch cancel answer, as sent (the client turns it into a
+    ``CancelOrderResult``, so that code written for V2 reads V3 answers unchanged).
+
+    Attributes:
+        order_id: ``orderId``.
+        orig_client_order_id: ``origClientOrderId``.
+        success: ``success``.
+        error_code: ``errorCode`` (``"ORDER_NOT_FOUND"``), empty on success.
+        error_message: ``errorMessage``, empty on success.
+    """
+
+    order_id: str = ""
+    orig_client_order_id: str = ""
+    success: bool = False
+    error_code: str = ""
+    error_message: str = ""
+
+
+@attrs.frozen
 class ServerTime:
     """The exchange's clock (``GET /capi/v2/market/time``).
 

@@ -18,6 +18,7 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 
 from ._exchange import Arrival, DroppedConnection, FakeAccount, FakeExchange
 from ._faults import Fault, Faults
+from ._redis_server import RedisServer
 from ._server import serve
 from ._transport import FakeTransport
 
@@ -29,5 +30,6 @@ __all__ = [
     "FakeTransport",
     "Fault",
     "Faults",
+    "RedisServer",
     "serve",
 ]

@@ -35,9 +35,13 @@ MAX_BODY_BYTES = 1 << 20
 TIMESTAMP_TOLERANCE_MS = 30_000
 
 _CANCEL_BATCH = "/capi/v2/order/cancel_batch_orders"
+_CANCEL_BATCH_V3 = "/capi/v3/batchOrders"
 _TIME = "/capi/v2/market/time"
 #: (IP weight, UID weight) per path, as weex-api.md documents them.
-WEIGHTS = {_CANCEL_BATCH: (5, 10), _TIME: (1, 0)}
+WEIGHTS = {_CANCEL_BATCH: (5, 10), _CANCEL_BATCH_V3: (5, 10), _TIME: (1, 0)}
+_METHODS = {_CANCEL_BATCH: "POST", _CANCEL_BATCH_V3: "DELETE", _TIME: "GET"}
+#: V3 accepts at most this many ids per batch cancel.
+V3_MAX_IDS = 10
 
 
 class DroppedConnection(Exception):
@@ -261,7 +265,7 @@ class FakeExchange:
         query = scope.get("query_string", b"").decode("latin-1")
         if path not in WEIGHTS:
             return 404, _error("40404", f"no such endpoint: {method} {path}"), []
-        expected_method = "GET" if path == _TIME else "POST"
+        expected_method = _METHODS[path]
         if method != expected_method:
             return 405, _error("40017", f"{path} takes {expected_method}"), []
         ip = (scope.get("client") or ("unknown", 0))[0]
@@ -277,8 +281,9 @@ class FakeExchange:
         if fault is Fault.RATE_LIMIT:
             self.rate_limited += 1
             return 429, _error("429", "Too Many Requests"), []
+        version = "v3" if path == _CANCEL_BATCH_V3 else "v2"
         status, payload, headers = self._metered(
-            ip, account, path, lambda: self._cancel_batch(account, body, fault)
+            ip, account, path, lambda: self._cancel_batch(account, body, fault, version)
         )
         if status == 200 and fault in (Fault.DROP_AFTER, Fault.SLOW):
             if fault is Fault.DROP_AFTER:
@@ -365,7 +370,7 @@ class FakeExchange:
         return account
 
     def _cancel_batch(
-        self, account: FakeAccount, body: bytes, fault: Fault | None
+        self, account: FakeAccount, body: bytes, fault: Fault | None, version: str
     ) -> tuple[int, Any]:
         if fault is Fault.DROP_BEFORE:
             return 0, _DROP
@@ -381,11 +386,15 @@ class FakeExchange:
             return 400, _error("40017", "request body is not valid JSON")
         if not isinstance(request, dict):
             return 400, _error("40017", "request body must be a JSON object")
-        ids, cids = request.get("ids"), request.get("cids")
+        ids_field, cids_field = (
+            ("orderIdList", "origClientOrderIdList") if version == "v3" else ("ids", "cids")
+        )
+        limit = V3_MAX_IDS if version == "v3" else self.max_ids_per_call
+        ids, cids = request.get(ids_field), request.get(cids_field)
         if ids is None and cids is None:
             return 400, _error("40913", "either orderId or clientId must be provided")
         if ids is not None and cids is not None:
-            return 400, _error("40017", "pass ids or cids, not both")
+            return 400, _error("40017", f"pass {ids_field} or {cids_field}, not both")
         names = ids if ids is not None else cids
         if (
             not isinstance(names, list)
@@ -395,41 +404,35 @@ class FakeExchange:
                 for n in names
             )
         ):
-            return 400, _error("40017", "ids/cids must be a non-empty list of strings")
-        if len(names) > self.max_ids_per_call:
-            return 400, _error(
-                "40912", f"Single cancellation cannot exceed {self.max_ids_per_call}"
-            )
+            return 400, _error("40017", f"{ids_field}/{cids_field} must be a non-empty list")
+        if len(names) > limit:
+            return 400, _error("40912", f"Single cancellation cannot exceed {limit}")
         symbol = request.get("symbol")
         if symbol is not None and not isinstance(symbol, str):
             return 400, _error("40017", "symbol must be a string")
-        items = []
-        for name in map(str, names):
-            if ids is not None:
-                order_id: str | None = name
-                client_oid = account.orders.get(name, "")
-                found = name in account.orders
-            else:
-                order_id = account.by_client_oid(name)
-                client_oid = name
-                found = order_id is not None
-            if found:
-                assert order_id is not None
-                del account.orders[order_id]
-                account.cancelled.append(order_id)
-                items.append(_item(order_id, client_oid, True, "", None, self.extra_fields))
-            else:
-                oid = order_id if ids is not None else ""
-                items.append(
-                    _item(
-                        oid or "",
-                        client_oid,
-                        False,
-                        "FAILED_ORDER_NOT_FOUND",
-                        "50005",
-                        self.extra_fields,
-                    )
-                )
+        outcomes = [self._cancel_one(account, str(n), by_id=ids is not None) for n in names]
+        if version == "v3":
+            return 200, [
+                {
+                    "orderId": order_id,
+                    "origClientOrderId": client_oid,
+                    "success": ok,
+                    "errorCode": "" if ok else "ORDER_NOT_FOUND",
+                    "errorMessage": "" if ok else "orderId not exist",
+                }
+                for order_id, client_oid, ok in outcomes
+            ]
+        items = [
+            _item(
+                order_id,
+                client_oid,
+                ok,
+                "" if ok else "FAILED_ORDER_NOT_FOUND",
+                None if ok else "50005",
+                self.extra_fields,
+            )
+            for order_id, client_oid, ok in outcomes
+        ]
         answer: dict[str, Any] = {
             "result": all(item["result"] for item in items),
             "orderIds": [i["order_id"] for i in items if i["result"] and i["order_id"]],
@@ -440,6 +443,23 @@ class FakeExchange:
         if self.extra_fields:
             answer["symbol"] = symbol or "cmt_btcusdt"
         return 200, answer
+
+    @staticmethod
+    def _cancel_one(account: FakeAccount, name: str, *, by_id: bool) -> tuple[str, str, bool]:
+        """Cancel one order named by exchange or client id: (order id, client id, cancelled)."""
+        if by_id:
+            order_id: str | None = name
+            client_oid = account.orders.get(name, "")
+            found = name in account.orders
+        else:
+            order_id = account.by_client_oid(name)
+            client_oid = name
+            found = order_id is not None
+        if not found or order_id is None:
+            return (name if by_id else ""), client_oid, False
+        del account.orders[order_id]
+        account.cancelled.append(order_id)
+        return order_id, client_oid, True
 
 
 _DROP = object()

@@ -1,4 +1,4 @@
-"""A real redis-server for the tests, started on a free loopback port (never assumed running)."""
+"""A real redis-server for tests and benchmarks, on a free loopback port (never assumed running)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+__all__ = ["RedisServer"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -16,6 +18,13 @@ def free_port() -> int:
 
 
 class RedisServer:
+    """A throwaway ``redis-server`` (no persistence) bound to 127.0.0.1.
+
+    Args:
+        workdir: where the server may write (nothing is saved).
+        port: a fixed port; a free one by default.
+    """
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.binary = shutil.which("redis-server")
         self.port = port or free_port()
@@ -23,11 +32,20 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def available(self) -> bool:
+        """True when a ``redis-server`` binary is on PATH."""
+        return self.binary is not None
+
+    @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        assert self.binary is not None
+        """Start it and wait until it accepts connections."""
+        if self.binary is None:
+            raise RuntimeError(
+                "redis-server is not installed (Debian: apt-get install redis-server)"
+            )
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -55,6 +73,7 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
+        """Stop it (a later ``start()`` reuses the same port)."""
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
