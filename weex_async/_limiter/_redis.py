@@ -29,28 +29,38 @@ _MIN_WAIT = 0.001
 
 log = logging.getLogger("weex_async.limiter")
 
-# KEYS: the pools' sorted sets, then their pause keys, then the sequence key.
+# KEYS: for each pool: its sorted set, its pause key, its running total; then the sequence key.
 # ARGV: for each pool: limit, window (ms), weight.
 # Returns {0, member...} when charged, {wait_ms} when it does not fit yet.
+# A call that fits costs O(log n): the total is kept, and only expiring charges are read.
 _RESERVE = """
-local n = (#KEYS - 1) / 2
+local n = (#KEYS - 1) / 3
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
+local function weight_of(member)
+  return tonumber(string.match(member, ':(%d+)$'))
+end
 local wait = 0
 for i = 1, n do
-  local key, limit = KEYS[i], tonumber(ARGV[3 * i - 2])
-  local window, weight = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-  local used = 0
-  for j = 1, #entries, 2 do
-    used = used + tonumber(string.match(entries[j], ':(%d+)$'))
+  local key, pause_key, used_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local limit, window = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+  local weight = tonumber(ARGV[3 * i])
+  local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now - window)
+  local used
+  if #expired > 0 then
+    local freed = 0
+    for _, member in ipairs(expired) do freed = freed + weight_of(member) end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    used = redis.call('DECRBY', used_key, freed)
+  else
+    used = tonumber(redis.call('GET', used_key) or '0')
   end
   local excess = used + weight - limit
   if excess > 0 then
     local ready = now
+    local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
     for j = 1, #entries, 2 do
-      excess = excess - tonumber(string.match(entries[j], ':(%d+)$'))
+      excess = excess - weight_of(entries[j])
       if excess <= 0 then
         ready = tonumber(entries[j + 1]) + window
         break
@@ -58,18 +68,22 @@ for i = 1, n do
     end
     if ready - now > wait then wait = ready - now end
   end
-  local paused = redis.call('PTTL', KEYS[n + i])
+  local paused = redis.call('PTTL', pause_key)
   if paused > wait then wait = paused end
 end
 if wait > 0 then
   return {tostring(wait)}
 end
-local seq = redis.call('INCR', KEYS[2 * n + 1])
+local seq = redis.call('INCR', KEYS[#KEYS])
 local members = {'0'}
 for i = 1, n do
+  local key, used_key = KEYS[3 * i - 2], KEYS[3 * i]
+  local ttl = math.ceil(tonumber(ARGV[3 * i - 1])) + 1000
   local member = now .. ':' .. seq .. ':' .. ARGV[3 * i]
-  redis.call('ZADD', KEYS[i], now, member)
-  redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[3 * i - 1])) + 1000)
+  redis.call('ZADD', key, now, member)
+  redis.call('INCRBY', used_key, ARGV[3 * i])
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', used_key, ttl)
   members[#members + 1] = member
 end
 return members
@@ -148,13 +162,14 @@ class RedisLedger:
             pools: ``(key, limit, window seconds, weight)`` for each pool the call charges.
 
         Returns:
-            ``(key, member)`` of each charge, to refund one that was never sent.
+            ``(key, member)`` of each charge.
 
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
         """
-        keys = [key for key, _, _, _ in pools]
-        keys += [f"{key}:pause" for key in keys]
+        keys = []
+        for key, _, _, _ in pools:
+            keys += [key, f"{key}:pause", f"{key}:used"]
         keys.append(self.key("seq"))
         args: list[float | int] = []
         for _, limit, window, weight in pools:
@@ -167,19 +182,11 @@ class RedisLedger:
                 raise RedisUnavailable(str(exc)) from None
             self._came_back()
             if answer[0] in (b"0", "0"):
-                pool_keys = keys[: len(pools)]
+                pool_keys = [key for key, _, _, _ in pools]
                 return [(k, _text(m)) for k, m in zip(pool_keys, answer[1:], strict=True)]
             wait = max(float(_text(answer[0])) / 1000.0, _MIN_WAIT)
             log.debug("shared budget: waiting %.3fs for Redis pools", wait)
             await asyncio.sleep(wait)
-
-    async def refund(self, entries: Sequence[tuple[str, str]]) -> None:
-        """Remove charges whose requests were never sent (best effort)."""
-        try:
-            for key, member in entries:
-                await self._redis.zrem(key, member)
-        except self._errors:  # the charge expires on its own within one window
-            pass
 
     async def pause(self, pool_keys: Sequence[str], seconds: float) -> None:
         """Pause the pools for every process (a longer pause extends, a shorter never shortens)."""
