@@ -27,12 +27,14 @@ import attrs
 from aiolimiter import AsyncLimiter
 
 from weex_async import Budget, Credentials, RateLimits, WeexClient
+from weex_async._demo import DemoOptions, theoretical_seconds
+from weex_async._endpoints import CANCEL_BATCH_ORDERS
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-IP_W, UID_W = 5, 10  # a batch cancel's weights
+IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 
 
 @attrs.define
@@ -55,9 +57,11 @@ class Row:
 
 
 def theoretical(calls_per_account: int, accounts: int, budget: int, window: float) -> float:
-    ip = (math.ceil(calls_per_account * accounts / (budget // IP_W)) - 1) * window
-    uid = (math.ceil(calls_per_account / (budget // UID_W)) - 1) * window
-    return max(ip, uid)
+    """The least time without ever exceeding a window, the trade cap aside (as the demo counts)."""
+    options = DemoOptions(
+        accounts=accounts, ip_budget=budget, uid_budget=budget, window=window, trade_cap=False
+    )
+    return theoretical_seconds(options, calls_per_account)
 
 
 Wrap = Callable[[int], contextlib.AbstractAsyncContextManager[None]]

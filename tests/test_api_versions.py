@@ -42,29 +42,18 @@ def test_v3_documented_answer_decodes_strictly_into_the_v2_types() -> None:
         make_converter(strict=True),
     )
     result = V3.result(items)
+    not_found = CancelOrderResult(
+        "702345678901234568", "", False, "ORDER_NOT_FOUND (orderId not exist)", "ORDER_NOT_FOUND"
+    )
     assert result == BatchCancelResult(
         result=False,
         order_ids=("702345678901234567",),
         client_oids=(),
         cancel_order_result_list=(
             CancelOrderResult("702345678901234567", "", True, "", None),
-            CancelOrderResult(
-                "702345678901234568",
-                "",
-                False,
-                "ORDER_NOT_FOUND (orderId not exist)",
-                "ORDER_NOT_FOUND",
-            ),
+            not_found,
         ),
-        fail_infos=(
-            CancelOrderResult(
-                "702345678901234568",
-                "",
-                False,
-                "ORDER_NOT_FOUND (orderId not exist)",
-                "ORDER_NOT_FOUND",
-            ),
-        ),
+        fail_infos=(not_found,),
     )
 
 

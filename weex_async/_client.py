@@ -339,7 +339,7 @@ class WeexClient:
     async def _attempt(
         self, endpoint: Endpoint[T], content: bytes, params: dict[str, str] | None, attempt: int
     ) -> T:
-        ticket = await self._limiter.acquire(endpoint)  # type: ignore[arg-type]
+        ticket = await self._limiter.acquire(endpoint)
         try:
             request = self._http.build_request(
                 endpoint.method, endpoint.path, content=content or None, params=params
@@ -371,11 +371,11 @@ class WeexClient:
             response.status_code,
             ticket.waited,
         )
-        self._limiter.observe_headers(endpoint, response.headers)  # type: ignore[arg-type]
+        self._limiter.observe_headers(endpoint, response.headers)
         try:
             return decode(response, endpoint.response_type)
         except RateLimitError as exc:
-            await self._limiter.rate_limited(endpoint, exc.retry_after)  # type: ignore[arg-type]
+            await self._limiter.rate_limited(endpoint, exc.retry_after)
             raise
 
     # -- server time -----------------------------------------------------------------------------

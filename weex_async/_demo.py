@@ -75,24 +75,25 @@ async def _cancel_all(
         uid=Budget(options.uid_budget, options.window),
         trade=Budget(10, 1.0) if options.trade_cap else None,
     )
+    accounts = [demo_credentials(n) for n in range(1, options.accounts + 1)]
     clients = [
         WeexClient(
-            demo_credentials(n),
+            creds,
             base_url=base_url,
             rate_limits=limits,
             batch_size=options.batch_size,
             timeout=2.0,
             retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
         )
-        for n in range(1, options.accounts + 1)
+        for creds in accounts
     ]
     for client in clients:
         await client.sync_time()  # before the clock starts: the demo times the cancels
     started = time.monotonic()
     work = asyncio.gather(
         *(
-            client.cancel_orders(ids=ids_by_account[client.credentials.api_key])  # type: ignore[union-attr]
-            for client in clients
+            client.cancel_orders(ids=ids_by_account[creds.api_key])
+            for client, creds in zip(clients, accounts, strict=True)
         )
     )
     try:

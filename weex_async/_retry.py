@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -28,8 +30,8 @@ class Decision(enum.Enum):
     BACKOFF = "backoff"  #: wait ``backoff()``, then retry
 
 
-def _at_least(minimum: float):  # type: ignore[no-untyped-def]
-    def check(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _at_least(minimum: float) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
             raise ConfigurationError(f"RetryPolicy.{attribute.name} must be >= {minimum}")
 

@@ -13,7 +13,7 @@ import asyncio
 import math
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -152,7 +152,7 @@ class ClientLimiter:
         self._shared_keys[pool] = (kind, self._host, *owner)
         return pool
 
-    def charges(self, endpoint: Endpoint[object]) -> tuple[tuple[Pool, int], ...]:
+    def charges(self, endpoint: Endpoint[Any]) -> tuple[tuple[Pool, int], ...]:
         """What one call of ``endpoint`` charges, pool by pool (built once per endpoint)."""
         charges = self._charges.get(endpoint.name)
         if charges is None:
@@ -181,7 +181,7 @@ class ClientLimiter:
             )
         return charges
 
-    async def acquire(self, endpoint: Endpoint[object]) -> Ticket:
+    async def acquire(self, endpoint: Endpoint[Any]) -> Ticket:
         """Wait for admission of one call of ``endpoint`` and charge it.
 
         With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
@@ -227,7 +227,7 @@ class ClientLimiter:
         if not on:
             self.queue.rescan()
 
-    async def rate_limited(self, endpoint: Endpoint[object], retry_after: float | None) -> float:
+    async def rate_limited(self, endpoint: Endpoint[Any], retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
         pause = self._limits.ban if retry_after is None else max(retry_after, 0.0)
         queue = self.queue
@@ -244,7 +244,7 @@ class ClientLimiter:
             ledger, self._ledger = self._ledger, None
             await release_ledger(ledger)
 
-    def observe_headers(self, endpoint: Endpoint[object], headers: Mapping[str, str]) -> None:
+    def observe_headers(self, endpoint: Endpoint[Any], headers: Mapping[str, str]) -> None:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.
 
         Which pool WEEX's header describes is not documented, so both are raised (never
