@@ -19,7 +19,6 @@ async def main(url: str, redis_url: str, first: int, count: int) -> None:
         ip=Budget(500, LIMITS_WINDOW),
         uid=Budget(500, LIMITS_WINDOW),
         trade=None,
-        arrival_jitter=0.05,
         redis_url=redis_url,
     )
     async with WeexClient(

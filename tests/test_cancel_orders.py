@@ -30,7 +30,7 @@ async def fast_client(exchange: FakeExchange, creds: Credentials) -> AsyncIterat
         transport=exchange.transport(),
         rate_limits=ROOMY,
         retry=FAST_RETRY,
-        timeout=0.1,
+        timeout=0.5,
     ) as client:
         yield client
 

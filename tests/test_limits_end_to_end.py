@@ -16,7 +16,7 @@ from weex_async.testing import FakeExchange, Fault
 
 WINDOW = 1.0
 LIMITS = RateLimits(
-    ip=Budget(500, WINDOW), uid=Budget(500, WINDOW), trade=None, arrival_jitter=0.05, ban=0.2
+    ip=Budget(500, WINDOW), uid=Budget(500, WINDOW), trade=None, arrival_jitter=0.1, ban=0.2
 )
 
 
