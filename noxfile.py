@@ -42,6 +42,15 @@ def typing(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with --strict (any warning fails)."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks (bounded; they print a table and stop by themselves)."""
     session.install("-e", ".[bench]")

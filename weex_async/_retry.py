@@ -59,7 +59,7 @@ class RetryPolicy:
     - Waits between attempts: ``backoff_initial * 2**n`` capped at ``backoff_max``, with full
       jitter (a random fraction of it), so that many callers do not retry in step.
 
-    Args:
+    Attributes:
         max_attempts: attempts per request, the first included (1 = never retry).
         backoff_initial: the first wait before a retry, in seconds.
         backoff_max: the longest wait between two attempts, in seconds.

@@ -55,7 +55,7 @@ class Credentials:
 
     The secret and passphrase never appear in ``repr()`` or ``str()``; the key is shown masked.
 
-    Args:
+    Attributes:
         api_key: the ``ACCESS-KEY``; identifies the account (the UID rate-limit pool is per key).
         api_secret: the HMAC secret used to sign requests.
         passphrase: the ``ACCESS-PASSPHRASE`` chosen when the key was created.

@@ -30,7 +30,7 @@ def _share(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
 class Budget:
     """A pool's budget: at most ``weight`` units in any ``window`` seconds.
 
-    Args:
+    Attributes:
         weight: the most weight the exchange accepts in one window.
         window: the window's length in seconds.
     """
@@ -46,7 +46,7 @@ class RateLimits:
     The defaults are WEEX's documented budgets; the sizes are *uncertain* (weex-api.md §4), so
     each is a setting whose default is the conservative reading.
 
-    Args:
+    Attributes:
         ip: the IP pool, shared by every client of this process (and event loop) that talks to the
             same host. Default 500 per 10 s (some old docs say 1000: 500 never over-spends).
         uid: the account pool, shared by every client using the same API key. Default 500 / 10 s.
