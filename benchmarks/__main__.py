@@ -22,11 +22,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
+import httpx
 from aiolimiter import AsyncLimiter
 
-from weex_async import Budget, Credentials, RateLimits, WeexClient
+from weex_async import Budget, Credentials, RateLimits, WeexAuth, WeexClient
 from weex_async._demo import DemoOptions, theoretical_seconds
 from weex_async._endpoints import CANCEL_BATCH_ORDERS
 from weex_async._limiter import AdmissionQueue
@@ -35,6 +37,8 @@ from weex_async._limiter._redis import RedisLedger
 from weex_async.testing import FakeExchange, RedisServer, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
+#: The first order id the fake exchange opens (its ids count up from there).
+FIRST_ID = 596471064624628269
 
 
 @attrs.define
@@ -237,20 +241,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def callers(concurrency: int, calls: int) -> float:
+async def callers(concurrency: int, calls: int, backend: str = "httpx") -> float:
     """Calls/s through the SDK with ``concurrency`` callers at once (budgets out of the way).
 
     The orders are the ids the fake exchange opens from its first id on: the answers are real
     cancels, not "not found".
     """
-    first = 596471064624628269
-    ids = iter(str(first + n) for n in range(calls))
+    ids = iter(str(FIRST_ID + n) for n in range(calls))
     with fake_exchange_process(calls) as url:
         async with WeexClient(
             Credentials("load", "secret", "pass"),
             base_url=url,
             rate_limits=unlimited(),
             sync_time=False,
+            http_backend=backend,
         ) as client:
 
             async def worker() -> None:
@@ -260,6 +264,49 @@ async def callers(concurrency: int, calls: int) -> float:
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             return calls / (time.perf_counter() - start)
+
+
+async def bare_httpx(concurrency: int, calls: int) -> float:
+    """Calls/s with a bare signed httpx client (pool of 10, no limiter): the floor to compare."""
+    ids = iter(str(FIRST_ID + n) for n in range(calls))
+    auth = WeexAuth(Credentials("load", "secret", "pass"), lambda: int(time.time() * 1000))
+    with fake_exchange_process(calls) as url:
+        async with httpx.AsyncClient(
+            base_url=url,
+            auth=auth,
+            headers={"Content-Type": "application/json"},
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            timeout=30.0,
+        ) as http:
+
+            async def worker() -> None:
+                for order_id in ids:
+                    body = f'{{"ids":["{order_id}"]}}'.encode()
+                    response = await http.post(CANCEL_BATCH_ORDERS.path, content=body)
+                    response.raise_for_status()
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return calls / (time.perf_counter() - start)
+
+
+async def throughput_table(calls: int = 1500, repeats: int = 3) -> list[tuple[str, float, float]]:
+    """Median calls/s at 10 and at 1000 callers for each client, runs interleaved."""
+    clients: list[tuple[str, Callable[[int, int], Any]]] = [
+        ("bare signed httpx (pool of 10, no limiter)", bare_httpx),
+        ("weex-async, httpx (default)", lambda c, n: callers(c, n, "httpx")),
+        ("weex-async, aiohttp backend", lambda c, n: callers(c, n, "aiohttp")),
+    ]
+    results: dict[tuple[str, int], list[float]] = {}
+    for _ in range(repeats):
+        for name, run in clients:
+            for concurrency in (10, 1000):
+                rate = await run(concurrency, calls)
+                results.setdefault((name, concurrency), []).append(rate)
+    return [
+        (name, statistics.median(results[name, 10]), statistics.median(results[name, 1000]))
+        for name, _ in clients
+    ]
 
 
 async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> tuple[float, float]:
@@ -420,20 +467,20 @@ async def main(argv: list[str]) -> None:
     print(f"| weex-async (IP, UID, trade cap, in-flight slot; charge and re-stamp) | {ours:.2f} |")
     print(f"| two aiolimiter.AsyncLimiter acquires (IP, UID) | {theirs:.2f} |")
     print(
-        "\n## 1000 concurrent callers vs 10 (budgets out of the way; median of 3)\n",
-        file=sys.stdout,
+        "\n## Throughput at 10 and 1000 concurrent callers (budgets out of the way, the fake "
+        "exchange in its own process; median of 3, runs interleaved)\n"
     )
-    few, many = [], []
-    for _ in range(3):
-        few.append(await callers(10, 1500))
-        many.append(await callers(1000, 1500))
-    print("| callers | calls/s |\n|---|---|")
-    print(f"| 10 | {statistics.median(few):.0f} |")
-    print(f"| 1000 | {statistics.median(many):.0f} |")
-    print(
-        f"\n1000 callers keep {statistics.median(many) / statistics.median(few):.0%} of the "
-        "throughput of 10."
-    )
+    print("| client | 10 callers, calls/s | 1000 callers, calls/s | 1000 vs 10 |")
+    print("|---|---|---|---|")
+    rows_t = await throughput_table()
+    for name, few, many in rows_t:
+        print(f"| {name} | {few:.0f} | {many:.0f} | {many / few:.0%} |")
+    bare_few, bare_many = rows_t[0][1], rows_t[0][2]
+    for name, few, many in rows_t[1:]:
+        print(
+            f"\n{name}: {few / bare_few:.0%} of bare httpx at 10 callers, "
+            f"{many / bare_many:.0%} at 1000."
+        )
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()
