@@ -270,3 +270,16 @@ async def test_debug_logs_carry_no_secret(
     assert "cancel_batch_orders attempt" in text and "pausing" in text
     assert API_SECRET not in text and PASSPHRASE not in text
     assert "ACCESS-SIGN" not in text.upper().replace("_", "-")
+
+
+async def test_429_storm_every_order_still_accounted_for(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.open_orders(API_KEY, 25)
+    exchange.faults.next(Fault.RATE_LIMIT, times=1000)
+    report = await fast_client.cancel_orders(ids=ids, batch_size=5)
+    check(report, ids, exchange)
+    assert set(report.failed) == set(ids)  # refused by the exchange, never sent on to cancel
+    assert all(reason.startswith("429") for reason in report.failed.values())
+    assert report.calls == 5 * FAST_RETRY.max_attempts  # each batch retried, then given up
+    assert exchange.accounts[API_KEY].cancelled == []
