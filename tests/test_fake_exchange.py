@@ -198,6 +198,7 @@ async def test_answering_faults(
     response = await post(fake, {"ids": ids})
     assert response.status_code == status
     assert (ids[0] in fake.accounts[KEY].cancelled) is cancelled
+    assert fake.rate_limited == 0  # an injected 429 is a fault, not an exceeded budget
     if fault is Fault.EMPTY_521:
         assert response.content == b""
 

@@ -108,7 +108,7 @@ async def acquire_in_task(queue: AdmissionQueue, charges, priority=1, log=None, 
 
 async def test_all_or_nothing_and_other_accounts_pass() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     ip, uid_a, uid_b = WindowPool("ip", 100, 10), WindowPool("a", 10, 10), WindowPool("b", 10, 10)
     await queue.acquire([(ip, 5), (uid_a, 10)], 1)
     waiting = await acquire_in_task(queue, [(ip, 5), (uid_a, 10)])
@@ -125,7 +125,7 @@ async def test_all_or_nothing_and_other_accounts_pass() -> None:
 
 async def test_fifo_within_priority_and_cancels_first() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("uid", 10, 1.0)
     await queue.acquire([(pool, 10)], Priority.QUERY)
     order: list[tuple[str, float]] = []
@@ -144,7 +144,7 @@ async def test_fifo_within_priority_and_cancels_first() -> None:
 
 async def test_heavy_call_is_not_starved_by_light_ones() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("ip", 50, 10.0)
     await queue.acquire([(pool, 45)], 1)
     order: list[tuple[str, float]] = []
@@ -158,7 +158,7 @@ async def test_heavy_call_is_not_starved_by_light_ones() -> None:
 
 async def test_cancelled_waiter_charges_nothing_and_unblocks_the_queue() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("ip", 50, 10.0)
     await queue.acquire([(pool, 45)], 1)
     heavy = await acquire_in_task(queue, [(pool, 50)], 1)
@@ -173,7 +173,7 @@ async def test_cancelled_waiter_charges_nothing_and_unblocks_the_queue() -> None
 
 async def test_cancelled_right_after_admission_is_refunded() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("ip", 10, 1.0)
     slots = SlotPool("in-flight", 1)
     first = await queue.acquire([(pool, 10), (slots, 1)], 1)
@@ -189,7 +189,7 @@ async def test_cancelled_right_after_admission_is_refunded() -> None:
 
 async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     slots = SlotPool("in-flight", 2)
     tickets = [await queue.acquire([(slots, 1)], 1) for _ in range(2)]
     third = await acquire_in_task(queue, [(slots, 1)])
@@ -202,7 +202,7 @@ async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
 
 async def test_waiting_arms_one_timer_not_a_poll() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("uid", 10, 10.0)
     await queue.acquire([(pool, 10)], 1)
     waiters = [await acquire_in_task(queue, [(pool, 10)]) for _ in range(100)]
@@ -215,7 +215,7 @@ async def test_waiting_arms_one_timer_not_a_poll() -> None:
 
 async def test_pause_holds_the_queue_then_resumes() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("uid", 100, 10.0)
     queue.pause([pool], clock.now + 10.0, "test")
     queue.pause([pool], clock.now + 3.0, "shorter: ignored")
@@ -246,7 +246,7 @@ async def test_window_never_exceeded_and_everyone_served(
     plan: list[tuple[float, int, str, int]],
 ) -> None:
     clock = ManualClock(start=0.0)
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     ip = WindowPool("ip", 60, 10.0)
     uids = {"a": WindowPool("a", 40, 10.0), "b": WindowPool("b", 40, 10.0)}
     admitted: dict[str, list[tuple[float, int]]] = {"ip": [], "a": [], "b": []}
@@ -274,7 +274,7 @@ async def test_window_never_exceeded_and_everyone_served(
 async def test_sustained_use_fills_every_window() -> None:
     """Under constant demand, each window admits the whole budget (use the budget)."""
     clock = ManualClock(start=0.0)
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     pool = WindowPool("uid", 500, 10.0)
     times: list[float] = []
 
@@ -294,14 +294,14 @@ async def test_sustained_use_fills_every_window() -> None:
 
 async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     limits = RateLimits(trade=None)
     a = ClientLimiter(limits, "api.test", "key-a", 10, queue)
     b = ClientLimiter(limits, "api.test", "key-b", 10, queue)
     a2 = ClientLimiter(limits, "api.test", "key-a", 10, queue)
-    (ip_a, _), (uid_a, _), _ = a.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
-    (ip_b, _), (uid_b, _), _ = b.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
-    (_, _), (uid_a2, _), _ = a2.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    (ip_a, _), (uid_a, _), _ = a.charges(CANCEL_BATCH_ORDERS)
+    (ip_b, _), (uid_b, _), _ = b.charges(CANCEL_BATCH_ORDERS)
+    (_, _), (uid_a2, _), _ = a2.charges(CANCEL_BATCH_ORDERS)
     assert ip_a is ip_b
     assert uid_a is uid_a2 and uid_a is not uid_b
     assert ip_a.window == 10.25  # the arrival-jitter allowance
@@ -309,22 +309,22 @@ async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
 
 async def test_endpoint_weights_are_charged() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
-    ticket = await limiter.acquire(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+    ticket = await limiter.acquire(CANCEL_BATCH_ORDERS)
     ticket.release()
-    await limiter.acquire(SERVER_TIME)  # type: ignore[arg-type]
+    await limiter.acquire(SERVER_TIME)
     used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
     assert used == {"ip": 6, "uid": 10, "trade": 1, "in-flight": 1}
 
 
 async def test_429_pauses_the_pools_the_call_charged() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
-    limiter.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
-    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0  # type: ignore[arg-type]
-    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0  # type: ignore[arg-type]
+    limiter.charges(CANCEL_BATCH_ORDERS)
+    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0
+    assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0
     paused = {s.name.split(":")[0]: s.paused_for for s in limiter.snapshot()}
     assert paused["ip"] == paused["uid"] == 10.0  # the shorter Retry-After did not shorten it
     assert paused["in-flight"] == 0.0
@@ -332,10 +332,10 @@ async def test_429_pauses_the_pools_the_call_charged() -> None:
 
 async def test_usage_header_raises_ip_and_uid_not_trade() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)  # type: ignore[arg-type]
+    queue = AdmissionQueue(clock)
     limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
-    (await limiter.acquire(CANCEL_BATCH_ORDERS)).release()  # type: ignore[arg-type]
-    limiter.observe_headers(CANCEL_BATCH_ORDERS, {"x-used-weight-10s": "300"})  # type: ignore[arg-type]
+    (await limiter.acquire(CANCEL_BATCH_ORDERS)).release()
+    limiter.observe_headers(CANCEL_BATCH_ORDERS, {"x-used-weight-10s": "300"})
     used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
     assert used["ip"] == 300 and used["uid"] == 300 and used["trade"] == 1
 
@@ -346,13 +346,13 @@ def test_a_weight_larger_than_its_pool_is_refused() -> None:
         "api.test",
         "key",
         10,
-        AdmissionQueue(ManualClock()),  # type: ignore[arg-type]
+        AdmissionQueue(ManualClock()),
     )
     with pytest.raises(ValueError, match="allows 5"):
-        limiter.charges(CANCEL_BATCH_ORDERS)  # type: ignore[arg-type]
+        limiter.charges(CANCEL_BATCH_ORDERS)
 
 
 def test_snapshot_window_is_infinite_for_slots() -> None:
-    limiter = ClientLimiter(RateLimits(), "h", "k", 3, AdmissionQueue(ManualClock()))  # type: ignore[arg-type]
+    limiter = ClientLimiter(RateLimits(), "h", "k", 3, AdmissionQueue(ManualClock()))
     (snap,) = limiter.snapshot()
     assert snap.name == "in-flight" and snap.budget == 3 and math.isinf(snap.window)

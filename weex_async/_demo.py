@@ -152,7 +152,7 @@ def run_demo(
         "ip_budget": options.ip_budget,
         "uid_budget": options.uid_budget,
         "window_s": options.window,
-        "rate_limited": exchange.rate_limited,
+        "rate_limited": exchange.rate_limited,  # the budget exceeded; injected 429s are faults
         "faults_injected": sum(exchange.faults.injected.values()),
     }
 

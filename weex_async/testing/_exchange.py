@@ -153,7 +153,8 @@ class FakeExchange:
         self.arrivals: list[Arrival] = []
         #: every request the rate limits refused (answered 429), in arrival order
         self.refused: list[Arrival] = []
-        #: how many 429s were answered
+        #: how many 429s the meter answered because a budget was exceeded (injected 429 faults
+        #: are counted in ``faults.injected`` instead)
         self.rate_limited = 0
         #: how many requests arrived (any outcome)
         self.requests = 0
@@ -278,8 +279,7 @@ class FakeExchange:
             return 400, account_or_error, []
         account = account_or_error
         fault = self.faults.draw()
-        if fault is Fault.RATE_LIMIT:
-            self.rate_limited += 1
+        if fault is Fault.RATE_LIMIT:  # counted in faults.injected, not in rate_limited
             return 429, _error("429", "Too Many Requests"), []
         version = "v3" if path == _CANCEL_BATCH_V3 else "v2"
         status, payload, headers = self._metered(
