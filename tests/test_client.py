@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import respx
@@ -201,3 +203,24 @@ async def test_skewed_exchange_clock_is_followed(creds: Credentials) -> None:
     ) as client:
         with pytest.raises(TimestampError):
             await client.cancel_batch_orders(ids=["1"])
+
+
+@pytest.mark.parametrize("fault", [Fault.DROP_BEFORE, Fault.DROP_AFTER, Fault.SLOW])
+async def test_failed_requests_give_their_in_flight_slot_back(
+    exchange: FakeExchange, creds: Credentials, fault: Fault
+) -> None:
+    exchange.faults.slow_delay = 5.0
+    async with WeexClient(
+        creds,
+        base_url="http://fake",
+        transport=exchange.transport(),
+        max_in_flight=2,
+        timeout=0.05,
+    ) as client:
+        for _ in range(5):  # more failures than slots: a leaked slot would hang a later call
+            exchange.faults.next(fault)
+            with pytest.raises(TransportError):
+                await asyncio.wait_for(client.cancel_batch_orders(ids=["1"]), 5)
+        assert [s.used for s in client.rate_limit_status() if s.name == "in-flight"] == [0]
+        answer = await asyncio.wait_for(client.cancel_batch_orders(ids=["2"]), 5)
+        assert answer.result is False  # still works

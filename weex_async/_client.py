@@ -355,25 +355,22 @@ class WeexClient:
                 endpoint.method, endpoint.path, content=content or None, params=params
             )
             ticket.mark_sent()
-            try:
-                response = await self._http.send(
-                    request, auth=self._auth if endpoint.signed else None
-                )
-            except httpx.TimeoutException as exc:
-                log.debug("%s attempt %d: timeout (%s)", endpoint.name, attempt, type(exc).__name__)
-                raise RequestTimeoutError(
-                    f"{endpoint.name}: no answer in time ({type(exc).__name__})"
-                ) from exc
-            except httpx.TransportError as exc:
-                log.debug(
-                    "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
-                )
-                raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
-        except asyncio.CancelledError:
-            # Cancelled before an answer: it may have been sent, so only the slot is given back.
+            response = await self._http.send(request, auth=self._auth if endpoint.signed else None)
+        except httpx.TimeoutException as exc:
+            log.debug("%s attempt %d: timeout (%s)", endpoint.name, attempt, type(exc).__name__)
+            raise RequestTimeoutError(
+                f"{endpoint.name}: no answer in time ({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            log.debug(
+                "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
+            )
+            raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            # Whatever happened (answer, failure, the caller cancelled), the request is no longer
+            # on the wire: its in-flight slot is free. Its window weight stays charged, since it
+            # may have been sent.
             ticket.release()
-            raise
-        ticket.release()
         log.debug(
             "%s attempt %d: HTTP %d after waiting %.3fs for the limiter",
             endpoint.name,
