@@ -143,6 +143,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fake_exchange(args: argparse.Namespace) -> int:
+    from ._demo import demo_credentials
     from .testing import FakeExchange, serve
 
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
@@ -150,7 +151,8 @@ def _fake_exchange(args: argparse.Namespace) -> int:
     exchange = FakeExchange(
         ip_budget=args.ip_budget, uid_budget=args.uid_budget, window=args.window, ban=args.ban
     )
-    accounts = args.account or [("demo-key-1", "demo-secret-1", "demo-passphrase")]
+    demo = demo_credentials(1)
+    accounts = args.account or [(demo.api_key, demo.api_secret, demo.passphrase)]
     for key, secret, passphrase in accounts:
         exchange.add_account(key, secret, passphrase)
         if args.open:

@@ -10,7 +10,6 @@ An exact window ledger checked and charged in one step for every pool meets all 
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -278,9 +277,7 @@ class ClientLimiter:
                 window=pool.window,
                 used=pool.used(now),
                 waiting=pool.waiting,
-                paused_for=max(0.0, pool.paused_until - now)
-                if pool.paused_until > -math.inf
-                else 0.0,
+                paused_for=max(0.0, pool.paused_until - now),
             )
             for pool in seen.values()
         )
