@@ -21,8 +21,9 @@
         └── ServerError                          5xx or WEEX's "system error" (40015)
 
 ``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
-``CODE_TABLE``, from WEEX's documented list) and the HTTP status second.  No message of any error
-contains a secret: they are built from the response, never from the request's headers.
+``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes) and the HTTP status
+second. No message of any error contains a secret: they are built from the response, never from
+the request's headers.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "TimestampError",
     "TransportError",
     "UnexpectedResponseError",
+    "V3_CODE_RANGES",
     "WeexAPIError",
     "WeexError",
     "api_error_for",
@@ -191,7 +193,47 @@ CODE_TABLE: dict[str, type[WeexAPIError]] = {
     "50005": OrderNotFoundError,  # order does not exist
     "40015": ServerError,  # system error
     "429": RateLimitError,  # too many requests
+    # V3 answers errors with negative integer codes in a Binance-style space (a live client saw
+    # -1054 for a quantity off the step size). WEEX publishes no V3 contract list: these entries
+    # follow that scheme and are UNCERTAIN; other negative codes go by V3_CODE_RANGES, then by the
+    # HTTP status.
+    "-1000": ServerError,  # unknown error
+    "-1001": ServerError,  # internal error / disconnected
+    "-1002": AuthenticationError,  # unauthorized
+    "-1003": RateLimitError,  # too many requests (the pools pause, as for a 429)
+    "-1006": ServerError,  # unexpected response: execution status unknown
+    "-1007": ServerError,  # backend timeout: execution status unknown
+    "-1021": TimestampError,  # timestamp outside the accepted window
+    "-1022": AuthenticationError,  # signature invalid
+    "-1054": BadRequestError,  # seen live: quantity off the step size
+    "-2011": OrderNotFoundError,  # cancel rejected: unknown order
+    "-2013": OrderNotFoundError,  # order does not exist
+    "-2014": AuthenticationError,  # API key format invalid
+    "-2015": AuthenticationError,  # invalid API key, IP or permissions
 }
+
+#: V3 negative codes by range, after ``CODE_TABLE`` (uncertain, like the V3 entries there):
+#: -11xx and -4xxx request parameters, -20xx order rejected. Other -10xx codes mix server faults
+#: and refusals (-1054 is a refusal), so they go by the HTTP status.
+V3_CODE_RANGES: tuple[tuple[int, int, type[WeexAPIError]], ...] = (
+    (-1199, -1100, BadRequestError),
+    (-2099, -2000, BadRequestError),
+    (-4999, -4000, BadRequestError),
+)
+
+
+def _class_for_code(code: str) -> type[WeexAPIError] | None:
+    cls = CODE_TABLE.get(code)
+    if cls is not None:
+        return cls
+    try:
+        number = int(code)
+    except ValueError:
+        return None
+    for low, high, range_cls in V3_CODE_RANGES:
+        if low <= number <= high:
+            return range_cls
+    return None
 
 
 def _class_for_status(status_code: int) -> type[WeexAPIError]:
@@ -216,7 +258,7 @@ def api_error_for(
     retry_after: float | None = None,
 ) -> WeexAPIError:
     """Build the exception for an error answer: by ``code`` first, then by HTTP status."""
-    cls = CODE_TABLE.get(code) if code is not None else None
+    cls = _class_for_code(code) if code is not None else None
     if cls is None or status_code == 429:
         cls = _class_for_status(status_code) if cls is None else RateLimitError
     if cls is RateLimitError:
