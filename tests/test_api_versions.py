@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from weex_async import BatchCancelResult, CancelOrderResult, Credentials, WeexClient
-from weex_async._cancel import V3
 from weex_async._decode import decode, make_converter
+from weex_async._dialects import V3
 from weex_async._endpoints import CANCEL_BATCH_ORDERS_V3
 from weex_async.errors import ConfigurationError, InvalidRequestError
 from weex_async.testing import FakeExchange

@@ -5,9 +5,13 @@ import weex_async
 PUBLIC = {
     "BatchCancelResult",
     "Budget",
+    "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
     "Credentials",
+    "Order",
+    "OrderAck",
+    "OrderRequest",
     "PoolSnapshot",
     "Priority",
     "RateLimits",

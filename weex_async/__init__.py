@@ -10,7 +10,16 @@ from ._client import WeexClient
 from ._limiter import Budget, PoolSnapshot, Priority, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials, WeexAuth, sign
-from .models import BatchCancelResult, CancelOrderResult, CancelReport, ServerTime
+from .models import (
+    BatchCancelResult,
+    CancelAllResult,
+    CancelOrderResult,
+    CancelReport,
+    Order,
+    OrderAck,
+    OrderRequest,
+    ServerTime,
+)
 
 try:
     __version__ = version("weex-async")
@@ -20,9 +29,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "BatchCancelResult",
     "Budget",
+    "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
     "Credentials",
+    "Order",
+    "OrderAck",
+    "OrderRequest",
     "PoolSnapshot",
     "Priority",
     "RateLimits",

@@ -13,18 +13,21 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from ._decode import encode_body
-from ._endpoints import CANCEL_BATCH_ORDERS, CANCEL_BATCH_ORDERS_V3, Endpoint
 from ._retry import Decision
 from .errors import BadRequestError, InvalidRequestError, WeexAPIError, WeexError
-from .models import BatchCancelResult, CancelOrderResult, CancelReport, V3CancelItem
+from .models import BatchCancelResult, CancelOrderResult, CancelReport
 
 if TYPE_CHECKING:
     from ._client import WeexClient
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DIALECTS", "MAX_IDS_PER_CALL", "CancelRun", "Dialect"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MAX_IDS_PER_CALL",
+    "CancelRun",
+    "check_symbol",
+    "orders_to_cancel",
+]
 
 #: The most ids WEEX's V2 batch cancel accepts in one call (its error 40912's text).
 MAX_IDS_PER_CALL = 50
@@ -81,114 +84,6 @@ def orders_to_cancel(
 def check_symbol(symbol: str | None) -> None:
     if symbol is not None and (not isinstance(symbol, str) or not symbol):
         raise InvalidRequestError("symbol must be a non-empty string such as 'cmt_btcusdt'")
-
-
-@attrs.frozen
-class Dialect:
-    """How one API version spells a batch cancel: endpoint, body, limits and answer.
-
-    Both versions answer with a ``BatchCancelResult``, so code written for one runs on the other.
-
-    Attributes:
-        version: ``"v2"`` or ``"v3"``.
-        endpoint: the endpoint's spec (path, method, weights).
-        max_ids: the most ids in one call.
-        ids_field: the body's field for exchange ids.
-        cids_field: the body's field for client ids.
-        ids_as_numbers: send exchange ids as JSON numbers (V3 documents ``Array<Long>``).
-        sends_symbol: the body takes a ``symbol`` (V2; V3 documents none, so it is not sent).
-        cid_pattern: a stricter rule for client ids, if the version has one.
-    """
-
-    version: str
-    endpoint: Endpoint[Any]
-    max_ids: int
-    ids_field: str
-    cids_field: str
-    ids_as_numbers: bool
-    sends_symbol: bool
-    cid_pattern: re.Pattern[str] | None = None
-
-    def request(
-        self, ids: Sequence[str] | None, cids: Sequence[str] | None, symbol: str | None
-    ) -> dict[str, Any]:
-        """Check one batch cancel's arguments and build its body (nothing is sent on error)."""
-        key, names = orders_to_cancel(ids, cids, allow_empty=False)
-        if len(names) > self.max_ids:
-            raise InvalidRequestError(
-                f"{len(names)} {key} in one call; WEEX {self.version.upper()} accepts at most "
-                f"{self.max_ids} (use cancel_orders for any number)"
-            )
-        self.check_names(key, names)
-        check_symbol(symbol)
-        return self.body(key, names, symbol)
-
-    def check_names(self, key: str, names: Sequence[str]) -> None:
-        """The version's own rules on ids, beyond the common ones."""
-        if key == "cids" and self.cid_pattern is not None:
-            for name in names:
-                if not self.cid_pattern.fullmatch(name):
-                    raise InvalidRequestError(
-                        f"client order id {name!r} does not match WEEX {self.version.upper()}'s "
-                        f"rule {self.cid_pattern.pattern}"
-                    )
-
-    def body(self, key: str, names: Sequence[str], symbol: str | None) -> dict[str, Any]:
-        if key == "ids":
-            body: dict[str, Any] = {
-                self.ids_field: [int(n) for n in names] if self.ids_as_numbers else list(names)
-            }
-        else:
-            body = {self.cids_field: list(names)}
-        if symbol is not None and self.sends_symbol:
-            body["symbol"] = symbol
-        return body
-
-    def result(self, answer: Any) -> BatchCancelResult:
-        """The answer as a ``BatchCancelResult``, whatever the version."""
-        if isinstance(answer, BatchCancelResult):
-            return answer
-        items = tuple(
-            CancelOrderResult(
-                order_id=item.order_id,
-                client_oid=item.orig_client_order_id,
-                result=item.success,
-                err_msg=_v3_reason(item),
-                err_code=item.error_code or None,
-            )
-            for item in answer
-        )
-        return BatchCancelResult(
-            result=all(item.result for item in items),
-            order_ids=tuple(i.order_id for i in items if i.result and i.order_id),
-            client_oids=tuple(i.client_oid for i in items if i.result and i.client_oid),
-            cancel_order_result_list=items,
-            fail_infos=tuple(item for item in items if not item.result),
-        )
-
-
-def _v3_reason(item: V3CancelItem) -> str:
-    if item.success:
-        return ""
-    if item.error_code and item.error_message:
-        return f"{item.error_code} ({item.error_message})"
-    return item.error_code or item.error_message
-
-
-#: V2: ``POST /capi/v2/order/cancel_batch_orders``, the product's endpoint.
-V2 = Dialect("v2", CANCEL_BATCH_ORDERS, MAX_IDS_PER_CALL, "ids", "cids", False, True)
-#: V3: ``DELETE /capi/v3/batchOrders``; client ids 1-36 of ``[.A-Z:/a-z0-9_-]``.
-V3 = Dialect(
-    "v3",
-    CANCEL_BATCH_ORDERS_V3,
-    10,
-    "orderIdList",
-    "origClientOrderIdList",
-    True,
-    False,
-    re.compile(r"[.A-Z:/a-z0-9_-]{1,36}"),
-)
-DIALECTS = {"v2": V2, "v3": V3}
 
 
 def _is_not_found(item: CancelOrderResult) -> bool:

@@ -18,7 +18,6 @@ import httpx
 
 from ._cancel import (
     DEFAULT_BATCH_SIZE,
-    DIALECTS,
     MAX_IDS_PER_CALL,
     CancelRun,
     check_symbol,
@@ -26,11 +25,13 @@ from ._cancel import (
 )
 from ._clock import ServerClock
 from ._decode import decode, encode_body
+from ._dialects import DIALECTS, Call
 from ._endpoints import SERVER_TIME, Endpoint
 from ._limiter import AdmissionQueue, ClientLimiter, PoolSnapshot, RateLimits
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
 from .errors import (
+    BadRequestError,
     ClientClosedError,
     ConfigurationError,
     InvalidRequestError,
@@ -39,7 +40,16 @@ from .errors import (
     TransportError,
     WeexError,
 )
-from .models import BatchCancelResult, CancelReport, ServerTime
+from .models import (
+    BatchCancelResult,
+    CancelAllResult,
+    CancelOrderResult,
+    CancelReport,
+    Order,
+    OrderAck,
+    OrderRequest,
+    ServerTime,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "WeexClient"]
 
@@ -304,7 +314,126 @@ class WeexClient:
         run = CancelRun(self, key, symbol, None if deadline is None else loop.time() + deadline)
         return await run.run(distinct, min(batch_size or self._batch_size, self._batch_size))
 
+    async def cancel_order(
+        self,
+        order_id: str | None = None,
+        *,
+        client_oid: str | None = None,
+        symbol: str | None = None,
+    ) -> CancelOrderResult:
+        """Cancel one order: ``POST /capi/v2/order/cancel_order`` (IP 2, UID 3).
+
+        With ``api_version="v3"``: ``DELETE /capi/v3/order?orderId=…`` (or
+        ``?origClientOrderId=…``; a ``symbol`` is checked but not sent). Retried like every cancel
+        (safe: sent twice, the worst answer is "not found").
+
+        Args:
+            order_id: the exchange's order id. Pass ``order_id`` or ``client_oid``.
+            client_oid: your client order id.
+            symbol: sent on V2 when given (some copies of WEEX's docs require it).
+
+        Returns:
+            The exchange's verdict: ``result`` is false with a reason in ``err_msg`` when the
+            order was not cancelled (``"FAILED_ORDER_NOT_FOUND"``: it was filled or cancelled).
+
+        Raises:
+            InvalidRequestError: before sending anything, for bad arguments.
+            WeexAPIError: (a subclass) the exchange refused the call.
+            TransportError: no answer came; whether the order was cancelled is unknown.
+        """
+        dialect = self._dialect
+        call = dialect.cancel_order(order_id, client_oid, symbol)
+        return dialect.cancel_order_result(await self._run(call))
+
+    async def cancel_all_orders(self, symbol: str | None = None) -> CancelAllResult:
+        """Cancel every open (non-trigger) order, of one symbol or all of them.
+
+        V2: ``POST /capi/v2/order/cancelAllOrders`` with ``cancelOrderType: normal`` (IP **40**,
+        UID **50**: eight batch cancels' worth). V3: ``DELETE /capi/v3/allOpenOrders`` (IP 5, UID
+        10). It waits behind no placement or query in the limiter's queue.
+
+        Returns:
+            The per-order verdicts the exchange listed, and (V2, whose answer is undocumented)
+            the answer as decoded JSON in ``raw``.
+        """
+        dialect = self._dialect
+        return dialect.cancel_all_result(await self._run(dialect.cancel_all(symbol)))
+
+    async def place_order(self, order: OrderRequest) -> OrderAck:
+        """Place one order: ``POST /capi/v2/order/placeOrder`` or V3 ``POST /capi/v3/order``
+        (IP 2, UID 5).
+
+        A placement is **never retried** once it may have reached the exchange (a lost answer can
+        hide a live order; look it up by ``order.client_oid``). It is retried only after a
+        timestamp error (the exchange refused it). In the limiter's queue, cancels go first.
+
+        Returns:
+            The new order's ids.
+
+        Raises:
+            InvalidRequestError: before sending anything (e.g. V3's stricter client-id rule).
+            BadRequestError: the exchange answered but refused the order (V3 ``success: false``;
+                ``code`` is its ``errorCode``).
+            WeexAPIError: (a subclass) the exchange refused the call.
+            TransportError: no answer came; the order may or may not be live.
+        """
+        dialect = self._dialect
+        ack = dialect.place_order_result(await self._run(dialect.place_order(order)), order)
+        if not ack.success:
+            raise BadRequestError(
+                ack.error_message or "order refused",
+                status_code=200,
+                code=ack.error_code or None,
+            )
+        return ack
+
+    async def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[OrderAck, ...]:
+        """Place up to 20 orders (V2, one symbol) or 10 (V3) in one request (IP 5, UID 10).
+
+        V2: ``POST /capi/v2/order/batchOrders``; V3: ``POST /capi/v3/batchOrders``. Never retried
+        (see ``place_order``).
+
+        Returns:
+            One ``OrderAck`` per order, in the order given: judge each by its ``success``. An
+            order the answer did not mention has ``error_code`` ``"OUTCOME_UNKNOWN"``: it may be
+            live, look it up by its ``client_oid``.
+
+        Raises:
+            InvalidRequestError: before sending anything: too many orders, two with one
+                ``client_oid``, several symbols on V2.
+        """
+        dialect = self._dialect
+        batch = [orders] if isinstance(orders, OrderRequest) else list(orders)
+        if isinstance(orders, OrderRequest):
+            raise InvalidRequestError("place_orders takes a list of OrderRequest; use place_order")
+        return dialect.place_orders_result(await self._run(dialect.place_orders(batch)), batch)
+
+    async def open_orders(
+        self, symbol: str | None = None, *, limit: int | None = None, page: int | None = None
+    ) -> tuple[Order, ...]:
+        """The account's open orders: ``GET /capi/v2/order/current`` (IP 2, UID 2) or V3
+        ``GET /capi/v3/openOrders`` (IP 2, UID 3).
+
+        Args:
+            symbol: only this symbol's orders.
+            limit: page size, 1 to 100 (WEEX's default is 100).
+            page: the page, from 0.
+        """
+        dialect = self._dialect
+        answer = await self._run(dialect.open_orders(symbol, limit, page))
+        return tuple(dialect.order(item) for item in answer)
+
+    async def order_detail(self, order_id: str) -> Order:
+        """One order, open or not: ``GET /capi/v2/order/detail?orderId=…`` (IP 2, UID 2) or V3
+        ``GET /capi/v3/order?orderId=…`` (IP 2, UID 3)."""
+        dialect = self._dialect
+        return dialect.order(await self._run(dialect.order_detail(order_id)))
+
     # -- the call path -----------------------------------------------------------------------------
+
+    async def _run(self, call: Call) -> Any:
+        """Send one request as a dialect spelled it."""
+        return await self._call(call.endpoint, body=call.body, params=call.params)
 
     async def _call(
         self,

@@ -4,7 +4,7 @@ Wire rules owned here:
 
 - camelCase wire names <-> snake_case attributes (``orderIds`` -> ``order_ids``);
 - ids are exact ``str`` even when the server sends a JSON number (Python's json keeps integers
-  exact, and no float is ever involved);
+  exact, and no float is ever involved), and a string sent as ``null`` is ``""``;
 - booleans are booleans (``"false"`` must not become ``True`` as ``bool("false")`` would);
 - unknown keys are ignored by default and forbidden by ``make_converter(strict=True)``, which the
   test suite uses to prove that every documented field is decoded.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
@@ -21,12 +22,21 @@ import cattrs
 import httpx
 from cattrs.gen import make_dict_structure_fn, override
 
+from ._wire import (
+    V2BatchPlaceAnswer,
+    V2Order,
+    V2PlaceAnswer,
+    V2PlaceItem,
+    V3CancelItem,
+    V3Order,
+    V3PlaceItem,
+)
 from .errors import (
     NonJSONResponseError,
     UnexpectedResponseError,
     api_error_for,
 )
-from .models import BatchCancelResult, CancelOrderResult, ServerTime, V3CancelItem
+from .models import BatchCancelResult, CancelOrderResult, ServerTime
 
 T = TypeVar("T")
 
@@ -43,6 +53,8 @@ def _camel(name: str) -> str:
 def _structure_str(value: Any, _: Any) -> str:
     if isinstance(value, str):
         return value
+    if value is None:  # WEEX sends absent strings as null ("client_oid": null)
+        return ""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a string or an integer id, got {type(value).__name__}")
     return str(value)
@@ -66,9 +78,35 @@ def _structure_int(value: Any, _: Any) -> int:
     raise TypeError(f"expected an integer, got {value!r}")
 
 
-# Items of a batch cancel answer use snake_case on the wire already; the envelope uses camelCase.
-_SNAKE_ON_WIRE: tuple[type[Any], ...] = (CancelOrderResult,)
-_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime, V3CancelItem)
+def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
+    """Prices and sizes: decimal strings (or JSON numbers) -> exact ``Decimal``; ``""`` -> None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(f"expected a decimal string, got {value!r}")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"expected a decimal string, got {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+# Public models whose wire names are their camelCase (``orderIds`` -> ``order_ids``).
+_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime)
+# Classes whose attribute names are the wire names already: the batch cancel items (snake_case on
+# the wire) and the wire shapes of ``weex_async._wire``.
+_AS_ON_WIRE: tuple[type[Any], ...] = (
+    CancelOrderResult,
+    V2BatchPlaceAnswer,
+    V2Order,
+    V2PlaceAnswer,
+    V2PlaceItem,
+    V3CancelItem,
+    V3Order,
+    V3PlaceItem,
+)
 
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
@@ -77,6 +115,11 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook_func(
+        lambda t: t == Decimal | None, _structure_optional_decimal
+    )
+    # ``object``: the answer as decoded JSON, for answers WEEX does not document (V2 cancel all).
+    converter.register_structure_hook_func(lambda t: t is object, lambda value, _: value)
     for cls in _CAMEL_ON_WIRE:
         renames: dict[str, Any] = {
             field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
@@ -85,7 +128,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
             cls,
             make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **renames),
         )
-    for cls in _SNAKE_ON_WIRE:
+    for cls in _AS_ON_WIRE:
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict)
         )

@@ -11,9 +11,34 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._limiter._admission import Priority
-from .models import BatchCancelResult, ServerTime, V3CancelItem
+from ._wire import (
+    V2BatchPlaceAnswer,
+    V2Order,
+    V2PlaceAnswer,
+    V3CancelItem,
+    V3Order,
+    V3PlaceItem,
+)
+from .models import BatchCancelResult, CancelOrderResult, ServerTime
 
-__all__ = ["CANCEL_BATCH_ORDERS", "CANCEL_BATCH_ORDERS_V3", "SERVER_TIME", "Endpoint"]
+__all__ = [
+    "CANCEL_ALL_ORDERS",
+    "CANCEL_ALL_ORDERS_V3",
+    "CANCEL_BATCH_ORDERS",
+    "CANCEL_BATCH_ORDERS_V3",
+    "CANCEL_ORDER",
+    "CANCEL_ORDER_V3",
+    "OPEN_ORDERS",
+    "OPEN_ORDERS_V3",
+    "ORDER_DETAIL",
+    "ORDER_DETAIL_V3",
+    "PLACE_ORDER",
+    "PLACE_ORDERS",
+    "PLACE_ORDERS_V3",
+    "PLACE_ORDER_V3",
+    "SERVER_TIME",
+    "Endpoint",
+]
 
 T = TypeVar("T")
 
@@ -93,4 +118,165 @@ SERVER_TIME: Endpoint[ServerTime] = Endpoint(
     response_type=ServerTime,
     idempotent=True,
     priority=Priority.SYSTEM,
+)
+
+
+# -- the companion endpoints (weex-api.md §7; V3 weights from WEEX's V3 pages) --------------------
+# Cancels are idempotent (sent again, the worst answer is "not found") and outrank everything else;
+# placements are never sent twice (a lost answer may hide a live order); queries come last.
+
+CANCEL_ORDER: Endpoint[CancelOrderResult] = Endpoint(
+    name="cancel_order",
+    method="POST",
+    path="/capi/v2/order/cancel_order",
+    ip_weight=2,
+    uid_weight=3,
+    signed=True,
+    response_type=CancelOrderResult,
+    idempotent=True,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
+#: The id goes in the query string: ``?orderId=`` or ``?origClientOrderId=``.
+CANCEL_ORDER_V3: Endpoint[V3CancelItem] = Endpoint(
+    name="cancel_order_v3",
+    method="DELETE",
+    path="/capi/v3/order",
+    ip_weight=2,
+    uid_weight=3,
+    signed=True,
+    response_type=V3CancelItem,
+    idempotent=True,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
+#: V2's answer is not documented: decoded as plain JSON (``object``) and read defensively.
+CANCEL_ALL_ORDERS: Endpoint[object] = Endpoint(
+    name="cancel_all_orders",
+    method="POST",
+    path="/capi/v2/order/cancelAllOrders",
+    ip_weight=40,
+    uid_weight=50,
+    signed=True,
+    response_type=object,
+    idempotent=True,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
+CANCEL_ALL_ORDERS_V3: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
+    name="cancel_all_orders_v3",
+    method="DELETE",
+    path="/capi/v3/allOpenOrders",
+    ip_weight=5,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V3CancelItem, ...],
+    idempotent=True,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
+PLACE_ORDER: Endpoint[V2PlaceAnswer] = Endpoint(
+    name="place_order",
+    method="POST",
+    path="/capi/v2/order/placeOrder",
+    ip_weight=2,
+    uid_weight=5,
+    signed=True,
+    response_type=V2PlaceAnswer,
+    idempotent=False,
+    priority=Priority.PLACE,
+    trade=True,
+)
+
+PLACE_ORDER_V3: Endpoint[V3PlaceItem] = Endpoint(
+    name="place_order_v3",
+    method="POST",
+    path="/capi/v3/order",
+    ip_weight=2,
+    uid_weight=5,
+    signed=True,
+    response_type=V3PlaceItem,
+    idempotent=False,
+    priority=Priority.PLACE,
+    trade=True,
+)
+
+#: At most 20 orders, all of one symbol.
+PLACE_ORDERS: Endpoint[V2BatchPlaceAnswer] = Endpoint(
+    name="place_orders",
+    method="POST",
+    path="/capi/v2/order/batchOrders",
+    ip_weight=5,
+    uid_weight=10,
+    signed=True,
+    response_type=V2BatchPlaceAnswer,
+    idempotent=False,
+    priority=Priority.PLACE,
+    trade=True,
+)
+
+#: At most 10 orders (WEEX's V3 page), each with its own symbol.
+PLACE_ORDERS_V3: Endpoint[tuple[V3PlaceItem, ...]] = Endpoint(
+    name="place_orders_v3",
+    method="POST",
+    path="/capi/v3/batchOrders",
+    ip_weight=5,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V3PlaceItem, ...],
+    idempotent=False,
+    priority=Priority.PLACE,
+    trade=True,
+)
+
+OPEN_ORDERS: Endpoint[tuple[V2Order, ...]] = Endpoint(
+    name="open_orders",
+    method="GET",
+    path="/capi/v2/order/current",
+    ip_weight=2,
+    uid_weight=2,
+    signed=True,
+    response_type=tuple[V2Order, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
+
+OPEN_ORDERS_V3: Endpoint[tuple[V3Order, ...]] = Endpoint(
+    name="open_orders_v3",
+    method="GET",
+    path="/capi/v3/openOrders",
+    ip_weight=2,
+    uid_weight=3,
+    signed=True,
+    response_type=tuple[V3Order, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
+
+ORDER_DETAIL: Endpoint[V2Order] = Endpoint(
+    name="order_detail",
+    method="GET",
+    path="/capi/v2/order/detail",
+    ip_weight=2,
+    uid_weight=2,
+    signed=True,
+    response_type=V2Order,
+    idempotent=True,
+    priority=Priority.QUERY,
+)
+
+ORDER_DETAIL_V3: Endpoint[V3Order] = Endpoint(
+    name="order_detail_v3",
+    method="GET",
+    path="/capi/v3/order",
+    ip_weight=2,
+    uid_weight=3,
+    signed=True,
+    response_type=V3Order,
+    idempotent=True,
+    priority=Priority.QUERY,
 )

@@ -1,15 +1,31 @@
-"""The typed results of every call: frozen attrs classes with snake_case names.
+"""The typed results of every call, and the one typed input (``OrderRequest``).
 
-Wire names (camelCase) and wire quirks (ids sent as JSON numbers, optional fields) are handled
-by the converter in ``weex_async._decode``; these classes only say what a result *is*.
-Every order id and client order id is a ``str``.
+Frozen attrs classes with snake_case names, the same whatever the API version: each version's wire
+shapes live in ``weex_async._wire`` and are converted into these. Every order id and client order
+id is a ``str``; every price and quantity is a ``decimal.Decimal`` (never a float).
 """
 
 from __future__ import annotations
 
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
 import attrs
 
-__all__ = ["BatchCancelResult", "CancelOrderResult", "CancelReport", "ServerTime"]
+from .errors import InvalidRequestError
+
+__all__ = [
+    "BatchCancelResult",
+    "CancelAllResult",
+    "CancelOrderResult",
+    "CancelReport",
+    "Order",
+    "OrderAck",
+    "OrderRequest",
+    "ServerTime",
+]
 
 
 @attrs.frozen
@@ -22,6 +38,7 @@ class CancelOrderResult:
         result: ``True`` if this order was cancelled.
         err_msg: the exchange's reason when ``result`` is false (``"FAILED_ORDER_NOT_FOUND"``).
         err_code: the exchange's error code for this order, when it sends one.
+        symbol: the symbol, when the exchange sends it.
     """
 
     order_id: str
@@ -29,6 +46,7 @@ class CancelOrderResult:
     result: bool
     err_msg: str = ""
     err_code: str | None = None
+    symbol: str | None = None
 
 
 @attrs.frozen
@@ -53,26 +71,6 @@ class BatchCancelResult:
     cancel_order_result_list: tuple[CancelOrderResult, ...] = ()
     fail_infos: tuple[CancelOrderResult, ...] = ()
     symbol: str | None = None
-
-
-@attrs.frozen
-class V3CancelItem:
-    """One item of V3's batch cancel answer, as sent (the client turns it into a
-    ``CancelOrderResult``, so that code written for V2 reads V3 answers unchanged).
-
-    Attributes:
-        order_id: ``orderId``.
-        orig_client_order_id: ``origClientOrderId``.
-        success: ``success``.
-        error_code: ``errorCode`` (``"ORDER_NOT_FOUND"``), empty on success.
-        error_message: ``errorMessage``, empty on success.
-    """
-
-    order_id: str = ""
-    orig_client_order_id: str = ""
-    success: bool = False
-    error_code: str = ""
-    error_message: str = ""
 
 
 @attrs.frozen
@@ -116,3 +114,186 @@ class CancelReport:
 
     def __len__(self) -> int:
         return len(self.cancelled) + len(self.failed) + len(self.unknown)
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise InvalidRequestError(f"{what} must be a Decimal, str or number, got {value!r}")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise InvalidRequestError(f"{what} {value!r} is not a number") from None
+    if not number.is_finite() or number <= 0:
+        raise InvalidRequestError(f"{what} must be a positive number, got {value!r}")
+    return number
+
+
+def _quantity(value: Any) -> Decimal:
+    return _decimal(value, "quantity")
+
+
+def _price(value: Any) -> Decimal | None:
+    return None if value is None else _decimal(value, "price")
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in allowed:
+            raise InvalidRequestError(f"{attribute.name} must be one of {allowed}, got {value!r}")
+
+    return check
+
+
+def _new_client_oid() -> str:
+    return f"wa-{uuid.uuid4().hex}"
+
+
+#: Client order ids both versions accept: V2 takes at most 40 characters, V3 1-36 of this set.
+CLIENT_OID_PATTERN = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+
+
+def _check_client_oid(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 40:
+        raise InvalidRequestError(f"client_oid must be a string of 1 to 40 characters: {value!r}")
+
+
+@attrs.frozen
+class OrderRequest:
+    """One order to place, spelled once for both API versions.
+
+    ``WeexClient.place_order`` turns it into V2's ``placeOrder`` body (``type`` 1-4, ``order_type``,
+    ``match_price``, ``size``) or V3's (``side``, ``positionSide``, ``type``, ``timeInForce``,
+    ``quantity``). Everything is checked here, before anything is sent.
+
+    Attributes:
+        symbol: ``"cmt_btcusdt"`` on V2, ``"BTCUSDT"`` on V3.
+        side: ``"BUY"`` or ``"SELL"`` (any case).
+        position_side: ``"LONG"`` or ``"SHORT"``: BUY LONG opens a long, SELL LONG closes it,
+            SELL SHORT opens a short, BUY SHORT closes it.
+        quantity: a positive ``Decimal`` (a ``str`` or number is converted; a float through its
+            repr, so ``0.1`` is ``Decimal("0.1")``).
+        price: the limit price; required for ``LIMIT``, refused for ``MARKET``.
+        order_type: ``"LIMIT"`` (default) or ``"MARKET"``.
+        time_in_force: ``"GTC"`` (default), ``"IOC"``, ``"FOK"`` or ``"POST_ONLY"`` (limit orders).
+        client_oid: your id for the order; a fresh ``"wa-<32 hex>"`` when not given. Keep it: it
+            is how you find (or cancel) an order whose placement got no answer.
+        take_profit_price: optional preset take-profit trigger price.
+        stop_loss_price: optional preset stop-loss trigger price.
+    """
+
+    symbol: str
+    side: str = attrs.field(converter=_upper, validator=_one_of("BUY", "SELL"))
+    position_side: str = attrs.field(converter=_upper, validator=_one_of("LONG", "SHORT"))
+    quantity: Decimal = attrs.field(converter=_quantity)
+    price: Decimal | None = attrs.field(default=None, converter=_price)
+    order_type: str = attrs.field(
+        default="LIMIT", converter=_upper, validator=_one_of("LIMIT", "MARKET")
+    )
+    time_in_force: str = attrs.field(
+        default="GTC", converter=_upper, validator=_one_of("GTC", "IOC", "FOK", "POST_ONLY")
+    )
+    client_oid: str = attrs.field(factory=_new_client_oid, validator=_check_client_oid)
+    take_profit_price: Decimal | None = attrs.field(default=None, converter=_price)
+    stop_loss_price: Decimal | None = attrs.field(default=None, converter=_price)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol:
+            raise InvalidRequestError("symbol must be a non-empty string such as 'cmt_btcusdt'")
+        if self.order_type == "LIMIT" and self.price is None:
+            raise InvalidRequestError("a LIMIT order needs a price")
+        if self.order_type == "MARKET" and self.price is not None:
+            raise InvalidRequestError("a MARKET order takes no price")
+
+
+@attrs.frozen
+class OrderAck:
+    """The exchange's answer to one placement (``place_order``, or one item of ``place_orders``).
+
+    Attributes:
+        order_id: the exchange's id for the new order (``""`` when it was refused).
+        client_oid: the client order id, as echoed (the one you sent when the exchange echoes none).
+        success: ``True`` if the exchange accepted the order.
+        error_code: the exchange's code when refused (``"PRICE_OUT_OF_RANGE"``), else ``""``.
+        error_message: the exchange's reason when refused, else ``""``.
+    """
+
+    order_id: str
+    client_oid: str
+    success: bool = True
+    error_code: str = ""
+    error_message: str = ""
+
+
+#: Statuses (V2's and V3's) of an order that may still trade.
+OPEN_STATUSES = frozenset(
+    {"pending", "open", "canceling", "untriggered", "new", "partially_filled"}
+)
+
+
+@attrs.frozen
+class Order:
+    """One order as ``open_orders`` and ``order_detail`` report it, in either API version.
+
+    Attributes:
+        order_id: the exchange's order id.
+        client_oid: the client order id (``""`` when none).
+        symbol: the symbol as the version spells it.
+        status: the status as sent: V2 ``pending``, ``open``, ``filled``, ``canceling``,
+            ``canceled``, ``untriggered``; V3 ``NEW``, ``PARTIALLY_FILLED``, ``FILLED``,
+            ``CANCELED``, ... (see ``is_open``).
+        side: ``"BUY"`` or ``"SELL"`` (from V2's ``type``, e.g. ``open_long`` is BUY LONG);
+            ``""`` for a type V2 does not document.
+        position_side: ``"LONG"`` or ``"SHORT"`` (``""`` when unknown).
+        quantity: the order's size.
+        filled_quantity: how much has traded.
+        price: the limit price (``None`` when the exchange sends none).
+        avg_price: the average fill price (``None`` before any fill is reported).
+        time_in_force: ``GTC``, ``IOC``, ``FOK`` or ``POST_ONLY`` (V2's ``normal`` is ``GTC``).
+        created_at: creation time, Unix milliseconds.
+        fee: the fee paid so far (V2 only; ``None`` on V3).
+    """
+
+    order_id: str
+    client_oid: str
+    symbol: str
+    status: str
+    side: str
+    position_side: str
+    quantity: Decimal
+    filled_quantity: Decimal
+    price: Decimal | None
+    avg_price: Decimal | None
+    time_in_force: str
+    created_at: int
+    fee: Decimal | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order may still trade (open, partly filled, pending or canceling)."""
+        return self.status.lower() in OPEN_STATUSES
+
+
+@attrs.frozen
+class CancelAllResult:
+    """The answer to ``cancel_all_orders``.
+
+    V3 answers one item per order; V2's answer is not documented. ``results`` holds the per-order
+    verdicts whenever the answer lists them, and ``raw`` is the answer as decoded JSON, so nothing
+    the exchange said is lost. Confirm with ``open_orders`` when it matters.
+
+    Attributes:
+        results: one verdict per order the exchange reported on.
+        raw: the exchange's answer, as decoded JSON.
+    """
+
+    results: tuple[CancelOrderResult, ...] = ()
+    raw: Any = attrs.field(default=None, eq=False)
+
+    @property
+    def cancelled(self) -> tuple[str, ...]:
+        """The ids of the orders the exchange reported cancelled."""
+        return tuple(item.order_id for item in self.results if item.result)

@@ -16,7 +16,8 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 ``fake`` extra, i.e. uvicorn).
 """
 
-from ._exchange import Arrival, DroppedConnection, FakeAccount, FakeExchange
+from ._book import FakeAccount, FakeOrder
+from ._exchange import Arrival, DroppedConnection, FakeExchange
 from ._faults import Fault, Faults
 from ._redis_server import RedisServer
 from ._server import serve
@@ -27,6 +28,7 @@ __all__ = [
     "DroppedConnection",
     "FakeAccount",
     "FakeExchange",
+    "FakeOrder",
     "FakeTransport",
     "Fault",
     "Faults",

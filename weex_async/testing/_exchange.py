@@ -16,10 +16,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import attrs
 
 from .._signing import sign
+from ._book import FakeAccount, OrderDesk, Request
 from ._faults import Fault, Faults
 
 __all__ = ["Arrival", "DroppedConnection", "FakeAccount", "FakeExchange"]
@@ -34,14 +36,26 @@ MAX_BODY_BYTES = 1 << 20
 #: WEEX rejects timestamps more than this far from its clock (40008).
 TIMESTAMP_TOLERANCE_MS = 30_000
 
-_CANCEL_BATCH = "/capi/v2/order/cancel_batch_orders"
-_CANCEL_BATCH_V3 = "/capi/v3/batchOrders"
 _TIME = "/capi/v2/market/time"
-#: (IP weight, UID weight) per path, as weex-api.md documents them.
-WEIGHTS = {_CANCEL_BATCH: (5, 10), _CANCEL_BATCH_V3: (5, 10), _TIME: (1, 0)}
-_METHODS = {_CANCEL_BATCH: "POST", _CANCEL_BATCH_V3: "DELETE", _TIME: "GET"}
-#: V3 accepts at most this many ids per batch cancel.
-V3_MAX_IDS = 10
+#: (IP weight, UID weight) per (method, path), as WEEX documents them (weex-api.md §7, V3 pages).
+WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
+    ("GET", _TIME): (1, 0),
+    ("POST", "/capi/v2/order/cancel_batch_orders"): (5, 10),
+    ("DELETE", "/capi/v3/batchOrders"): (5, 10),
+    ("POST", "/capi/v2/order/cancel_order"): (2, 3),
+    ("DELETE", "/capi/v3/order"): (2, 3),
+    ("POST", "/capi/v2/order/cancelAllOrders"): (40, 50),
+    ("DELETE", "/capi/v3/allOpenOrders"): (5, 10),
+    ("POST", "/capi/v2/order/placeOrder"): (2, 5),
+    ("POST", "/capi/v3/order"): (2, 5),
+    ("POST", "/capi/v2/order/batchOrders"): (5, 10),
+    ("POST", "/capi/v3/batchOrders"): (5, 10),
+    ("GET", "/capi/v2/order/current"): (2, 2),
+    ("GET", "/capi/v3/openOrders"): (2, 3),
+    ("GET", "/capi/v2/order/detail"): (2, 2),
+    ("GET", "/capi/v3/order"): (2, 3),
+}
+_PATHS = {path for _, path in WEIGHTS}
 
 
 class DroppedConnection(Exception):
@@ -58,28 +72,6 @@ class Arrival:
     api_key: str | None
     ip_weight: int
     uid_weight: int
-
-
-@attrs.define
-class FakeAccount:
-    """One account of the fake exchange, with its open orders."""
-
-    api_key: str
-    api_secret: str = attrs.field(repr=False)
-    passphrase: str = attrs.field(repr=False)
-    #: open orders: exchange id -> client id ("" when none)
-    orders: dict[str, str] = attrs.field(factory=dict)
-    #: every order this account ever cancelled, in order
-    cancelled: list[str] = attrs.field(factory=list)
-
-    def open_order(self, order_id: str, client_oid: str = "") -> None:
-        self.orders[order_id] = client_oid
-
-    def by_client_oid(self, client_oid: str) -> str | None:
-        for order_id, cid in self.orders.items():
-            if cid == client_oid:
-                return order_id
-        return None
 
 
 class _Meter:
@@ -141,10 +133,8 @@ class FakeExchange:
         self.uid_budget = uid_budget
         self.window = window
         self.ban = ban
-        self.max_ids_per_call = max_ids_per_call
         self.usage_headers = usage_headers
         self.skew_ms = skew_ms
-        self.extra_fields = extra_fields
         self._monotonic = monotonic
         self._wall = wall
         self.accounts: dict[str, FakeAccount] = {}
@@ -160,7 +150,10 @@ class FakeExchange:
         self.requests = 0
         self._ip_meters: dict[str, _Meter] = {}
         self._uid_meters: dict[str, _Meter] = {}
-        self._ids = itertools.count(596471064624628269)
+        #: the order endpoints (V2 and V3), with the accounts' orders
+        self.desk = OrderDesk(
+            max_ids_per_call=max_ids_per_call, extra_fields=extra_fields, now_ms=self.server_ms
+        )
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -177,8 +170,8 @@ class FakeExchange:
         account = self.accounts[api_key]
         opened = []
         for cid in itertools.chain(("",) * count, client_oids):
-            order_id = str(next(self._ids))
-            account.open_order(order_id, cid)
+            order_id = self.desk.new_id()
+            account.open_order(order_id, cid, created_ms=self.server_ms())
             opened.append(order_id)
         return opened
 
@@ -263,27 +256,29 @@ class FakeExchange:
     ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         path: str = scope["path"]
         method: str = scope["method"]
-        query = scope.get("query_string", b"").decode("latin-1")
-        if path not in WEIGHTS:
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        if path not in _PATHS:
             return 404, _error("40404", f"no such endpoint: {method} {path}"), []
-        expected_method = _METHODS[path]
-        if method != expected_method:
-            return 405, _error("40017", f"{path} takes {expected_method}"), []
+        if (method, path) not in WEIGHTS:
+            methods = sorted(m for m, p in WEIGHTS if p == path)
+            return 405, _error("40017", f"{path} takes {' or '.join(methods)}"), []
         ip = (scope.get("client") or ("unknown", 0))[0]
         if path == _TIME:
-            return self._metered(ip, None, path, self._server_time)
+            return self._metered(ip, None, method, path, self._server_time)
         if too_large:  # before the signature check, which would fail on the cut body
             return 400, _error("40017", "request body too large"), []
-        account_or_error = self._authenticate(scope, method, path, query, body)
+        account_or_error = self._authenticate(scope, method, path, raw_query, body)
         if not isinstance(account_or_error, FakeAccount):
             return 400, account_or_error, []
         account = account_or_error
         fault = self.faults.draw()
         if fault is Fault.RATE_LIMIT:  # counted in faults.injected, not in rate_limited
             return 429, _error("429", "Too Many Requests"), []
-        version = "v3" if path == _CANCEL_BATCH_V3 else "v2"
+        handler = self.desk.handler(method, path)
+        assert handler is not None
+        request = Request(body, dict(parse_qsl(raw_query, keep_blank_values=True)))
         status, payload, headers = self._metered(
-            ip, account, path, lambda: self._cancel_batch(account, body, fault, version)
+            ip, account, method, path, lambda: _faulty(fault) or handler(account, request)
         )
         if status == 200 and fault in (Fault.DROP_AFTER, Fault.SLOW):
             if fault is Fault.DROP_AFTER:
@@ -295,11 +290,12 @@ class FakeExchange:
         self,
         ip: str,
         account: FakeAccount | None,
+        method: str,
         path: str,
         handler: Callable[[], tuple[int, Any]],
     ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         now = self._monotonic()
-        ip_weight, uid_weight = WEIGHTS[path]
+        ip_weight, uid_weight = WEIGHTS[(method, path)]
         ip_meter = self._ip_meters.setdefault(ip, _Meter(self.ip_budget, self.window))
         meters = [(ip_meter, ip_weight)]
         if account is not None:
@@ -369,118 +365,25 @@ class FakeExchange:
             return _error("40009", "signature verification failed")
         return account
 
-    def _cancel_batch(
-        self, account: FakeAccount, body: bytes, fault: Fault | None, version: str
-    ) -> tuple[int, Any]:
-        if fault is Fault.DROP_BEFORE:
-            return 0, _DROP
-        if fault is Fault.SERVER_ERROR:
-            return 500, _error("40015", "system error")
-        if fault is Fault.EMPTY_521:
-            return 521, b""
-        if fault is Fault.BAD_JSON:
-            return 200, b"<html>upstream error</html>"
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return 400, _error("40017", "request body is not valid JSON")
-        if not isinstance(request, dict):
-            return 400, _error("40017", "request body must be a JSON object")
-        ids_field, cids_field = (
-            ("orderIdList", "origClientOrderIdList") if version == "v3" else ("ids", "cids")
-        )
-        limit = V3_MAX_IDS if version == "v3" else self.max_ids_per_call
-        ids, cids = request.get(ids_field), request.get(cids_field)
-        if ids is None and cids is None:
-            return 400, _error("40913", "either orderId or clientId must be provided")
-        if ids is not None and cids is not None:
-            return 400, _error("40017", f"pass {ids_field} or {cids_field}, not both")
-        names = ids if ids is not None else cids
-        if (
-            not isinstance(names, list)
-            or not names
-            or not all(
-                isinstance(n, str) or (isinstance(n, int) and not isinstance(n, bool))
-                for n in names
-            )
-        ):
-            return 400, _error("40017", f"{ids_field}/{cids_field} must be a non-empty list")
-        if len(names) > limit:
-            return 400, _error("40912", f"Single cancellation cannot exceed {limit}")
-        symbol = request.get("symbol")
-        if symbol is not None and not isinstance(symbol, str):
-            return 400, _error("40017", "symbol must be a string")
-        outcomes = [self._cancel_one(account, str(n), by_id=ids is not None) for n in names]
-        if version == "v3":
-            return 200, [
-                {
-                    "orderId": order_id,
-                    "origClientOrderId": client_oid,
-                    "success": ok,
-                    "errorCode": "" if ok else "ORDER_NOT_FOUND",
-                    "errorMessage": "" if ok else "orderId not exist",
-                }
-                for order_id, client_oid, ok in outcomes
-            ]
-        items = [
-            _item(
-                order_id,
-                client_oid,
-                ok,
-                "" if ok else "FAILED_ORDER_NOT_FOUND",
-                None if ok else "50005",
-                self.extra_fields,
-            )
-            for order_id, client_oid, ok in outcomes
-        ]
-        answer: dict[str, Any] = {
-            "result": all(item["result"] for item in items),
-            "orderIds": [i["order_id"] for i in items if i["result"] and i["order_id"]],
-            "clientOids": [i["client_oid"] for i in items if i["result"] and i["client_oid"]],
-            "cancelOrderResultList": items,
-            "failInfos": [item for item in items if not item["result"]],
-        }
-        if self.extra_fields:
-            answer["symbol"] = symbol or "cmt_btcusdt"
-        return 200, answer
-
-    @staticmethod
-    def _cancel_one(account: FakeAccount, name: str, *, by_id: bool) -> tuple[str, str, bool]:
-        """Cancel one order named by exchange or client id: (order id, client id, cancelled)."""
-        if by_id:
-            order_id: str | None = name
-            client_oid = account.orders.get(name, "")
-            found = name in account.orders
-        else:
-            order_id = account.by_client_oid(name)
-            client_oid = name
-            found = order_id is not None
-        if not found or order_id is None:
-            return (name if by_id else ""), client_oid, False
-        del account.orders[order_id]
-        account.cancelled.append(order_id)
-        return order_id, client_oid, True
-
 
 _DROP = object()
 
 
+def _faulty(fault: Fault | None) -> tuple[int, Any] | None:
+    """The answer of a fault that leaves the orders untouched, if ``fault`` is one."""
+    if fault is Fault.DROP_BEFORE:
+        return 0, _DROP
+    if fault is Fault.SERVER_ERROR:
+        return 500, _error("40015", "system error")
+    if fault is Fault.EMPTY_521:
+        return 521, b""
+    if fault is Fault.BAD_JSON:
+        return 200, b"<html>upstream error</html>"
+    return None
+
+
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "msg": message, "requestTime": int(time.time() * 1000), "data": None}
-
-
-def _item(
-    order_id: str, client_oid: str, ok: bool, err_msg: str, err_code: str | None, extra: bool
-) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "err_msg": err_msg,
-        "order_id": order_id,
-        "client_oid": client_oid,
-        "result": ok,
-    }
-    if extra:
-        item["err_code"] = err_code or ""
-    return item
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
