@@ -45,7 +45,7 @@ from weex_async._endpoints import (
     Endpoint,
 )
 from weex_async.errors import BadRequestError, InvalidRequestError, TransportError
-from weex_async.testing import FakeExchange, Fault
+from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY
 
@@ -655,3 +655,23 @@ async def test_cancels_jump_the_queue_of_placements_and_queries() -> None:
         "/capi/v2/order/placeOrder",
         "/capi/v2/order/current",
     ]
+
+
+# -- the other HTTP backend: queries signed as aiohttp sends them ---------------------------------
+
+
+async def test_queries_over_aiohttp(exchange: FakeExchange, creds: Credentials) -> None:
+    pytest.importorskip("httpx_aiohttp")
+    with serve(exchange) as url:
+        for version in ("v2", "v3"):
+            async with WeexClient(
+                creds, base_url=url, http_backend="aiohttp", api_version=version
+            ) as client:
+                cid = f"q:{version}/1"
+                ack = await client.place_order(limit_order(version, cid))
+                listed = await client.open_orders(SYMBOL[version], limit=5, page=0)
+                assert [o.client_oid for o in listed] == [cid]
+                assert (await client.order_detail(ack.order_id)).client_oid == cid
+                assert (await client.cancel_order(client_oid=cid)).result
+                assert (await client.cancel_all_orders(SYMBOL[version])).cancelled == ()
+    assert exchange.accounts[API_KEY].orders == {}  # every signature was accepted

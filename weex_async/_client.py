@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -152,10 +152,13 @@ class WeexClient:
         limits = httpx.Limits(
             max_connections=max_in_flight, max_keepalive_connections=max_in_flight
         )
+        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
+        self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
         if http_backend == "aiohttp":
             if transport is not None:
                 raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
             transport = _aiohttp_transport(limits)
+            self._wire_url = _as_aiohttp_sends
         elif http_backend != "httpx":
             raise ConfigurationError("http_backend must be 'httpx' or 'aiohttp'")
         self._http = httpx.AsyncClient(
@@ -483,6 +486,8 @@ class WeexClient:
             request = self._http.build_request(
                 endpoint.method, endpoint.path, content=content or None, params=params
             )
+            if params and self._wire_url is not None:
+                request.url = self._wire_url(request.url)
             ticket.mark_sent()
             response = await self._http.send(request, auth=self._auth if endpoint.signed else None)
         except httpx.TimeoutException as exc:
@@ -544,6 +549,16 @@ class WeexClient:
                 await self.sync_time()
             except Exception as exc:  # a failed refresh keeps the last offset; the next one retries
                 log.warning("server time refresh failed: %s", exc)
+
+
+def _as_aiohttp_sends(url: httpx.URL) -> httpx.URL:
+    """``url`` as aiohttp will send it. aiohttp re-quotes a URL through yarl, which un-escapes
+    characters a query may hold as they are (``%3A`` becomes ``:``): a query signed as httpx
+    encoded it would then fail WEEX's check (40009). yarl's form is a fixed point of both
+    libraries, so it is signed and sent alike."""
+    import yarl
+
+    return httpx.URL(str(yarl.URL(str(url))))
 
 
 def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
