@@ -73,6 +73,16 @@ def _text(number: Decimal) -> str:
     return format(number, "f")
 
 
+def _prices(order: OrderRequest, take_profit_field: str, stop_loss_field: str) -> dict[str, str]:
+    """The order's prices that are set, under the version's field names."""
+    prices = {
+        "price": order.price,
+        take_profit_field: order.take_profit_price,
+        stop_loss_field: order.stop_loss_price,
+    }
+    return {field: _text(value) for field, value in prices.items() if value is not None}
+
+
 def _id_or_cid(order_id: str | None, client_oid: str | None) -> tuple[str, str]:
     if (order_id is None) == (client_oid is None):
         raise InvalidRequestError("pass order_id or client_oid (exactly one)")
@@ -374,13 +384,7 @@ class V2Dialect(Dialect):
             "order_type": _V2_ORDER_TYPES[order.time_in_force],
             "match_price": "1" if order.order_type == "MARKET" else "0",
         }
-        if order.price is not None:
-            body["price"] = _text(order.price)
-        if order.take_profit_price is not None:
-            body["presetTakeProfitPrice"] = _text(order.take_profit_price)
-        if order.stop_loss_price is not None:
-            body["presetStopLossPrice"] = _text(order.stop_loss_price)
-        return body
+        return {**body, **_prices(order, "presetTakeProfitPrice", "presetStopLossPrice")}
 
     def place_order(self, order: OrderRequest) -> Call:
         self.check_order(order)
@@ -495,13 +499,7 @@ class V3Dialect(Dialect):
         }
         if order.order_type == "LIMIT":
             body["timeInForce"] = order.time_in_force
-        if order.price is not None:
-            body["price"] = _text(order.price)
-        if order.take_profit_price is not None:
-            body["tpTriggerPrice"] = _text(order.take_profit_price)
-        if order.stop_loss_price is not None:
-            body["slTriggerPrice"] = _text(order.stop_loss_price)
-        return body
+        return {**body, **_prices(order, "tpTriggerPrice", "slTriggerPrice")}
 
     def place_order(self, order: OrderRequest) -> Call:
         self.check_order(order)
