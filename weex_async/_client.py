@@ -406,9 +406,9 @@ class WeexClient:
                 ``client_oid``, several symbols on V2.
         """
         dialect = self._dialect
-        batch = [orders] if isinstance(orders, OrderRequest) else list(orders)
         if isinstance(orders, OrderRequest):
             raise InvalidRequestError("place_orders takes a list of OrderRequest; use place_order")
+        batch = list(orders)
         return dialect.place_orders_result(await self._run(dialect.place_orders(batch)), batch)
 
     async def open_orders(
