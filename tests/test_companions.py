@@ -44,7 +44,12 @@ from weex_async._endpoints import (
     PLACE_ORDERS_V3,
     Endpoint,
 )
-from weex_async.errors import BadRequestError, InvalidRequestError, TransportError
+from weex_async.errors import (
+    BadRequestError,
+    InvalidRequestError,
+    TransportError,
+    UnexpectedResponseError,
+)
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY
@@ -675,3 +680,11 @@ async def test_queries_over_aiohttp(exchange: FakeExchange, creds: Credentials) 
                 assert (await client.cancel_order(client_oid=cid)).result
                 assert (await client.cancel_all_orders(SYMBOL[version])).cancelled == ()
     assert exchange.accounts[API_KEY].orders == {}  # every signature was accepted
+
+
+@pytest.mark.parametrize("size", ["abc", "NaN", True, [1]])
+def test_a_malformed_decimal_is_an_unexpected_response(size: Any) -> None:
+    with pytest.raises(UnexpectedResponseError, match="V2Order"):
+        decode(
+            httpx.Response(200, json={"order_id": "1", "size": size}), ORDER_DETAIL.response_type
+        )

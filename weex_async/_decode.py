@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
@@ -36,7 +36,7 @@ from .errors import (
     UnexpectedResponseError,
     api_error_for,
 )
-from .models import BatchCancelResult, CancelOrderResult, ServerTime
+from .models import BatchCancelResult, CancelOrderResult, ServerTime, exact_decimal
 
 T = TypeVar("T")
 
@@ -82,12 +82,7 @@ def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
     """Prices and sizes: decimal strings (or JSON numbers) -> exact ``Decimal``; ``""`` -> None."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TypeError(f"expected a decimal string, got {value!r}")
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"expected a decimal string, got {value!r}") from None
+    number = exact_decimal(value)
     if not number.is_finite():
         raise ValueError(f"expected a finite number, got {value!r}")
     return number

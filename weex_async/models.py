@@ -116,12 +116,30 @@ class CancelReport:
         return len(self.cancelled) + len(self.failed) + len(self.unknown)
 
 
-def _decimal(value: Any, what: str) -> Decimal:
+def exact_decimal(value: Any) -> Decimal:
+    """``value`` as an exact ``Decimal``: a ``str``, ``int``, ``Decimal``, or a float through its
+    repr (``0.1`` is ``Decimal("0.1")``, not the binary float's 55 digits).
+
+    Raises:
+        TypeError: not one of those types (a ``bool`` included).
+        ValueError: a string that is not a number.
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        raise InvalidRequestError(f"{what} must be a Decimal, str or number, got {value!r}")
+        raise TypeError(f"expected a decimal string or number, got {value!r}")
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    try:
+        number = exact_decimal(value)
+    except TypeError:
+        raise InvalidRequestError(
+            f"{what} must be a Decimal, str or number, got {value!r}"
+        ) from None
+    except ValueError:
         raise InvalidRequestError(f"{what} {value!r} is not a number") from None
     if not number.is_finite() or number <= 0:
         raise InvalidRequestError(f"{what} must be a positive number, got {value!r}")
