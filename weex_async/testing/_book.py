@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FakeAccount", "FakeOrder", "OrderDesk", "Request"]
+__all__ = ["ROUTES", "FakeAccount", "FakeOrder", "OrderDesk", "Request"]
 
 #: V3 accepts at most this many ids per batch cancel, and orders per batch placement.
 V3_MAX_IDS = 10
@@ -26,6 +26,25 @@ V2_MAX_ORDERS = 20
 _V3_CID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 
 Answer = tuple[int, Any]
+
+#: Every signed endpoint: (method, path) -> (IP weight, UID weight, ``OrderDesk`` handler), as
+#: WEEX documents them (weex-api.md §7 and WEEX's V3 pages).
+ROUTES: dict[tuple[str, str], tuple[int, int, str]] = {
+    ("POST", "/capi/v2/order/cancel_batch_orders"): (5, 10, "v2_cancel_batch"),
+    ("DELETE", "/capi/v3/batchOrders"): (5, 10, "v3_cancel_batch"),
+    ("POST", "/capi/v2/order/cancel_order"): (2, 3, "v2_cancel_order"),
+    ("DELETE", "/capi/v3/order"): (2, 3, "v3_cancel_order"),
+    ("POST", "/capi/v2/order/cancelAllOrders"): (40, 50, "v2_cancel_all"),
+    ("DELETE", "/capi/v3/allOpenOrders"): (5, 10, "v3_cancel_all"),
+    ("POST", "/capi/v2/order/placeOrder"): (2, 5, "v2_place_order"),
+    ("POST", "/capi/v3/order"): (2, 5, "v3_place_order"),
+    ("POST", "/capi/v2/order/batchOrders"): (5, 10, "v2_place_orders"),
+    ("POST", "/capi/v3/batchOrders"): (5, 10, "v3_place_orders"),
+    ("GET", "/capi/v2/order/current"): (2, 2, "v2_open_orders"),
+    ("GET", "/capi/v3/openOrders"): (2, 3, "v3_open_orders"),
+    ("GET", "/capi/v2/order/detail"): (2, 2, "v2_order_detail"),
+    ("GET", "/capi/v3/order"): (2, 3, "v3_order_detail"),
+}
 
 
 @attrs.define
@@ -164,28 +183,16 @@ class OrderDesk:
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
+        self._handlers: dict[tuple[str, str], Callable[[FakeAccount, Request], Answer]] = {
+            route: getattr(self, name) for route, (_, _, name) in ROUTES.items()
+        }
 
     def new_id(self) -> str:
         return str(next(self._ids))
 
     def handler(self, method: str, path: str) -> Callable[[FakeAccount, Request], Answer] | None:
         """The handler of one signed endpoint (``None`` if there is none)."""
-        return {
-            ("POST", "/capi/v2/order/cancel_batch_orders"): self.v2_cancel_batch,
-            ("DELETE", "/capi/v3/batchOrders"): self.v3_cancel_batch,
-            ("POST", "/capi/v2/order/cancel_order"): self.v2_cancel_order,
-            ("DELETE", "/capi/v3/order"): self.v3_cancel_order,
-            ("POST", "/capi/v2/order/cancelAllOrders"): self.v2_cancel_all,
-            ("DELETE", "/capi/v3/allOpenOrders"): self.v3_cancel_all,
-            ("POST", "/capi/v2/order/placeOrder"): self.v2_place_order,
-            ("POST", "/capi/v3/order"): self.v3_place_order,
-            ("POST", "/capi/v2/order/batchOrders"): self.v2_place_orders,
-            ("POST", "/capi/v3/batchOrders"): self.v3_place_orders,
-            ("GET", "/capi/v2/order/current"): self.v2_open_orders,
-            ("GET", "/capi/v3/openOrders"): self.v3_open_orders,
-            ("GET", "/capi/v2/order/detail"): self.v2_order_detail,
-            ("GET", "/capi/v3/order"): self.v3_order_detail,
-        }.get((method, path))
+        return self._handlers.get((method, path))
 
     # -- cancelling ------------------------------------------------------------------------------
 

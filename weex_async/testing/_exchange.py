@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 import attrs
 
 from .._signing import sign
-from ._book import FakeAccount, OrderDesk, Request
+from ._book import ROUTES, FakeAccount, OrderDesk, Request
 from ._faults import Fault, Faults
 
 __all__ = ["Arrival", "DroppedConnection", "FakeAccount", "FakeExchange"]
@@ -37,23 +37,10 @@ MAX_BODY_BYTES = 1 << 20
 TIMESTAMP_TOLERANCE_MS = 30_000
 
 _TIME = "/capi/v2/market/time"
-#: (IP weight, UID weight) per (method, path), as WEEX documents them (weex-api.md §7, V3 pages).
+#: (IP weight, UID weight) per (method, path): the public time, and every signed route.
 WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", _TIME): (1, 0),
-    ("POST", "/capi/v2/order/cancel_batch_orders"): (5, 10),
-    ("DELETE", "/capi/v3/batchOrders"): (5, 10),
-    ("POST", "/capi/v2/order/cancel_order"): (2, 3),
-    ("DELETE", "/capi/v3/order"): (2, 3),
-    ("POST", "/capi/v2/order/cancelAllOrders"): (40, 50),
-    ("DELETE", "/capi/v3/allOpenOrders"): (5, 10),
-    ("POST", "/capi/v2/order/placeOrder"): (2, 5),
-    ("POST", "/capi/v3/order"): (2, 5),
-    ("POST", "/capi/v2/order/batchOrders"): (5, 10),
-    ("POST", "/capi/v3/batchOrders"): (5, 10),
-    ("GET", "/capi/v2/order/current"): (2, 2),
-    ("GET", "/capi/v3/openOrders"): (2, 3),
-    ("GET", "/capi/v2/order/detail"): (2, 2),
-    ("GET", "/capi/v3/order"): (2, 3),
+    **{route: (ip, uid) for route, (ip, uid, _) in ROUTES.items()},
 }
 _PATHS = {path for _, path in WEIGHTS}
 
