@@ -30,10 +30,10 @@ from aiolimiter import AsyncLimiter
 
 from weex_async import Budget, Credentials, RateLimits, WeexAuth, WeexClient
 from weex_async._demo import DemoOptions, theoretical_seconds
-from weex_async._endpoints import CANCEL_BATCH_ORDERS
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
+from weex_async._v2 import CANCEL_BATCH_ORDERS
 from weex_async.testing import FakeExchange, RedisServer, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight

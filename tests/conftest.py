@@ -30,3 +30,18 @@ def exchange() -> FakeExchange:
 async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[WeexClient]:
     async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
         yield client
+
+
+@pytest.fixture(params=["v2", "v3"])
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def vclient(
+    creds: Credentials, exchange: FakeExchange, version: str
+) -> AsyncIterator[WeexClient]:
+    async with WeexClient(
+        creds, base_url="http://fake", transport=exchange.transport(), api_version=version
+    ) as client:
+        yield client

@@ -8,9 +8,8 @@ import httpx
 import pytest
 
 from weex_async import BatchCancelResult, CancelOrderResult, Credentials, WeexClient
-from weex_async._decode import decode, make_converter
-from weex_async._dialects import V3
-from weex_async._endpoints import CANCEL_BATCH_ORDERS_V3
+from weex_async._client import API
+from weex_async._decode import make_converter
 from weex_async.errors import ConfigurationError, InvalidRequestError
 from weex_async.testing import FakeExchange
 
@@ -36,12 +35,8 @@ V3_EXAMPLE = [
 
 
 def test_v3_documented_answer_decodes_strictly_into_the_v2_types() -> None:
-    items = decode(
-        httpx.Response(200, json=V3_EXAMPLE),
-        CANCEL_BATCH_ORDERS_V3.response_type,
-        make_converter(strict=True),
-    )
-    result = V3.result(items)
+    call = API["v3"].cancel_batch_orders(["702345678901234567"], None, None)
+    result = call.result(httpx.Response(200, json=V3_EXAMPLE), make_converter(strict=True))
     not_found = CancelOrderResult(
         "702345678901234568", "", False, "ORDER_NOT_FOUND (orderId not exist)", "ORDER_NOT_FOUND"
     )

@@ -10,11 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weex_async import Budget, RateLimits
-from weex_async._endpoints import CANCEL_BATCH_ORDERS, SERVER_TIME
-from weex_async._limiter import AdmissionQueue, ClientLimiter, Priority
+from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority, Ticket
 from weex_async._limiter._pools import SlotPool, WindowPool
+from weex_async._v2 import CANCEL_BATCH_ORDERS, SERVER_TIME
 
 from .manual_clock import ManualClock, settle
+
+
+def answered(ticket: Ticket) -> None:
+    """The request went out and its answer came: its slot is free, its weight stays."""
+    ticket.mark_sent()
+    ticket.finish()
 
 
 def worst_window(times_weights: list[tuple[float, int]], window: float) -> int:
@@ -178,9 +184,9 @@ async def test_cancelled_right_after_admission_is_refunded() -> None:
     slots = SlotPool("in-flight", 1)
     first = await queue.acquire([(pool, 10), (slots, 1)], 1)
     waiter = await acquire_in_task(queue, [(pool, 10), (slots, 1)])
-    first.release()
+    answered(first)
     clock.now += 1.0
-    queue._scan()  # admits the waiter (sets its result) ...
+    queue.rescan()  # admits the waiter (sets its result) ...
     waiter.cancel()  # ... but its caller is cancelled before it runs
     await settle()
     assert waiter.cancelled()
@@ -194,8 +200,8 @@ async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
     tickets = [await queue.acquire([(slots, 1)], 1) for _ in range(2)]
     third = await acquire_in_task(queue, [(slots, 1)])
     assert not third.done() and slots.in_use == 2
-    tickets[0].release()
-    tickets[0].release()  # idempotent
+    answered(tickets[0])
+    answered(tickets[0])  # idempotent
     await settle()
     assert third.done() and slots.in_use == 2
 
@@ -294,11 +300,11 @@ async def test_sustained_use_fills_every_window() -> None:
 
 async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)
+    limiter = Limiter(clock=clock)
     limits = RateLimits(trade=None)
-    a = ClientLimiter(limits, "api.test", "key-a", 10, queue)
-    b = ClientLimiter(limits, "api.test", "key-b", 10, queue)
-    a2 = ClientLimiter(limits, "api.test", "key-a", 10, queue)
+    a = ClientLimiter(limits, "api.test", "key-a", 10, limiter)
+    b = ClientLimiter(limits, "api.test", "key-b", 10, limiter)
+    a2 = ClientLimiter(limits, "api.test", "key-a", 10, limiter)
     (ip_a, _), (uid_a, _), _ = a.charges(CANCEL_BATCH_ORDERS)
     (ip_b, _), (uid_b, _), _ = b.charges(CANCEL_BATCH_ORDERS)
     (_, _), (uid_a2, _), _ = a2.charges(CANCEL_BATCH_ORDERS)
@@ -309,10 +315,9 @@ async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
 
 async def test_endpoint_weights_are_charged() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)
-    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, Limiter(clock=clock))
     ticket = await limiter.acquire(CANCEL_BATCH_ORDERS)
-    ticket.release()
+    answered(ticket)
     await limiter.acquire(SERVER_TIME)
     used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
     assert used == {"ip": 6, "uid": 10, "trade": 1, "in-flight": 1}
@@ -320,8 +325,7 @@ async def test_endpoint_weights_are_charged() -> None:
 
 async def test_429_pauses_the_pools_the_call_charged() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)
-    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, Limiter(clock=clock))
     limiter.charges(CANCEL_BATCH_ORDERS)
     assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, None) == 10.0
     assert await limiter.rate_limited(CANCEL_BATCH_ORDERS, 3.0) == 3.0
@@ -332,9 +336,8 @@ async def test_429_pauses_the_pools_the_call_charged() -> None:
 
 async def test_usage_header_raises_ip_and_uid_not_trade() -> None:
     clock = ManualClock()
-    queue = AdmissionQueue(clock)
-    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, queue)
-    (await limiter.acquire(CANCEL_BATCH_ORDERS)).release()
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 10, Limiter(clock=clock))
+    answered(await limiter.acquire(CANCEL_BATCH_ORDERS))
     limiter.observe_headers(CANCEL_BATCH_ORDERS, {"x-used-weight-10s": "300"})
     used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
     assert used["ip"] == 300 and used["uid"] == 300 and used["trade"] == 1
@@ -346,13 +349,13 @@ def test_a_weight_larger_than_its_pool_is_refused() -> None:
         "api.test",
         "key",
         10,
-        AdmissionQueue(ManualClock()),
+        Limiter(clock=ManualClock()),
     )
     with pytest.raises(ValueError, match="allows 5"):
         limiter.charges(CANCEL_BATCH_ORDERS)
 
 
 def test_snapshot_window_is_infinite_for_slots() -> None:
-    limiter = ClientLimiter(RateLimits(), "h", "k", 3, AdmissionQueue(ManualClock()))
+    limiter = ClientLimiter(RateLimits(), "h", "k", 3, Limiter(clock=ManualClock()))
     (snap,) = limiter.snapshot()
     assert snap.name == "in-flight" and snap.budget == 3 and math.isinf(snap.window)

@@ -9,6 +9,7 @@ PUBLIC = {
     "CancelOrderResult",
     "CancelReport",
     "Credentials",
+    "Limiter",
     "Order",
     "OrderAck",
     "OrderRequest",

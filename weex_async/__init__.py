@@ -7,7 +7,7 @@ exchange's rate limits.
 from importlib.metadata import PackageNotFoundError, version
 
 from ._client import WeexClient
-from ._limiter import Budget, PoolSnapshot, Priority, RateLimits
+from ._limiter import Budget, Limiter, PoolSnapshot, Priority, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials, WeexAuth, sign
 from .models import (
@@ -33,6 +33,7 @@ __all__ = [
     "CancelOrderResult",
     "CancelReport",
     "Credentials",
+    "Limiter",
     "Order",
     "OrderAck",
     "OrderRequest",

@@ -1,89 +1,46 @@
-"""Cancelling: the checks on a batch cancel's arguments, and the run behind ``cancel_orders``.
+"""``cancel_orders``: any number of orders, each accounted for.
 
-``cancel_orders`` splits any number of orders into batch cancels, runs them concurrently through the
-limiter, retries what is safe to retry, and answers for every order asked for with exactly one
-outcome: ``cancelled``, ``failed`` (the exchange refused: its reason) or ``unknown`` (no definite
-answer: why).
+The orders are split into batch cancels that run concurrently through the request layer
+(``Session.send``, which owns the retry loop), and every order asked for gets exactly one outcome:
+``cancelled``, ``failed`` (the exchange refused: its reason) or ``unknown`` (no definite answer:
+why). The run reads each order's own verdict as the answers come; an order an answer does not
+mention makes that answer incomplete, and the batch is asked again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-from ._decode import encode_body
-from ._retry import Decision
-from .errors import BadRequestError, InvalidRequestError, WeexAPIError, WeexError
+from ._api import Api
+from ._checks import Key
+from ._session import DeadlineReached, Session, Trace
+from .errors import BadRequestError, UnexpectedResponseError, WeexAPIError, WeexError
 from .models import BatchCancelResult, CancelOrderResult, CancelReport
 
-if TYPE_CHECKING:
-    from ._client import WeexClient
+__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun"]
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "MAX_IDS_PER_CALL",
-    "CancelRun",
-    "check_symbol",
-    "orders_to_cancel",
-]
-
-#: The most ids WEEX's V2 batch cancel accepts in one call (its error 40912's text).
-MAX_IDS_PER_CALL = 50
-#: Orders per batch cancel in ``cancel_orders``. The V2 maximum is not documented (the 40912 text
-#: says 50; V3 allows 10): 50, halved for the rest of the session on a "too many ids" answer.
-DEFAULT_BATCH_SIZE = 50
-#: Client order ids: at most 40 characters (weex-api.md §6).
-MAX_CID_LENGTH = 40
 #: WEEX's "too many ids in one cancel" error code.
 TOO_MANY_IDS = "40912"
 #: Said of an order that was "not found" after an earlier attempt went unanswered.
 MAYBE_CANCELLED_EARLIER = "an earlier attempt that got no answer may have cancelled it"
 
-_DECIMAL = re.compile(r"[0-9]+")
+
+class BatchLimit:
+    """The most orders per batch cancel, as learned during a client's session.
+
+    Halved for the rest of the session when the exchange answers "too many ids" (40912).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def lower(self, size: int) -> None:
+        self.size = max(1, min(self.size, size))
 
 
-def _names(key: str, values: Iterable[Any] | None) -> list[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, (str, bytes)):
-        raise InvalidRequestError(f"{key} must be a list of strings, not a single string")
-    items = list(values)
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidRequestError(
-                f"{key} must contain strings; got {type(item).__name__} {item!r}"
-            )
-        if key == "ids" and not _DECIMAL.fullmatch(item):
-            raise InvalidRequestError(f"order id {item!r} is not a decimal string")
-        if key == "cids" and not 1 <= len(item) <= MAX_CID_LENGTH:
-            raise InvalidRequestError(
-                f"client order id {item!r} must be 1 to {MAX_CID_LENGTH} characters"
-            )
-    return items
-
-
-def orders_to_cancel(
-    ids: Sequence[str] | None, cids: Sequence[str] | None, *, allow_empty: bool
-) -> tuple[str, list[str]]:
-    """Check the orders named and return ``("ids" | "cids", names)``. Nothing is sent on error."""
-    id_list = _names("ids", ids)
-    cid_list = _names("cids", cids)
-    if id_list is not None and cid_list is not None:
-        raise InvalidRequestError("pass ids or cids, not both (WEEX documents one list per call)")
-    if id_list is None and cid_list is None:
-        raise InvalidRequestError("pass ids or cids: the orders to cancel")
-    key, names = ("ids", id_list) if id_list is not None else ("cids", cid_list)
-    assert names is not None
-    if not names and not allow_empty:
-        raise InvalidRequestError(f"{key} is empty: pass at least one id")
-    return key, names
-
-
-def check_symbol(symbol: str | None) -> None:
-    if symbol is not None and (not isinstance(symbol, str) or not symbol):
-        raise InvalidRequestError("symbol must be a non-empty string such as 'cmt_btcusdt'")
+class IncompleteAnswerError(UnexpectedResponseError):
+    """A batch cancel's answer gave no clear verdict on some of its orders (asked again)."""
 
 
 def _is_not_found(item: CancelOrderResult) -> bool:
@@ -94,26 +51,33 @@ class CancelRun:
     """One ``cancel_orders`` call: the outcome of every order, filled in as answers come.
 
     Args:
-        client: the client whose call path (limiter, signing, decoding) sends each attempt.
+        session: sends each batch (limiter, signing, retries).
+        api: spells each batch cancel for the client's API version.
         key: ``"ids"`` or ``"cids"``.
         symbol: sent with every batch when given.
-        deadline_at: loop time after which nothing more is sent; ``None`` for none.
+        deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+        limit: the session's learned batch size (lowered on "too many ids").
     """
 
     def __init__(
-        self, client: WeexClient, key: str, symbol: str | None, deadline_at: float | None
+        self,
+        session: Session,
+        api: Api,
+        key: Key,
+        symbol: str | None,
+        deadline_at: float | None,
+        limit: BatchLimit,
     ) -> None:
-        self._client = client
+        self._session = session
+        self._api = api
         self._key = key
         self._symbol = symbol
         self._deadline_at = deadline_at
-        self._loop = asyncio.get_running_loop()
+        self._limit = limit
         self.cancelled: dict[str, None] = {}
         self.failed: dict[str, str] = {}
         self.unknown: dict[str, str] = {}
         self.calls = 0
-        #: names sent in an attempt that got no definite answer (the exchange may have acted)
-        self._maybe_sent: set[str] = set()
 
     async def run(self, names: Sequence[str], batch_size: int) -> CancelReport:
         """Cancel ``names`` (distinct, validated) in batches of ``batch_size``, concurrently."""
@@ -131,77 +95,56 @@ class CancelRun:
             calls=self.calls,
         )
 
-    def _time_left(self) -> float | None:
-        return None if self._deadline_at is None else self._deadline_at - self._loop.time()
+    async def _batch(self, names: list[str]) -> None:
+        pending = list(names)
+        trace = Trace()
 
-    async def _batch(self, pending: list[str]) -> None:
-        client = self._client
-        attempt = 0
-        resynced = False
-        last_error = "no attempt was made"
-        while pending:
-            attempt += 1
-            time_left = self._time_left()
-            if time_left is not None and time_left <= 0:
-                self._give_up(
-                    pending, f"deadline reached after {attempt - 1} attempt(s): {last_error}"
-                )
-                return
-            dialect = client._dialect
-            content = encode_body(dialect.body(self._key, pending, self._symbol))
-            self.calls += 1
-            try:
-                answer = await asyncio.wait_for(
-                    client._attempt(dialect.endpoint, content, None, attempt), time_left
-                )
-                result = dialect.result(answer)
-            except asyncio.TimeoutError:
-                self._maybe_sent.update(pending)
-                self._give_up(pending, f"deadline reached with attempt {attempt} unanswered")
-                return
-            except BadRequestError as exc:
-                if exc.code == TOO_MANY_IDS and len(pending) > 1:
-                    await self._split(pending)
-                    return
-                self._refused(pending, exc)
-                return
-            except WeexError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                if client.retry.outcome_unknown(exc):
-                    self._maybe_sent.update(pending)
-                decision = client.retry.decide(
-                    exc,
-                    attempt,
-                    idempotent=True,
-                    can_resync=client._sync_time and not resynced,
-                    retry_unknown=True,
-                )
-                if decision is Decision.STOP:
-                    if isinstance(exc, WeexAPIError) and not client.retry.outcome_unknown(exc):
-                        self._refused(pending, exc)
-                    else:
-                        self._give_up(
-                            pending, f"no answer after {attempt} attempt(s): {last_error}"
-                        )
-                    return
-                resynced = resynced or decision is Decision.RESYNC
-                await client._before_retry(decision, attempt)
-                continue
-            pending = self._absorb(result, pending)
+        def absorb(result: BatchCancelResult) -> None:
+            pending[:] = self._absorb(result, pending, maybe_sent=trace.unclear)
             if pending:
-                last_error = "missing from the exchange's answer"
-                if attempt >= client.retry.max_attempts:
-                    self._give_up(
-                        pending, f"missing from the exchange's answer after {attempt} attempt(s)"
-                    )
-                    return
+                raise IncompleteAnswerError(
+                    f"{len(pending)} order(s) missing from the exchange's answer",
+                    status_code=200,
+                    body="",
+                )
+
+        call = self._api.cancel_batch(self._key, names, self._symbol).then(absorb)
+        try:
+            await self._session.send(
+                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+            )
+        except DeadlineReached as exc:
+            if exc.in_flight:
+                reason = f"deadline reached with attempt {exc.attempts} unanswered"
+            else:
+                last = _describe(exc.last_error) if exc.last_error else "no attempt was made"
+                reason = f"deadline reached after {exc.attempts} attempt(s): {last}"
+            self._give_up(pending, reason)
+        except BadRequestError as exc:
+            if exc.code == TOO_MANY_IDS and len(pending) > 1:
+                await self._split(pending)
+            else:
+                self._refused(pending, exc, maybe_sent=trace.unclear)
+        except IncompleteAnswerError:
+            self._give_up(
+                pending, f"missing from the exchange's answer after {trace.sent} attempt(s)"
+            )
+        except WeexError as exc:
+            if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
+                self._refused(pending, exc, maybe_sent=trace.unclear)
+            else:
+                self._give_up(pending, f"no answer after {trace.sent} attempt(s): {_describe(exc)}")
+        finally:
+            self.calls += trace.sent
 
     async def _split(self, pending: list[str]) -> None:
         half = max(1, len(pending) // 2)
-        self._client._batch_size = min(self._client._batch_size, half)
+        self._limit.lower(half)
         await asyncio.gather(self._batch(pending[:half]), self._batch(pending[half:]))
 
-    def _absorb(self, result: BatchCancelResult, pending: list[str]) -> list[str]:
+    def _absorb(
+        self, result: BatchCancelResult, pending: list[str], *, maybe_sent: bool
+    ) -> list[str]:
         """Record each order's own verdict; return the names the answer did not mention."""
         by_name: dict[str, CancelOrderResult] = {}
         failed_names: set[str] = set()
@@ -220,7 +163,7 @@ class CancelRun:
                 self.cancelled[name] = None
             elif verdict is not None:
                 reason = verdict.err_msg or verdict.err_code or "refused by the exchange"
-                if name in self._maybe_sent and _is_not_found(verdict):
+                if maybe_sent and _is_not_found(verdict):
                     reason = f"{reason} ({MAYBE_CANCELLED_EARLIER})"
                 self.failed[name] = reason
             elif name in listed:  # no item, but named in the top-level success list
@@ -229,10 +172,10 @@ class CancelRun:
                 still_pending.append(name)
         return still_pending
 
-    def _refused(self, names: list[str], error: WeexAPIError) -> None:
+    def _refused(self, names: list[str], error: WeexAPIError, *, maybe_sent: bool) -> None:
         reason = f"{error.code or error.status_code}: {error.message}"
         for name in names:
-            if name in self._maybe_sent:
+            if maybe_sent:
                 self.unknown[name] = f"refused ({reason}) after an unanswered attempt"
             else:
                 self.failed[name] = reason
@@ -240,3 +183,7 @@ class CancelRun:
     def _give_up(self, names: list[str], reason: str) -> None:
         for name in names:
             self.unknown[name] = reason
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

@@ -1,45 +1,42 @@
-"""``WeexClient``: the session. Every call runs one path: admit, build, sign, send, decode.
-
-The timestamp is read when httpx runs the auth flow, i.e. after the limiter's wait, so a request
-that waited 10 s for budget is still signed with a fresh timestamp; every retry is admitted
-(charged) again and signed again.
+"""``WeexClient``: the public facade. Each method builds its API version's ``Call`` and sends it
+through the request layer (``_session.Session``), which owns the limiter, signing, the server clock
+and the only retry loop. ``cancel_orders`` runs a ``CancelRun`` (``_cancel``) on the same layer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
 
 import httpx
 
-from ._cancel import (
+from ._api import Api
+from ._cancel import BatchLimit, CancelRun
+from ._checks import (
+    API_VERSIONS,
     DEFAULT_BATCH_SIZE,
-    MAX_IDS_PER_CALL,
-    CancelRun,
+    ApiVersion,
+    HttpBackend,
+    check_batch_size,
+    check_deadline,
     check_symbol,
-    orders_to_cancel,
+    name_problem,
+    order_names,
 )
-from ._clock import ServerClock
-from ._decode import decode, encode_body
-from ._dialects import DIALECTS, Call
-from ._endpoints import SERVER_TIME, Endpoint
-from ._limiter import AdmissionQueue, ClientLimiter, PoolSnapshot, RateLimits
-from ._retry import Decision, RetryPolicy
-from ._signing import Credentials, WeexAuth
-from .errors import (
-    BadRequestError,
-    ClientClosedError,
-    ConfigurationError,
-    InvalidRequestError,
-    RateLimitError,
-    RequestTimeoutError,
-    TransportError,
-    WeexError,
+from ._limiter import Limiter, PoolSnapshot, RateLimits
+from ._retry import RetryPolicy
+from ._session import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIME_SYNC_INTERVAL,
+    DEFAULT_TIMEOUT,
+    Session,
 )
+from ._signing import Credentials
+from ._v2 import V2Api
+from ._v3 import V3Api
+from .errors import ConfigurationError, InvalidRequestError
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -51,20 +48,10 @@ from .models import (
     ServerTime,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "WeexClient"]
+__all__ = ["API", "DEFAULT_BASE_URL", "WeexClient"]
 
-T = TypeVar("T")
-
-log = logging.getLogger("weex_async")
-
-#: WEEX's futures (contract) REST API.
-DEFAULT_BASE_URL = "https://api-contract.weex.com"
-#: Per-request timeouts: a cancel unanswered after 10 s is better reported than awaited.
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-#: Requests on the wire at once per client (= httpx's connection pool size).
-DEFAULT_MAX_IN_FLIGHT = 10
-#: Seconds between background server-time syncs while the client is open.
-DEFAULT_TIME_SYNC_INTERVAL = 300.0
+#: Each API version's spelling of every call.
+API: dict[ApiVersion, Api] = {"v2": V2Api(), "v3": V3Api()}
 
 
 class WeexClient:
@@ -103,6 +90,7 @@ class WeexClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         rate_limits: RateLimits | None = None,
+        limiter: Limiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -111,76 +99,59 @@ class WeexClient:
         time_sync_interval: float = DEFAULT_TIME_SYNC_INTERVAL,
         locale: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        api_version: str = "v2",
-        http_backend: str = "httpx",
-        _queue: AdmissionQueue | None = None,
-        _clock: ServerClock | None = None,
+        api_version: ApiVersion = "v2",
+        http_backend: HttpBackend = "httpx",
     ) -> None:
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise ConfigurationError("credentials must be a weex_async.Credentials")
-        if not isinstance(max_in_flight, int) or max_in_flight < 1:
-            raise ConfigurationError("max_in_flight must be a positive integer")
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_IDS_PER_CALL:
-            raise ConfigurationError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")
-        if api_version not in DIALECTS:
-            raise ConfigurationError(f"api_version must be one of {sorted(DIALECTS)}")
-        if time_sync_interval <= 0:
-            raise ConfigurationError("time_sync_interval must be positive")
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
-        self.credentials = credentials
-        self.base_url = str(url)
-        self.rate_limits = rate_limits if rate_limits is not None else RateLimits()
-        self.retry = retry if retry is not None else RetryPolicy()
-        self._clock = _clock if _clock is not None else ServerClock()
-        self._sync_time = sync_time
-        self._time_sync_interval = time_sync_interval
-        self._sync_lock: asyncio.Lock | None = None
-        self._sync_task: asyncio.Task[None] | None = None
-        self._limiter = ClientLimiter(
-            self.rate_limits,
-            url.netloc.decode("ascii"),
-            credentials.api_key if credentials is not None else None,
-            max_in_flight,
-            _queue,
-        )
-        self._auth = WeexAuth(credentials, self._clock.now_ms) if credentials else None
-        headers = {"Content-Type": "application/json"}
-        if locale:
-            headers["locale"] = locale
-        limits = httpx.Limits(
-            max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-        )
-        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
-        self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
-        if http_backend == "aiohttp":
-            if transport is not None:
-                raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
-            transport = _aiohttp_transport(limits)
-            self._wire_url = _as_aiohttp_sends
-        elif http_backend != "httpx":
-            raise ConfigurationError("http_backend must be 'httpx' or 'aiohttp'")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+        check_batch_size(batch_size, setting=True)
+        if api_version not in API_VERSIONS:
+            raise ConfigurationError(f"api_version must be one of {API_VERSIONS}")
+        self._api = API[api_version]
+        self._session = Session(
+            credentials,
+            base_url=base_url,
+            rate_limits=rate_limits if rate_limits is not None else RateLimits(),
+            limiter=limiter,
             transport=transport,
             timeout=timeout,
-            limits=limits,
-            headers=headers,
+            max_in_flight=max_in_flight,
+            retry=retry if retry is not None else RetryPolicy(),
+            sync_time=sync_time,
+            time_sync_interval=time_sync_interval,
+            locale=locale,
+            http_backend=http_backend,
+            time_call=self._api.server_time(),
         )
-        self._closed = False
-        self._dialect = DIALECTS[api_version]
-        self.api_version = api_version
-        self._batch_size = min(batch_size, self._dialect.max_ids)
+        self._batch_limit = BatchLimit(min(batch_size, self._api.max_ids))
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self.is_closed else "open"
         return f"<WeexClient {self.base_url} {self.credentials!r} {state}>"
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The API key this client signs with (``None``: public calls only)."""
+        return self._session.credentials
+
+    @property
+    def base_url(self) -> str:
+        return self._session.base_url
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        return self._session.rate_limits
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._session.retry
+
+    @property
+    def api_version(self) -> ApiVersion:
+        return self._api.version
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> WeexClient:
-        self._ensure_open()
+        self._session.check_usable()
         return self
 
     async def __aexit__(
@@ -192,48 +163,41 @@ class WeexClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the background time sync and close the connections. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._limiter.aclose()
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-        await self._http.aclose()
+        """Stop the background time sync, let go of the pools and close the connections.
+
+        Idempotent. The budgets this client set no longer apply to the clients that share its
+        pools (what it spent stays charged until its window passes)."""
+        await self._session.aclose()
 
     @property
     def is_closed(self) -> bool:
-        return self._closed
-
-    def _ensure_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError(
-                "this WeexClient is closed; create a new one (a closed client cannot be reopened)"
-            )
+        return self._session.closed
 
     # -- observability ---------------------------------------------------------------------------
 
     @property
     def time_offset_ms(self) -> float:
         """The measured offset of the exchange's clock from the local one, in milliseconds."""
-        return self._clock.offset_ms
+        return self._session.time_offset_ms
 
     def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
         """A snapshot of every pool this client charges: budget, used, queued, paused."""
-        return self._limiter.snapshot()
+        return self._session.rate_limit_status()
+
+    async def sync_time(self) -> float:
+        """Measure the offset to the exchange's clock now (median of 3 samples), in ms."""
+        return await self._session.sync_time()
 
     # -- endpoints -------------------------------------------------------------------------------
 
     async def server_time(self) -> ServerTime:
         """``GET /capi/v2/market/time``: the exchange's clock (IP weight 1)."""
-        return await self._call(SERVER_TIME)
+        return await self._session.send(self._api.server_time())
 
     async def cancel_batch_orders(
         self,
-        ids: Sequence[str] | None = None,
-        cids: Sequence[str] | None = None,
+        ids: Iterable[str | int] | None = None,
+        cids: Iterable[str] | None = None,
         symbol: str | None = None,
     ) -> BatchCancelResult:
         """Cancel up to 50 orders in one request: ``POST /capi/v2/order/cancel_batch_orders``.
@@ -260,14 +224,12 @@ class WeexClient:
             WeexAPIError: (a subclass) the exchange refused the call.
             TransportError: no answer came; whether orders were cancelled is unknown.
         """
-        dialect = self._dialect
-        answer = await self._call(dialect.endpoint, body=dialect.request(ids, cids, symbol))
-        return dialect.result(answer)
+        return await self._session.send(self._api.cancel_batch_orders(ids, cids, symbol))
 
     async def cancel_orders(
         self,
-        ids: Sequence[str] | None = None,
-        cids: Sequence[str] | None = None,
+        ids: Iterable[str | int] | None = None,
+        cids: Iterable[str] | None = None,
         symbol: str | None = None,
         *,
         batch_size: int | None = None,
@@ -300,26 +262,29 @@ class WeexClient:
             InvalidRequestError: before sending anything, for bad arguments.
             ClientClosedError: the client is closed.
         """
-        self._ensure_open()
-        key, names = orders_to_cancel(ids, cids, allow_empty=True)
-        self._dialect.check_names(key, names)
+        self._session.check_usable()
+        key, names = order_names(ids, cids)
+        for name in names:
+            problem = name_problem(key, name, self._api.cid_pattern)
+            if problem is not None:
+                raise InvalidRequestError(problem)
         check_symbol(symbol)
-        if batch_size is not None and not 1 <= batch_size <= MAX_IDS_PER_CALL:
-            raise InvalidRequestError(f"batch_size must be 1 to {MAX_IDS_PER_CALL}")
+        if batch_size is not None:
+            check_batch_size(batch_size, setting=False)
+        deadline = check_deadline(deadline if deadline is not None else self.retry.deadline)
         distinct = list(dict.fromkeys(names))
         if not distinct:
             return CancelReport()
-        if self._auth is None:
+        if self.credentials is None:
             raise ConfigurationError("cancel_orders needs credentials")
-        await self._ensure_time_synced()
-        deadline = deadline if deadline is not None else self.retry.deadline
-        loop = asyncio.get_running_loop()
-        run = CancelRun(self, key, symbol, None if deadline is None else loop.time() + deadline)
-        return await run.run(distinct, min(batch_size or self._batch_size, self._batch_size))
+        deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
+        run = CancelRun(self._session, self._api, key, symbol, deadline_at, self._batch_limit)
+        size = min(batch_size or self._batch_limit.size, self._batch_limit.size)
+        return await run.run(distinct, size)
 
     async def cancel_order(
         self,
-        order_id: str | None = None,
+        order_id: str | int | None = None,
         *,
         client_oid: str | None = None,
         symbol: str | None = None,
@@ -344,9 +309,7 @@ class WeexClient:
             WeexAPIError: (a subclass) the exchange refused the call.
             TransportError: no answer came; whether the order was cancelled is unknown.
         """
-        dialect = self._dialect
-        call = dialect.cancel_order(order_id, client_oid, symbol)
-        return dialect.cancel_order_result(await self._run(call))
+        return await self._session.send(self._api.cancel_order(order_id, client_oid, symbol))
 
     async def cancel_all_orders(self, symbol: str | None = None) -> CancelAllResult:
         """Cancel every open (non-trigger) order, of one symbol or all of them.
@@ -359,8 +322,7 @@ class WeexClient:
             The per-order verdicts the exchange listed, and (V2, whose answer is undocumented)
             the answer as decoded JSON in ``raw``.
         """
-        dialect = self._dialect
-        return dialect.cancel_all_result(await self._run(dialect.cancel_all(symbol)))
+        return await self._session.send(self._api.cancel_all(symbol))
 
     async def place_order(self, order: OrderRequest) -> OrderAck:
         """Place one order: ``POST /capi/v2/order/placeOrder`` or V3 ``POST /capi/v3/order``
@@ -380,15 +342,7 @@ class WeexClient:
             WeexAPIError: (a subclass) the exchange refused the call.
             TransportError: no answer came; the order may or may not be live.
         """
-        dialect = self._dialect
-        ack = dialect.place_order_result(await self._run(dialect.place_order(order)), order)
-        if not ack.success:
-            raise BadRequestError(
-                ack.error_message or "order refused",
-                status_code=200,
-                code=ack.error_code or None,
-            )
-        return ack
+        return await self._session.send(self._api.place_order(order))
 
     async def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[OrderAck, ...]:
         """Place up to 20 orders (V2, one symbol) or 10 (V3) in one request (IP 5, UID 10).
@@ -405,11 +359,7 @@ class WeexClient:
             InvalidRequestError: before sending anything: too many orders, two with one
                 ``client_oid``, several symbols on V2.
         """
-        dialect = self._dialect
-        if isinstance(orders, OrderRequest):
-            raise InvalidRequestError("place_orders takes a list of OrderRequest; use place_order")
-        batch = list(orders)
-        return dialect.place_orders_result(await self._run(dialect.place_orders(batch)), batch)
+        return await self._session.send(self._api.place_orders(orders))
 
     async def open_orders(
         self, symbol: str | None = None, *, limit: int | None = None, page: int | None = None
@@ -422,151 +372,9 @@ class WeexClient:
             limit: page size, 1 to 100 (WEEX's default is 100).
             page: the page, from 0.
         """
-        dialect = self._dialect
-        answer = await self._run(dialect.open_orders(symbol, limit, page))
-        return tuple(dialect.order(item) for item in answer)
+        return await self._session.send(self._api.open_orders(symbol, limit, page))
 
-    async def order_detail(self, order_id: str) -> Order:
+    async def order_detail(self, order_id: str | int) -> Order:
         """One order, open or not: ``GET /capi/v2/order/detail?orderId=…`` (IP 2, UID 2) or V3
         ``GET /capi/v3/order?orderId=…`` (IP 2, UID 3)."""
-        dialect = self._dialect
-        return dialect.order(await self._run(dialect.order_detail(order_id)))
-
-    # -- the call path -----------------------------------------------------------------------------
-
-    async def _run(self, call: Call) -> Any:
-        """Send one request as a dialect spelled it."""
-        return await self._call(call.endpoint, body=call.body, params=call.params)
-
-    async def _call(
-        self,
-        endpoint: Endpoint[T],
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-    ) -> T:
-        """Send ``endpoint`` until it succeeds or the rules say stop (see ``RetryPolicy``)."""
-        self._ensure_open()
-        content = encode_body(body) if body is not None else b""
-        if endpoint.signed:
-            if self._auth is None:
-                raise ConfigurationError(f"{endpoint.name} needs credentials")
-            await self._ensure_time_synced()
-        attempt = 0
-        resynced = False
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(endpoint, content, params, attempt)
-            except WeexError as exc:
-                decision = self.retry.decide(
-                    exc,
-                    attempt,
-                    idempotent=endpoint.idempotent,
-                    can_resync=self._sync_time and not resynced,
-                    retry_unknown=False,
-                )
-                if decision is Decision.STOP:
-                    raise
-                resynced = resynced or decision is Decision.RESYNC
-                await self._before_retry(decision, attempt)
-
-    async def _before_retry(self, decision: Decision, attempt: int) -> None:
-        """Do what ``decision`` asks before the next attempt (a 429 pause is the limiter's)."""
-        if decision is Decision.RESYNC:
-            await self.sync_time()
-        elif decision is Decision.BACKOFF:
-            await asyncio.sleep(self.retry.backoff(attempt))
-
-    async def _attempt(
-        self, endpoint: Endpoint[T], content: bytes, params: dict[str, str] | None, attempt: int
-    ) -> T:
-        ticket = await self._limiter.acquire(endpoint)
-        try:
-            request = self._http.build_request(
-                endpoint.method, endpoint.path, content=content or None, params=params
-            )
-            if params and self._wire_url is not None:
-                request.url = self._wire_url(request.url)
-            ticket.mark_sent()
-            response = await self._http.send(request, auth=self._auth if endpoint.signed else None)
-        except httpx.TimeoutException as exc:
-            log.debug("%s attempt %d: timeout (%s)", endpoint.name, attempt, type(exc).__name__)
-            raise RequestTimeoutError(
-                f"{endpoint.name}: no answer in time ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            log.debug(
-                "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
-            )
-            raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            # Whatever happened (answer, failure, the caller cancelled), the request is no longer
-            # on the wire: its in-flight slot is free. Its window weight stays charged, since it
-            # may have been sent.
-            ticket.release()
-        log.debug(
-            "%s attempt %d: HTTP %d after waiting %.3fs for the limiter",
-            endpoint.name,
-            attempt,
-            response.status_code,
-            ticket.waited,
-        )
-        self._limiter.observe_headers(endpoint, response.headers)
-        try:
-            return decode(response, endpoint.response_type)
-        except RateLimitError as exc:
-            await self._limiter.rate_limited(endpoint, exc.retry_after)
-            raise
-
-    # -- server time -----------------------------------------------------------------------------
-
-    async def sync_time(self) -> float:
-        """Measure the offset to the exchange's clock now (median of 3 samples), in ms."""
-        self._ensure_open()
-
-        async def fetch() -> int:
-            return (await self._call(SERVER_TIME)).timestamp
-
-        offset = await self._clock.sync(fetch)
-        log.debug("server time offset %.1f ms", offset)
-        return offset
-
-    async def _ensure_time_synced(self) -> None:
-        if not self._sync_time or self._clock.synced_at is not None:
-            return
-        if self._sync_lock is None:
-            self._sync_lock = asyncio.Lock()
-        async with self._sync_lock:
-            if self._clock.synced_at is None:
-                await self.sync_time()
-                self._sync_task = asyncio.get_running_loop().create_task(self._sync_forever())
-
-    async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._time_sync_interval)
-            try:
-                await self.sync_time()
-            except Exception as exc:  # a failed refresh keeps the last offset; the next one retries
-                log.warning("server time refresh failed: %s", exc)
-
-
-def _as_aiohttp_sends(url: httpx.URL) -> httpx.URL:
-    """``url`` as aiohttp will send it. aiohttp re-quotes a URL through yarl, which un-escapes
-    characters a query may hold as they are (``%3A`` becomes ``:``): a query signed as httpx
-    encoded it would then fail WEEX's check (40009). yarl's form is a fixed point of both
-    libraries, so it is signed and sent alike."""
-    import yarl
-
-    return httpx.URL(str(yarl.URL(str(url))))
-
-
-def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        raise ConfigurationError(
-            "http_backend='aiohttp' needs the aiohttp extra: pip install 'weex-async[aiohttp]'"
-        ) from None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
-    return transport
+        return await self._session.send(self._api.order_detail(order_id))

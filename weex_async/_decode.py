@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,21 +23,12 @@ import cattrs
 import httpx
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._wire import (
-    V2BatchPlaceAnswer,
-    V2Order,
-    V2PlaceAnswer,
-    V2PlaceItem,
-    V3CancelItem,
-    V3Order,
-    V3PlaceItem,
-)
 from .errors import (
     NonJSONResponseError,
     UnexpectedResponseError,
     api_error_for,
 )
-from .models import BatchCancelResult, CancelOrderResult, ServerTime, exact_decimal
+from .models import BatchCancelResult, ServerTime, exact_decimal
 
 T = TypeVar("T")
 
@@ -88,19 +80,19 @@ def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
     return number
 
 
-# Public models whose wire names are their camelCase (``orderIds`` -> ``order_ids``).
-_CAMEL_ON_WIRE: tuple[type[Any], ...] = (BatchCancelResult, ServerTime)
-# Classes whose attribute names are the wire names already: the batch cancel items (snake_case on
-# the wire) and the wire shapes of ``weex_async._wire``.
-_AS_ON_WIRE: tuple[type[Any], ...] = (
-    CancelOrderResult,
-    V2BatchPlaceAnswer,
-    V2Order,
-    V2PlaceAnswer,
-    V2PlaceItem,
-    V3CancelItem,
-    V3Order,
-    V3PlaceItem,
+# Public models whose wire names are their camelCase (``orderIds`` -> ``order_ids``). Every other
+# attrs class is read with its attribute names as the wire names: the batch cancel items
+# (snake_case on the wire) and each version's wire shapes (``_v2``, ``_v3``), so a new wire shape
+# needs no registration here.
+_CAMEL_ON_WIRE: frozenset[type[Any]] = frozenset({BatchCancelResult, ServerTime})
+
+#: What structuring a payload into the wrong shape can raise.
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    cattrs.BaseValidationError,
+    TypeError,
+    ValueError,
+    KeyError,
+    AttributeError,
 )
 
 
@@ -115,18 +107,14 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     )
     # ``object``: the answer as decoded JSON, for answers WEEX does not document (V2 cancel all).
     converter.register_structure_hook_func(lambda t: t is object, lambda value, _: value)
-    for cls in _CAMEL_ON_WIRE:
-        renames: dict[str, Any] = {
-            field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
-        }
-        converter.register_structure_hook(
-            cls,
-            make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **renames),
-        )
-    for cls in _AS_ON_WIRE:
-        converter.register_structure_hook(
-            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict)
-        )
+
+    def attrs_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        renames: dict[str, Any] = {}
+        if cls in _CAMEL_ON_WIRE:
+            renames = {f.name: override(rename=_camel(f.name)) for f in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **renames)
+
+    converter.register_structure_hook_factory(attrs.has, attrs_hook)
     return converter
 
 
@@ -199,7 +187,7 @@ def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter =
     payload = read_body(response)
     try:
         return converter.structure(payload, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+    except DECODE_ERRORS as exc:
         detail = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)
@@ -212,4 +200,12 @@ def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter =
         ) from None
 
 
-__all__ = ["CONVERTER", "SUCCESS_CODES", "decode", "encode_body", "make_converter", "read_body"]
+__all__ = [
+    "CONVERTER",
+    "DECODE_ERRORS",
+    "SUCCESS_CODES",
+    "decode",
+    "encode_body",
+    "make_converter",
+    "read_body",
+]

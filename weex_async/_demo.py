@@ -11,10 +11,10 @@ from typing import Any, TextIO
 import attrs
 
 from ._client import WeexClient
-from ._endpoints import CANCEL_BATCH_ORDERS
 from ._limiter import Budget, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
+from ._v2 import CANCEL_BATCH_ORDERS
 from .testing import FakeExchange, serve
 
 __all__ = ["DemoOptions", "run_demo"]

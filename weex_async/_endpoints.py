@@ -1,50 +1,35 @@
-"""Endpoints as data: one frozen spec per endpoint, which the client's single call path runs.
+"""What is sent: ``Endpoint`` (one REST endpoint, as data) and ``Call`` (one request of it).
 
-An endpoint without weights cannot be declared, so it cannot be sent: the limiter never fails open.
-A new endpoint (or API version) is a new table entry, not new code.
+An endpoint declares its weights, so an endpoint without weights cannot be declared, and a call
+cannot be sent without one: the limiter never fails open. Each API version's endpoints are declared
+in its own module (``_v2``, ``_v3``); the recipe for a new one is in CONTRIBUTING.md.
+
+A ``Call[R]`` carries everything one request needs — its endpoint, the exact body bytes, the query,
+and the reader that turns the answer into an ``R`` — so the request layer (``_session``) runs every
+call the same way and hands back an ``R``, typed end to end.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
+import cattrs
+import httpx
 
-from ._limiter._admission import Priority
-from ._wire import (
-    V2BatchPlaceAnswer,
-    V2Order,
-    V2PlaceAnswer,
-    V3CancelItem,
-    V3Order,
-    V3PlaceItem,
-)
-from .models import BatchCancelResult, CancelOrderResult, ServerTime
+from ._decode import CONVERTER, decode, encode_body
+from ._limiter import Priority
 
-__all__ = [
-    "CANCEL_ALL_ORDERS",
-    "CANCEL_ALL_ORDERS_V3",
-    "CANCEL_BATCH_ORDERS",
-    "CANCEL_BATCH_ORDERS_V3",
-    "CANCEL_ORDER",
-    "CANCEL_ORDER_V3",
-    "OPEN_ORDERS",
-    "OPEN_ORDERS_V3",
-    "ORDER_DETAIL",
-    "ORDER_DETAIL_V3",
-    "PLACE_ORDER",
-    "PLACE_ORDERS",
-    "PLACE_ORDERS_V3",
-    "PLACE_ORDER_V3",
-    "SERVER_TIME",
-    "Endpoint",
-]
+__all__ = ["Call", "Endpoint", "request"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+S = TypeVar("S")
 
 
-def _check_weights(instance: Endpoint[Any], attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 0:
+def _check_weight(instance: Endpoint[Any], attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{instance.name}: {attribute.name} must be an int >= 0")
 
 
@@ -53,13 +38,14 @@ class Endpoint(Generic[T]):
     """One REST endpoint.
 
     Attributes:
-        name: the client method's name.
+        name: the endpoint's name in logs and errors (the client method, plus ``_v3`` on V3).
         method: the HTTP method.
         path: the request path.
         ip_weight: weight charged to the IP pool per call (every call has one).
         uid_weight: weight charged to the account pool per call (every signed call has one).
         signed: whether the call carries ACCESS-* headers.
-        response_type: the model the answer decodes into.
+        response_type: the wire shape the answer decodes into (checked key by key by the strict
+            converter in the tests).
         idempotent: safe to send again when the first answer was lost.
         priority: the call's place in the limiter's queue.
         trade: counts against the trade-rate cap (place / cancel).
@@ -68,8 +54,8 @@ class Endpoint(Generic[T]):
     name: str
     method: str
     path: str
-    ip_weight: int = attrs.field(validator=_check_weights)
-    uid_weight: int = attrs.field(validator=_check_weights)
+    ip_weight: int = attrs.field(validator=_check_weight)
+    uid_weight: int = attrs.field(validator=_check_weight)
     signed: bool
     response_type: type[T]
     idempotent: bool
@@ -81,202 +67,63 @@ class Endpoint(Generic[T]):
             raise ValueError(f"{self.name}: every call needs its IP (and, if signed, UID) weight")
 
 
-CANCEL_BATCH_ORDERS: Endpoint[BatchCancelResult] = Endpoint(
-    name="cancel_batch_orders",
-    method="POST",
-    path="/capi/v2/order/cancel_batch_orders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=BatchCancelResult,
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
+@attrs.frozen
+class Call(Generic[R]):
+    """One request, ready to send: built (and its arguments checked) before anything is sent.
 
-#: V3's batch cancel: a JSON body on DELETE (signed like POST), at most 10 ids, an array answer.
-CANCEL_BATCH_ORDERS_V3: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
-    name="cancel_batch_orders_v3",
-    method="DELETE",
-    path="/capi/v3/batchOrders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=tuple[V3CancelItem, ...],
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
+    Attributes:
+        endpoint: what it calls (weights, priority, idempotency).
+        content: the body's exact bytes (``b""`` for none): these are signed and sent.
+        params: the query, if any.
+        read: turns the HTTP answer into the result with a converter (raising the error tree's
+            errors); ``result()`` calls it.
+    """
 
-SERVER_TIME: Endpoint[ServerTime] = Endpoint(
-    name="server_time",
-    method="GET",
-    path="/capi/v2/market/time",
-    ip_weight=1,
-    uid_weight=0,
-    signed=False,
-    response_type=ServerTime,
-    idempotent=True,
-    priority=Priority.SYSTEM,
-)
+    endpoint: Endpoint[Any]
+    content: bytes
+    params: Mapping[str, str] | None
+    read: Callable[[httpx.Response, cattrs.Converter], R]
+
+    def result(self, answer: httpx.Response, converter: cattrs.Converter = CONVERTER) -> R:
+        """The result this answer gives (the tests pass ``make_converter(strict=True)``)."""
+        return self.read(answer, converter)
+
+    def then(self, convert: Callable[[R], S]) -> Call[S]:
+        """The same request, its result passed through ``convert``."""
+        read = self.read
+
+        def then_read(answer: httpx.Response, converter: cattrs.Converter) -> S:
+            return convert(read(answer, converter))
+
+        return Call(self.endpoint, self.content, self.params, then_read)
 
 
-# -- the companion endpoints (weex-api.md §7; V3 weights from WEEX's V3 pages) --------------------
-# Cancels are idempotent (sent again, the worst answer is "not found") and outrank everything else;
-# placements are never sent twice (a lost answer may hide a live order); queries come last.
+@overload
+def request(
+    endpoint: Endpoint[T], *, body: object = None, params: Mapping[str, str] | None = None
+) -> Call[T]: ...
+@overload
+def request(
+    endpoint: Endpoint[T],
+    convert: Callable[[T], R],
+    *,
+    body: object = None,
+    params: Mapping[str, str] | None = None,
+) -> Call[R]: ...
+def request(
+    endpoint: Endpoint[Any],
+    convert: Callable[[Any], Any] | None = None,
+    *,
+    body: object = None,
+    params: Mapping[str, str] | None = None,
+) -> Call[Any]:
+    """A call of ``endpoint``: ``body`` serialized once, the answer decoded as the endpoint's
+    ``response_type``, then passed through ``convert`` (into a public model) when given."""
+    shape = endpoint.response_type
 
-CANCEL_ORDER: Endpoint[CancelOrderResult] = Endpoint(
-    name="cancel_order",
-    method="POST",
-    path="/capi/v2/order/cancel_order",
-    ip_weight=2,
-    uid_weight=3,
-    signed=True,
-    response_type=CancelOrderResult,
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
+    def read(answer: httpx.Response, converter: cattrs.Converter) -> Any:
+        wire = decode(answer, shape, converter)
+        return wire if convert is None else convert(wire)
 
-#: The id goes in the query string: ``?orderId=`` or ``?origClientOrderId=``.
-CANCEL_ORDER_V3: Endpoint[V3CancelItem] = Endpoint(
-    name="cancel_order_v3",
-    method="DELETE",
-    path="/capi/v3/order",
-    ip_weight=2,
-    uid_weight=3,
-    signed=True,
-    response_type=V3CancelItem,
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
-
-#: V2's answer is not documented: decoded as plain JSON (``object``) and read defensively.
-CANCEL_ALL_ORDERS: Endpoint[object] = Endpoint(
-    name="cancel_all_orders",
-    method="POST",
-    path="/capi/v2/order/cancelAllOrders",
-    ip_weight=40,
-    uid_weight=50,
-    signed=True,
-    response_type=object,
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
-
-CANCEL_ALL_ORDERS_V3: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
-    name="cancel_all_orders_v3",
-    method="DELETE",
-    path="/capi/v3/allOpenOrders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=tuple[V3CancelItem, ...],
-    idempotent=True,
-    priority=Priority.CANCEL,
-    trade=True,
-)
-
-PLACE_ORDER: Endpoint[V2PlaceAnswer] = Endpoint(
-    name="place_order",
-    method="POST",
-    path="/capi/v2/order/placeOrder",
-    ip_weight=2,
-    uid_weight=5,
-    signed=True,
-    response_type=V2PlaceAnswer,
-    idempotent=False,
-    priority=Priority.PLACE,
-    trade=True,
-)
-
-PLACE_ORDER_V3: Endpoint[V3PlaceItem] = Endpoint(
-    name="place_order_v3",
-    method="POST",
-    path="/capi/v3/order",
-    ip_weight=2,
-    uid_weight=5,
-    signed=True,
-    response_type=V3PlaceItem,
-    idempotent=False,
-    priority=Priority.PLACE,
-    trade=True,
-)
-
-#: At most 20 orders, all of one symbol.
-PLACE_ORDERS: Endpoint[V2BatchPlaceAnswer] = Endpoint(
-    name="place_orders",
-    method="POST",
-    path="/capi/v2/order/batchOrders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=V2BatchPlaceAnswer,
-    idempotent=False,
-    priority=Priority.PLACE,
-    trade=True,
-)
-
-#: At most 10 orders (WEEX's V3 page), each with its own symbol.
-PLACE_ORDERS_V3: Endpoint[tuple[V3PlaceItem, ...]] = Endpoint(
-    name="place_orders_v3",
-    method="POST",
-    path="/capi/v3/batchOrders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=tuple[V3PlaceItem, ...],
-    idempotent=False,
-    priority=Priority.PLACE,
-    trade=True,
-)
-
-OPEN_ORDERS: Endpoint[tuple[V2Order, ...]] = Endpoint(
-    name="open_orders",
-    method="GET",
-    path="/capi/v2/order/current",
-    ip_weight=2,
-    uid_weight=2,
-    signed=True,
-    response_type=tuple[V2Order, ...],
-    idempotent=True,
-    priority=Priority.QUERY,
-)
-
-OPEN_ORDERS_V3: Endpoint[tuple[V3Order, ...]] = Endpoint(
-    name="open_orders_v3",
-    method="GET",
-    path="/capi/v3/openOrders",
-    ip_weight=2,
-    uid_weight=3,
-    signed=True,
-    response_type=tuple[V3Order, ...],
-    idempotent=True,
-    priority=Priority.QUERY,
-)
-
-ORDER_DETAIL: Endpoint[V2Order] = Endpoint(
-    name="order_detail",
-    method="GET",
-    path="/capi/v2/order/detail",
-    ip_weight=2,
-    uid_weight=2,
-    signed=True,
-    response_type=V2Order,
-    idempotent=True,
-    priority=Priority.QUERY,
-)
-
-ORDER_DETAIL_V3: Endpoint[V3Order] = Endpoint(
-    name="order_detail_v3",
-    method="GET",
-    path="/capi/v3/order",
-    ip_weight=2,
-    uid_weight=3,
-    signed=True,
-    response_type=V3Order,
-    idempotent=True,
-    priority=Priority.QUERY,
-)
+    content = encode_body(body) if body is not None else b""
+    return Call(endpoint, content, params or None, read)

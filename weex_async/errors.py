@@ -6,6 +6,7 @@
     ├── ConfigurationError (also ValueError)     bad settings or credentials; nothing was sent
     ├── InvalidRequestError (also ValueError)    a call refused before sending (e.g. 51 ids)
     ├── ClientClosedError (also RuntimeError)    the client was used after aclose()
+    ├── EventLoopError (also RuntimeError)       used from an event loop other than its own
     ├── TransportError                           no HTTP answer: connect / read / write failure
     │   └── RequestTimeoutError                  ... because a timeout expired
     ├── ResponseDecodeError                      an answer we cannot read
@@ -36,6 +37,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConfigurationError",
+    "EventLoopError",
     "InvalidRequestError",
     "NonJSONResponseError",
     "OrderNotFoundError",
@@ -70,6 +72,14 @@ class InvalidRequestError(WeexError, ValueError):
 
 class ClientClosedError(WeexError, RuntimeError):
     """The client was used after ``aclose()`` (or outside its ``async with`` block)."""
+
+
+class EventLoopError(WeexError, RuntimeError):
+    """A client (or a ``Limiter``) was used from an event loop other than the one it first ran on.
+
+    Its connections, timers and waiters belong to that loop: create one client per event loop
+    (per thread, or per ``asyncio.run``).
+    """
 
 
 class TransportError(WeexError):

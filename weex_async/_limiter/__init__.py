@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..errors import ConfigurationError
 from ._admission import AdmissionQueue, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
@@ -25,56 +26,95 @@ if TYPE_CHECKING:
     from .._endpoints import Endpoint
 
 __all__ = [
+    "USED_WEIGHT_HEADER",
+    "Admission",
     "AdmissionQueue",
     "Budget",
     "ClientLimiter",
+    "Limiter",
     "PoolSnapshot",
     "Priority",
     "RateLimits",
     "Ticket",
 ]
 
-_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdmissionQueue] = (
+#: Response header through which newer WEEX APIs report the weight used in the current window.
+USED_WEIGHT_HEADER = "x-used-weight-10s"
+
+_DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Limiter] = (
     weakref.WeakKeyDictionary()
 )
 
-#: Response headers through which newer WEEX APIs report the weight used in the current window.
-USED_WEIGHT_HEADER = "x-used-weight-10s"
-REMAINING_WEIGHT_HEADER = "x-remaining-weight-10s"
 
+class Limiter:
+    """Rate-limit pools shared by every client given this object.
 
-_LEDGERS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, tuple[RedisLedger, int]]
-] = weakref.WeakKeyDictionary()
+    Clients given one ``Limiter`` share its pools: the IP pool of each host, the account pool and
+    trade cap of each API key, each under the strictest budget among the open clients that charge
+    it (a closed client's budget no longer applies). A ``Limiter`` belongs to the event loop it is
+    first used on; another loop gets ``EventLoopError``.
 
+    A client given none uses its event loop's default, ``Limiter.default()``: so, unless told
+    otherwise, every client of a loop shares the budgets of its host and key.
 
-def shared_ledger(url: str) -> RedisLedger:
-    """The running loop's ledger for ``url`` (one connection pool per loop and URL)."""
-    ledgers = _LEDGERS.setdefault(asyncio.get_running_loop(), {})
-    ledger, users = ledgers.get(url, (None, 0))
-    if ledger is None:
-        ledger = RedisLedger(url)
-    ledgers[url] = (ledger, users + 1)
-    return ledger
+    Args:
+        clock: the time source and timer (the running event loop by default; tests pass a manual
+            clock).
+    """
 
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock
+        self._queue: AdmissionQueue | None = None
+        self._pools: dict[tuple[str, ...], WindowPool] = {}
+        self._ledgers: dict[str, tuple[RedisLedger, int]] = {}
 
-async def release_ledger(ledger: RedisLedger) -> None:
-    ledgers = _LEDGERS.get(asyncio.get_running_loop(), {})
-    _, users = ledgers.get(ledger.url, (ledger, 1))
-    if users <= 1:
-        ledgers.pop(ledger.url, None)
-        await ledger.aclose()
-    else:
-        ledgers[ledger.url] = (ledger, users - 1)
+    def __repr__(self) -> str:
+        return f"<Limiter {len(self._pools)} pools>"
 
+    @classmethod
+    def default(cls) -> Limiter:
+        """The running event loop's default limiter (created on first use)."""
+        loop = asyncio.get_running_loop()
+        limiter = _DEFAULTS.get(loop)
+        if limiter is None:
+            limiter = _DEFAULTS[loop] = cls()
+        return limiter
 
-def queue_for_running_loop() -> AdmissionQueue:
-    """The admission queue shared by every client on the running event loop."""
-    loop = asyncio.get_running_loop()
-    queue = _QUEUES.get(loop)
-    if queue is None:
-        queue = _QUEUES[loop] = AdmissionQueue(loop)
-    return queue
+    @property
+    def queue(self) -> AdmissionQueue:
+        """The admission queue: every call of every client of this limiter waits in it."""
+        if self._queue is None:
+            self._queue = AdmissionQueue(self._clock)
+        return self._queue
+
+    def pool(self, key: tuple[str, ...], label: str, budget: Budget, jitter: float) -> WindowPool:
+        """The pool named ``key``, adopting ``budget`` (release it with ``drop_pool``)."""
+        window = budget.window + jitter
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = WindowPool(label, budget.weight, window)
+        pool.adopt(budget.weight, window)
+        return pool
+
+    def drop_pool(self, pool: WindowPool, budget: Budget, jitter: float) -> None:
+        pool.drop(budget.weight, budget.window + jitter)
+
+    def ledger(self, url: str) -> RedisLedger:
+        """The shared (Redis) ledger at ``url``: one connection pool per limiter and URL."""
+        ledger, users = self._ledgers.get(url, (None, 0))
+        if ledger is None:
+            ledger = RedisLedger(url)
+        self._ledgers[url] = (ledger, users + 1)
+        return ledger
+
+    async def drop_ledger(self, ledger: RedisLedger) -> None:
+        """One user less; the ledger's connections close when its last user goes."""
+        _, users = self._ledgers.get(ledger.url, (ledger, 1))
+        if users <= 1:
+            self._ledgers.pop(ledger.url, None)
+            await ledger.aclose()
+        else:
+            self._ledgers[ledger.url] = (ledger, users - 1)
 
 
 @attrs.frozen
@@ -98,15 +138,34 @@ class PoolSnapshot:
     paused_for: float
 
 
+class Admission:
+    """``async with limiter.admit(endpoint) as ticket``: wait for admission, finish on exit."""
+
+    __slots__ = ("_endpoint", "_limiter", "_ticket")
+
+    def __init__(self, limiter: ClientLimiter, endpoint: Endpoint[Any]) -> None:
+        self._limiter = limiter
+        self._endpoint = endpoint
+        self._ticket: Ticket | None = None
+
+    async def __aenter__(self) -> Ticket:
+        self._ticket = await self._limiter.acquire(self._endpoint)
+        return self._ticket
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._ticket is not None:
+            self._ticket.finish()
+
+
 class ClientLimiter:
-    """One client's pools in its loop's queue: IP (per host), UID and trade cap (per key), slots.
+    """One client's pools in its limiter: IP (per host), UID and trade cap (per key), slots.
 
     Args:
         limits: the budgets.
         host: the exchange host (the IP pool is shared by every client talking to it).
         api_key: the account; ``None`` for a client without credentials (public calls only).
         max_in_flight: the most requests on the wire at once for this client.
-        queue: the admission queue; the running loop's shared one by default (tests inject one).
+        limiter: whose pools and queue; the running loop's ``Limiter.default()`` when ``None``.
     """
 
     def __init__(
@@ -115,40 +174,44 @@ class ClientLimiter:
         host: str,
         api_key: str | None,
         max_in_flight: int,
-        queue: AdmissionQueue | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self._limits = limits
         self._host = host
         self._api_key = api_key
         self._slots = SlotPool("in-flight", max_in_flight)
-        self._queue = queue
+        self._limiter = limiter
         self._charges: dict[str, tuple[tuple[Pool, int], ...]] = {}
         self._window_pools: dict[str, tuple[WindowPool, ...]] = {}
         self._trade_pool: WindowPool | None = None
-        # With a shared (Redis) ledger: each window pool's name there, and the ledger itself.
-        self._shared_keys: dict[WindowPool, tuple[str, ...]] = {}
+        # Each window pool this client adopted a budget in: its key (also its name in a shared
+        # ledger) and the budget.
+        self._adopted: dict[WindowPool, tuple[tuple[str, ...], Budget]] = {}
         self._ledger: RedisLedger | None = None
         self._fallback = False
 
     @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            self._limiter = Limiter.default()
+        return self._limiter
+
+    @property
     def queue(self) -> AdmissionQueue:
-        if self._queue is None:
-            self._queue = queue_for_running_loop()
-        return self._queue
+        return self.limiter.queue
 
     @property
     def clock(self) -> Clock:
         return self.queue.clock
 
     def _window_pool(self, kind: str, budget: Budget, *owner: str) -> WindowPool:
-        window = budget.window + self._limits.arrival_jitter
+        key = (kind, self._host, *owner)
+        for pool, (adopted_key, _) in self._adopted.items():
+            if adopted_key == key:
+                return pool
         label = ":".join((kind, self._host, *(o[:6] + "…" for o in owner)))
-        pool = self.queue.pool(
-            (kind, self._host, *owner), lambda: WindowPool(label, budget.weight, window)
-        )
-        assert isinstance(pool, WindowPool)
-        pool.tighten(budget.weight, window)
-        self._shared_keys[pool] = (kind, self._host, *owner)
+        pool = self.limiter.pool(key, label, budget, self._limits.arrival_jitter)
+        self._adopted[pool] = (key, budget)
         return pool
 
     def charges(self, endpoint: Endpoint[Any]) -> tuple[tuple[Pool, int], ...]:
@@ -161,7 +224,9 @@ class ClientLimiter:
             ]
             if endpoint.uid_weight:
                 if self._api_key is None:
-                    raise ValueError(f"{endpoint.name} is a private endpoint: it needs credentials")
+                    raise ConfigurationError(
+                        f"{endpoint.name} is a private call: it needs credentials"
+                    )
                 pools.append(
                     (self._window_pool("uid", limits.uid, self._api_key), endpoint.uid_weight)
                 )
@@ -170,7 +235,7 @@ class ClientLimiter:
                 pools.append((self._trade_pool, 1))
             for pool, weight in pools:
                 if weight > pool.limit:
-                    raise ValueError(
+                    raise ConfigurationError(
                         f"{endpoint.name} weighs {weight} but pool {pool.name} allows {pool.limit}"
                     )
             pools.append((self._slots, 1))
@@ -180,8 +245,13 @@ class ClientLimiter:
             )
         return charges
 
+    def admit(self, endpoint: Endpoint[Any]) -> Admission:
+        """``async with limiter.admit(endpoint) as ticket:``: admitted (charged) on entry; on exit,
+        the slot of a sent request is released and an unsent one is refunded."""
+        return Admission(self, endpoint)
+
     async def acquire(self, endpoint: Endpoint[Any]) -> Ticket:
-        """Wait for admission of one call of ``endpoint`` and charge it.
+        """Wait for admission of one call of ``endpoint`` and charge it (prefer ``admit``).
 
         With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
         the in-flight slot, then the shared pools are charged in Redis, one call at a time per set
@@ -195,7 +265,7 @@ class ClientLimiter:
             if ledger is None or (self._fallback and not ledger.available):
                 return ticket
             shared = [
-                (ledger.key(*self._shared_keys[pool]), pool.full_limit, pool.window, weight)
+                (ledger.key(*self._adopted[pool][0]), pool.full_limit, pool.window, weight)
                 for pool, weight in charges
                 if isinstance(pool, WindowPool)
             ]
@@ -203,11 +273,11 @@ class ClientLimiter:
                 async with ledger.turn(tuple(key for key, _, _, _ in shared)):
                     await ledger.reserve(shared)
             except RedisUnavailable:
-                ticket.refund()  # re-admit under the fallback share
+                ticket.finish()  # not sent: refunded; re-admitted under the fallback share
                 self._set_fallback(True)
                 continue
             except BaseException:
-                ticket.refund()
+                ticket.finish()
                 raise
             if self._fallback:
                 self._set_fallback(False)
@@ -215,14 +285,13 @@ class ClientLimiter:
 
     def _shared_ledger(self) -> RedisLedger | None:
         if self._ledger is None and self._limits.redis_url is not None:
-            self._ledger = shared_ledger(self._limits.redis_url)
+            self._ledger = self.limiter.ledger(self._limits.redis_url)
         return self._ledger
 
     def _set_fallback(self, on: bool) -> None:
         self._fallback = on
-        share = self._limits.redis_fallback_share
-        for pool in self._shared_keys:
-            pool.limit = max(1, int(pool.full_limit * share)) if on else pool.full_limit
+        for pool in self._adopted:
+            pool.set_share(self._limits.redis_fallback_share if on else 1.0)
         if not on:
             self.queue.rescan()
 
@@ -234,14 +303,20 @@ class ClientLimiter:
         queue.pause(pools, queue.clock.time() + pause, f"HTTP 429 on {endpoint.name}")
         if self._ledger is not None:  # every process sharing the pools pauses too
             ledger = self._ledger
-            await ledger.pause([ledger.key(*self._shared_keys[pool]) for pool in pools], pause)
+            await ledger.pause([ledger.key(*self._adopted[pool][0]) for pool in pools], pause)
         return pause
 
     async def aclose(self) -> None:
-        """Let go of the shared ledger (closed when its last client goes)."""
+        """Let go of the pools' budgets and the shared ledger (closed when its last user goes)."""
+        if self._limiter is None:
+            return
+        for pool, (_, budget) in self._adopted.items():
+            self._limiter.drop_pool(pool, budget, self._limits.arrival_jitter)
+        self._adopted.clear()
+        self._charges.clear()
         if self._ledger is not None:
             ledger, self._ledger = self._ledger, None
-            await release_ledger(ledger)
+            await self._limiter.drop_ledger(ledger)
 
     def observe_headers(self, endpoint: Endpoint[Any], headers: Mapping[str, str]) -> None:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from ..errors import EventLoopError
 from ._pools import WindowPool
 
 __all__ = ["AdmissionQueue", "Clock", "Pool", "Priority", "Ticket"]
@@ -70,23 +71,26 @@ Charges = Sequence[tuple[Pool, int]]
 
 
 class Ticket:
-    """An admission: what was charged, so that slots can be released and unsent calls refunded."""
+    """An admission: what was charged, so that slots can be released and unsent calls refunded.
 
-    __slots__ = ("_entries", "_queue", "_released", "admitted_at", "waited")
+    Use it through ``ClientLimiter.admit``: ``async with limiter.admit(endpoint) as ticket:``,
+    then ``ticket.mark_sent()`` just before the request goes on the wire. Leaving the block
+    releases the in-flight slot of a sent request (its window weight stays charged) and refunds
+    every charge of a request that was never sent.
+    """
+
+    __slots__ = ("_entries", "_finished", "_queue", "sent", "waited")
 
     def __init__(
-        self,
-        queue: AdmissionQueue,
-        entries: list[tuple[Pool, list[float]]],
-        admitted_at: float,
-        waited: float,
+        self, queue: AdmissionQueue, entries: list[tuple[Pool, list[float]]], waited: float
     ) -> None:
         self._queue = queue
         self._entries = entries
-        self._released = False
-        self.admitted_at = admitted_at
+        self._finished = False
         #: seconds spent waiting in the queue
         self.waited = waited
+        #: the request went (or may have gone) on the wire
+        self.sent = False
 
     def mark_sent(self) -> None:
         """The request goes on the wire now: count its window weight from this instant.
@@ -96,22 +100,17 @@ class Ticket:
         Moving the charge to the moment of sending (always later, never earlier) keeps the ledger
         as strict as the exchange, whatever the loop's lag.
         """
+        self.sent = True
         now = self._queue.clock.time()
         for pool, entry in self._entries:
             if not pool.freed_on_release and entry[0] < now:
                 entry[0] = now
 
-    def release(self) -> None:
-        """The request is done (answered or failed): free its in-flight slots."""
-        if not self._released:
-            self._released = True
-            self._queue._release(self._entries, refund_all=False)
-
-    def refund(self) -> None:
-        """The request was never sent: give back every charge, window weight included."""
-        if not self._released:
-            self._released = True
-            self._queue._release(self._entries, refund_all=True)
+    def finish(self) -> None:
+        """Done with this admission: release a sent request's slots, refund an unsent one."""
+        if not self._finished:
+            self._finished = True
+            self._queue.give_back(self._entries, refund_all=not self.sent)
 
 
 class _Waiter:
@@ -140,23 +139,34 @@ class AdmissionQueue:
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop | None = (
+            self._clock if isinstance(self._clock, asyncio.AbstractEventLoop) else None
+        )
         self._lines: dict[tuple[int, int], deque[_Waiter]] = {}
         self._pending = 0  # waiters not yet admitted or cancelled
         self._sequence = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
-        self._pools: dict[tuple[str, ...], Pool] = {}
 
     @property
     def clock(self) -> Clock:
         return self._clock
 
-    def pool(self, key: tuple[str, ...], factory: Callable[[], Pool]) -> Pool:
-        """The pool registered under ``key``, created by ``factory`` on first use."""
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = factory()
-        return pool
+    def check_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which must be this queue's own (the first it ran on).
+
+        Raises:
+            EventLoopError: it is another loop: this queue's waiters and timers live on its own.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise EventLoopError(
+                "these rate-limit pools belong to another event loop; create the client (and "
+                "any Limiter you pass it) on the loop that uses it: one per thread or asyncio.run"
+            )
+        return loop
 
     def __len__(self) -> int:
         return self._pending
@@ -167,6 +177,7 @@ class AdmissionQueue:
         Raises:
             ValueError: a weight exceeds its pool's whole budget (it could never be admitted).
         """
+        loop = self.check_loop()
         now = self._clock.time()
         if not self._pending:
             for pool, weight in charges:
@@ -179,7 +190,7 @@ class AdmissionQueue:
                 raise ValueError(
                     f"weight {weight} can never fit pool {pool.name} (budget {pool.limit})"
                 )
-        future: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Ticket] = loop.create_future()
         waiter = _Waiter((priority, next(self._sequence)), charges, future, now)
         line_key = (id(charges), priority)  # the line keeps `charges` alive: the id stays unique
         line = self._lines.get(line_key)
@@ -194,7 +205,7 @@ class AdmissionQueue:
             return await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                future.result().refund()  # admitted, but the caller is gone: nothing was sent
+                future.result().finish()  # admitted, but the caller is gone: nothing was sent
             else:
                 future.cancel()
                 self._pending -= 1
@@ -222,9 +233,10 @@ class AdmissionQueue:
         entries = []
         for pool, weight in charges:
             entries.append((pool, pool.take(weight, now)))
-        return Ticket(self, entries, now, now - enqueued_at)
+        return Ticket(self, entries, now - enqueued_at)
 
-    def _release(self, entries: list[tuple[Pool, list[float]]], refund_all: bool) -> None:
+    def give_back(self, entries: list[tuple[Pool, list[float]]], *, refund_all: bool) -> None:
+        """Free what a finished ticket held: its slots, or (``refund_all``) every charge."""
         freed = False
         for pool, entry in entries:
             if refund_all or pool.freed_on_release:
@@ -295,6 +307,3 @@ class AdmissionQueue:
         self._timer = None
         self._timer_at = math.inf
         self._scan(due)
-
-    def snapshot_pools(self) -> list[Pool]:
-        return list(self._pools.values())

@@ -9,7 +9,7 @@ whole budget is available as a burst from idle, and sustained use reaches ``weig
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 
 __all__ = ["SlotPool", "WindowPool"]
 
@@ -38,15 +38,41 @@ class WindowPool:
         # actually sent (Ticket.mark_sent); re-stamping only ever moves a time later.
         self._entries: deque[list[float]] = deque()
         self._used = 0
+        # (limit, window) -> how many clients charge this pool with that budget
+        self._budgets: Counter[tuple[int, float]] = Counter()
+        self._share = 1.0
 
     def __repr__(self) -> str:
         return f"<WindowPool {self.name} {self._used}/{self.limit} per {self.window:g}s>"
 
-    def tighten(self, limit: int, window: float) -> None:
-        """Adopt the stricter of the current and the given budget (several clients, one pool)."""
-        self.full_limit = min(self.full_limit, limit)
-        self.limit = min(self.limit, limit)
-        self.window = max(self.window, window)
+    def adopt(self, limit: int, window: float) -> None:
+        """A client charges this pool with this budget: the strictest of its clients' applies."""
+        self._budgets[(limit, window)] += 1
+        self._apply_budgets()
+
+    def drop(self, limit: int, window: float) -> None:
+        """A client that adopted this budget is gone: its budget no longer applies.
+
+        With no client left, the last budget stays (with the charges still in the window) until
+        the next client adopts its own.
+        """
+        budgets = self._budgets
+        budgets[(limit, window)] -= 1
+        if budgets[(limit, window)] <= 0:
+            del budgets[(limit, window)]
+        self._apply_budgets()
+
+    def set_share(self, share: float) -> None:
+        """Spend at most ``share`` of the budget (while a shared ledger is unreachable), or all."""
+        self._share = share
+        self._apply_budgets()
+
+    def _apply_budgets(self) -> None:
+        if self._budgets:
+            self.full_limit = min(limit for limit, _ in self._budgets)
+            self.window = max(window for _, window in self._budgets)
+        share = self._share
+        self.limit = self.full_limit if share >= 1 else max(1, int(self.full_limit * share))
 
     def _expire(self, now: float) -> None:
         # The same float expression as ready_at(): "now - window" could differ from it by one ulp,

@@ -155,14 +155,11 @@ class RedisLedger:
     def key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
-    async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> list[tuple[str, str]]:
+    async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> None:
         """Wait until every pool fits its weight in Redis, then charge them all.
 
         Args:
             pools: ``(key, limit, window seconds, weight)`` for each pool the call charges.
-
-        Returns:
-            ``(key, member)`` of each charge.
 
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
@@ -182,8 +179,7 @@ class RedisLedger:
                 raise RedisUnavailable(str(exc)) from None
             self._came_back()
             if answer[0] in (b"0", "0"):
-                pool_keys = [key for key, _, _, _ in pools]
-                return [(k, _text(m)) for k, m in zip(pool_keys, answer[1:], strict=True)]
+                return
             wait = max(float(_text(answer[0])) / 1000.0, _MIN_WAIT)
             log.debug("shared budget: waiting %.3fs for Redis pools", wait)
             await asyncio.sleep(wait)

@@ -1,0 +1,280 @@
+"""WEEX's documented answers, read strictly (every key known), and the endpoint table kept whole."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from weex_async import CancelOrderResult, Order, OrderAck, Priority
+from weex_async._api import Api
+from weex_async._client import API
+from weex_async._decode import make_converter
+from weex_async._endpoints import Call, Endpoint
+from weex_async.testing._exchange import WEIGHTS as FAKE_WEIGHTS
+
+from .orders import limit_order
+
+# -- WEEX's documented answers, decoded strictly ---------------------------------------------------
+
+
+T = TypeVar("T")
+STRICT = make_converter(strict=True)
+V2, V3 = API["v2"], API["v3"]
+
+
+def strict(call: Call[T], payload: Any) -> T:
+    """The result of ``call`` for this answer, every key of which must be known."""
+    return call.result(httpx.Response(200, json=payload), STRICT)
+
+
+def test_documented_v2_answers() -> None:
+    detail = {
+        "symbol": "cmt_btcusdt",
+        "size": "2143",
+        "client_oid": "892754345",
+        "createTime": "1716595200000",
+        "filled_qty": "53",
+        "fee": "12",
+        "order_id": "5716595202300",
+        "price": "65000",
+        "price_avg": "6200",
+        "status": "pending",
+        "type": "open_long",
+        "order_type": "normal",
+        "totalProfits": "100",
+    }
+    order = strict(V2.order_detail(1), detail)
+    assert order == Order(
+        "5716595202300",
+        "892754345",
+        "cmt_btcusdt",
+        "pending",
+        "BUY",
+        "LONG",
+        Decimal(2143),
+        Decimal(53),
+        Decimal(65000),
+        Decimal(6200),
+        "GTC",
+        1716595200000,
+        Decimal(12),
+    )
+    assert strict(V2.open_orders(None, None, None), [detail]) == (order,)
+    cancel = {
+        "order_id": "596476148997685805",
+        "client_oid": None,
+        "symbol": "cmt_bchusdt",
+        "result": True,
+        "err_code": None,
+        "err_msg": None,
+    }
+    assert strict(V2.cancel_order(1, None, None), cancel) == CancelOrderResult(
+        "596476148997685805", "", True, "", None, "cmt_bchusdt"
+    )
+    placed = {"client_oid": None, "order_id": "596471064624628269"}
+    ack = strict(V2.place_order(limit_order("v2", "c")), placed)
+    assert ack.order_id == "596471064624628269"
+    batch = {
+        "order_info": [
+            {
+                "order_id": "596476148997685805",
+                "client_oid": "order12346",
+                "result": True,
+                "error_code": "",
+                "error_message": "",
+            }
+        ],
+        "result": True,
+    }
+    acks = strict(V2.place_orders([limit_order("v2", "order12346")]), batch)
+    assert acks == (OrderAck("596476148997685805", "order12346", True, "", ""),)
+
+
+def test_documented_v3_answers() -> None:
+    detail = {
+        "avgPrice": "68990.5",
+        "clientOrderId": "my-order-0001",
+        "cumQuote": "689.905",
+        "executedQty": "0.01",
+        "orderId": 702345678901234567,
+        "origQty": "0.01",
+        "price": "69000",
+        "reduceOnly": False,
+        "side": "BUY",
+        "positionSide": "LONG",
+        "status": "FILLED",
+        "stopPrice": "0",
+        "symbol": "BTCUSDT",
+        "time": 1764505700123,
+        "timeInForce": "GTC",
+        "type": "LIMIT",
+        "updateTime": 1764505701456,
+        "workingType": "CONTRACT_PRICE",
+    }
+    order = strict(V3.order_detail(1), detail)
+    assert order.order_id == "702345678901234567"  # a JSON number above 2**53, exact
+    assert (order.avg_price, order.filled_quantity, order.is_open) == (
+        Decimal("68990.5"),
+        Decimal("0.01"),
+        False,
+    )
+    open_item = {
+        **detail,
+        "status": "NEW",
+        "avgPrice": "0",
+        "priceProtect": False,
+        "priceMatch": "NONE",
+        "selfTradePreventionMode": "NONE",
+        "goodTillDate": 0,
+    }
+    (listed,) = strict(V3.open_orders(None, None, None), [open_item])
+    assert listed.is_open and listed.avg_price is None
+    item = {
+        "orderId": "702345678901234567",
+        "origClientOrderId": "my-order-0001",
+        "success": True,
+        "errorCode": "",
+        "errorMessage": "",
+    }
+    assert strict(V3.cancel_order(1, None, None), item).result
+    all_items = [
+        {"orderId": 702345678901234567, "success": True, "errorCode": "", "errorMessage": ""}
+    ]
+    assert strict(V3.cancel_all(None), all_items).cancelled == ("702345678901234567",)
+    batch = [
+        {
+            "orderId": "702345678901234567",
+            "clientOrderId": "batch-1",
+            "success": True,
+            "errorCode": "",
+            "errorMessage": "",
+        },
+        {
+            "orderId": "702345678901234568",
+            "clientOrderId": "batch-2",
+            "success": False,
+            "errorCode": "PRICE_OUT_OF_RANGE",
+            "errorMessage": "price is invalid",
+        },
+    ]
+    requested = [limit_order("v3", "batch-1"), limit_order("v3", "batch-2")]
+    acks = strict(V3.place_orders(requested), batch)
+    assert [a.error_code for a in acks] == ["", "PRICE_OUT_OF_RANGE"]
+    assert strict(V3.place_order(requested[0]), batch[0]).success
+
+
+# -- the endpoint table: weights, priorities, a route in the fake, a documented answer -------------
+
+#: (method, IP weight, UID weight, priority, idempotent) of every endpoint, by version and name.
+TABLE = {
+    ("v2", "server_time"): ("GET", 1, 0, Priority.SYSTEM, True),
+    ("v2", "cancel_batch_orders"): ("POST", 5, 10, Priority.CANCEL, True),
+    ("v3", "cancel_batch_orders_v3"): ("DELETE", 5, 10, Priority.CANCEL, True),
+    ("v2", "cancel_order"): ("POST", 2, 3, Priority.CANCEL, True),
+    ("v3", "cancel_order_v3"): ("DELETE", 2, 3, Priority.CANCEL, True),
+    ("v2", "cancel_all_orders"): ("POST", 40, 50, Priority.CANCEL, True),
+    ("v3", "cancel_all_orders_v3"): ("DELETE", 5, 10, Priority.CANCEL, True),
+    ("v2", "place_order"): ("POST", 2, 5, Priority.PLACE, False),
+    ("v3", "place_order_v3"): ("POST", 2, 5, Priority.PLACE, False),
+    ("v2", "place_orders"): ("POST", 5, 10, Priority.PLACE, False),
+    ("v3", "place_orders_v3"): ("POST", 5, 10, Priority.PLACE, False),
+    ("v2", "open_orders"): ("GET", 2, 2, Priority.QUERY, True),
+    ("v3", "open_orders_v3"): ("GET", 2, 3, Priority.QUERY, True),
+    ("v2", "order_detail"): ("GET", 2, 2, Priority.QUERY, True),
+    ("v3", "order_detail_v3"): ("GET", 2, 3, Priority.QUERY, True),
+}
+
+_V3_ITEM = {"orderId": 7, "origClientOrderId": "", "success": True, "errorCode": ""}
+_V2_ITEM = {"order_id": "7", "client_oid": "", "result": True, "err_msg": ""}
+
+#: One documented (or seed) answer per endpoint, and the call that reads it.
+DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
+    ("v2", "server_time"): (
+        lambda api: api.server_time(),
+        {"epoch": "1716710918.113", "iso": "2024-05-26T08:08:38.113Z", "timestamp": 1716710918113},
+    ),
+    ("v2", "cancel_batch_orders"): (
+        lambda api: api.cancel_batch_orders(["7"], None, None),
+        {
+            "result": True,
+            "orderIds": ["7"],
+            "clientOids": [],
+            "cancelOrderResultList": [_V2_ITEM],
+            "failInfos": [],
+        },
+    ),
+    ("v3", "cancel_batch_orders_v3"): (
+        lambda api: api.cancel_batch_orders(["7"], None, None),
+        [_V3_ITEM],
+    ),
+    ("v2", "cancel_order"): (lambda api: api.cancel_order("7", None, None), _V2_ITEM),
+    ("v3", "cancel_order_v3"): (lambda api: api.cancel_order("7", None, None), _V3_ITEM),
+    ("v2", "cancel_all_orders"): (lambda api: api.cancel_all(None), [_V2_ITEM]),
+    ("v3", "cancel_all_orders_v3"): (lambda api: api.cancel_all(None), [_V3_ITEM]),
+    ("v2", "place_order"): (
+        lambda api: api.place_order(limit_order("v2", "c")),
+        {"client_oid": None, "order_id": "7"},
+    ),
+    ("v3", "place_order_v3"): (
+        lambda api: api.place_order(limit_order("v3", "c")),
+        {
+            "orderId": "7",
+            "clientOrderId": "c",
+            "success": True,
+            "errorCode": "",
+            "errorMessage": "",
+        },
+    ),
+    ("v2", "place_orders"): (
+        lambda api: api.place_orders([limit_order("v2", "c")]),
+        {"order_info": [{"order_id": "7", "client_oid": "c", "result": True}], "result": True},
+    ),
+    ("v3", "place_orders_v3"): (
+        lambda api: api.place_orders([limit_order("v3", "c")]),
+        [{"orderId": "7", "clientOrderId": "c", "success": True}],
+    ),
+    ("v2", "open_orders"): (lambda api: api.open_orders(None, None, None), []),
+    ("v3", "open_orders_v3"): (lambda api: api.open_orders(None, None, None), []),
+    ("v2", "order_detail"): (lambda api: api.order_detail("7"), {"order_id": "7"}),
+    ("v3", "order_detail_v3"): (lambda api: api.order_detail("7"), {"orderId": 7}),
+}
+
+
+def every_endpoint() -> list[tuple[str, Endpoint[Any]]]:
+    seen = {}
+    for version, api in API.items():
+        for endpoint in api.endpoints:
+            seen[(endpoint.method, endpoint.path)] = (version, endpoint)
+    return list(seen.values())
+
+
+def test_endpoint_table() -> None:
+    declared = {(version, e.name): e for version, e in every_endpoint()}
+    assert set(declared) == set(TABLE)
+    for key, (method, ip, uid, priority, idempotent) in TABLE.items():
+        endpoint = declared[key]
+        assert (endpoint.method, endpoint.ip_weight, endpoint.uid_weight) == (method, ip, uid)
+        assert (endpoint.priority, endpoint.idempotent) == (priority, idempotent)
+        assert endpoint.signed == (priority is not Priority.SYSTEM)
+        assert endpoint.trade == (priority in (Priority.CANCEL, Priority.PLACE))
+
+
+def test_every_endpoint_has_a_route_in_the_fake_exchange() -> None:
+    assert {(e.method, e.path): (e.ip_weight, e.uid_weight) for _, e in every_endpoint()} == (
+        FAKE_WEIGHTS
+    )
+
+
+@pytest.mark.parametrize(("version", "name"), sorted(TABLE))
+def test_every_endpoint_reads_a_documented_answer_strictly(version: str, name: str) -> None:
+    """A new endpoint without a documented answer here fails: its shape would go unchecked."""
+    api = API[version]  # type: ignore[index]
+    (endpoint,) = [e for v, e in every_endpoint() if (v, e.name) == (version, name)]
+    make_call, answer = DOCUMENTED[(version, name)]
+    call = make_call(api)
+    assert call.endpoint is endpoint
+    strict(call, answer)  # raises on any key the shape does not know

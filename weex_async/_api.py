@@ -1,0 +1,155 @@
+"""``Api``: what every API version can be asked, each answer a typed ``Call``.
+
+``WeexClient(api_version=...)`` holds one ``Api`` (``V2Api`` in ``_v2``, ``V3Api`` in ``_v3``), and
+each of its methods is one line: build the version's ``Call``, send it through the request layer.
+So user code is the same on V2 and V3 and gets the same result types back; a difference between
+the versions lives in its version's module, under the method's name, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from ._checks import ApiVersion, Key, check_symbol, checked_names, order_names
+from ._endpoints import Call, Endpoint
+from .errors import BadRequestError, InvalidRequestError
+from .models import (
+    BatchCancelResult,
+    CancelAllResult,
+    CancelOrderResult,
+    Order,
+    OrderAck,
+    OrderRequest,
+    ServerTime,
+)
+
+__all__ = ["OUTCOME_UNKNOWN", "Api", "accepted", "acks", "decimal_text"]
+
+#: ``OrderAck.error_code`` of an order the exchange's answer did not mention: it may be live.
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+
+
+def decimal_text(number: Decimal) -> str:
+    """A decimal as WEEX wants it: a plain string, never an exponent (``1E+2`` -> ``"100"``)."""
+    return format(number, "f")
+
+
+def accepted(ack: OrderAck) -> OrderAck:
+    """A single placement's ack, or the exchange's refusal raised as ``BadRequestError``."""
+    if not ack.success:
+        raise BadRequestError(
+            ack.error_message or "order refused", status_code=200, code=ack.error_code or None
+        )
+    return ack
+
+
+def acks(orders: Sequence[OrderRequest], answered: dict[str, OrderAck]) -> tuple[OrderAck, ...]:
+    """One ack per order asked for, in the order asked; a silent answer is said to be unknown."""
+    return tuple(
+        answered.get(order.client_oid)
+        or OrderAck(
+            "",
+            order.client_oid,
+            False,
+            OUTCOME_UNKNOWN,
+            "not in the exchange's answer: the order may be live (look it up by client_oid)",
+        )
+        for order in orders
+    )
+
+
+class Api(abc.ABC):
+    """One API version: how it spells every call, and how its answers become the public models.
+
+    Attributes:
+        version: ``"v2"`` or ``"v3"``.
+        max_ids: the most ids in one batch cancel.
+        max_orders: the most orders in one batch placement.
+        cid_pattern: the version's own rule for client order ids, if stricter than the common one.
+        endpoints: every endpoint of the version (the fake exchange must route each one).
+    """
+
+    version: ClassVar[ApiVersion]
+    max_ids: ClassVar[int]
+    max_orders: ClassVar[int]
+    cid_pattern: ClassVar[re.Pattern[str] | None] = None
+    endpoints: ClassVar[tuple[Endpoint[Any], ...]]
+
+    def __repr__(self) -> str:
+        return f"<Api {self.version}>"
+
+    # -- checks common to both versions ------------------------------------------------------------
+
+    def cancel_batch_orders(
+        self, ids: Iterable[Any] | None, cids: Iterable[Any] | None, symbol: str | None
+    ) -> Call[BatchCancelResult]:
+        """One batch cancel, its arguments checked (nothing is sent on error)."""
+        key, names = order_names(ids, cids)
+        checked_names(key, names, self.max_ids, self.cid_pattern)
+        check_symbol(symbol)
+        return self.cancel_batch(key, names, symbol)
+
+    def check_order(self, order: object) -> OrderRequest:
+        if not isinstance(order, OrderRequest):
+            raise InvalidRequestError("place_order takes an OrderRequest")
+        checked_names("cids", [order.client_oid], 1, self.cid_pattern)
+        return order
+
+    def check_orders(self, orders: object) -> list[OrderRequest]:
+        """A batch placement's orders, checked (nothing is sent on error)."""
+        if isinstance(orders, OrderRequest) or not isinstance(orders, Iterable):
+            raise InvalidRequestError("place_orders takes a list of OrderRequest; use place_order")
+        batch = [self.check_order(order) for order in orders]
+        if not 1 <= len(batch) <= self.max_orders:
+            raise InvalidRequestError(
+                f"WEEX {self.version.upper()} places 1 to {self.max_orders} orders per call, "
+                f"got {len(batch)}"
+            )
+        cids = [order.client_oid for order in batch]
+        if len(set(cids)) != len(cids):
+            raise InvalidRequestError("each order of a batch needs its own client_oid")
+        return batch
+
+    # -- each version's spelling -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def server_time(self) -> Call[ServerTime]:
+        """The exchange's clock (public, IP weight 1)."""
+
+    @abc.abstractmethod
+    def cancel_batch(
+        self, key: Key, names: Sequence[str], symbol: str | None
+    ) -> Call[BatchCancelResult]:
+        """A batch cancel of ``names`` (already checked)."""
+
+    @abc.abstractmethod
+    def cancel_order(
+        self, order_id: str | int | None, client_oid: str | None, symbol: str | None
+    ) -> Call[CancelOrderResult]:
+        """Cancel one order."""
+
+    @abc.abstractmethod
+    def cancel_all(self, symbol: str | None) -> Call[CancelAllResult]:
+        """Cancel every open order (of one symbol)."""
+
+    @abc.abstractmethod
+    def place_order(self, order: OrderRequest) -> Call[OrderAck]:
+        """Place one order; its reader raises ``BadRequestError`` when the exchange refuses it."""
+
+    @abc.abstractmethod
+    def place_orders(self, orders: Sequence[OrderRequest]) -> Call[tuple[OrderAck, ...]]:
+        """Place a batch of orders; one ack each, in the order given."""
+
+    @abc.abstractmethod
+    def open_orders(
+        self, symbol: str | None, limit: int | None, page: int | None
+    ) -> Call[tuple[Order, ...]]:
+        """One page of the account's open orders."""
+
+    @abc.abstractmethod
+    def order_detail(self, order_id: str | int) -> Call[Order]:
+        """One order, open or not."""

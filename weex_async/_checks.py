@@ -1,0 +1,199 @@
+"""Every argument check and every limit on what a call may carry, defined once.
+
+A check raises ``InvalidRequestError`` (a call's arguments) or ``ConfigurationError`` (a setting)
+before anything is sent. The limits come from WEEX's pages; how sure each one is, and its source,
+is in docs/weex-facts.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
+
+from .errors import ConfigurationError, InvalidRequestError
+
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_BATCH_SIZE",
+    "HTTP_BACKENDS",
+    "MAX_CID_LENGTH",
+    "MAX_IDS_V2",
+    "MAX_IDS_V3",
+    "MAX_ORDERS_V2",
+    "MAX_ORDERS_V3",
+    "V3_CID_PATTERN",
+    "ApiVersion",
+    "HttpBackend",
+    "Key",
+    "check_batch_size",
+    "check_deadline",
+    "check_symbol",
+    "checked_names",
+    "name_problem",
+    "order_names",
+    "one_name",
+    "page_query",
+]
+
+ApiVersion = Literal["v2", "v3"]
+HttpBackend = Literal["httpx", "aiohttp"]
+#: How a cancel names its orders: by exchange id, or by client order id.
+Key = Literal["ids", "cids"]
+API_VERSIONS: tuple[ApiVersion, ...] = get_args(ApiVersion)
+HTTP_BACKENDS: tuple[HttpBackend, ...] = get_args(HttpBackend)
+
+#: The most ids in one V2 batch cancel (the text of WEEX's error 40912; no page documents it).
+MAX_IDS_V2 = 50
+#: The most ids in one V3 batch cancel (WEEX's V3 page).
+MAX_IDS_V3 = 10
+#: Orders per V2 batch placement (WEEX's V2 page), and per V3 one (its V3 page).
+MAX_ORDERS_V2 = 20
+MAX_ORDERS_V3 = 10
+#: Orders per batch cancel in ``cancel_orders`` by default (then capped by the API version).
+DEFAULT_BATCH_SIZE = MAX_IDS_V2
+#: Client order ids: at most 40 characters on V2 (WEEX's V2 page).
+MAX_CID_LENGTH = 40
+#: Client order ids on V3: 1 to 36 of these characters (WEEX's V3 page).
+V3_CID_PATTERN = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+#: Exchange order ids: decimal, at most 20 digits (they are unsigned 64-bit integers).
+_ORDER_ID = re.compile(r"[0-9]{1,20}")
+#: What a client order id or a symbol may hold on any version: no space, no control character.
+_NO_SPACE = re.compile(r"\S+")
+
+
+def _printable(text: str) -> bool:
+    """No space, control character or lone surrogate (which could not even be encoded)."""
+    return bool(_NO_SPACE.fullmatch(text)) and text.isprintable()
+
+
+_MAX_ORDER_ID = 2**64
+
+
+def name_problem(key: Key, name: str, cid_pattern: re.Pattern[str] | None = None) -> str | None:
+    """Why ``name`` cannot be sent as an order of kind ``key``, or ``None`` if it can."""
+    if key == "ids":
+        if not _ORDER_ID.fullmatch(name):
+            return f"order id {name[:60]!r} is not a decimal string of 1 to 20 digits"
+        return None
+    if cid_pattern is not None and not cid_pattern.fullmatch(name):
+        return f"client order id {name[:60]!r} does not match the rule {cid_pattern.pattern}"
+    if not 1 <= len(name) <= MAX_CID_LENGTH or not _printable(name):
+        return (
+            f"client order id {name[:60]!r} must be 1 to {MAX_CID_LENGTH} printable "
+            "characters without spaces"
+        )
+    return None
+
+
+def _as_name(key: Key, item: object) -> str:
+    """One order name as sent: ids may be ``int`` (sent as their decimal string)."""
+    if isinstance(item, str):
+        return item
+    if key == "ids" and isinstance(item, int) and not isinstance(item, bool):
+        if not 0 < item < _MAX_ORDER_ID:
+            raise InvalidRequestError(f"order id {item} is not a positive 64-bit integer")
+        return str(item)
+    kinds = "strings or integers" if key == "ids" else "strings"
+    raise InvalidRequestError(f"{key} must contain {kinds}; got {type(item).__name__}")
+
+
+def _names(key: Key, values: Iterable[Any] | None) -> list[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)):
+        raise InvalidRequestError(f"{key} must be a list of strings, not a single string")
+    if not isinstance(values, Iterable):
+        raise InvalidRequestError(f"{key} must be a list, not a single {type(values).__name__}")
+    return [_as_name(key, item) for item in values]
+
+
+def order_names(ids: Iterable[Any] | None, cids: Iterable[Any] | None) -> tuple[Key, list[str]]:
+    """Read which orders are named: ``("ids" | "cids", names)``; only the types are checked.
+
+    Raises:
+        InvalidRequestError: both lists or neither, or a list of the wrong type.
+    """
+    id_list = _names("ids", ids)
+    cid_list = _names("cids", cids)
+    if id_list is not None and cid_list is not None:
+        raise InvalidRequestError("pass ids or cids, not both (WEEX documents one list per call)")
+    if id_list is not None:
+        return "ids", id_list
+    if cid_list is not None:
+        return "cids", cid_list
+    raise InvalidRequestError("pass ids or cids: the orders to cancel")
+
+
+def checked_names(
+    key: Key, names: list[str], limit: int, cid_pattern: re.Pattern[str] | None
+) -> list[str]:
+    """The names of one batch cancel, each checked (nothing is sent on error)."""
+    if not names:
+        raise InvalidRequestError(f"{key} is empty: pass at least one id")
+    if len(names) > limit:
+        raise InvalidRequestError(
+            f"{len(names)} {key} in one call; at most {limit} (use cancel_orders for any number)"
+        )
+    for name in names:
+        problem = name_problem(key, name, cid_pattern)
+        if problem is not None:
+            raise InvalidRequestError(problem)
+    return names
+
+
+def one_name(
+    order_id: object, client_oid: object, cid_pattern: re.Pattern[str] | None
+) -> tuple[Key, str]:
+    """The one order named by ``order_id`` or ``client_oid`` (exactly one), checked."""
+    if (order_id is None) == (client_oid is None):
+        raise InvalidRequestError("pass order_id or client_oid (exactly one)")
+    key: Key = "ids" if order_id is not None else "cids"
+    value = order_id if order_id is not None else client_oid
+    (name,) = checked_names(key, [_as_name(key, value)], 1, cid_pattern)
+    return key, name
+
+
+def check_symbol(symbol: object) -> None:
+    if symbol is not None and (
+        not isinstance(symbol, str) or len(symbol) > 40 or not _printable(symbol)
+    ):
+        raise InvalidRequestError(
+            f"symbol must be a non-empty string such as 'cmt_btcusdt', got {symbol!r}"
+        )
+
+
+def page_query(symbol: object, limit: object, page: object) -> dict[str, str]:
+    """The query of a page of open orders, checked: ``symbol``, ``limit``, ``page`` when given."""
+    check_symbol(symbol)
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100
+    ):
+        raise InvalidRequestError("limit must be an integer from 1 to 100")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
+        raise InvalidRequestError("page must be an integer >= 0")
+    query = {"symbol": symbol, "limit": limit, "page": page}
+    return {name: str(value) for name, value in query.items() if value is not None}
+
+
+def check_batch_size(value: object, *, setting: bool) -> int:
+    """A batch size: an integer from 1 to ``MAX_IDS_V2`` (a setting, or a call's argument)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IDS_V2:
+        error = ConfigurationError if setting else InvalidRequestError
+        raise error(f"batch_size must be an integer from 1 to {MAX_IDS_V2}, got {value!r}")
+    return value
+
+
+def check_deadline(value: object) -> float | None:
+    """A deadline in seconds: a positive finite number, or ``None`` for none."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(f"deadline must be a positive number of seconds, got {value!r}")
+    return float(value)

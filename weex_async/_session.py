@@ -1,0 +1,382 @@
+"""The request layer: ``Session`` sends every call, and owns the only retry loop.
+
+One attempt is: admit through the limiter (charged), build, sign, send, read the answer. The
+timestamp is read when httpx runs the auth flow, i.e. after the limiter's wait, so a request that
+waited 10 s for budget is still signed with a fresh timestamp; every retry is admitted (charged)
+again and signed again. ``Session.send`` repeats attempts as ``RetryPolicy`` decides, within an
+optional deadline, and reports what happened to a ``Trace`` when the caller wants to know more than
+the result (``cancel_orders`` does).
+
+The session also owns the HTTP client, the credentials' signing, and the server-time offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import attrs
+import httpx
+
+from ._checks import HTTP_BACKENDS, HttpBackend
+from ._clock import ServerClock
+from ._endpoints import Call
+from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
+from ._retry import Decision, RetryPolicy
+from ._signing import Credentials, WeexAuth
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    EventLoopError,
+    RateLimitError,
+    RequestTimeoutError,
+    TransportError,
+    WeexError,
+)
+from .models import ServerTime
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TIME_SYNC_INTERVAL",
+    "DeadlineReached",
+    "Session",
+    "Trace",
+]
+
+R = TypeVar("R")
+
+log = logging.getLogger("weex_async")
+
+#: WEEX's futures (contract) REST API.
+DEFAULT_BASE_URL = "https://api-contract.weex.com"
+#: Per-request timeouts: a cancel unanswered after 10 s is better reported than awaited.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Requests on the wire at once per client (= httpx's connection pool size).
+DEFAULT_MAX_IN_FLIGHT = 10
+#: Seconds between background server-time syncs while the client is open.
+DEFAULT_TIME_SYNC_INTERVAL = 300.0
+
+
+@attrs.define
+class Trace:
+    """What the attempts of one ``Session.send`` did, for a caller that must know.
+
+    Attributes:
+        sent: attempts that went on the wire.
+        unclear: some attempt went unanswered or was answered unreadably: the exchange may have
+            acted on it.
+    """
+
+    sent: int = 0
+    unclear: bool = False
+
+
+class DeadlineReached(Exception):
+    """``Session.send``'s deadline passed before a definite answer.
+
+    Attributes:
+        attempts: attempts started (the last one may have been cut short).
+        in_flight: the deadline cut an attempt short after it went on the wire.
+        last_error: the error of the last finished attempt, if any.
+    """
+
+    def __init__(self, attempts: int, in_flight: bool, last_error: WeexError | None) -> None:
+        super().__init__(f"deadline reached after {attempts} attempt(s)")
+        self.attempts = attempts
+        self.in_flight = in_flight
+        self.last_error = last_error
+
+
+class Session:
+    """Sends calls: the limiter, the HTTP client, signing, the server clock and the retry loop.
+
+    ``WeexClient`` documents the arguments; ``time_call`` is the API version's server-time call.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        *,
+        base_url: str,
+        rate_limits: RateLimits,
+        limiter: Limiter | None,
+        transport: httpx.AsyncBaseTransport | None,
+        timeout: float | httpx.Timeout,
+        max_in_flight: int,
+        retry: RetryPolicy,
+        sync_time: bool,
+        time_sync_interval: float,
+        locale: str | None,
+        http_backend: HttpBackend,
+        time_call: Call[ServerTime],
+    ) -> None:
+        if credentials is not None and not isinstance(credentials, Credentials):
+            raise ConfigurationError("credentials must be a weex_async.Credentials")
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise ConfigurationError("max_in_flight must be a positive integer")
+        if not isinstance(time_sync_interval, (int, float)) or not time_sync_interval > 0:
+            raise ConfigurationError("time_sync_interval must be positive")
+        if http_backend not in HTTP_BACKENDS:
+            raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
+        if limiter is not None and not isinstance(limiter, Limiter):
+            raise ConfigurationError("limiter must be a weex_async.Limiter")
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.credentials = credentials
+        self.base_url = str(url)
+        self.rate_limits = rate_limits
+        self.retry = retry
+        self._time_call = time_call
+        self._clock = ServerClock()
+        self._sync_time = sync_time
+        self._time_sync_interval = time_sync_interval
+        self._sync_lock: asyncio.Lock | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._limiter = ClientLimiter(
+            rate_limits,
+            url.netloc.decode("ascii"),
+            credentials.api_key if credentials is not None else None,
+            max_in_flight,
+            limiter,
+        )
+        self._auth = WeexAuth(credentials, self._clock.now_ms) if credentials else None
+        headers = {"Content-Type": "application/json"}
+        if locale:
+            headers["locale"] = locale
+        limits = httpx.Limits(
+            max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+        )
+        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
+        self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
+        if http_backend == "aiohttp":
+            if transport is not None:
+                raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
+            transport = _aiohttp_transport(limits)
+            self._wire_url = _as_aiohttp_sends
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            headers=headers,
+        )
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_usable(self) -> None:
+        """Raise unless this session can send now: open, and on its own event loop.
+
+        Raises:
+            ClientClosedError: after ``aclose()``.
+            EventLoopError: the running loop is not the one the session first ran on.
+        """
+        if self._closed:
+            raise ClientClosedError(
+                "this WeexClient is closed; create a new one (a closed client cannot be reopened)"
+            )
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise EventLoopError(
+                "this WeexClient was first used on another event loop, which owns its "
+                "connections and timers; create one client per event loop (per thread, or per "
+                "asyncio.run)"
+            )
+
+    async def aclose(self) -> None:
+        """Stop the background time sync, let go of the pools, close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._limiter.aclose()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+        await self._http.aclose()
+
+    # -- observability -----------------------------------------------------------------------------
+
+    @property
+    def time_offset_ms(self) -> float:
+        return self._clock.offset_ms
+
+    def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
+        return self._limiter.snapshot()
+
+    # -- the call path -----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        call: Call[R],
+        *,
+        retry_unclear: bool = False,
+        deadline_at: float | None = None,
+        trace: Trace | None = None,
+    ) -> R:
+        """Send ``call`` until it succeeds or ``RetryPolicy`` says stop; return its result.
+
+        Args:
+            call: the request.
+            retry_unclear: also retry (idempotent calls only) after errors that leave the outcome
+                unknown; the caller then accounts for what an unanswered attempt may have done.
+            deadline_at: event-loop time after which no attempt starts, and an attempt under way
+                is abandoned (``DeadlineReached``).
+            trace: filled in with what the attempts did.
+
+        Raises:
+            WeexError: (a subclass) the last attempt's error, once the policy says stop.
+            DeadlineReached: only with ``deadline_at``.
+        """
+        self.check_usable()
+        endpoint = call.endpoint
+        if endpoint.signed:
+            if self._auth is None:
+                raise ConfigurationError(f"{endpoint.name} needs credentials")
+            await self._ensure_time_synced()
+        trace = trace if trace is not None else Trace()
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        resynced = False
+        last_error: WeexError | None = None
+        while True:
+            attempt += 1
+            try:
+                if deadline_at is None:
+                    return await self._attempt(call, attempt, trace)
+                left = deadline_at - loop.time()
+                if left <= 0:
+                    raise DeadlineReached(attempt - 1, False, last_error)
+                sent_before = trace.sent
+                try:
+                    return await asyncio.wait_for(self._attempt(call, attempt, trace), left)
+                except asyncio.TimeoutError:
+                    raise DeadlineReached(attempt, trace.sent > sent_before, last_error) from None
+            except WeexError as exc:
+                last_error = exc
+                if self.retry.outcome_unknown(exc):
+                    trace.unclear = True
+                decision = self.retry.decide(
+                    exc,
+                    attempt,
+                    idempotent=endpoint.idempotent,
+                    can_resync=self._sync_time and not resynced,
+                    retry_unknown=retry_unclear,
+                )
+                if decision is Decision.STOP:
+                    raise
+                resynced = resynced or decision is Decision.RESYNC
+                if decision is Decision.RESYNC:
+                    await self.sync_time()
+                elif decision is Decision.BACKOFF:
+                    wait = self.retry.backoff(attempt)
+                    if deadline_at is not None:
+                        wait = min(wait, max(0.0, deadline_at - loop.time()))
+                    await asyncio.sleep(wait)
+
+    async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
+        endpoint = call.endpoint
+        async with self._limiter.admit(endpoint) as ticket:
+            request = self._http.build_request(
+                endpoint.method, endpoint.path, content=call.content or None, params=call.params
+            )
+            if call.params and self._wire_url is not None:
+                request.url = self._wire_url(request.url)
+            ticket.mark_sent()
+            trace.sent += 1
+            try:
+                response = await self._http.send(
+                    request, auth=self._auth if endpoint.signed else None
+                )
+            except httpx.TimeoutException as exc:
+                log.debug("%s attempt %d: timeout (%s)", endpoint.name, attempt, type(exc).__name__)
+                raise RequestTimeoutError(
+                    f"{endpoint.name}: no answer in time ({type(exc).__name__})"
+                ) from exc
+            except httpx.TransportError as exc:
+                log.debug(
+                    "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
+                )
+                raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
+        log.debug(
+            "%s attempt %d: HTTP %d after waiting %.3fs for the limiter",
+            endpoint.name,
+            attempt,
+            response.status_code,
+            ticket.waited,
+        )
+        self._limiter.observe_headers(endpoint, response.headers)
+        try:
+            return call.result(response)
+        except RateLimitError as exc:
+            await self._limiter.rate_limited(endpoint, exc.retry_after)
+            raise
+
+    # -- server time -------------------------------------------------------------------------------
+
+    async def sync_time(self) -> float:
+        """Measure the offset to the exchange's clock now (median of 3 samples), in ms."""
+        self.check_usable()
+
+        async def fetch() -> int:
+            return (await self.send(self._time_call)).timestamp
+
+        offset = await self._clock.sync(fetch)
+        log.debug("server time offset %.1f ms", offset)
+        return offset
+
+    async def _ensure_time_synced(self) -> None:
+        if not self._sync_time or self._clock.synced_at is not None:
+            return
+        if self._sync_lock is None:
+            self._sync_lock = asyncio.Lock()
+        async with self._sync_lock:
+            if self._clock.synced_at is None:
+                await self.sync_time()
+                self._sync_task = asyncio.get_running_loop().create_task(self._sync_forever())
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._time_sync_interval)
+            try:
+                await self.sync_time()
+            except Exception as exc:  # a failed refresh keeps the last offset; the next one retries
+                log.warning("server time refresh failed: %s", exc)
+
+
+def _as_aiohttp_sends(url: httpx.URL) -> httpx.URL:
+    """``url`` as aiohttp will send it. aiohttp re-quotes a URL through yarl, which un-escapes
+    characters a query may hold as they are (``%3A`` becomes ``:``): a query signed as httpx
+    encoded it would then fail WEEX's check (40009). yarl's form is a fixed point of both
+    libraries, so it is signed and sent alike."""
+    import yarl
+
+    return httpx.URL(str(yarl.URL(str(url))))
+
+
+def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:
+        raise ConfigurationError(
+            "http_backend='aiohttp' needs the aiohttp extra: pip install 'weex-async[aiohttp]'"
+        ) from None
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
+    return transport

@@ -1,0 +1,332 @@
+"""WEEX API V3: ``/capi/v3/...``, camelCase bodies, ``BTCUSDT`` symbols, ids in the query for
+single-order calls.
+
+Everything V3 is here: its endpoints (paths, weights), its wire shapes, how each call is spelled and
+how each answer becomes a public model. Weights and shapes, and how sure each is:
+docs/weex-facts.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from . import _v2
+from ._api import Api, accepted, acks, decimal_text
+from ._checks import (
+    MAX_IDS_V3,
+    MAX_ORDERS_V3,
+    V3_CID_PATTERN,
+    Key,
+    check_symbol,
+    one_name,
+    page_query,
+)
+from ._endpoints import Call, Endpoint, request
+from ._limiter import Priority
+from .models import (
+    BatchCancelResult,
+    CancelAllResult,
+    CancelOrderResult,
+    Order,
+    OrderAck,
+    OrderRequest,
+    ServerTime,
+)
+
+__all__ = ["ENDPOINTS", "V3Api", "V3CancelItem", "cancel_result"]
+
+
+# -- wire shapes ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class V3CancelItem:
+    """One item of the cancel answers (batch cancel, cancel one, cancel all)."""
+
+    orderId: str = ""
+    origClientOrderId: str = ""
+    success: bool = False
+    errorCode: str = ""
+    errorMessage: str = ""
+
+
+@attrs.frozen
+class V3PlaceItem:
+    """``POST /capi/v3/order``, and each item of ``POST /capi/v3/batchOrders``."""
+
+    orderId: str = ""
+    clientOrderId: str = ""
+    success: bool = False
+    errorCode: str = ""
+    errorMessage: str = ""
+
+
+@attrs.frozen
+class V3Order:
+    """One order of ``openOrders`` and ``GET /capi/v3/order``."""
+
+    orderId: str
+    symbol: str = ""
+    clientOrderId: str = ""
+    avgPrice: Decimal | None = None
+    cumQuote: Decimal | None = None
+    executedQty: Decimal | None = None
+    origQty: Decimal | None = None
+    price: Decimal | None = None
+    reduceOnly: bool = False
+    side: str = ""
+    positionSide: str = ""
+    status: str = ""
+    stopPrice: Decimal | None = None
+    time: int = 0
+    timeInForce: str = ""
+    type: str = ""
+    updateTime: int = 0
+    workingType: str = ""
+    priceProtect: bool = False
+    priceMatch: str = ""
+    selfTradePreventionMode: str = ""
+    goodTillDate: int = 0
+
+
+# -- endpoints -------------------------------------------------------------------------------------
+
+#: A JSON body on DELETE (signed like POST), at most 10 ids, an array answer.
+CANCEL_BATCH_ORDERS: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
+    "cancel_batch_orders_v3",
+    "DELETE",
+    "/capi/v3/batchOrders",
+    5,
+    10,
+    True,
+    tuple[V3CancelItem, ...],
+    True,
+    Priority.CANCEL,
+    trade=True,
+)
+#: The id goes in the query string: ``?orderId=`` or ``?origClientOrderId=``.
+CANCEL_ORDER: Endpoint[V3CancelItem] = Endpoint(
+    "cancel_order_v3",
+    "DELETE",
+    "/capi/v3/order",
+    2,
+    3,
+    True,
+    V3CancelItem,
+    True,
+    Priority.CANCEL,
+    trade=True,
+)
+CANCEL_ALL_ORDERS: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
+    "cancel_all_orders_v3",
+    "DELETE",
+    "/capi/v3/allOpenOrders",
+    5,
+    10,
+    True,
+    tuple[V3CancelItem, ...],
+    True,
+    Priority.CANCEL,
+    trade=True,
+)
+PLACE_ORDER: Endpoint[V3PlaceItem] = Endpoint(
+    "place_order_v3",
+    "POST",
+    "/capi/v3/order",
+    2,
+    5,
+    True,
+    V3PlaceItem,
+    False,
+    Priority.PLACE,
+    trade=True,
+)
+#: At most 10 orders, each with its own symbol.
+PLACE_ORDERS: Endpoint[tuple[V3PlaceItem, ...]] = Endpoint(
+    "place_orders_v3",
+    "POST",
+    "/capi/v3/batchOrders",
+    5,
+    10,
+    True,
+    tuple[V3PlaceItem, ...],
+    False,
+    Priority.PLACE,
+    trade=True,
+)
+OPEN_ORDERS: Endpoint[tuple[V3Order, ...]] = Endpoint(
+    "open_orders_v3",
+    "GET",
+    "/capi/v3/openOrders",
+    2,
+    3,
+    True,
+    tuple[V3Order, ...],
+    True,
+    Priority.QUERY,
+)
+ORDER_DETAIL: Endpoint[V3Order] = Endpoint(
+    "order_detail_v3", "GET", "/capi/v3/order", 2, 3, True, V3Order, True, Priority.QUERY
+)
+
+ENDPOINTS: tuple[Endpoint[Any], ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Endpoint)
+)
+
+
+# -- answers into public models -------------------------------------------------------------------
+
+
+def _reason(item: V3CancelItem) -> str:
+    if item.success:
+        return ""
+    if item.errorCode and item.errorMessage:
+        return f"{item.errorCode} ({item.errorMessage})"
+    return item.errorCode or item.errorMessage
+
+
+def cancel_result(item: V3CancelItem) -> CancelOrderResult:
+    """One V3 cancel item as the public ``CancelOrderResult``."""
+    return CancelOrderResult(
+        order_id=item.orderId,
+        client_oid=item.origClientOrderId,
+        result=item.success,
+        err_msg=_reason(item),
+        err_code=item.errorCode or None,
+    )
+
+
+def _batch_result(answer: tuple[V3CancelItem, ...]) -> BatchCancelResult:
+    items = tuple(cancel_result(item) for item in answer)
+    return BatchCancelResult(
+        result=all(item.result for item in items),
+        order_ids=tuple(i.order_id for i in items if i.result and i.order_id),
+        client_oids=tuple(i.client_oid for i in items if i.result and i.client_oid),
+        cancel_order_result_list=items,
+        fail_infos=tuple(item for item in items if not item.result),
+    )
+
+
+def _cancel_all_result(answer: tuple[V3CancelItem, ...]) -> CancelAllResult:
+    return CancelAllResult(tuple(cancel_result(item) for item in answer), None)
+
+
+def _ack(item: V3PlaceItem, client_oid: str) -> OrderAck:
+    return OrderAck(
+        item.orderId,
+        item.clientOrderId or client_oid,
+        item.success,
+        item.errorCode,
+        item.errorMessage,
+    )
+
+
+def _order(answer: V3Order) -> Order:
+    return Order(
+        order_id=answer.orderId,
+        client_oid=answer.clientOrderId,
+        symbol=answer.symbol,
+        status=answer.status,
+        side=answer.side.upper(),
+        position_side=answer.positionSide.upper(),
+        quantity=answer.origQty or Decimal(0),
+        filled_quantity=answer.executedQty or Decimal(0),
+        price=answer.price or None,  # "0" on a market order
+        avg_price=answer.avgPrice or None,  # "0" before a fill
+        time_in_force=answer.timeInForce.upper(),
+        created_at=answer.time,
+    )
+
+
+def _orders(answer: tuple[V3Order, ...]) -> tuple[Order, ...]:
+    return tuple(_order(item) for item in answer)
+
+
+class V3Api(Api):
+    """WEEX API V3."""
+
+    version = "v3"
+    max_ids = MAX_IDS_V3
+    max_orders = MAX_ORDERS_V3
+    cid_pattern = V3_CID_PATTERN
+    endpoints = ENDPOINTS
+
+    def server_time(self) -> Call[ServerTime]:
+        # No V3 time endpoint was documented when this was written: V2's serves both.
+        return request(_v2.SERVER_TIME)
+
+    def cancel_batch(
+        self, key: Key, names: Sequence[str], symbol: str | None
+    ) -> Call[BatchCancelResult]:
+        # V3 documents ids as Array<Long>, and no symbol (none is sent).
+        body = (
+            {"orderIdList": [int(name) for name in names]}
+            if key == "ids"
+            else {"origClientOrderIdList": list(names)}
+        )
+        return request(CANCEL_BATCH_ORDERS, _batch_result, body=body)
+
+    def cancel_order(
+        self, order_id: str | int | None, client_oid: str | None, symbol: str | None
+    ) -> Call[CancelOrderResult]:
+        key, name = one_name(order_id, client_oid, self.cid_pattern)
+        check_symbol(symbol)  # checked, not sent: V3 documents no symbol here
+        params = {"orderId": name} if key == "ids" else {"origClientOrderId": name}
+        return request(CANCEL_ORDER, cancel_result, params=params)
+
+    def cancel_all(self, symbol: str | None) -> Call[CancelAllResult]:
+        check_symbol(symbol)
+        params = {"symbol": symbol} if symbol else None
+        return request(CANCEL_ALL_ORDERS, _cancel_all_result, params=params)
+
+    @staticmethod
+    def _order_body(order: OrderRequest) -> dict[str, str]:
+        body = {
+            "symbol": order.symbol,
+            "side": order.side,
+            "positionSide": order.position_side,
+            "type": order.order_type,
+            "quantity": decimal_text(order.quantity),
+            "newClientOrderId": order.client_oid,
+        }
+        if order.order_type == "LIMIT":
+            body["timeInForce"] = order.time_in_force
+        prices = {
+            "price": order.price,
+            "tpTriggerPrice": order.take_profit_price,
+            "slTriggerPrice": order.stop_loss_price,
+        }
+        body.update({k: decimal_text(v) for k, v in prices.items() if v is not None})
+        return body
+
+    def place_order(self, order: OrderRequest) -> Call[OrderAck]:
+        order = self.check_order(order)
+
+        def ack(answer: V3PlaceItem) -> OrderAck:
+            return accepted(_ack(answer, order.client_oid))
+
+        return request(PLACE_ORDER, ack, body=self._order_body(order))
+
+    def place_orders(self, orders: Sequence[OrderRequest]) -> Call[tuple[OrderAck, ...]]:
+        batch = self.check_orders(orders)
+
+        def convert(answer: tuple[V3PlaceItem, ...]) -> tuple[OrderAck, ...]:
+            return acks(
+                batch, {item.clientOrderId: _ack(item, item.clientOrderId) for item in answer}
+            )
+
+        body = {"batchOrders": [self._order_body(order) for order in batch]}
+        return request(PLACE_ORDERS, convert, body=body)
+
+    def open_orders(
+        self, symbol: str | None, limit: int | None, page: int | None
+    ) -> Call[tuple[Order, ...]]:
+        return request(OPEN_ORDERS, _orders, params=page_query(symbol, limit, page))
+
+    def order_detail(self, order_id: str | int) -> Call[Order]:
+        _, name = one_name(order_id, None, None)
+        return request(ORDER_DETAIL, _order, params={"orderId": name})
