@@ -36,8 +36,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install("mypy>=1.10", "-e", ".[test]")
+    """mypy --strict on the package, the tests and the benchmarks."""
+    session.install("mypy>=1.10", "-e", ".[test,bench]")
     session.run("mypy")
 
 

@@ -29,8 +29,10 @@ import httpx
 from aiolimiter import AsyncLimiter
 
 from weex_async import Budget, Credentials, RateLimits, WeexAuth, WeexClient
+from weex_async._checks import HttpBackend
 from weex_async._demo import DemoOptions, theoretical_seconds
 from weex_async._limiter import AdmissionQueue
+from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._v2 import CANCEL_BATCH_ORDERS
@@ -180,7 +182,7 @@ async def admission_cost(n: int = 20_000, repeats: int = 5) -> tuple[float, floa
     ours, theirs = [], []
     for _ in range(repeats):
         queue = AdmissionQueue()
-        charges = [
+        charges: list[tuple[Pool, int]] = [
             (WindowPool("ip", 10**12, 10.0), 5),
             (WindowPool("uid", 10**12, 10.0), 10),
             (WindowPool("trade", 10**12, 1.0), 1),
@@ -190,7 +192,7 @@ async def admission_cost(n: int = 20_000, repeats: int = 5) -> tuple[float, floa
         for _ in range(n):
             ticket = await queue.acquire(charges, 1)
             ticket.mark_sent()
-            ticket.release()
+            ticket.finish()
         ours.append((time.perf_counter() - start) / n * 1e6)
         ip, uid = AsyncLimiter(10**12, 10.0), AsyncLimiter(10**12, 10.0)
         start = time.perf_counter()
@@ -241,7 +243,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def callers(concurrency: int, calls: int, backend: str = "httpx") -> float:
+async def callers(concurrency: int, calls: int, backend: HttpBackend = "httpx") -> float:
     """Calls/s through the SDK with ``concurrency`` callers at once (budgets out of the way).
 
     The orders are the ids the fake exchange opens from its first id on: the answers are real
@@ -325,7 +327,7 @@ async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> tup
             costs.append((time.perf_counter() - start) / n * 1e6)
             start = time.perf_counter()
             for _ in range(n):
-                await ledger._redis.ping()
+                await ledger.client.ping()
             pings.append((time.perf_counter() - start) / n * 1e6)
     finally:
         await ledger.aclose()

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from weex_async import Credentials, WeexClient
+from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
 
 API_KEY, API_SECRET, PASSPHRASE = (
@@ -33,13 +34,14 @@ async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[We
 
 
 @pytest.fixture(params=["v2", "v3"])
-def version(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def version(request: pytest.FixtureRequest) -> ApiVersion:
+    version: ApiVersion = request.param
+    return version
 
 
 @pytest.fixture
 async def vclient(
-    creds: Credentials, exchange: FakeExchange, version: str
+    creds: Credentials, exchange: FakeExchange, version: ApiVersion
 ) -> AsyncIterator[WeexClient]:
     async with WeexClient(
         creds, base_url="http://fake", transport=exchange.transport(), api_version=version

@@ -14,12 +14,13 @@ from weex_async import (
     OrderRequest,
     WeexClient,
 )
+from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async.errors import (
     InvalidRequestError,
 )
 
-from .orders import limit_order
+from .helpers import limit_order, recording
 
 # -- the checks before sending ---------------------------------------------------------------------
 
@@ -56,7 +57,8 @@ def test_order_request_checks(kwargs: dict[str, Any], message: str) -> None:
 def test_order_request_defaults() -> None:
     order = OrderRequest("BTCUSDT", "sell", "short", 0.1, price=Decimal("7E+4"))
     assert (order.side, order.position_side, order.quantity) == ("SELL", "SHORT", Decimal("0.1"))
-    assert order.client_oid.startswith("wa-") and len(order.client_oid) == 35
+    assert order.client_oid.startswith("wa-")
+    assert len(order.client_oid) == 35
     assert OrderRequest("BTCUSDT", "BUY", "LONG", 1, price=1).client_oid != order.client_oid
     sent = json.loads(API["v3"].place_order(order).content)
     assert sent["price"] == "70000"  # never an exponent on the wire
@@ -89,13 +91,13 @@ def test_order_request_defaults() -> None:
         ("v2", lambda c: c.cancel_all_orders(""), "symbol"),
     ],
 )
-async def test_refusals_send_nothing(version: str, call: Any, message: str) -> None:
+async def test_refusals_send_nothing(version: ApiVersion, call: Any, message: str) -> None:
     sent: list[httpx.Request] = []
     async with WeexClient(
         Credentials("k", "s", "p"),
         base_url="https://api.test",
         api_version=version,
-        transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500)),
+        transport=recording(sent),
     ) as client:
         with pytest.raises(InvalidRequestError, match=message):
             await call(client)

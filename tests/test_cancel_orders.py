@@ -55,7 +55,8 @@ async def test_all_cancelled_across_many_batches(
     ids = exchange.open_orders(API_KEY, 237)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
-    assert report.all_cancelled and list(report.cancelled) == ids
+    assert report.all_cancelled
+    assert list(report.cancelled) == ids
     assert report.calls == 5  # 237 ids in batches of 50
 
 
@@ -72,7 +73,8 @@ async def test_partial_failure_and_unknown_ids(
         "111": "FAILED_ORDER_NOT_FOUND",
         "222": "FAILED_ORDER_NOT_FOUND",
     }
-    assert len(report.cancelled) == 19 and not report.unknown
+    assert len(report.cancelled) == 19
+    assert not report.unknown
 
 
 async def test_duplicates_are_cancelled_once_and_reported_once(
@@ -80,14 +82,16 @@ async def test_duplicates_are_cancelled_once_and_reported_once(
 ) -> None:
     ids = exchange.open_orders(API_KEY, 3)
     report = await fast_client.cancel_orders(ids=[ids[0], ids[1], ids[0], ids[2], ids[1]])
-    assert report.cancelled == tuple(ids) and len(report) == 3
+    assert report.cancelled == tuple(ids)
+    assert len(report) == 3
 
 
 async def test_by_client_ids(exchange: FakeExchange, fast_client: WeexClient) -> None:
     exchange.open_orders(API_KEY, client_oids=[f"mm-{i}" for i in range(60)])
     asked = [f"mm-{i}" for i in range(65)]
     report = await fast_client.cancel_orders(cids=asked)
-    assert len(report.cancelled) == 60 and set(report.failed) == {f"mm-{i}" for i in range(60, 65)}
+    assert len(report.cancelled) == 60
+    assert set(report.failed) == {f"mm-{i}" for i in range(60, 65)}
 
 
 async def test_empty_list_sends_nothing(exchange: FakeExchange, fast_client: WeexClient) -> None:
@@ -115,7 +119,8 @@ async def test_a_fault_that_did_nothing_is_retried_to_success(
     exchange.faults.next(fault, times=2)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
-    assert report.all_cancelled and report.calls == 3
+    assert report.all_cancelled
+    assert report.calls == 3
 
 
 @pytest.mark.parametrize("fault", [Fault.DROP_AFTER, Fault.SLOW])
@@ -126,7 +131,8 @@ async def test_a_lost_answer_then_not_found_says_it_may_have_been_cancelled(
     exchange.faults.next(fault)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
-    assert not report.cancelled and not report.unknown
+    assert not report.cancelled
+    assert not report.unknown
     assert all(MAYBE_CANCELLED_EARLIER in reason for reason in report.failed.values())
     assert exchange.accounts[API_KEY].orders == {}  # gone either way
 
@@ -170,7 +176,8 @@ async def test_too_many_ids_splits_and_remembers(creds: Credentials) -> None:
         ids = exchange.open_orders(API_KEY, 40)
         report = await client.cancel_orders(ids=ids)
     assert report.all_cancelled
-    assert first_calls > 4 and report.calls == 4  # the session learned: 4 calls of 10
+    assert first_calls > 4
+    assert report.calls == 4
 
 
 async def test_clock_skew_beyond_30s_mid_session(
@@ -181,7 +188,8 @@ async def test_clock_skew_beyond_30s_mid_session(
     exchange.skew_ms = 45_000  # the exchange's clock jumps
     report = await fast_client.cancel_orders(ids=ids[1:])
     check(report, ids[1:], exchange)
-    assert report.all_cancelled and report.calls == 2  # 40008, resync, retry once
+    assert report.all_cancelled
+    assert report.calls == 2
 
 
 async def test_deadline_reports_the_rest_unknown(
@@ -236,7 +244,8 @@ async def test_caller_cancelled_while_waiting_for_budget_charges_nothing(
         with pytest.raises(asyncio.CancelledError):
             await task
         status = {s.name.split(":")[0]: s for s in client.rate_limit_status()}
-        assert status["uid"].used == 10 and status["uid"].waiting == 0
+        assert status["uid"].used == 10
+        assert status["uid"].waiting == 0
         assert status["in-flight"].used == 0
         assert len(exchange.accounts[API_KEY].cancelled) == 10  # only the admitted batch went
         assert (await client.server_time()).timestamp > 0  # still usable
@@ -267,8 +276,10 @@ async def test_debug_logs_carry_no_secret(
     exchange.faults.next(Fault.RATE_LIMIT)
     await fast_client.cancel_orders(ids=["1"])
     text = caplog.text
-    assert "cancel_batch_orders attempt" in text and "pausing" in text
-    assert API_SECRET not in text and PASSPHRASE not in text
+    assert "cancel_batch_orders attempt" in text
+    assert "pausing" in text
+    assert API_SECRET not in text
+    assert PASSPHRASE not in text
     assert "ACCESS-SIGN" not in text.upper().replace("_", "-")
 
 

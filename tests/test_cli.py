@@ -16,16 +16,20 @@ def test_demo_json_reports_every_order_cancelled_and_no_429(
     code = main(["demo", "--orders", "300", "--accounts", "2", "--window", "0.5", "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert summary["orders"] == 600 and summary["cancelled"] == 600
-    assert summary["rate_limited"] == 0 and summary["unknown"] == 0
-    assert summary["worst_window_uid"] <= 500 and summary["worst_window_ip"] <= 500
+    assert summary["orders"] == 600
+    assert summary["cancelled"] == 600
+    assert summary["rate_limited"] == 0
+    assert summary["unknown"] == 0
+    assert summary["worst_window_uid"] <= 500
+    assert summary["worst_window_ip"] <= 500
     assert summary["elapsed_s"] > 0
 
 
 def test_demo_human_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--orders", "50", "--window", "0.5"]) == 0
     out, err = capsys.readouterr()
-    assert "cancelled    50" in out and "429s received         0" in out
+    assert "cancelled    50" in out
+    assert "429s received         0" in out
     assert "cancelled 50/50" in err  # progress, plain lines when not on a terminal
 
 
@@ -48,7 +52,9 @@ def test_bad_usage_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFix
         code = exit_.code  # type: ignore[assignment]
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "error:" in err
+    assert "Traceback" not in err
 
 
 def test_cancel_needs_credentials_and_sends_nothing(
@@ -75,11 +81,14 @@ def test_time_and_cancel_against_a_served_fake(
         assert "local offset +1" in out
         assert main(["cancel", "--ids", ids[0], ids[1], "--base-url", url]) == 0
         out = capsys.readouterr().out
-        assert f"cancelled  {ids[0]}" in out and "2 cancelled, 0 failed" in out
+        assert f"cancelled  {ids[0]}" in out
+        assert "2 cancelled, 0 failed" in out
         assert main(["cancel", "--ids", ids[2], "7", "--json", "--base-url", url]) == 1
         report = json.loads(capsys.readouterr().out)
-    assert report["cancelled"] == [ids[2]] and report["failed"] == {"7": "FAILED_ORDER_NOT_FOUND"}
-    assert "cli-secret-xyz" not in out and "cli-pass-xyz" not in out
+    assert report["cancelled"] == [ids[2]]
+    assert report["failed"] == {"7": "FAILED_ORDER_NOT_FOUND"}
+    assert "cli-secret-xyz" not in out
+    assert "cli-pass-xyz" not in out
 
 
 def test_ids_file(

@@ -23,7 +23,8 @@ def test_from_env_names_every_missing_variable() -> None:
     with pytest.raises(ConfigurationError) as info:
         Credentials.from_env({"WEEX_API_KEY": "k", "WEEX_API_SECRET": ""})
     message = str(info.value)
-    assert "WEEX_API_SECRET" in message and "WEEX_API_PASSPHRASE" in message
+    assert "WEEX_API_SECRET" in message
+    assert "WEEX_API_PASSPHRASE" in message
     assert "WEEX_API_KEY" not in message
 
 

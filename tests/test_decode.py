@@ -41,7 +41,7 @@ def test_seed_example_decodes_exactly_in_strict_mode() -> None:
 
 
 def test_unknown_keys_tolerated_leniently_forbidden_strictly() -> None:
-    body = copy.deepcopy(SEED)
+    body: dict[str, Any] = copy.deepcopy(SEED)
     body["newField"] = 1
     body["cancelOrderResultList"][0]["extra"] = "x"
     assert _decode(body).result is True
@@ -50,7 +50,7 @@ def test_unknown_keys_tolerated_leniently_forbidden_strictly() -> None:
 
 
 def test_ids_sent_as_numbers_become_exact_strings() -> None:
-    body = copy.deepcopy(SEED)
+    body: dict[str, Any] = copy.deepcopy(SEED)
     body["orderIds"] = [596471064624628269]
     body["cancelOrderResultList"][0]["order_id"] = 596471064624628269
     result = _decode(body, strict=True)

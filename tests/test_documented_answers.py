@@ -11,12 +11,13 @@ import pytest
 
 from weex_async import CancelOrderResult, Order, OrderAck, Priority
 from weex_async._api import Api
+from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._decode import make_converter
 from weex_async._endpoints import Call, Endpoint
 from weex_async.testing._exchange import WEIGHTS as FAKE_WEIGHTS
 
-from .orders import limit_order
+from .helpers import limit_order
 
 # -- WEEX's documented answers, decoded strictly ---------------------------------------------------
 
@@ -132,7 +133,8 @@ def test_documented_v3_answers() -> None:
         "goodTillDate": 0,
     }
     (listed,) = strict(V3.open_orders(None, None, None), [open_item])
-    assert listed.is_open and listed.avg_price is None
+    assert listed.is_open
+    assert listed.avg_price is None
     item = {
         "orderId": "702345678901234567",
         "origClientOrderId": "my-order-0001",
@@ -270,9 +272,9 @@ def test_every_endpoint_has_a_route_in_the_fake_exchange() -> None:
 
 
 @pytest.mark.parametrize(("version", "name"), sorted(TABLE))
-def test_every_endpoint_reads_a_documented_answer_strictly(version: str, name: str) -> None:
+def test_every_endpoint_reads_a_documented_answer_strictly(version: ApiVersion, name: str) -> None:
     """A new endpoint without a documented answer here fails: its shape would go unchecked."""
-    api = API[version]  # type: ignore[index]
+    api = API[version]
     (endpoint,) = [e for v, e in every_endpoint() if (v, e.name) == (version, name)]
     make_call, answer = DOCUMENTED[(version, name)]
     call = make_call(api)

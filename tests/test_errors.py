@@ -78,7 +78,8 @@ def test_each_code_raises_its_class(code: str, cls: type[WeexAPIError]) -> None:
     with pytest.raises(cls) as info:
         read_body(response)
     assert type(info.value) is cls
-    assert info.value.code == code and info.value.status_code == status
+    assert info.value.code == code
+    assert info.value.status_code == status
     assert info.value.message == "m"
     assert info.value.body["code"] == code
 

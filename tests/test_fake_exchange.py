@@ -134,7 +134,8 @@ async def test_unknown_path_and_wrong_method(fake: FakeExchange) -> None:
         assert (await http.get("/nope")).status_code == 404
         assert (await http.get(PATH)).status_code == 405
         answer = (await http.get("/capi/v2/market/time")).json()
-    assert answer["timestamp"] == 1_700_000_000_000 and answer["epoch"] == "1700000000.000"
+    assert answer["timestamp"] == 1_700_000_000_000
+    assert answer["epoch"] == "1700000000.000"
 
 
 async def test_orders_outcomes_partial_and_result_flag(fake: FakeExchange) -> None:
@@ -158,7 +159,8 @@ async def test_exact_window_429_and_ban(fake: FakeExchange, clock: Clock) -> Non
     clock.now += 10.0  # the window has passed, but the ban (10 s from the 429) has not
     assert (await post(fake, {"ids": ["1"]})).status_code == 200
     assert fake.rate_limited == 1
-    assert fake.worst_window("uid") == 500 and fake.worst_window("ip") == 250
+    assert fake.worst_window("uid") == 500
+    assert fake.worst_window("ip") == 250
 
 
 async def test_ban_outlasts_the_window(clock: Clock) -> None:
@@ -231,7 +233,9 @@ def test_random_faults_are_reproducible_with_a_seed() -> None:
         fake = FakeExchange()
         fake.faults.randomly(0.5, seed=42)
         draws.append([fake.faults.draw() for _ in range(50)])
-    assert draws[0] == draws[1] and any(draws[0]) and None in draws[0]
+    assert draws[0] == draws[1]
+    assert any(draws[0])
+    assert None in draws[0]
 
 
 async def test_served_on_loopback_for_real_sockets(fake: FakeExchange) -> None:
@@ -249,6 +253,7 @@ async def test_served_on_loopback_for_real_sockets(fake: FakeExchange) -> None:
 async def test_refused_requests_are_recorded_apart(fake: FakeExchange, clock: Clock) -> None:
     for _ in range(52):
         await post(fake, {"ids": ["1"]})
-    assert len(fake.arrivals) == 50 and len(fake.refused) == 2
+    assert len(fake.arrivals) == 50
+    assert len(fake.refused) == 2
     assert fake.worst_window("uid") == 500
     assert fake.worst_window("uid", sent=True) == 520  # what the client tried to spend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from weex_async import Budget, RateLimits
 from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority, Ticket
+from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._v2 import CANCEL_BATCH_ORDERS, SERVER_TIME
 
@@ -100,8 +102,14 @@ def test_refund_gives_back_an_unsent_charge() -> None:
 # -- the queue ---------------------------------------------------------------------------------
 
 
-async def acquire_in_task(queue: AdmissionQueue, charges, priority=1, log=None, name=None):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
+async def acquire_in_task(
+    queue: AdmissionQueue,
+    charges: Sequence[tuple[Pool, int]],
+    priority: int = 1,
+    log: list[tuple[str, float]] | None = None,
+    name: str = "",
+) -> asyncio.Future[Ticket]:
+    async def run() -> Ticket:
         ticket = await queue.acquire(charges, priority)
         if log is not None:
             log.append((name, queue.clock.time()))
@@ -126,7 +134,8 @@ async def test_all_or_nothing_and_other_accounts_pass() -> None:
     assert not waiting.done()
     await clock.advance(0.1)
     assert waiting.done()
-    assert ip.used(clock.now) == 5 and uid_a.used(clock.now) == 10  # the earlier spends expired
+    assert ip.used(clock.now) == 5
+    assert uid_a.used(clock.now) == 10
 
 
 async def test_fifo_within_priority_and_cancels_first() -> None:
@@ -158,7 +167,8 @@ async def test_heavy_call_is_not_starved_by_light_ones() -> None:
     lights = [await acquire_in_task(queue, [(pool, 1)], 1, order, f"light{i}") for i in range(5)]
     assert not any(t.done() for t in lights)  # 5 units are free, but the heavy one is first
     await clock.advance(30)
-    assert heavy.done() and all(t.done() for t in lights)
+    assert heavy.done()
+    assert all(t.done() for t in lights)
     assert order[0][0] == "heavy"
 
 
@@ -190,7 +200,8 @@ async def test_cancelled_right_after_admission_is_refunded() -> None:
     waiter.cancel()  # ... but its caller is cancelled before it runs
     await settle()
     assert waiter.cancelled()
-    assert pool.used(clock.now) == 0 and slots.in_use == 0
+    assert pool.used(clock.now) == 0
+    assert slots.in_use == 0
 
 
 async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
@@ -199,11 +210,13 @@ async def test_in_flight_slots_bound_concurrency_and_free_on_release() -> None:
     slots = SlotPool("in-flight", 2)
     tickets = [await queue.acquire([(slots, 1)], 1) for _ in range(2)]
     third = await acquire_in_task(queue, [(slots, 1)])
-    assert not third.done() and slots.in_use == 2
+    assert not third.done()
+    assert slots.in_use == 2
     answered(tickets[0])
     answered(tickets[0])  # idempotent
     await settle()
-    assert third.done() and slots.in_use == 2
+    assert third.done()
+    assert slots.in_use == 2
 
 
 async def test_waiting_arms_one_timer_not_a_poll() -> None:
@@ -309,7 +322,8 @@ async def test_clients_share_the_ip_pool_and_keep_their_own_uid_pool() -> None:
     (ip_b, _), (uid_b, _), _ = b.charges(CANCEL_BATCH_ORDERS)
     (_, _), (uid_a2, _), _ = a2.charges(CANCEL_BATCH_ORDERS)
     assert ip_a is ip_b
-    assert uid_a is uid_a2 and uid_a is not uid_b
+    assert uid_a is uid_a2
+    assert uid_a is not uid_b
     assert ip_a.window == 10.25  # the arrival-jitter allowance
 
 
@@ -340,7 +354,9 @@ async def test_usage_header_raises_ip_and_uid_not_trade() -> None:
     answered(await limiter.acquire(CANCEL_BATCH_ORDERS))
     limiter.observe_headers(CANCEL_BATCH_ORDERS, {"x-used-weight-10s": "300"})
     used = {s.name.split(":")[0]: s.used for s in limiter.snapshot()}
-    assert used["ip"] == 300 and used["uid"] == 300 and used["trade"] == 1
+    assert used["ip"] == 300
+    assert used["uid"] == 300
+    assert used["trade"] == 1
 
 
 def test_a_weight_larger_than_its_pool_is_refused() -> None:
@@ -358,4 +374,6 @@ def test_a_weight_larger_than_its_pool_is_refused() -> None:
 def test_snapshot_window_is_infinite_for_slots() -> None:
     limiter = ClientLimiter(RateLimits(), "h", "k", 3, Limiter(clock=ManualClock()))
     (snap,) = limiter.snapshot()
-    assert snap.name == "in-flight" and snap.budget == 3 and math.isinf(snap.window)
+    assert snap.name == "in-flight"
+    assert snap.budget == 3
+    assert math.isinf(snap.window)

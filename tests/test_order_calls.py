@@ -17,6 +17,7 @@ from weex_async import (
     RateLimits,
     WeexClient,
 )
+from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async.errors import (
     BadRequestError,
@@ -26,16 +27,17 @@ from weex_async.errors import (
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY
-from .orders import SYMBOL, limit_order, weights
+from .helpers import SYMBOL, limit_order, weights
 
 # -- the whole round trip, in both versions --------------------------------------------------------
 
 
 async def test_place_list_detail_cancel(
-    vclient: WeexClient, exchange: FakeExchange, version: str
+    vclient: WeexClient, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     ack = await vclient.place_order(limit_order(version, "mm-1"))
-    assert ack.success and ack.client_oid == "mm-1"
+    assert ack.success
+    assert ack.client_oid == "mm-1"
     assert ack.order_id in exchange.accounts[API_KEY].orders
 
     (order,) = await vclient.open_orders(SYMBOL[version])
@@ -54,7 +56,8 @@ async def test_place_list_detail_cancel(
         created_at=order.created_at,
         fee=Decimal(0) if version == "v2" else None,
     )
-    assert order.is_open and order.created_at > 1_700_000_000_000
+    assert order.is_open
+    assert order.created_at > 1_700_000_000_000
 
     assert await vclient.order_detail(ack.order_id) == order
     cancelled = await vclient.cancel_order(ack.order_id, symbol=SYMBOL[version])
@@ -64,11 +67,13 @@ async def test_place_list_detail_cancel(
         True,
     )
     detail = await vclient.order_detail(ack.order_id)
-    assert not detail.is_open and detail.status.lower() == "canceled"
+    assert not detail.is_open
+    assert detail.status.lower() == "canceled"
     assert await vclient.open_orders() == ()
 
     again = await vclient.cancel_order(client_oid="mm-1")
-    assert not again.result and "NOT_FOUND" in again.err_msg  # a verdict, not an exception
+    assert not again.result
+    assert "NOT_FOUND" in again.err_msg
     light, heavy = (2, 2) if version == "v2" else (2, 3)
     assert [w[1:] for w in weights(exchange)] == [
         (2, 5),  # place
@@ -82,7 +87,7 @@ async def test_place_list_detail_cancel(
 
 
 async def test_batch_place_then_cancel_all(
-    vclient: WeexClient, exchange: FakeExchange, version: str
+    vclient: WeexClient, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     orders = [limit_order(version, f"b-{i}", price=str(100 + i)) for i in range(5)]
     acks = await vclient.place_orders(orders)
@@ -101,30 +106,33 @@ async def test_batch_place_then_cancel_all(
 
 
 async def test_engine_code_runs_unchanged_on_both_versions(
-    vclient: WeexClient, exchange: FakeExchange, version: str
+    vclient: WeexClient, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     """Place a ladder, look at it, cancel it all with cancel_orders: the same code, V2 or V3."""
     ladder = [limit_order(version, f"lad-{i}", price=str(60000 + i)) for i in range(8)]
     acks = await vclient.place_orders(ladder)
     live = [o.order_id for o in await vclient.open_orders() if o.is_open]
     report = await vclient.cancel_orders(ids=live)
-    assert report.cancelled == tuple(a.order_id for a in acks) and report.all_cancelled
+    assert report.cancelled == tuple(a.order_id for a in acks)
+    assert report.all_cancelled
     assert await vclient.open_orders() == ()
 
 
-async def test_market_and_ioc_orders_do_not_rest(vclient: WeexClient, version: str) -> None:
+async def test_market_and_ioc_orders_do_not_rest(vclient: WeexClient, version: ApiVersion) -> None:
     market = OrderRequest(SYMBOL[version], "SELL", "SHORT", 2, order_type="MARKET", client_oid="m")
     ioc = limit_order(version, "i", time_in_force="IOC")
     filled = await vclient.order_detail((await vclient.place_order(market)).order_id)
     gone = await vclient.order_detail((await vclient.place_order(ioc)).order_id)
     assert (filled.status.lower(), filled.side, filled.position_side) == ("filled", "SELL", "SHORT")
-    assert filled.filled_quantity == Decimal(2) and not filled.is_open
-    assert gone.status.lower() == "canceled" and gone.time_in_force == "IOC"
+    assert filled.filled_quantity == Decimal(2)
+    assert not filled.is_open
+    assert gone.status.lower() == "canceled"
+    assert gone.time_in_force == "IOC"
     assert await vclient.open_orders() == ()
 
 
 async def test_refused_placements(
-    vclient: WeexClient, exchange: FakeExchange, version: str
+    vclient: WeexClient, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     await vclient.place_order(limit_order(version, "dup"))
     with pytest.raises(BadRequestError) as info:
@@ -132,11 +140,12 @@ async def test_refused_placements(
     assert info.value.code == ("40017" if version == "v2" else "DUPLICATE_CLIENT_ORDER_ID")
     acks = await vclient.place_orders([limit_order(version, "dup"), limit_order(version, "new")])
     assert [a.success for a in acks] == [False, True]
-    assert acks[0].error_message and not acks[0].order_id
+    assert acks[0].error_message
+    assert not acks[0].order_id
 
 
 async def test_a_placement_is_never_sent_twice(
-    vclient: WeexClient, exchange: FakeExchange, version: str
+    vclient: WeexClient, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     await vclient.sync_time()  # the first signed call syncs no more
     before = exchange.requests
@@ -149,7 +158,7 @@ async def test_a_placement_is_never_sent_twice(
 
 
 async def test_cancels_are_retried(
-    creds: Credentials, exchange: FakeExchange, version: str
+    creds: Credentials, exchange: FakeExchange, version: ApiVersion
 ) -> None:
     (order_id,) = exchange.open_orders(API_KEY, 1)
     exchange.faults.next(Fault.RATE_LIMIT)  # refused, nothing done: safe to send again
@@ -161,8 +170,10 @@ async def test_cancels_are_retried(
         rate_limits=RateLimits(ban=0.01),  # the pause after the 429, kept short
     ) as client:
         result = await client.cancel_order(order_id)
-    assert result.result and exchange.accounts[API_KEY].orders == {}
-    assert [a.path for a in exchange.refused] == [] and exchange.faults.injected
+    assert result.result
+    assert exchange.accounts[API_KEY].orders == {}
+    assert [a.path for a in exchange.refused] == []
+    assert exchange.faults.injected
 
 
 async def until_waiting(client: WeexClient, callers: int) -> None:

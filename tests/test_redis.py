@@ -49,7 +49,7 @@ async def test_reserve_charges_up_to_the_budget_then_waits(
     for _ in range(3):
         await ledger.reserve([pool])
     assert "waiting" not in caplog.text  # the whole budget at once, no wait
-    assert await ledger._redis.get(f"{pool[0]}:used") == b"30"
+    assert await ledger.client.get(f"{pool[0]}:used") == b"30"
     await ledger.reserve([pool])  # the fourth waits for the first charge to leave the window
     assert "shared budget: waiting" in caplog.text
 
@@ -60,16 +60,16 @@ async def test_all_or_nothing_across_pools(ledger: RedisLedger) -> None:
     waiting = asyncio.ensure_future(ledger.reserve([(full, 10, 0.3, 10), (empty, 10, 0.3, 10)]))
     await asyncio.sleep(0.1)
     assert not waiting.done()
-    assert await ledger._redis.zcard(empty) == 0  # nothing held in B while A is full
+    assert await ledger.client.zcard(empty) == 0  # nothing held in B while A is full
     await waiting
-    assert await ledger._redis.zcard(empty) == 1
+    assert await ledger.client.zcard(empty) == 1
 
 
 async def test_pause_extends_never_shortens(ledger: RedisLedger) -> None:
     key = ledger.key("p")
     await ledger.pause([key], 5.0)
     await ledger.pause([key], 1.0)
-    assert 4000 < await ledger._redis.pttl(f"{key}:pause") <= 5000
+    assert 4000 < await ledger.client.pttl(f"{key}:pause") <= 5000
 
 
 async def test_unreachable_redis_raises_and_says_so(

@@ -1,4 +1,4 @@
-"""What clients share, and only what they are given: budgets through a ``Limiter``, one event loop."""
+"""What clients share, and only what they are given: budgets through a ``Limiter``, one loop."""
 
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ async def test_clients_given_one_limiter_share_its_pools(
     shared = Limiter()
     ids = exchange.open_orders(API_KEY, 2)
     async with (
-        WeexClient(creds, base_url="http://fake", transport=exchange.transport(), limiter=shared)
-        as a,
-        WeexClient(creds, base_url="http://fake", transport=exchange.transport(), limiter=shared)
-        as b,
+        WeexClient(
+            creds, base_url="http://fake", transport=exchange.transport(), limiter=shared
+        ) as a,
+        WeexClient(
+            creds, base_url="http://fake", transport=exchange.transport(), limiter=shared
+        ) as b,
         WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as apart,
     ):
         await a.cancel_batch_orders(ids=ids[:1])
@@ -107,5 +109,6 @@ def test_a_limiter_used_from_another_thread_says_why(
     thread = threading.Thread(target=in_thread)
     thread.start()
     thread.join(timeout=10)
-    assert len(errors) == 1 and isinstance(errors[0], EventLoopError)
+    assert len(errors) == 1
+    assert isinstance(errors[0], EventLoopError)
     assert "another event loop" in str(errors[0])

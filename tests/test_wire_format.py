@@ -15,7 +15,7 @@ from weex_async import (
 )
 from weex_async._api import OUTCOME_UNKNOWN
 
-from .orders import limit_order, sent_by
+from .helpers import limit_order, sent_by
 
 # -- what goes on the wire ---------------------------------------------------------------------
 

@@ -60,11 +60,15 @@ class Pool(Protocol):
     def ready_at(self, weight: int, now: float) -> float | None: ...
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
 class Clock(Protocol):
     """What the queue needs of time: the event loop satisfies it; tests inject a manual clock."""
 
     def time(self) -> float: ...
-    def call_at(self, when: float, callback: Callable[[], Any]) -> asyncio.TimerHandle: ...
+    def call_at(self, when: float, callback: Callable[[], Any]) -> Timer: ...
 
 
 Charges = Sequence[tuple[Pool, int]]
@@ -145,7 +149,7 @@ class AdmissionQueue:
         self._lines: dict[tuple[int, int], deque[_Waiter]] = {}
         self._pending = 0  # waiters not yet admitted or cancelled
         self._sequence = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._timer_at = math.inf
 
     @property

@@ -140,6 +140,11 @@ class RedisLedger:
         self._errors: tuple[type[BaseException], ...] = (redis_asyncio.RedisError, OSError)
         self._turns: dict[tuple[str, ...], asyncio.Lock] = {}
 
+    @property
+    def client(self) -> Any:
+        """The ``redis.asyncio.Redis`` client (to inspect the ledger's keys)."""
+        return self._redis
+
     def turn(self, keys: tuple[str, ...]) -> asyncio.Lock:
         """One caller at a time per set of pools asks Redis (asyncio's lock is FIFO)."""
         lock = self._turns.get(keys)

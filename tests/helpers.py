@@ -1,4 +1,4 @@
-"""Shared by the tests of the order calls: symbols, a limit order, clients in both versions."""
+"""Shared by the tests: symbols, a limit order, what a client sends."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Any
 import httpx
 
 from weex_async import Credentials, OrderRequest, WeexClient
+from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
 
 SYMBOL = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
 
 
-def limit_order(version: str, cid: str, price: str = "65000.5", **kwargs: Any) -> OrderRequest:
+def limit_order(
+    version: ApiVersion, cid: str, price: str = "65000.5", **kwargs: Any
+) -> OrderRequest:
     return OrderRequest(
         SYMBOL[version], "buy", "long", "0.01", price=price, client_oid=cid, **kwargs
     )
@@ -26,7 +29,7 @@ def weights(exchange: FakeExchange) -> list[tuple[str, int, int]]:
     ]
 
 
-async def sent_by(version: str, call: Any, answer: Any) -> tuple[httpx.Request, Any]:
+async def sent_by(version: ApiVersion, call: Any, answer: Any) -> tuple[httpx.Request, Any]:
     """What ``call(client)`` sends (one request) and returns, the exchange answering ``answer``."""
     seen: list[httpx.Request] = []
 
@@ -43,5 +46,16 @@ async def sent_by(version: str, call: Any, answer: Any) -> tuple[httpx.Request, 
     ) as client:
         result = await call(client)
     (request,) = seen
-    assert request.headers["ACCESS-SIGN"] and request.headers["ACCESS-KEY"] == "k"
+    assert request.headers["ACCESS-SIGN"]
+    assert request.headers["ACCESS-KEY"] == "k"
     return request, result
+
+
+def recording(sent: list[httpx.Request]) -> httpx.MockTransport:
+    """A transport that records every request into ``sent`` and answers HTTP 500."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500)
+
+    return httpx.MockTransport(handler)
