@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._v2 import CANCEL_BATCH_ORDERS
-from weex_async.testing import FakeExchange, RedisServer, serve
+from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 #: The first order id the fake exchange opens (its ids count up from there).
@@ -206,7 +205,7 @@ async def admission_cost(n: int = 20_000, repeats: int = 5) -> tuple[float, floa
 @contextlib.contextmanager
 def fake_exchange_process(orders: int) -> Iterator[str]:
     """The fake exchange in its own process (its own core and GIL); yields its URL."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -235,12 +234,6 @@ def fake_exchange_process(orders: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def callers(concurrency: int, calls: int, backend: HttpBackend = "httpx") -> float:

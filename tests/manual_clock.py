@@ -1,4 +1,8 @@
-"""A manual clock for the admission queue: time moves only when a test says so."""
+"""The one fake clock of the tests: time moves only when a test says so.
+
+It stands in for the event loop's clock and timers (the admission queue), for the monotonic and
+wall clocks (``ServerClock``, ``FakeExchange``), or all of them at once.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,34 @@ class ManualHandle:
 
 
 class ManualClock:
-    """``time()`` and ``call_at()`` as the admission queue needs them."""
+    """``time()`` and ``call_at()`` as the admission queue needs them; ``monotonic()`` and
+    ``wall()`` for the clocks that take callables.
 
-    def __init__(self, start: float = 1000.0) -> None:
+    Args:
+        start: the monotonic clock's (and the loop clock's) first reading, in seconds.
+        wall: the wall clock's first reading, in seconds since the epoch.
+    """
+
+    def __init__(self, start: float = 1000.0, wall: float = 1_700_000_000.0) -> None:
         self.now = start
+        self.wall_now = wall
         self._timers: list[tuple[float, int, ManualHandle]] = []
         self._seq = itertools.count()
         self.armed = 0  # how many timers were ever armed (no polling: few)
 
     def time(self) -> float:
         return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.wall_now
+
+    def step(self, seconds: float) -> None:
+        """Move both clocks on, firing no timer."""
+        self.now += seconds
+        self.wall_now += seconds
 
     def call_at(self, when: float, callback: Callable[[], Any]) -> ManualHandle:
         handle = ManualHandle(when, callback)

@@ -11,26 +11,20 @@ import pytest
 from weex_async import sign
 from weex_async.testing import FakeExchange, Fault
 
+from .manual_clock import ManualClock
+
 KEY, SECRET, PASS = "k-1", "s-1", "p-1"
 PATH = "/capi/v2/order/cancel_batch_orders"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=100.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeExchange:
-    exchange = FakeExchange(monotonic=clock, wall=lambda: 1_700_000_000.0)
+def fake(clock: ManualClock) -> FakeExchange:
+    exchange = FakeExchange(monotonic=clock.monotonic, wall=clock.wall)
     exchange.add_account(KEY, SECRET, PASS)
     return exchange
 
@@ -151,7 +145,7 @@ async def test_orders_outcomes_partial_and_result_flag(fake: FakeExchange) -> No
     assert again["failInfos"][0]["err_msg"] == "FAILED_ORDER_NOT_FOUND"
 
 
-async def test_exact_window_429_and_ban(fake: FakeExchange, clock: Clock) -> None:
+async def test_exact_window_429_and_ban(fake: FakeExchange, clock: ManualClock) -> None:
     for _ in range(50):
         assert (await post(fake, {"ids": ["1"]})).status_code == 200
     refused = await post(fake, {"ids": ["1"]})
@@ -163,8 +157,8 @@ async def test_exact_window_429_and_ban(fake: FakeExchange, clock: Clock) -> Non
     assert fake.worst_window("ip") == 250
 
 
-async def test_ban_outlasts_the_window(clock: Clock) -> None:
-    fake = FakeExchange(monotonic=clock, wall=lambda: 1_700_000_000.0, ban=30.0)
+async def test_ban_outlasts_the_window(clock: ManualClock) -> None:
+    fake = FakeExchange(monotonic=clock.monotonic, wall=clock.wall, ban=30.0)
     fake.add_account(KEY, SECRET, PASS)
     for _ in range(50):
         await post(fake, {"ids": ["1"]})
@@ -175,8 +169,8 @@ async def test_ban_outlasts_the_window(clock: Clock) -> None:
     assert (await post(fake, {"ids": ["1"]})).status_code == 200
 
 
-async def test_usage_headers(clock: Clock) -> None:
-    fake = FakeExchange(monotonic=clock, wall=lambda: 1_700_000_000.0, usage_headers=True)
+async def test_usage_headers(clock: ManualClock) -> None:
+    fake = FakeExchange(monotonic=clock.monotonic, wall=clock.wall, usage_headers=True)
     fake.add_account(KEY, SECRET, PASS)
     response = await post(fake, {"ids": ["1"]})
     assert response.headers["x-used-weight-10s"] == "10"
@@ -250,7 +244,7 @@ async def test_served_on_loopback_for_real_sockets(fake: FakeExchange) -> None:
     assert response.json()["orderIds"] == ids
 
 
-async def test_refused_requests_are_recorded_apart(fake: FakeExchange, clock: Clock) -> None:
+async def test_refused_requests_are_recorded_apart(fake: FakeExchange, clock: ManualClock) -> None:
     for _ in range(52):
         await post(fake, {"ids": ["1"]})
     assert len(fake.arrivals) == 50

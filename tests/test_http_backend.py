@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import httpx
@@ -10,7 +9,7 @@ import pytest
 
 from weex_async import Credentials, WeexClient
 from weex_async.errors import ConfigurationError, RequestTimeoutError, TransportError
-from weex_async.testing import FakeExchange, Fault, serve
+from weex_async.testing import FakeExchange, Fault, free_port, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 
@@ -29,12 +28,6 @@ async def test_cancels_signed_and_decoded_over_aiohttp(
     assert exchange.accounts[API_KEY].orders == {}  # the fake verified every signature
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:  # bound, then closed: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_errors_keep_their_types(exchange: FakeExchange, creds: Credentials) -> None:
     exchange.faults.slow_delay = 3.0
     exchange.faults.next(Fault.SLOW)
@@ -42,7 +35,7 @@ async def test_errors_keep_their_types(exchange: FakeExchange, creds: Credential
         async with WeexClient(creds, base_url=url, http_backend="aiohttp", timeout=0.2) as client:
             with pytest.raises(RequestTimeoutError):
                 await client.cancel_batch_orders(ids=["1"])
-    closed = f"http://127.0.0.1:{unused_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     async with WeexClient(
         Credentials(API_KEY, API_SECRET, PASSPHRASE),
         base_url=closed,

@@ -15,6 +15,7 @@ from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._v2 import CANCEL_BATCH_ORDERS, SERVER_TIME
+from weex_async.testing import worst_window
 
 from .manual_clock import ManualClock, settle
 
@@ -23,19 +24,6 @@ def answered(ticket: Ticket) -> None:
     """The request went out and its answer came: its slot is free, its weight stays."""
     ticket.mark_sent()
     ticket.finish()
-
-
-def worst_window(times_weights: list[tuple[float, int]], window: float) -> int:
-    """The most weight in any half-open interval [t, t + window)."""
-    points = sorted(times_weights)
-    worst = start = total = 0
-    for end_at, weight in points:
-        total += weight
-        while points[start][0] + window <= end_at:
-            total -= points[start][1]
-            start += 1
-        worst = max(worst, total)
-    return worst
 
 
 # -- the window pool on its own -----------------------------------------------------------------

@@ -16,9 +16,10 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 ``fake`` extra, i.e. uvicorn).
 """
 
-from ._book import FakeAccount, FakeOrder
 from ._exchange import Arrival, DroppedConnection, FakeExchange
 from ._faults import Fault, Faults
+from ._measure import free_port, worst_window
+from ._order_desk import FakeAccount, FakeOrder
 from ._redis_server import RedisServer
 from ._server import serve
 from ._transport import FakeTransport
@@ -33,5 +34,7 @@ __all__ = [
     "Fault",
     "Faults",
     "RedisServer",
+    "free_port",
     "serve",
+    "worst_window",
 ]

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl
 import attrs
 
 from .._signing import sign
-from ._book import ROUTES, FakeAccount, OrderDesk, Request
 from ._faults import Fault, Faults
+from ._measure import worst_window
+from ._order_desk import ROUTES, FakeAccount, OrderDesk, Request
 
 __all__ = ["Arrival", "DroppedConnection", "FakeAccount", "FakeExchange"]
 
@@ -198,16 +199,7 @@ class FakeExchange:
             weight = arrival.ip_weight if pool == "ip" else arrival.uid_weight
             if weight and (key is None or owner == key):
                 groups.setdefault(owner, []).append((arrival.at, weight))
-        worst = 0
-        for points in groups.values():
-            start = total = 0
-            for end_at, weight in points:
-                total += weight
-                while points[start][0] + self.window <= end_at:
-                    total -= points[start][1]
-                    start += 1
-                worst = max(worst, total)
-        return worst
+        return max((worst_window(points, self.window) for points in groups.values()), default=0)
 
     # -- the ASGI app ----------------------------------------------------------------------------
 
@@ -261,11 +253,13 @@ class FakeExchange:
         fault = self.faults.draw()
         if fault is Fault.RATE_LIMIT:  # counted in faults.injected, not in rate_limited
             return 429, _error("429", "Too Many Requests"), []
-        handler = self.desk.handler(method, path)
-        assert handler is not None
         request = Request(body, dict(parse_qsl(raw_query, keep_blank_values=True)))
         status, payload, headers = self._metered(
-            ip, account, method, path, lambda: _faulty(fault) or handler(account, request)
+            ip,
+            account,
+            method,
+            path,
+            lambda: _faulty(fault) or self.desk.handle(method, path, account, request),
         )
         if status == 200 and fault in (Fault.DROP_AFTER, Fault.SLOW):
             if fault is Fault.DROP_AFTER:

@@ -8,13 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from ._measure import free_port
+
 __all__ = ["RedisServer"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from ._measure import free_port
 
 if TYPE_CHECKING:
     from ._exchange import FakeExchange
@@ -25,13 +26,6 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``exchange`` on ``host:port`` in a background thread; yields its base URL.
@@ -45,7 +39,7 @@ def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Ite
         port: 0 picks a free port.
     """
     uvicorn = _uvicorn()
-    port = port or _free_port(host)
+    port = port or free_port(host)
     config = uvicorn.Config(
         exchange, host=host, port=port, log_level="error", lifespan="off", access_log=False
     )

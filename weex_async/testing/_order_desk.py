@@ -1,4 +1,4 @@
-"""The fake exchange's orders: accounts, and every order endpoint in V2's and V3's shapes.
+"""The fake exchange's order desk: accounts, and every order endpoint in V2's and V3's shapes.
 
 ``FakeExchange`` (``_exchange.py``) authenticates and meters a request, then hands it to one
 handler here by (method, path). There is no matching engine: a resting limit order stays open
@@ -190,9 +190,13 @@ class OrderDesk:
     def new_id(self) -> str:
         return str(next(self._ids))
 
-    def handler(self, method: str, path: str) -> Callable[[FakeAccount, Request], Answer] | None:
-        """The handler of one signed endpoint (``None`` if there is none)."""
-        return self._handlers.get((method, path))
+    def handle(self, method: str, path: str, account: FakeAccount, request: Request) -> Answer:
+        """Answer one authenticated request of a signed endpoint: a handler's answer, or the
+        refusal it raised (every refusal is answered here, in the version's error words)."""
+        try:
+            return self._handlers[(method, path)](account, request)
+        except _Refusal as refusal:
+            return refusal.answer
 
     # -- cancelling ------------------------------------------------------------------------------
 
@@ -240,10 +244,7 @@ class OrderDesk:
         return [str(n) for n in names], ids is not None
 
     def v2_cancel_batch(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            names, by_id = self._batch_names(request, "ids", "cids", self.max_ids_per_call)
-        except _Refusal as refusal:
-            return refusal.answer
+        names, by_id = self._batch_names(request, "ids", "cids", self.max_ids_per_call)
         items = [self._v2_item(*self._cancel(account, n, by_id=by_id)) for n in names]
         answer: dict[str, Any] = {
             "result": all(item["result"] for item in items),
@@ -257,12 +258,9 @@ class OrderDesk:
         return 200, answer
 
     def v3_cancel_batch(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            names, by_id = self._batch_names(
-                request, "orderIdList", "origClientOrderIdList", V3_MAX_IDS
-            )
-        except _Refusal as refusal:
-            return refusal.answer
+        names, by_id = self._batch_names(
+            request, "orderIdList", "origClientOrderIdList", V3_MAX_IDS
+        )
         return 200, [self._v3_item(*self._cancel(account, n, by_id=by_id)) for n in names]
 
     def _v2_item(self, order_id: str, client_oid: str, ok: bool) -> dict[str, Any]:
@@ -287,10 +285,7 @@ class OrderDesk:
         }
 
     def v2_cancel_order(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            body = _object_body(request, _v2_refuse)
-        except _Refusal as refusal:
-            return refusal.answer
+        body = _object_body(request, _v2_refuse)
         order_id, client_oid = body.get("orderId"), body.get("clientOid")
         if (order_id is None) == (client_oid is None):
             return error("40913", "either orderId or clientId must be provided")
@@ -322,10 +317,7 @@ class OrderDesk:
         return [o for o in account.orders.values() if symbol is None or o.symbol == symbol]
 
     def v2_cancel_all(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            body = _object_body(request, _v2_refuse)
-        except _Refusal as refusal:
-            return refusal.answer
+        body = _object_body(request, _v2_refuse)
         if body.get("cancelOrderType", "normal") not in ("normal", "plan"):
             return error("40017", "cancelOrderType must be normal or plan")
         if body.get("cancelOrderType") == "plan":
@@ -391,25 +383,19 @@ class OrderDesk:
         }
 
     def v2_place_order(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            body = _object_body(request, _v2_refuse)
-            fields = self._v2_order_fields(body, body.get("symbol"))
-        except _Refusal as refusal:
-            return refusal.answer
+        body = _object_body(request, _v2_refuse)
+        fields = self._v2_order_fields(body, body.get("symbol"))
         if account.by_client_oid(fields["client_oid"]) is not None:
             return error("40017", "client_oid is already used by an open order")
         order = self._open(account, **fields)
         return 200, {"client_oid": order.client_oid, "order_id": order.order_id}
 
     def v2_place_orders(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            body = _object_body(request, _v2_refuse)
-            data = body.get("orderDataList")
-            if not isinstance(data, list) or not 1 <= len(data) <= V2_MAX_ORDERS:
-                raise _v2_refuse(f"orderDataList must hold 1 to {V2_MAX_ORDERS} orders")
-            orders = [self._v2_order_fields(item, body.get("symbol")) for item in data]
-        except _Refusal as refusal:
-            return refusal.answer
+        body = _object_body(request, _v2_refuse)
+        data = body.get("orderDataList")
+        if not isinstance(data, list) or not 1 <= len(data) <= V2_MAX_ORDERS:
+            raise _v2_refuse(f"orderDataList must hold 1 to {V2_MAX_ORDERS} orders")
+        orders = [self._v2_order_fields(item, body.get("symbol")) for item in data]
         info = []
         for fields in orders:
             if account.by_client_oid(fields["client_oid"]) is not None:
@@ -484,20 +470,14 @@ class OrderDesk:
         }
 
     def v3_place_order(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            fields = self._v3_order_fields(_object_body(request, _v3_refuse))
-        except _Refusal as refusal:
-            return refusal.answer
+        fields = self._v3_order_fields(_object_body(request, _v3_refuse))
         return 200, self._v3_place(account, fields)
 
     def v3_place_orders(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            data = _object_body(request, _v3_refuse).get("batchOrders")
-            if not isinstance(data, list) or not 1 <= len(data) <= V3_MAX_IDS:
-                raise _v3_refuse(f"batchOrders must hold 1 to {V3_MAX_IDS} orders")
-            orders = [self._v3_order_fields(item) for item in data]
-        except _Refusal as refusal:
-            return refusal.answer
+        data = _object_body(request, _v3_refuse).get("batchOrders")
+        if not isinstance(data, list) or not 1 <= len(data) <= V3_MAX_IDS:
+            raise _v3_refuse(f"batchOrders must hold 1 to {V3_MAX_IDS} orders")
+        orders = [self._v3_order_fields(item) for item in data]
         return 200, [self._v3_place(account, fields) for fields in orders]
 
     # -- querying --------------------------------------------------------------------------------
@@ -564,16 +544,10 @@ class OrderDesk:
         return orders[page * limit : (page + 1) * limit]
 
     def v2_open_orders(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            return 200, [self._v2_order(o) for o in self._page(account, request, _v2_refuse)]
-        except _Refusal as refusal:
-            return refusal.answer
+        return 200, [self._v2_order(o) for o in self._page(account, request, _v2_refuse)]
 
     def v3_open_orders(self, account: FakeAccount, request: Request) -> Answer:
-        try:
-            return 200, [self._v3_order(o) for o in self._page(account, request, _v3_refuse)]
-        except _Refusal as refusal:
-            return refusal.answer
+        return 200, [self._v3_order(o) for o in self._page(account, request, _v3_refuse)]
 
     def v2_order_detail(self, account: FakeAccount, request: Request) -> Answer:
         order = account.history.get(request.query.get("orderId", ""))
