@@ -1,4 +1,4 @@
-"""The error table against weex-api.md §5, and how bodies become errors."""
+"""The error table against WEEX's documented codes (docs/weex-facts.md), and how bodies become errors."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from weex_async.errors import (
     WeexAPIError,
 )
 
-# weex-api.md §5, row by row.
+# WEEX's documented codes, row by row.
 DOCUMENTED = {
     "40001": AuthenticationError,
     "40002": AuthenticationError,

@@ -1,4 +1,4 @@
-"""The limiter's invariants (design.md), with an injected clock: no sleeps, no timing asserts."""
+"""The limiter's invariants (docs/rate-limits.md), with an injected clock: no sleeps, no timing asserts."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ class ServerError(WeexAPIError):
     """The exchange failed (5xx, or its documented "system error" 40015)."""
 
 
-#: The exchange's error codes (weex-api.md §5) and the class each one raises.
+#: The exchange's error codes (docs/weex-facts.md, docs/errors.md) and the class each one raises.
 CODE_TABLE: dict[str, type[WeexAPIError]] = {
     "40001": AuthenticationError,  # ACCESS-KEY header missing
     "40002": AuthenticationError,  # ACCESS-SIGN header missing

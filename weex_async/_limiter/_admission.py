@@ -1,6 +1,6 @@
 """The admission queue: every pool of a call is checked and charged in one step, in order.
 
-Rules (the limiter's invariants, design.md):
+Rules (the limiter's invariants, docs/rate-limits.md):
 
 - **All or nothing.** A call is admitted only when every pool it charges can take its weight, and
   then all of them are charged at once, synchronously (no ``await`` between check and charge, so

@@ -43,7 +43,7 @@ class Budget:
 class RateLimits:
     """What the client may spend, per pool.
 
-    The defaults are WEEX's documented budgets; the sizes are *uncertain* (weex-api.md §4), so
+    The defaults are WEEX's documented budgets; the sizes are *uncertain* (docs/weex-facts.md), so
     each is a setting whose default is the conservative reading.
 
     Attributes:

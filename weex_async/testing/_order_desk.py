@@ -28,7 +28,7 @@ _V3_CID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 Answer = tuple[int, Any]
 
 #: Every signed endpoint: (method, path) -> (IP weight, UID weight, ``OrderDesk`` handler), as
-#: WEEX documents them (weex-api.md §7 and WEEX's V3 pages).
+#: WEEX documents them (docs/weex-facts.md).
 ROUTES: dict[tuple[str, str], tuple[int, int, str]] = {
     ("POST", "/capi/v2/order/cancel_batch_orders"): (5, 10, "v2_cancel_batch"),
     ("DELETE", "/capi/v3/batchOrders"): (5, 10, "v3_cancel_batch"),
