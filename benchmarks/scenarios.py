@@ -1,0 +1,373 @@
+"""The scenarios: each one runs and measures, and returns plain numbers (no printing).
+
+The limiter against an exact-window server, side by side with aiolimiter; admission cost;
+throughput against bare httpx; several processes through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import attrs
+import httpx
+from aiolimiter import AsyncLimiter
+
+from weex_async import Budget, Credentials, RateLimits, WeexAuth, WeexClient
+from weex_async._checks import HttpBackend
+from weex_async._demo import DemoOptions, theoretical_seconds
+from weex_async._limiter import AdmissionQueue
+from weex_async._limiter._admission import Pool
+from weex_async._limiter._pools import SlotPool, WindowPool
+from weex_async._limiter._redis import RedisLedger
+from weex_async._v2 import CANCEL_BATCH_ORDERS
+from weex_async.testing import FakeExchange, free_port, serve
+
+IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
+#: The first order id the fake exchange opens (its ids count up from there).
+FIRST_ID = 596471064624628269
+
+
+@attrs.define
+class Row:
+    name: str
+    calls: int
+    elapsed: float
+    theoretical: float
+    worst_ip: int
+    worst_uid: int
+    worst_uid_sent: int  # the 429'd requests included: what the limiter let through
+    budget: int
+    rate_limited: int
+    burst: float  # share of the UID budget that arrived within 1 s of the start
+    arrivals: list[tuple[float, int]] = attrs.field(factory=list, repr=False)
+
+    @property
+    def pace(self) -> float:
+        return self.theoretical / self.elapsed if self.elapsed else math.nan
+
+
+def theoretical(calls_per_account: int, accounts: int, budget: int, window: float) -> float:
+    """The least time without ever exceeding a window, the trade cap aside (as the demo counts)."""
+    options = DemoOptions(
+        accounts=accounts, ip_budget=budget, uid_budget=budget, window=window, trade_cap=False
+    )
+    return theoretical_seconds(options, calls_per_account)
+
+
+Wrap = Callable[[int], contextlib.AbstractAsyncContextManager[None]]
+
+
+def aiolimiter_wrap(ip: AsyncLimiter, uids: list[AsyncLimiter]) -> Wrap:
+    """Acquire the IP limiter, then the account's: the usual way of stacking aiolimiter."""
+
+    @contextlib.asynccontextmanager
+    async def wrap(account: int) -> AsyncIterator[None]:
+        await ip.acquire(IP_W)
+        await uids[account].acquire(UID_W)
+        yield
+
+    return wrap
+
+
+async def scenario(
+    name: str,
+    *,
+    accounts: int,
+    calls: int,
+    budget: int,
+    window: float,
+    limits: RateLimits,
+    wrap: Callable[[], Wrap] | None = None,
+) -> Row:
+    exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
+    creds = [Credentials(f"bench-{n}", f"secret-{n}", "pass") for n in range(accounts)]
+    ids: list[list[str]] = []
+    for c in creds:
+        exchange.add_account(c.api_key, c.api_secret, c.passphrase)
+        ids.append(exchange.open_orders(c.api_key, calls))
+    with serve(exchange) as url:
+        clients = [WeexClient(c, base_url=url, rate_limits=limits, sync_time=False) for c in creds]
+        stack = wrap() if wrap else None
+
+        async def one(account: int, order_id: str) -> None:
+            if stack is None:
+                await clients[account].cancel_batch_orders(ids=[order_id])
+                return
+            async with stack(account):
+                with contextlib.suppress(Exception):  # a 429 after retries: counted by the server
+                    await clients[account].cancel_batch_orders(ids=[order_id])
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(a, i) for a in range(accounts) for i in ids[a]))
+        elapsed = time.monotonic() - started
+        for client in clients:
+            await client.aclose()
+    arrivals = [
+        (a.at, a.uid_weight)
+        for a in sorted(exchange.arrivals + exchange.refused, key=lambda a: a.at)
+    ]
+    first = arrivals[0][0] if arrivals else 0.0
+    burst_uid = sum(w for t, w in arrivals if t - first < 1.0 and True) / max(1, accounts)
+    return Row(
+        name,
+        calls * accounts,
+        elapsed,
+        theoretical(calls, accounts, budget, window),
+        exchange.worst_window("ip"),
+        exchange.worst_window("uid"),
+        exchange.worst_window("uid", sent=True),
+        budget,
+        exchange.rate_limited,
+        burst_uid / budget,
+        arrivals,
+    )
+
+
+def unlimited() -> RateLimits:
+    return RateLimits(ip=Budget(10**9, 1.0), uid=Budget(10**9, 1.0), trade=None, ban=10.0)
+
+
+async def pacing(budget: int, window: float, calls: int) -> list[Row]:
+    ours = RateLimits(ip=Budget(budget, window), uid=Budget(budget, window))
+    ours_no_cap = attrs.evolve(ours, trade=None)
+    safe_capacity = budget // 10  # C + r*W <= L with C = 10% of L
+
+    def naive() -> Wrap:
+        return aiolimiter_wrap(AsyncLimiter(budget, window), [AsyncLimiter(budget, window)])
+
+    def safe() -> Wrap:
+        period = safe_capacity / ((budget - safe_capacity) / window)
+
+        def limiter() -> AsyncLimiter:
+            return AsyncLimiter(safe_capacity, period)
+
+        return aiolimiter_wrap(limiter(), [limiter()])
+
+    rows = []
+    for name, kwargs in [
+        ("weex-async, 1 account", {"accounts": 1, "limits": ours}),
+        ("weex-async, 1 account, trade cap off", {"accounts": 1, "limits": ours_no_cap}),
+        ("weex-async, 3 accounts sharing the IP", {"accounts": 3, "limits": ours}),
+        (
+            "aiolimiter naive AsyncLimiter(L, W)",
+            {"accounts": 1, "limits": unlimited(), "wrap": naive},
+        ),
+        ("aiolimiter window-safe (C=0.1L)", {"accounts": 1, "limits": unlimited(), "wrap": safe}),
+    ]:
+        print(f"  running: {name} ...", file=sys.stderr, flush=True)
+        rows.append(
+            await scenario(name, calls=calls, budget=budget, window=window, **kwargs)  # type: ignore[arg-type]
+        )
+    return rows
+
+
+async def admission_cost(n: int = 20_000, repeats: int = 5) -> tuple[float, float]:
+    """Median µs per admission when nothing waits: ours (3 pools + slots) vs two aiolimiters."""
+    ours, theirs = [], []
+    for _ in range(repeats):
+        queue = AdmissionQueue()
+        charges: list[tuple[Pool, int]] = [
+            (WindowPool("ip", 10**12, 10.0), 5),
+            (WindowPool("uid", 10**12, 10.0), 10),
+            (WindowPool("trade", 10**12, 1.0), 1),
+            (SlotPool("slots", 10**9), 1),
+        ]
+        start = time.perf_counter()
+        for _ in range(n):
+            ticket = await queue.acquire(charges, 1)
+            ticket.mark_sent()
+            ticket.finish()
+        ours.append((time.perf_counter() - start) / n * 1e6)
+        ip, uid = AsyncLimiter(10**12, 10.0), AsyncLimiter(10**12, 10.0)
+        start = time.perf_counter()
+        for _ in range(n):
+            await ip.acquire(5)
+            await uid.acquire(10)
+        theirs.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(ours), statistics.median(theirs)
+
+
+@contextlib.contextmanager
+def fake_exchange_process(orders: int) -> Iterator[str]:
+    """The fake exchange in its own process (its own core and GIL); yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "weex_async.cli",
+            "fake-exchange",
+            "--port",
+            str(port),
+            "--account",
+            "load:secret:pass",
+            "--open",
+            str(orders),
+            "--ip-budget",
+            "1000000000",
+            "--uid-budget",
+            "1000000000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "fake WEEX exchange on ..." once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def callers(concurrency: int, calls: int, backend: HttpBackend = "httpx") -> float:
+    """Calls/s through the SDK with ``concurrency`` callers at once (budgets out of the way).
+
+    The orders are the ids the fake exchange opens from its first id on: the answers are real
+    cancels, not "not found".
+    """
+    ids = iter(str(FIRST_ID + n) for n in range(calls))
+    with fake_exchange_process(calls) as url:
+        async with WeexClient(
+            Credentials("load", "secret", "pass"),
+            base_url=url,
+            rate_limits=unlimited(),
+            sync_time=False,
+            http_backend=backend,
+        ) as client:
+
+            async def worker() -> None:
+                for order_id in ids:
+                    await client.cancel_batch_orders(ids=[order_id])
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return calls / (time.perf_counter() - start)
+
+
+async def bare_httpx(concurrency: int, calls: int) -> float:
+    """Calls/s with a bare signed httpx client (pool of 10, no limiter): the floor to compare."""
+    ids = iter(str(FIRST_ID + n) for n in range(calls))
+    auth = WeexAuth(Credentials("load", "secret", "pass"), lambda: int(time.time() * 1000))
+    with fake_exchange_process(calls) as url:
+        async with httpx.AsyncClient(
+            base_url=url,
+            auth=auth,
+            headers={"Content-Type": "application/json"},
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            timeout=30.0,
+        ) as http:
+
+            async def worker() -> None:
+                for order_id in ids:
+                    body = f'{{"ids":["{order_id}"]}}'.encode()
+                    response = await http.post(CANCEL_BATCH_ORDERS.path, content=body)
+                    response.raise_for_status()
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return calls / (time.perf_counter() - start)
+
+
+async def throughput_table(calls: int = 1500, repeats: int = 3) -> list[tuple[str, float, float]]:
+    """Median calls/s at 10 and at 1000 callers for each client, runs interleaved."""
+    clients: list[tuple[str, Callable[[int, int], Any]]] = [
+        ("bare signed httpx (pool of 10, no limiter)", bare_httpx),
+        ("weex-async, httpx (default)", lambda c, n: callers(c, n, "httpx")),
+        ("weex-async, aiohttp backend", lambda c, n: callers(c, n, "aiohttp")),
+    ]
+    results: dict[tuple[str, int], list[float]] = {}
+    for _ in range(repeats):
+        for name, run in clients:
+            for concurrency in (10, 1000):
+                rate = await run(concurrency, calls)
+                results.setdefault((name, concurrency), []).append(rate)
+    return [
+        (name, statistics.median(results[name, 10]), statistics.median(results[name, 1000]))
+        for name, _ in clients
+    ]
+
+
+async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> tuple[float, float]:
+    """Median µs per shared admission (IP, UID, trade in one Lua call), and per bare PING."""
+    ledger = RedisLedger(url, namespace="bench-cost")
+    pools = [
+        (ledger.key(kind), 10**12, 10.0, weight)
+        for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    costs, pings = [], []
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(n):
+                await ledger.reserve(pools)
+            costs.append((time.perf_counter() - start) / n * 1e6)
+            start = time.perf_counter()
+            for _ in range(n):
+                await ledger.client.ping()
+            pings.append((time.perf_counter() - start) / n * 1e6)
+    finally:
+        await ledger.aclose()
+    return statistics.median(costs), statistics.median(pings)
+
+
+def processes_through_redis(
+    url: str, budget: int, window: float, processes: int = 3, calls: int = 70
+) -> Row:
+    """``processes`` OS processes cancel for one account at once, sharing it through Redis."""
+    exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
+    exchange.add_account("bench-shared", "bench-secret", "bench-pass")
+    ids = exchange.open_orders("bench-shared", processes * calls)
+    with serve(exchange) as exchange_url:
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks._redis_worker",
+                    exchange_url,
+                    url,
+                    ids[calls * n],
+                    str(calls),
+                    str(budget),
+                    str(window),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(processes)
+        ]
+        for worker in workers:
+            assert worker.stdout is not None
+            worker.stdout.readline()  # "ready": synced, connected
+        started = time.monotonic()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            worker.wait(timeout=600)
+        elapsed = time.monotonic() - started
+    total = processes * calls
+    return Row(
+        f"{processes} processes, 1 account, through Redis",
+        total,
+        elapsed,
+        theoretical(total, 1, budget, window),
+        exchange.worst_window("ip"),
+        exchange.worst_window("uid"),
+        exchange.worst_window("uid", sent=True),
+        budget,
+        exchange.rate_limited,
+        0.0,
+    )
