@@ -1,4 +1,4 @@
-"""The error table against WEEX's documented codes (docs/weex-facts.md), and how bodies become errors."""
+"""The error table against WEEX's documented codes (docs/weex-facts.md); bodies into errors."""
 
 from __future__ import annotations
 

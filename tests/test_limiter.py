@@ -1,4 +1,4 @@
-"""The limiter's invariants (docs/rate-limits.md), with an injected clock: no sleeps, no timing asserts."""
+"""The limiter's invariants (docs/rate-limits.md), on an injected clock: no sleeps, no timing."""
 
 from __future__ import annotations
 
@@ -276,6 +276,53 @@ async def test_window_never_exceeded_and_everyone_served(
     assert worst_window(admitted["ip"], 10.0) <= 60
     assert worst_window(admitted["a"], 10.0) <= 40
     assert worst_window(admitted["b"], 10.0) <= 40
+
+
+class ExactWindow:
+    """The brute-force model: every charge kept; a charge at ``t`` counts during ``[t, t + window)``
+    (the same float expression as the pool's, so both agree to the last bit)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.charges: list[tuple[float, int]] = []
+
+    def used(self, now: float) -> int:
+        return sum(w for at, w in self.charges if at <= now < at + self.window)
+
+    def fits(self, weight: int, now: float) -> bool:
+        return self.used(now) + weight <= self.limit
+
+
+pool_steps = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=12),  # quarter seconds since the previous step
+        st.integers(min_value=1, max_value=40),  # weight
+        st.booleans(),  # take it when it fits (or only ask)
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pool_steps, st.integers(min_value=40, max_value=120), st.sampled_from([1.0, 2.5, 10.0]))
+def test_window_pool_agrees_with_the_brute_force_exact_window(
+    steps: list[tuple[int, int, bool]], limit: int, window: float
+) -> None:
+    pool, model = WindowPool("p", limit, window), ExactWindow(limit, window)
+    now = 0.0
+    for quarters, weight, take in steps:
+        now += quarters / 4  # exact in binary: charges expire exactly on window boundaries
+        assert pool.can_take(weight, now) == model.fits(weight, now)
+        assert pool.used(now) == model.used(now)
+        ready = pool.ready_at(weight, now)
+        assert model.fits(weight, ready)  # ready when it says ...
+        if ready > now:  # ... and not a moment before
+            assert not model.fits(weight, ready - 1e-6)
+        if take and model.fits(weight, now):
+            pool.take(weight, now)
+            model.charges.append((now, weight))
+    assert worst_window(model.charges, window) <= limit
 
 
 async def test_sustained_use_fills_every_window() -> None:

@@ -8,12 +8,16 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from weex_async import Credentials, RateLimits, WeexClient
+from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
@@ -63,6 +67,46 @@ async def test_all_or_nothing_across_pools(ledger: RedisLedger) -> None:
     assert await ledger.client.zcard(empty) == 0  # nothing held in B while A is full
     await waiting
     assert await ledger.client.zcard(empty) == 1
+
+
+ledger_calls = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["ip", "uid", "trade"]), min_size=1, max_size=3, unique=True),
+        st.integers(min_value=1, max_value=40),  # weight
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(ledger_calls)
+async def test_redis_ledger_agrees_with_the_local_window_pools(
+    ledger: RedisLedger, calls: list[tuple[list[str], int]]
+) -> None:
+    """The same calls, in the same order, charged to Redis and to local pools: the same ones fit
+    (all or nothing across pools), and a call that does not fit is told to wait in both.
+    The window is long, so nothing expires while the example runs."""
+    window, limits = 60.0, {"ip": 100, "uid": 70, "trade": 45}
+    run = uuid.uuid4().hex  # fresh keys per example
+    local = {name: WindowPool(name, limit, window) for name, limit in limits.items()}
+    for names, weight in calls:
+        pools = [(ledger.key(run, name), limits[name], window, weight) for name in names]
+        fits_locally = all(local[name].can_take(weight, 0.0) for name in names)
+        wait = await ledger.try_reserve(pools)
+        assert (wait == 0.0) == fits_locally
+        if fits_locally:
+            for name in names:
+                local[name].take(weight, 0.0)
+        else:
+            assert wait > window - 5  # not before the first charge leaves the window
+    for name, pool in local.items():
+        stored = await ledger.client.get(f"{ledger.key(run, name)}:used")
+        assert int(stored or 0) == pool.used(0.0)
 
 
 async def test_pause_extends_never_shortens(ledger: RedisLedger) -> None:

@@ -169,6 +169,17 @@ class RedisLedger:
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
         """
+        while (wait := await self.try_reserve(pools)) > 0:
+            log.debug("shared budget: waiting %.3fs for Redis pools", wait)
+            await asyncio.sleep(wait)
+
+    async def try_reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> float:
+        """Charge every pool now if all fit (returns 0), else nothing (returns the seconds until
+        they would fit, at least 1 ms).
+
+        Raises:
+            RedisUnavailable: Redis cannot be reached; nothing was charged there.
+        """
         keys = []
         for key, _, _, _ in pools:
             keys += [key, f"{key}:pause", f"{key}:used"]
@@ -176,18 +187,15 @@ class RedisLedger:
         args: list[float | int] = []
         for _, limit, window, weight in pools:
             args += [limit, window * 1000.0, weight]
-        while True:
-            try:
-                answer = await self._reserve(keys=keys, args=args)
-            except self._errors as exc:
-                self._went_down(exc)
-                raise RedisUnavailable(str(exc)) from None
-            self._came_back()
-            if answer[0] in (b"0", "0"):
-                return
-            wait = max(float(_text(answer[0])) / 1000.0, _MIN_WAIT)
-            log.debug("shared budget: waiting %.3fs for Redis pools", wait)
-            await asyncio.sleep(wait)
+        try:
+            answer = await self._reserve(keys=keys, args=args)
+        except self._errors as exc:
+            self._went_down(exc)
+            raise RedisUnavailable(str(exc)) from None
+        self._came_back()
+        if answer[0] in (b"0", "0"):
+            return 0.0
+        return max(float(_text(answer[0])) / 1000.0, _MIN_WAIT)
 
     async def pause(self, pool_keys: Sequence[str], seconds: float) -> None:
         """Pause the pools for every process (a longer pause extends, a shorter never shortens)."""
