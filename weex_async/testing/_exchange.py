@@ -1,9 +1,10 @@
 """``FakeExchange``: a WEEX stand-in, as a plain ASGI app (no web framework needed).
 
-It checks private requests the way WEEX documents them (docs/weex-facts.md: headers, Content-Type,
-timestamp window, HMAC over the exact bytes received, key and passphrase), keeps open orders per
-account so cancels have real outcomes, meters IP and UID weight with an exact sliding window counted at arrival
-(answering 429 and banning when a call would exceed), records what it admitted, and injects faults.
+It checks private requests the way WEEX documents them (docs/weex-facts.md: headers,
+Content-Type, timestamp window, HMAC over the exact bytes received, key and passphrase), keeps open
+orders per account so cancels have real outcomes, meters IP and UID weight with an exact sliding
+window counted at arrival (answering 429 and banning when a call would exceed), records what it
+admitted, and injects faults.
 """
 
 from __future__ import annotations
