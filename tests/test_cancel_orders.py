@@ -7,6 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weex_async import Budget, CancelReport, Credentials, RateLimits, RetryPolicy, WeexClient
 from weex_async._cancel import MAYBE_CANCELLED_EARLIER
@@ -222,6 +224,37 @@ async def test_random_fault_mixture(
     check(report, ids, exchange)
     definite = len(report.cancelled) + len(report.failed)
     assert definite >= 0.98 * len(ids)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    opened=st.integers(min_value=1, max_value=120),
+    gone=st.integers(min_value=0, max_value=10),
+    batch_size=st.integers(min_value=1, max_value=50),
+    rate=st.floats(min_value=0.0, max_value=0.7),
+    kinds=st.lists(st.sampled_from(list(Fault)), min_size=1, unique=True),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+async def test_every_id_one_outcome_nothing_falsely_cancelled(
+    opened: int, gone: int, batch_size: int, rate: float, kinds: list[Fault], seed: int
+) -> None:
+    """Any mixture of faults, any batch size: the report's promises hold (see ``check``)."""
+    exchange = FakeExchange()
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    exchange.faults.slow_delay = 0.05
+    ids = exchange.open_orders(API_KEY, opened)
+    asked = ids + [str(10**17 + n) for n in range(gone)]  # never opened: "not found"
+    exchange.faults.randomly(rate, kinds, seed=seed)
+    async with WeexClient(
+        Credentials(API_KEY, API_SECRET, PASSPHRASE),
+        base_url="http://fake",
+        transport=exchange.transport(),
+        rate_limits=ROOMY,
+        retry=FAST_RETRY,
+        timeout=0.02,
+    ) as client:
+        report = await client.cancel_orders(ids=asked, batch_size=batch_size)
+    check(report, asked, exchange)
 
 
 # -- cancellation safety ---------------------------------------------------------------------------
