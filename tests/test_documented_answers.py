@@ -250,7 +250,7 @@ def every_endpoint() -> list[tuple[str, Endpoint[Any]]]:
     seen = {}
     for version, api in API.items():
         for endpoint in api.endpoints:
-            seen[(endpoint.method, endpoint.path)] = (version, endpoint)
+            seen.setdefault((endpoint.method, endpoint.path), (version, endpoint))
     return list(seen.values())
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import attrs
 
-from . import _v2
 from ._api import Api, accepted, acks, decimal_text
 from ._checks import (
     MAX_IDS_V3,
@@ -27,6 +26,7 @@ from ._checks import (
 )
 from ._endpoints import Call, Endpoint, request
 from ._limiter import Priority
+from ._v2 import SERVER_TIME
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -257,7 +257,7 @@ class V3Api(Api):
 
     def server_time(self) -> Call[ServerTime]:
         # No V3 time endpoint was documented when this was written: V2's serves both.
-        return request(_v2.SERVER_TIME)
+        return request(SERVER_TIME)
 
     def cancel_batch(
         self, key: Key, names: Sequence[str], symbol: str | None

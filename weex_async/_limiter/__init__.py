@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import attrs
 
@@ -21,9 +21,6 @@ from ._admission import AdmissionQueue, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
 from ._redis import RedisLedger, RedisUnavailable
-
-if TYPE_CHECKING:
-    from .._endpoints import Endpoint
 
 __all__ = [
     "USED_WEIGHT_HEADER",
@@ -37,6 +34,22 @@ __all__ = [
     "RateLimits",
     "Ticket",
 ]
+
+
+class Endpoint(Protocol):
+    """What the limiter needs to know of a call's endpoint (``_endpoints.Endpoint`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ip_weight(self) -> int: ...
+    @property
+    def uid_weight(self) -> int: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def trade(self) -> bool: ...
+
 
 #: Response header through which newer WEEX APIs report the weight used in the current window.
 USED_WEIGHT_HEADER = "x-used-weight-10s"
@@ -143,7 +156,7 @@ class Admission:
 
     __slots__ = ("_endpoint", "_limiter", "_ticket")
 
-    def __init__(self, limiter: ClientLimiter, endpoint: Endpoint[Any]) -> None:
+    def __init__(self, limiter: ClientLimiter, endpoint: Endpoint) -> None:
         self._limiter = limiter
         self._endpoint = endpoint
         self._ticket: Ticket | None = None
@@ -214,7 +227,7 @@ class ClientLimiter:
         self._adopted[pool] = (key, budget)
         return pool
 
-    def charges(self, endpoint: Endpoint[Any]) -> tuple[tuple[Pool, int], ...]:
+    def charges(self, endpoint: Endpoint) -> tuple[tuple[Pool, int], ...]:
         """What one call of ``endpoint`` charges, pool by pool (built once per endpoint)."""
         charges = self._charges.get(endpoint.name)
         if charges is None:
@@ -245,12 +258,12 @@ class ClientLimiter:
             )
         return charges
 
-    def admit(self, endpoint: Endpoint[Any]) -> Admission:
+    def admit(self, endpoint: Endpoint) -> Admission:
         """``async with limiter.admit(endpoint) as ticket:``: admitted (charged) on entry; on exit,
         the slot of a sent request is released and an unsent one is refunded."""
         return Admission(self, endpoint)
 
-    async def acquire(self, endpoint: Endpoint[Any]) -> Ticket:
+    async def acquire(self, endpoint: Endpoint) -> Ticket:
         """Wait for admission of one call of ``endpoint`` and charge it (prefer ``admit``).
 
         With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
@@ -295,7 +308,7 @@ class ClientLimiter:
         if not on:
             self.queue.rescan()
 
-    async def rate_limited(self, endpoint: Endpoint[Any], retry_after: float | None) -> float:
+    async def rate_limited(self, endpoint: Endpoint, retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
         pause = self._limits.ban if retry_after is None else max(retry_after, 0.0)
         queue = self.queue
@@ -318,7 +331,7 @@ class ClientLimiter:
             ledger, self._ledger = self._ledger, None
             await self._limiter.drop_ledger(ledger)
 
-    def observe_headers(self, endpoint: Endpoint[Any], headers: Mapping[str, str]) -> None:
+    def observe_headers(self, endpoint: Endpoint, headers: Mapping[str, str]) -> None:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.
 
         Which pool WEEX's header describes is not documented, so both are raised (never

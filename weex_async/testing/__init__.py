@@ -16,8 +16,8 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 ``fake`` extra, i.e. uvicorn).
 """
 
-from ._exchange import Arrival, DroppedConnection, FakeExchange
-from ._faults import Fault, Faults
+from ._exchange import Arrival, FakeExchange
+from ._faults import DroppedConnection, Fault, Faults
 from ._measure import free_port, worst_window
 from ._order_desk import FakeAccount, FakeOrder
 from ._redis_server import RedisServer

@@ -22,11 +22,12 @@ from urllib.parse import parse_qsl
 import attrs
 
 from .._signing import sign
-from ._faults import Fault, Faults
+from ._faults import DroppedConnection, Fault, Faults
 from ._measure import worst_window
 from ._order_desk import ROUTES, FakeAccount, OrderDesk, Request
+from ._transport import FakeTransport
 
-__all__ = ["Arrival", "DroppedConnection", "FakeAccount", "FakeExchange"]
+__all__ = ["Arrival", "FakeAccount", "FakeExchange"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,10 +46,6 @@ WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
     **{route: (ip, uid) for route, (ip, uid, _) in ROUTES.items()},
 }
 _PATHS = {path for _, path in WEIGHTS}
-
-
-class DroppedConnection(Exception):
-    """Raised by the app to drop the connection without an answer (a fault)."""
 
 
 @attrs.frozen
@@ -206,8 +203,6 @@ class FakeExchange:
 
     def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> Any:
         """An in-process httpx transport to this app that fails like a socket would."""
-        from ._transport import FakeTransport
-
         return FakeTransport(self, client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

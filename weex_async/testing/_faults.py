@@ -7,7 +7,11 @@ import random
 from collections import deque
 from collections.abc import Iterable
 
-__all__ = ["Fault", "Faults"]
+__all__ = ["DroppedConnection", "Fault", "Faults"]
+
+
+class DroppedConnection(Exception):
+    """Raised by the app to drop the connection without an answer (a fault)."""
 
 
 class Fault(str, enum.Enum):

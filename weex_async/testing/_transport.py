@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._exchange import DroppedConnection
+from ._faults import DroppedConnection
 
 if TYPE_CHECKING:
     from ._exchange import FakeExchange
