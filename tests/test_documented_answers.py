@@ -247,7 +247,7 @@ DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
 
 
 def every_endpoint() -> list[tuple[str, Endpoint[Any]]]:
-    seen = {}
+    seen: dict[tuple[str, str], tuple[str, Endpoint[Any]]] = {}
     for version, api in API.items():
         for endpoint in api.endpoints:
             seen.setdefault((endpoint.method, endpoint.path), (version, endpoint))

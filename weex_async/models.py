@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import attrs
 
@@ -25,7 +25,11 @@ __all__ = [
     "Order",
     "OrderAck",
     "OrderRequest",
+    "OrderType",
+    "PositionSide",
     "ServerTime",
+    "Side",
+    "TimeInForce",
 ]
 
 
@@ -155,16 +159,36 @@ def _price(value: Any) -> Decimal | None:
     return None if value is None else _decimal(value, "price")
 
 
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
+#: The values each enum-like field of ``OrderRequest`` takes (any case is accepted on input).
+Side = Literal["BUY", "SELL"]
+PositionSide = Literal["LONG", "SHORT"]
+OrderType = Literal["LIMIT", "MARKET"]
+TimeInForce = Literal["GTC", "IOC", "FOK", "POST_ONLY"]
 
 
-def _one_of(*allowed: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in allowed:
-            raise InvalidRequestError(f"{attribute.name} must be one of {allowed}, got {value!r}")
+def _pick(value: str, kind: Any, field: str) -> Any:
+    """``value`` upper-cased, which must be one of the ``Literal`` type ``kind``'s values."""
+    allowed: tuple[str, ...] = get_args(kind)
+    upper = value.upper() if isinstance(value, str) else value
+    if upper not in allowed:
+        raise InvalidRequestError(f"{field} must be one of {allowed}, got {value!r}")
+    return upper
 
-    return check
+
+def _side(value: str) -> Side:
+    return cast(Side, _pick(value, Side, "side"))
+
+
+def _position_side(value: str) -> PositionSide:
+    return cast(PositionSide, _pick(value, PositionSide, "position_side"))
+
+
+def _order_type(value: str) -> OrderType:
+    return cast(OrderType, _pick(value, OrderType, "order_type"))
+
+
+def _time_in_force(value: str) -> TimeInForce:
+    return cast(TimeInForce, _pick(value, TimeInForce, "time_in_force"))
 
 
 def _new_client_oid() -> str:
@@ -206,16 +230,12 @@ class OrderRequest:
     """
 
     symbol: str
-    side: str = attrs.field(converter=_upper, validator=_one_of("BUY", "SELL"))
-    position_side: str = attrs.field(converter=_upper, validator=_one_of("LONG", "SHORT"))
+    side: Side = attrs.field(converter=_side)
+    position_side: PositionSide = attrs.field(converter=_position_side)
     quantity: Decimal = attrs.field(converter=_quantity)
     price: Decimal | None = attrs.field(default=None, converter=_price)
-    order_type: str = attrs.field(
-        default="LIMIT", converter=_upper, validator=_one_of("LIMIT", "MARKET")
-    )
-    time_in_force: str = attrs.field(
-        default="GTC", converter=_upper, validator=_one_of("GTC", "IOC", "FOK", "POST_ONLY")
-    )
+    order_type: OrderType = attrs.field(default="LIMIT", converter=_order_type)
+    time_in_force: TimeInForce = attrs.field(default="GTC", converter=_time_in_force)
     client_oid: str = attrs.field(factory=_new_client_oid, validator=_check_client_oid)
     take_profit_price: Decimal | None = attrs.field(default=None, converter=_price)
     stop_loss_price: Decimal | None = attrs.field(default=None, converter=_price)
