@@ -16,6 +16,7 @@ from weex_async.errors import (
     RateLimitError,
     ServerError,
     TimestampError,
+    UnrecognizedAPIError,
     WeexAPIError,
 )
 
@@ -46,30 +47,27 @@ DOCUMENTED = {
 }
 
 
-# V3's negative codes: WEEX publishes no list for the V3 contract API; these follow the
-# Binance-style space V3 uses (uncertain, documented as such in docs/errors.md).
-V3_ASSUMED = {
-    "-1000": ServerError,
-    "-1001": ServerError,
-    "-1002": AuthenticationError,
-    "-1003": RateLimitError,
-    "-1006": ServerError,
-    "-1007": ServerError,
-    "-1021": TimestampError,
-    "-1022": AuthenticationError,
-    "-1054": BadRequestError,
-    "-2011": OrderNotFoundError,
-    "-2013": OrderNotFoundError,
-    "-2014": AuthenticationError,
-    "-2015": AuthenticationError,
+# V3's negative codes: WEEX publishes no list for the V3 contract API; these are ccxt's WEEX table
+# (likely, documented as such in docs/errors.md and docs/weex-facts.md).
+V3_FROM_CCXT = {
+    "-1043": TimestampError,
+    "-1046": TimestampError,
+    "-1044": AuthenticationError,
+    "-1049": AuthenticationError,
+    "-1054": ServerError,
+    "-1135": BadRequestError,
+    "-1140": BadRequestError,
+    "-1150": BadRequestError,
+    "-3200": OrderNotFoundError,
+    "-3236": PermissionDeniedError,
 }
 
 
 def test_table_covers_exactly_the_documented_codes() -> None:
-    assert set(errors.CODE_TABLE) == set(DOCUMENTED) | set(V3_ASSUMED)
+    assert set(errors.CODE_TABLE) == set(DOCUMENTED) | set(V3_FROM_CCXT)
 
 
-@pytest.mark.parametrize(("code", "cls"), sorted({**DOCUMENTED, **V3_ASSUMED}.items()))
+@pytest.mark.parametrize(("code", "cls"), sorted({**DOCUMENTED, **V3_FROM_CCXT}.items()))
 def test_each_code_raises_its_class(code: str, cls: type[WeexAPIError]) -> None:
     status = 429 if code == "429" else 400
     response = httpx.Response(
@@ -90,30 +88,45 @@ def test_each_code_raises_its_class(code: str, cls: type[WeexAPIError]) -> None:
         (500, ServerError),
         (503, ServerError),
         (429, RateLimitError),
+        (401, UnrecognizedAPIError),
+        (400, UnrecognizedAPIError),
+        (200, UnrecognizedAPIError),
+    ],
+)
+def test_an_unknown_code_is_unrecognized_never_a_definite_refusal(
+    status: int, cls: type[WeexAPIError]
+) -> None:
+    with pytest.raises(WeexAPIError) as info:
+        read_body(httpx.Response(status, json={"code": "99999", "msg": "?"}))
+    assert type(info.value) is cls
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (500, ServerError),
+        (429, RateLimitError),
         (401, AuthenticationError),
         (403, PermissionDeniedError),
         (400, BadRequestError),
         (418, WeexAPIError),
     ],
 )
-def test_unknown_code_falls_back_to_status(status: int, cls: type[WeexAPIError]) -> None:
-    with pytest.raises(cls):
-        read_body(httpx.Response(status, json={"code": "99999", "msg": "?"}))
+def test_no_code_goes_by_the_http_status(status: int, cls: type[WeexAPIError]) -> None:
+    with pytest.raises(WeexAPIError) as info:
+        read_body(httpx.Response(status, json={"msg": "?"}))
+    assert type(info.value) is cls
 
 
 @pytest.mark.parametrize(
     ("code", "status", "cls"),
     [
-        (-1054, 400, BadRequestError),  # seen from V3: quantity off the step size
-        (-1121, 400, BadRequestError),  # -11xx: request parameters
-        (-2019, 400, BadRequestError),  # -20xx: order rejected
-        (-4164, 400, BadRequestError),  # -4xxx: order parameters
-        (-1099, 400, BadRequestError),  # other -10xx: by HTTP status
+        (-1054, 400, ServerError),  # "system error, please retry later"
+        (-1140, 400, BadRequestError),  # ccxt's sample: "Either orderId or ... must be sent."
+        (-3200, 400, OrderNotFoundError),
+        (-1021, 400, UnrecognizedAPIError),  # Binance's timestamp code: not WEEX's
+        (-2013, 400, UnrecognizedAPIError),  # Binance's "order does not exist": not WEEX's
         (-1099, 500, ServerError),
-        (-1003, 400, RateLimitError),  # too many requests, whatever the status
-        (-1021, 400, TimestampError),
-        (-3000, 400, BadRequestError),  # outside every range: by HTTP status
-        (-3000, 503, ServerError),
     ],
 )
 def test_v3_integer_codes(code: int, status: int, cls: type[WeexAPIError]) -> None:

@@ -21,7 +21,6 @@ from ._checks import (
     check_batch_size,
     check_deadline,
     check_symbol,
-    name_problem,
     order_names,
 )
 from ._limiter import Limiter, PoolSnapshot, RateLimits
@@ -36,7 +35,7 @@ from ._session import (
 from ._signing import Credentials
 from ._v2 import V2Api
 from ._v3 import V3Api
-from .errors import ConfigurationError, InvalidRequestError
+from .errors import ConfigurationError
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -234,51 +233,79 @@ class WeexClient:
         *,
         batch_size: int | None = None,
         deadline: float | None = None,
+        confirm: bool = True,
     ) -> CancelReport:
-        """Cancel any number of orders, and say what became of every one.
+        """Cancel any number of orders, and say what became of every one: the kill switch.
 
-        The orders are split into batch cancels of ``batch_size``, which run concurrently through
-        the limiter (so they never trip the rate limits) and are retried where safe (see
-        ``RetryPolicy``). Each order is judged by its own item in the answer, never by the
-        top-level ``result``.
+        **The contract.** Once the types of its arguments are read (a list of ids or of cids,
+        not both), it returns a ``CancelReport`` and never raises, whatever the network, the
+        exchange or the client do meanwhile. The one exception is ``asyncio.CancelledError`` when
+        the task awaiting it is cancelled; then no batch is left running. Every distinct order
+        asked for gets exactly one outcome:
 
-        Duplicated ids are cancelled once and reported once. An empty list sends nothing and
-        returns an empty report.
+        - ``cancelled``: the exchange said so, in a batch's answer or when the order was looked
+          up;
+        - ``failed``: certainly **not** cancelled by this call, with why: the exchange's refusal
+          (``"FAILED_ORDER_NOT_FOUND"``: already filled or cancelled), ``"filled (found by
+          lookup)"``, or ``"not sent: …"`` (a malformed id, the key refused, the deadline passed
+          before it could be sent, the client closed);
+        - ``unknown``: may have been cancelled, with why (an attempt went unanswered, or the
+          answers were unclear, and no lookup settled it).
+
+        How: the orders are split into batch cancels of ``batch_size`` that run concurrently
+        through the limiter (so they never trip the rate limits), each order judged by its own
+        item in the answer. Unanswered attempts, 5xx, unreadable answers and 429s are retried
+        (``RetryPolicy``). Until a signed call has confirmed the key, one batch goes first and the
+        rest follow its answer; an authentication or permission refusal stops the run, so a wrong
+        secret is sent once, not once per batch. With ``confirm``, each order still unknown at
+        the end is looked up (order detail, at cancel priority, within the deadline; IP 2 and UID
+        2 on V2, 2 and 3 on V3, per order): cancelled, filled, or still open and cancelled again.
+
+        Duplicated ids are cancelled once and reported once; an empty list sends nothing.
 
         Args:
-            ids: exchange order ids (decimal strings). Pass ``ids`` or ``cids``, not both.
+            ids: exchange order ids (decimal strings, or ``int``). Pass ``ids`` or ``cids``.
             cids: client order ids.
             symbol: sent with every batch when given.
             batch_size: orders per call; the client's ``batch_size`` by default, and never more
                 than the session has learned the exchange accepts.
-            deadline: seconds after which nothing more is sent and what is left is reported
-                ``unknown``; ``RetryPolicy.deadline`` by default.
+            deadline: seconds after which nothing more is sent; ``RetryPolicy.deadline`` by
+                default (none).
+            confirm: look up the orders still unknown at the end (by exchange id only: WEEX's
+                order detail takes no client id).
 
         Returns:
-            A ``CancelReport`` in which every distinct id asked for appears exactly once, as
-            ``cancelled``, ``failed`` (with the exchange's reason) or ``unknown`` (with why).
+            A ``CancelReport`` in which every distinct order asked for appears exactly once.
 
         Raises:
-            InvalidRequestError: before sending anything, for bad arguments.
-            ClientClosedError: the client is closed.
+            InvalidRequestError: before anything is sent, when the arguments' types are wrong (not
+                a list, both lists, ``batch_size`` not an integer from 1 to 50, ``deadline`` not a
+                positive number, a bad ``symbol``). A malformed id is not an error: it is
+                reported failed, and the others are cancelled.
+            ClientClosedError: the client was already closed when called.
+            EventLoopError: the client belongs to another event loop.
         """
         self._session.check_usable()
         key, names = order_names(ids, cids)
-        for name in names:
-            problem = name_problem(key, name, self._api.cid_pattern)
-            if problem is not None:
-                raise InvalidRequestError(problem)
         check_symbol(symbol)
         if batch_size is not None:
             check_batch_size(batch_size, setting=False)
         deadline = check_deadline(deadline if deadline is not None else self.retry.deadline)
+        if self.credentials is None:
+            raise ConfigurationError("cancel_orders needs credentials")
         distinct = list(dict.fromkeys(names))
         if not distinct:
             return CancelReport()
-        if self.credentials is None:
-            raise ConfigurationError("cancel_orders needs credentials")
         deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
-        run = CancelRun(self._session, self._api, key, symbol, deadline_at, self._batch_limit)
+        run = CancelRun(
+            self._session,
+            self._api,
+            key,
+            symbol,
+            deadline_at,
+            self._batch_limit,
+            confirm=bool(confirm),
+        )
         size = min(batch_size or self._batch_limit.size, self._batch_limit.size)
         return await run.run(distinct, size)
 

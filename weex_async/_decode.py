@@ -13,10 +13,11 @@ Wire rules owned here:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -34,6 +35,9 @@ T = TypeVar("T")
 
 #: Some account endpoints wrap success as ``{"code": "00000", "data": ...}``.
 SUCCESS_CODES = frozenset({"00000", "0", "200"})
+#: Keys under which a list answer has been seen wrapped (V3 batch cancel: a bare list in one
+#: public client, ``{"orderList": [...]}`` in another, ``{"data": [...]}`` in a third).
+LIST_ENVELOPES = ("orderList", "data")
 
 _CAMEL = re.compile(r"_([a-z])")
 
@@ -115,12 +119,39 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **renames)
 
     converter.register_structure_hook_factory(attrs.has, attrs_hook)
+
+    def list_hook(cls: Any) -> Callable[[Any, Any], Any]:
+        item = get_args(cls)[0]
+
+        def structure(value: Any, _: Any) -> tuple[Any, ...]:
+            if value is None:  # WEEX sends empty lists as null ("failInfos": null)
+                return ()
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return tuple(converter.structure(element, item) for element in value)
+
+        return structure
+
+    converter.register_structure_hook_factory(_is_list_shape, list_hook)
     return converter
+
+
+def _is_list_shape(cls: Any) -> bool:
+    """``tuple[X, ...]``: how a JSON list is typed in the wire shapes and models."""
+    args = get_args(cls)
+    return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
 CONVERTER = make_converter()
 
 _NOT_JSON = object()
+_STRUCTURE_ERRORS: tuple[type[Exception], ...] = (*DECODE_ERRORS, RecursionError)
+
+
+def _shape_name(cls: Any) -> str:
+    if _is_list_shape(cls):
+        return f"list of {_shape_name(get_args(cls)[0])}"
+    return str(getattr(cls, "__name__", cls))
 
 
 def encode_body(body: Any) -> bytes:
@@ -140,7 +171,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         seconds = float(value)
     except ValueError:
         return None
-    return seconds if seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def read_body(response: httpx.Response) -> Any:
@@ -155,6 +186,12 @@ def read_body(response: httpx.Response) -> Any:
         body = json.loads(response.content) if response.content else None
     except ValueError:
         body = _NOT_JSON
+    except RecursionError:  # JSON nested deeper than any answer WEEX documents
+        raise UnexpectedResponseError(
+            f"HTTP {status}: an answer nested too deeply to read",
+            status_code=status,
+            body=_excerpt(response),
+        ) from None
     if body is _NOT_JSON or body is None:
         if status == 429:  # a 429 means a ban whatever its body: the pools must pause
             raise api_error_for(
@@ -185,16 +222,20 @@ def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter =
             body, never a cattrs traceback.
     """
     payload = read_body(response)
+    if isinstance(payload, dict) and _is_list_shape(cls):
+        wrapped = [key for key in LIST_ENVELOPES if isinstance(payload.get(key), list)]
+        if len(payload) == 1 and wrapped:
+            payload = payload[wrapped[0]]
     try:
         return converter.structure(payload, cls)
-    except DECODE_ERRORS as exc:
+    except _STRUCTURE_ERRORS as exc:
         detail = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )
         raise UnexpectedResponseError(
-            f"HTTP {response.status_code}: the answer is not a {cls.__name__}: {detail}",
+            f"HTTP {response.status_code}: the answer is not a {_shape_name(cls)}: {detail}",
             status_code=response.status_code,
             body=_excerpt(response),
         ) from None

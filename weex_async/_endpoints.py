@@ -88,6 +88,10 @@ class Call(Generic[R]):
         """The result this answer gives (the tests pass ``make_converter(strict=True)``)."""
         return self.read(answer, converter)
 
+    def at_priority(self, priority: Priority) -> Call[R]:
+        """The same request, waiting in the limiter's queue at ``priority``."""
+        return attrs.evolve(self, endpoint=attrs.evolve(self.endpoint, priority=priority))
+
     def then(self, convert: Callable[[R], S]) -> Call[S]:
         """The same request, its result passed through ``convert``."""
         read = self.read

@@ -16,6 +16,7 @@ from .errors import (
     ServerError,
     TimestampError,
     TransportError,
+    UnrecognizedAPIError,
 )
 
 __all__ = ["Decision", "RetryPolicy"]
@@ -52,7 +53,8 @@ class RetryPolicy:
     - A ``TimestampError`` (40005 / 40008) is retried once, after re-syncing with server time.
     - An HTTP 429 pauses the pools for the ban; idempotent calls are then retried.
     - Only idempotent calls (batch cancel, queries) are retried after an error that leaves the
-      outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies.
+      outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies, and
+      error codes this SDK does not know (``UnrecognizedAPIError``).
       ``cancel_batch_orders`` returns the exchange's own answer, so it retries only what the
       exchange certainly refused (429, timestamp); ``cancel_orders`` retries all of the above and
       accounts for orders an unanswered attempt may have cancelled.
@@ -109,7 +111,9 @@ class RetryPolicy:
     @staticmethod
     def outcome_unknown(error: BaseException) -> bool:
         """True for failures after which the exchange may or may not have acted."""
-        return isinstance(error, (TransportError, ServerError, ResponseDecodeError))
+        return isinstance(
+            error, (TransportError, ServerError, ResponseDecodeError, UnrecognizedAPIError)
+        )
 
     @staticmethod
     def refused(error: BaseException) -> bool:

@@ -28,12 +28,14 @@ from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
 from .errors import (
+    BadRequestError,
     ClientClosedError,
     ConfigurationError,
     EventLoopError,
     RateLimitError,
     RequestTimeoutError,
     TransportError,
+    WeexAPIError,
     WeexError,
 )
 from .models import ServerTime
@@ -60,6 +62,14 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_MAX_IN_FLIGHT = 10
 #: Seconds between background server-time syncs while the client is open.
 DEFAULT_TIME_SYNC_INTERVAL = 300.0
+#: The most seconds the first server-time sync may hold up a signed call. Past it (or when the
+#: time endpoint fails), the call is signed with the local clock and the sync goes on in the
+#: background: the public time endpoint never stands between a user and their cancels.
+FIRST_SYNC_BUDGET = 2.0
+#: The longest wait between two background attempts to reach the time endpoint after a failure.
+SYNC_RETRY_MAX = 30.0
+
+_CLOSED = "this WeexClient is closed; create a new one (a closed client cannot be reopened)"
 
 
 @attrs.define
@@ -68,11 +78,13 @@ class Trace:
 
     Attributes:
         sent: attempts that went on the wire.
+        in_flight: an attempt is on the wire now.
         unclear: some attempt went unanswered or was answered unreadably: the exchange may have
             acted on it.
     """
 
     sent: int = 0
+    in_flight: bool = False
     unclear: bool = False
 
 
@@ -142,6 +154,10 @@ class Session:
         self._time_sync_interval = time_sync_interval
         self._sync_lock: asyncio.Lock | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        #: the first sync was tried (whatever its outcome): signed calls no longer wait for it
+        self._sync_tried = False
+        #: a signed call was answered by the exchange as something other than a refusal of the key
+        self._key_confirmed = False
         self._limiter = ClientLimiter(
             rate_limits,
             url.netloc.decode("ascii"),
@@ -187,9 +203,7 @@ class Session:
             EventLoopError: the running loop is not the one the session first ran on.
         """
         if self._closed:
-            raise ClientClosedError(
-                "this WeexClient is closed; create a new one (a closed client cannot be reopened)"
-            )
+            raise ClientClosedError(_CLOSED)
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
@@ -201,16 +215,24 @@ class Session:
             )
 
     async def aclose(self) -> None:
-        """Stop the background time sync, let go of the pools, close the connections."""
+        """Close: callers waiting for admission get ``ClientClosedError`` at once, the
+        background time sync stops, the pools are let go of and the connections closed. A
+        request already on the wire ends with its answer or with the closed connection."""
         if self._closed:
             return
         self._closed = True
-        await self._limiter.aclose()
+        await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
         await self._http.aclose()
+
+    @property
+    def key_confirmed(self) -> bool:
+        """A signed call got an answer that was not a refusal of the key: the key, secret and
+        passphrase are known to be right."""
+        return self._key_confirmed
 
     # -- observability -----------------------------------------------------------------------------
 
@@ -258,6 +280,7 @@ class Session:
         last_error: WeexError | None = None
         while True:
             attempt += 1
+            self.check_usable()  # closed meanwhile: nothing more is sent
             try:
                 if deadline_at is None:
                     return await self._attempt(call, attempt, trace)
@@ -284,7 +307,7 @@ class Session:
                     raise
                 resynced = resynced or decision is Decision.RESYNC
                 if decision is Decision.RESYNC:
-                    await self.sync_time()
+                    await self._resync()
                 elif decision is Decision.BACKOFF:
                     wait = self.retry.backoff(attempt)
                     if deadline_at is not None:
@@ -301,6 +324,7 @@ class Session:
                 request.url = self._wire_url(request.url)
             ticket.mark_sent()
             trace.sent += 1
+            trace.in_flight = True
             try:
                 response = await self._http.send(
                     request, auth=self._auth if endpoint.signed else None
@@ -314,7 +338,17 @@ class Session:
                 log.debug(
                     "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
                 )
+                if self._closed:
+                    raise ClientClosedError(
+                        f"{_CLOSED} (while {endpoint.name} was on the wire)"
+                    ) from exc
                 raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
+            except RuntimeError as exc:
+                if not self._closed:
+                    raise
+                raise ClientClosedError(_CLOSED) from exc
+            finally:
+                trace.in_flight = False
         log.debug(
             "%s attempt %d: HTTP %d after waiting %.3fs for the limiter",
             endpoint.name,
@@ -323,42 +357,107 @@ class Session:
             ticket.waited,
         )
         self._limiter.observe_headers(endpoint, response.headers)
+        # An answer below 400 that is not an error envelope, or a refusal of the parameters,
+        # means the exchange took the key, secret and passphrase.
+        confirms = endpoint.signed and response.status_code < 400
         try:
-            return call.result(response)
+            result = call.result(response)
         except RateLimitError as exc:
             await self._limiter.rate_limited(endpoint, exc.retry_after)
             raise
+        except BadRequestError:
+            self._key_confirmed = self._key_confirmed or endpoint.signed
+            raise
+        except WeexAPIError:
+            raise
+        except WeexError:
+            self._key_confirmed = self._key_confirmed or confirms
+            raise
+        self._key_confirmed = self._key_confirmed or confirms
+        return result
 
     # -- server time -------------------------------------------------------------------------------
 
     async def sync_time(self) -> float:
-        """Measure the offset to the exchange's clock now (median of 3 samples), in ms."""
-        self.check_usable()
+        """Measure the offset to the exchange's clock now (median of 3 samples), in ms.
 
+        Raises:
+            WeexError: (a subclass) the time endpoint did not answer.
+        """
+        self.check_usable()
+        return await self._sync(None)
+
+    async def _sync(self, deadline_at: float | None) -> float:
         async def fetch() -> int:
-            return (await self.send(self._time_call)).timestamp
+            call = self._time_call
+            answer = await self.send(call, retry_unclear=True, deadline_at=deadline_at)
+            return answer.timestamp
 
         offset = await self._clock.sync(fetch)
         log.debug("server time offset %.1f ms", offset)
         return offset
 
+    async def _resync(self) -> None:
+        """After a timestamp error: sync again; on failure keep the last offset (the retry that
+        follows is signed afresh either way)."""
+        try:
+            await self._sync(asyncio.get_running_loop().time() + FIRST_SYNC_BUDGET)
+        except (WeexError, DeadlineReached) as exc:
+            log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
+
     async def _ensure_time_synced(self) -> None:
-        if not self._sync_time or self._clock.synced_at is not None:
+        """Before the first signed call: one sync, bounded by ``FIRST_SYNC_BUDGET``; if it fails,
+        sign with the local clock (one WARNING) and keep trying in the background."""
+        if not self._sync_time or self._sync_tried or self._clock.synced_at is not None:
             return
         if self._sync_lock is None:
             self._sync_lock = asyncio.Lock()
         async with self._sync_lock:
-            if self._clock.synced_at is None:
-                await self.sync_time()
-                self._sync_task = asyncio.get_running_loop().create_task(self._sync_forever())
-
-    async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._time_sync_interval)
+            if self._sync_tried:
+                return
+            loop = asyncio.get_running_loop()
+            synced = True
             try:
-                await self.sync_time()
-            except Exception as exc:  # a failed refresh keeps the last offset; the next one retries
-                log.warning("server time refresh failed: %s", exc)
+                await self._sync(loop.time() + FIRST_SYNC_BUDGET)
+            except ClientClosedError:
+                raise
+            except (WeexError, DeadlineReached) as exc:
+                synced = False
+                log.warning(
+                    "server time unavailable (%s): signing with the local clock; retrying in "
+                    "the background",
+                    _brief(exc),
+                )
+            self._sync_tried = True
+            self.check_usable()  # closed during the sync: no background task to outlive it
+            self._sync_task = loop.create_task(self._sync_forever(synced))
+
+    async def _sync_forever(self, synced: bool) -> None:
+        """Refresh the offset every ``time_sync_interval``; after a failure, try again sooner
+        (1 s, doubling, at most ``SYNC_RETRY_MAX`` or the interval)."""
+        retry = 1.0
+        while not self._closed:
+            wait = self._time_sync_interval if synced else min(retry, self._time_sync_interval)
+            await asyncio.sleep(wait)
+            try:
+                await self._sync(None)
+            except ClientClosedError:
+                return
+            except WeexError as exc:  # keeps the last offset (or the local clock)
+                if synced:
+                    log.warning("server time refresh failed: %s", _brief(exc))
+                else:
+                    log.debug("server time still unavailable: %s", _brief(exc))
+                synced = False
+                retry = min(retry * 2, SYNC_RETRY_MAX)
+            else:
+                if not synced:
+                    log.info("server time reached: offset %.1f ms", self._clock.offset_ms)
+                synced, retry = True, 1.0
+
+
+def _brief(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _as_aiohttp_sends(url: httpx.URL) -> httpx.URL:

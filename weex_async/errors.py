@@ -19,12 +19,13 @@
         ├── BadRequestError                      parameters rejected
         │   └── OrderNotFoundError               the order is not open (filled or cancelled)
         ├── RateLimitError                       HTTP 429: the pools pause for the ban
-        └── ServerError                          5xx or WEEX's "system error" (40015)
+        ├── ServerError                          5xx or WEEX's "system error" (40015)
+        └── UnrecognizedAPIError                 a code this SDK does not know: outcome unknown
 
 ``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
-``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes) and the HTTP status
-second. No message of any error contains a secret: they are built from the response, never from
-the request's headers.
+``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), a code it does not know
+being ``UnrecognizedAPIError``, and from the HTTP status when the body has no code. No message of
+any error contains a secret: they are built from the response, never from the request's headers.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ __all__ = [
     "TimestampError",
     "TransportError",
     "UnexpectedResponseError",
-    "V3_CODE_RANGES",
+    "UnrecognizedAPIError",
     "WeexAPIError",
     "WeexError",
     "api_error_for",
@@ -179,6 +180,14 @@ class ServerError(WeexAPIError):
     """The exchange failed (5xx, or its documented "system error" 40015)."""
 
 
+class UnrecognizedAPIError(WeexAPIError):
+    """The exchange answered with an error code this SDK does not know.
+
+    Whether it acted on the request is unknown, so it is never taken for a definite refusal:
+    ``cancel_orders`` retries it like a lost answer and reports ``unknown`` if it persists.
+    """
+
+
 #: The exchange's error codes (docs/weex-facts.md, docs/errors.md) and the class each one raises.
 CODE_TABLE: dict[str, type[WeexAPIError]] = {
     "40001": AuthenticationError,  # ACCESS-KEY header missing
@@ -203,47 +212,24 @@ CODE_TABLE: dict[str, type[WeexAPIError]] = {
     "50005": OrderNotFoundError,  # order does not exist
     "40015": ServerError,  # system error
     "429": RateLimitError,  # too many requests
-    # V3 answers errors with negative integer codes in a Binance-style space (a live client saw
-    # -1054 for a quantity off the step size). WEEX publishes no V3 contract list: these entries
-    # follow that scheme and are UNCERTAIN; other negative codes go by V3_CODE_RANGES, then by the
-    # HTTP status.
-    "-1000": ServerError,  # unknown error
-    "-1001": ServerError,  # internal error / disconnected
-    "-1002": AuthenticationError,  # unauthorized
-    "-1003": RateLimitError,  # too many requests (the pools pause, as for a 429)
-    "-1006": ServerError,  # unexpected response: execution status unknown
-    "-1007": ServerError,  # backend timeout: execution status unknown
-    "-1021": TimestampError,  # timestamp outside the accepted window
-    "-1022": AuthenticationError,  # signature invalid
-    "-1054": BadRequestError,  # seen live: quantity off the step size
-    "-2011": OrderNotFoundError,  # cancel rejected: unknown order
-    "-2013": OrderNotFoundError,  # order does not exist
-    "-2014": AuthenticationError,  # API key format invalid
-    "-2015": AuthenticationError,  # invalid API key, IP or permissions
+    # V3 answers errors with negative integer codes. WEEX publishes no list; these come from
+    # ccxt's WEEX table (likely; docs/weex-facts.md). A code in neither table is unrecognized:
+    # whether the exchange acted is then unknown (UnrecognizedAPIError), never a definite refusal.
+    "-1043": TimestampError,  # invalid timestamp
+    "-1046": TimestampError,  # timestamp expired
+    "-1044": AuthenticationError,  # invalid access key
+    "-1049": AuthenticationError,  # API key or passphrase incorrect
+    "-1054": ServerError,  # system error, "please retry later"
+    "-1135": BadRequestError,  # invalid JSON
+    "-1140": BadRequestError,  # parameter validation error
+    "-1150": BadRequestError,  # request method not supported
+    "-3200": OrderNotFoundError,  # order does not exist
+    "-3236": PermissionDeniedError,  # no API permission
 }
-
-#: V3 negative codes by range, after ``CODE_TABLE`` (uncertain, like the V3 entries there):
-#: -11xx and -4xxx request parameters, -20xx order rejected. Other -10xx codes mix server faults
-#: and refusals (-1054 is a refusal), so they go by the HTTP status.
-V3_CODE_RANGES: tuple[tuple[int, int, type[WeexAPIError]], ...] = (
-    (-1199, -1100, BadRequestError),
-    (-2099, -2000, BadRequestError),
-    (-4999, -4000, BadRequestError),
-)
 
 
 def _class_for_code(code: str) -> type[WeexAPIError] | None:
-    cls = CODE_TABLE.get(code)
-    if cls is not None:
-        return cls
-    try:
-        number = int(code)
-    except ValueError:
-        return None
-    for low, high, range_cls in V3_CODE_RANGES:
-        if low <= number <= high:
-            return range_cls
-    return None
+    return CODE_TABLE.get(code)
 
 
 def _class_for_status(status_code: int) -> type[WeexAPIError]:
@@ -269,8 +255,12 @@ def api_error_for(
 ) -> WeexAPIError:
     """Build the exception for an error answer: by ``code`` first, then by HTTP status."""
     cls = _class_for_code(code) if code is not None else None
-    if cls is None or status_code == 429:
-        cls = _class_for_status(status_code) if cls is None else RateLimitError
+    if status_code == 429:
+        cls = RateLimitError
+    elif status_code >= 500 and cls is None:
+        cls = ServerError
+    elif cls is None:
+        cls = UnrecognizedAPIError if code is not None else _class_for_status(status_code)
     if cls is RateLimitError:
         return RateLimitError(
             message, status_code=status_code, code=code, body=body, retry_after=retry_after

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -92,6 +92,10 @@ class Limiter:
         if limiter is None:
             limiter = _DEFAULTS[loop] = cls()
         return limiter
+
+    @property
+    def has_queue(self) -> bool:
+        return self._queue is not None
 
     @property
     def queue(self) -> AdmissionQueue:
@@ -319,10 +323,13 @@ class ClientLimiter:
             await ledger.pause([ledger.key(*self._adopted[pool][0]) for pool in pools], pause)
         return pause
 
-    async def aclose(self) -> None:
-        """Let go of the pools' budgets and the shared ledger (closed when its last user goes)."""
+    async def aclose(self, error: Callable[[], BaseException]) -> None:
+        """Fail this client's waiting callers with ``error()``, and let go of the pools' budgets
+        and of the shared ledger (closed when its last user goes)."""
         if self._limiter is None:
             return
+        if self._limiter.has_queue:
+            self.queue.abort(self._slots, error)
         for pool, (_, budget) in self._adopted.items():
             self._limiter.drop_pool(pool, budget, self._limits.arrival_jitter)
         self._adopted.clear()
@@ -335,19 +342,21 @@ class ClientLimiter:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.
 
         Which pool WEEX's header describes is not documented, so both are raised (never
-        under-counts). The trade cap is not touched: it counts requests, not weight.
+        under-counts). The trade cap is not touched: it counts requests, not weight. A value that
+        is not a number of weight a server could report (``inf``, ``nan``, negative, or over ten
+        budgets) is ignored: a hostile header never stops the client or raises.
         """
         value = headers.get(USED_WEIGHT_HEADER)
         if value is None:
             return
         try:
-            used = int(float(value))
+            reported = float(value)
         except ValueError:
             return
         now = self.queue.clock.time()
         for pool in self._window_pools[endpoint.name]:
-            if pool is not self._trade_pool:
-                pool.reconcile(used, now)
+            if pool is not self._trade_pool and 0 <= reported <= 10 * pool.full_limit:
+                pool.reconcile(int(reported), now)
 
     def snapshot(self) -> tuple[PoolSnapshot, ...]:
         """The state of this client's pools (those it has charged at least once, and slots)."""

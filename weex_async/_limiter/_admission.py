@@ -228,6 +228,23 @@ class AdmissionQueue:
             )
         self._scan()
 
+    def abort(self, pool: Pool, error: Callable[[], BaseException]) -> int:
+        """Fail every waiter that charges ``pool`` with a fresh ``error()`` (its client closed).
+
+        Returns:
+            How many waiters were failed.
+        """
+        aborted = 0
+        for line in self._lines.values():
+            for waiter in line:
+                if not waiter.future.done() and any(p is pool for p, _ in waiter.charges):
+                    waiter.future.set_exception(error())
+                    aborted += 1
+        if aborted:
+            self._pending -= aborted
+            self._scan()
+        return aborted
+
     def rescan(self) -> None:
         """Pool limits changed from outside (e.g. a shared ledger came back): admit who fits."""
         if self._pending:

@@ -220,6 +220,11 @@ class FakeExchange:
         body, too_large = await _read_body(receive)
         status, payload, headers = await self._handle(scope, body, too_large)
         if payload is _DROP:
+            # Start an answer, then abandon it: a server on a socket can only close the
+            # connection (the client sees it dropped, no HTTP status), and the in-process
+            # transport raises a dropped connection too. Raising before the start would make
+            # uvicorn answer HTTP 500 instead.
+            await send({"type": "http.response.start", "status": 200, "headers": _DROP_HEADERS})
             raise DroppedConnection("connection dropped by fault injection")
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         response_headers = [(b"content-type", b"application/json"), *headers]
@@ -344,6 +349,7 @@ class FakeExchange:
 
 
 _DROP = object()
+_DROP_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"64")]
 
 
 def _faulty(fault: Fault | None) -> tuple[int, Any] | None:

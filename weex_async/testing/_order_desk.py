@@ -94,9 +94,16 @@ class FakeAccount:
         return None
 
     def cancel(self, order_id: str) -> FakeOrder:
+        """Cancel an open order (as the exchange does on a cancel call)."""
         order = self.orders.pop(order_id)
         order.status = "canceled"
         self.cancelled.append(order_id)
+        return order
+
+    def fill(self, order_id: str) -> FakeOrder:
+        """Fill an open order: it is no longer open, and a lookup says ``filled``."""
+        order = self.orders.pop(order_id)
+        order.status = "filled"
         return order
 
 
@@ -127,7 +134,7 @@ def _v2_refuse(message: str) -> _Refusal:
 
 
 def _v3_refuse(message: str) -> _Refusal:
-    return _Refusal(error(-1102, message))
+    return _Refusal(error(-1140, message))
 
 
 def _object_body(request: Request, refuse: Callable[[str], _Refusal]) -> dict[str, Any]:
@@ -307,7 +314,7 @@ class OrderDesk:
         order_id = request.query.get("orderId")
         client_oid = request.query.get("origClientOrderId")
         if (order_id is None) == (client_oid is None):
-            return error(-1102, "orderId or origClientOrderId is mandatory (exactly one)")
+            return error(-1140, "Either orderId or origClientOrderId must be sent.")
         name = order_id if order_id is not None else client_oid
         assert name is not None
         return 200, self._v3_item(*self._cancel(account, name, by_id=order_id is not None))
@@ -558,5 +565,5 @@ class OrderDesk:
     def v3_order_detail(self, account: FakeAccount, request: Request) -> Answer:
         order = account.history.get(request.query.get("orderId", ""))
         if order is None:
-            return error(-2013, "Order does not exist.")
+            return error(-3200, "Order does not exist.")
         return 200, self._v3_order(order)

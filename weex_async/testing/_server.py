@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._faults import DroppedConnection
 from ._measure import free_port
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Ite
         exchange, host=host, port=port, log_level="error", lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.addFilter(_quiet_drops)
     thread = threading.Thread(
         target=lambda: asyncio.run(server.serve()), name="weex-fake-exchange", daemon=True
     )
@@ -59,3 +63,9 @@ def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Ite
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        uvicorn_errors.removeFilter(_quiet_drops)
+
+
+def _quiet_drops(record: logging.LogRecord) -> bool:
+    """uvicorn logs a traceback for every connection the app drops on purpose: not those."""
+    return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
