@@ -333,6 +333,29 @@ async def test_closing_under_load_reports_every_order_and_leaves_nothing_running
     await no_task_left(before)
 
 
+async def test_closing_with_a_request_on_the_wire_reports_it_unknown(
+    exchange: FakeExchange,
+) -> None:
+    closed = asyncio.Event()
+
+    class CutByClose(Wrapped):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == TIME_PATH:
+                return await super().handle_async_request(request)
+            await closed.wait()  # on the wire until the client closes, then the line drops
+            raise httpx.RemoteProtocolError("connection closed", request=request)
+
+    ids = exchange.open_orders(API_KEY, 3)
+    client = client_for(exchange, CutByClose(exchange, lambda r: None))
+    run = asyncio.ensure_future(client.cancel_orders(ids=ids))
+    await asyncio.sleep(0.02)
+    await client.aclose()
+    closed.set()
+    report = await asyncio.wait_for(run, 5)
+    assert set(report.unknown) == set(ids)
+    assert all("closed after an unanswered attempt" in r for r in report.unknown.values())
+
+
 async def test_a_call_after_close_is_a_client_closed_error(exchange: FakeExchange) -> None:
     client = client_for(exchange)
     await client.aclose()

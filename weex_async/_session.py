@@ -338,7 +338,8 @@ class Session:
                 log.debug(
                     "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
                 )
-                if self._closed:
+                if self._closed:  # the close cut the connection: the outcome is unknown
+                    trace.unclear = True
                     raise ClientClosedError(
                         f"{_CLOSED} (while {endpoint.name} was on the wire)"
                     ) from exc
@@ -346,6 +347,7 @@ class Session:
             except RuntimeError as exc:
                 if not self._closed:
                     raise
+                trace.sent -= 1  # httpx refused it: it never left
                 raise ClientClosedError(_CLOSED) from exc
             finally:
                 trace.in_flight = False
