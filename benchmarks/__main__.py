@@ -50,10 +50,12 @@ async def main(argv: list[str]) -> None:
         try:
             cost = await redis_admission_cost(redis_server.url)
             print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
-            row = processes_through_redis(redis_server.url, budget, window)
+            rows_r = [processes_through_redis(redis_server, budget, window)]
+            print("  running: ... with a restart of Redis ...", file=sys.stderr, flush=True)
+            rows_r.append(processes_through_redis(redis_server, budget, window, restart_at=window))
         finally:
             redis_server.stop()
-        print("\n" + report.redis_table(cost, row, budget))
+        print("\n" + report.redis_table(cost, rows_r, budget))
     else:
         print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
     if args.svg:

@@ -28,7 +28,7 @@ from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._v2 import CANCEL_BATCH_ORDERS
-from weex_async.testing import FakeExchange, free_port, serve
+from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 #: The first order id the fake exchange opens (its ids count up from there).
@@ -297,15 +297,20 @@ async def throughput_table(calls: int = 1500, repeats: int = 3) -> list[tuple[st
     ]
 
 
-async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> tuple[float, float]:
-    """Median µs per shared admission (IP, UID, trade in one Lua call), and per bare PING."""
-    ledger = RedisLedger(url, namespace="bench-cost")
+async def redis_admission_cost(
+    url: str, n: int = 2000, repeats: int = 3
+) -> tuple[float, float, float]:
+    """Median µs per shared admission (IP, UID, trade in one Lua call) and per bare PING, as the
+    client sees them, and the script's own Redis CPU µs per call (``INFO commandstats``)."""
+    ledger = RedisLedger(url, namespace="bench-cost", restart_grace=0)
+    await ledger.republish(await ledger.current_epoch(), [])  # adopt the epoch, publish nothing
     pools = [
         (ledger.key(kind), 10**12, 10.0, weight)
         for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
     ]
     costs, pings = [], []
     try:
+        await ledger.client.config_resetstat()
         for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(n):
@@ -315,15 +320,24 @@ async def redis_admission_cost(url: str, n: int = 2000, repeats: int = 3) -> tup
             for _ in range(n):
                 await ledger.client.ping()
             pings.append((time.perf_counter() - start) / n * 1e6)
+        stats = await ledger.client.info("commandstats")
+        script_cpu = float(stats.get("cmdstat_evalsha", {}).get("usec_per_call", 0.0))
     finally:
         await ledger.aclose()
-    return statistics.median(costs), statistics.median(pings)
+    return statistics.median(costs), statistics.median(pings), script_cpu
 
 
 def processes_through_redis(
-    url: str, budget: int, window: float, processes: int = 3, calls: int = 70
+    server: RedisServer,
+    budget: int,
+    window: float,
+    processes: int = 3,
+    calls: int = 70,
+    restart_at: float | None = None,
 ) -> Row:
-    """``processes`` OS processes cancel for one account at once, sharing it through Redis."""
+    """``processes`` OS processes cancel for one account at once, sharing it through Redis;
+    with ``restart_at``, Redis is killed that many seconds in and restarted empty."""
+    url = server.url
     exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
     exchange.add_account("bench-shared", "bench-secret", "bench-pass")
     ids = exchange.open_orders("bench-shared", processes * calls)
@@ -355,12 +369,17 @@ def processes_through_redis(
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
+        if restart_at is not None:
+            time.sleep(restart_at)
+            server.kill()  # a crash: the ledger is lost
+            server.start()  # empty
         for worker in workers:
             worker.wait(timeout=600)
         elapsed = time.monotonic() - started
     total = processes * calls
+    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
     return Row(
-        f"{processes} processes, 1 account, through Redis",
+        f"{processes} processes, 1 account, through Redis{restarted}",
         total,
         elapsed,
         theoretical(total, 1, budget, window),

@@ -316,6 +316,7 @@ def test_window_pool_agrees_with_the_brute_force_exact_window(
         assert pool.can_take(weight, now) == model.fits(weight, now)
         assert pool.used(now) == model.used(now)
         ready = pool.ready_at(weight, now)
+        assert ready is not None  # every weight drawn fits the budget
         assert model.fits(weight, ready)  # ready when it says ...
         if ready > now:  # ... and not a moment before
             assert not model.fits(weight, ready - 1e-6)

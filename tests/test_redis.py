@@ -40,7 +40,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def ledger(redis_server: RedisServer) -> AsyncIterator[RedisLedger]:
-    ledger = RedisLedger(redis_server.url, namespace="test")
+    ledger = RedisLedger(redis_server.url, namespace="test", restart_grace=0)
+    await ledger.republish(await ledger.current_epoch(), [])  # adopt the epoch, publish nothing
     yield ledger
     await ledger.aclose()
 

@@ -17,10 +17,11 @@ from typing import Protocol
 import attrs
 
 from ..errors import ConfigurationError
-from ._admission import AdmissionQueue, Clock, Pool, Priority, Ticket
+from ._admission import AdmissionQueue, Charges, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
-from ._redis import RedisLedger, RedisUnavailable
+from ._redis import RedisLedger
+from ._shared import SharedLedger
 
 __all__ = [
     "USED_WEIGHT_HEADER",
@@ -79,7 +80,7 @@ class Limiter:
         self._clock = clock
         self._queue: AdmissionQueue | None = None
         self._pools: dict[tuple[str, ...], WindowPool] = {}
-        self._ledgers: dict[str, tuple[RedisLedger, int]] = {}
+        self._ledgers: dict[str, SharedLedger] = {}
 
     def __repr__(self) -> str:
         return f"<Limiter {len(self._pools)} pools>"
@@ -116,22 +117,24 @@ class Limiter:
     def drop_pool(self, pool: WindowPool, budget: Budget, jitter: float) -> None:
         pool.drop(budget.weight, budget.window + jitter)
 
-    def ledger(self, url: str) -> RedisLedger:
-        """The shared (Redis) ledger at ``url``: one connection pool per limiter and URL."""
-        ledger, users = self._ledgers.get(url, (None, 0))
-        if ledger is None:
-            ledger = RedisLedger(url)
-        self._ledgers[url] = (ledger, users + 1)
-        return ledger
+    def ledger(self, url: str) -> SharedLedger:
+        """The shared (Redis) ledger at ``url``: one connection pool and one watch per limiter
+        and URL (release it with ``drop_ledger``)."""
+        shared = self._ledgers.get(url)
+        if shared is None:
+            queue = self.queue
+            shared = SharedLedger(RedisLedger(url), queue.clock.time, queue.rescan)
+            self._ledgers[url] = shared
+        shared.users += 1
+        shared.start()
+        return shared
 
-    async def drop_ledger(self, ledger: RedisLedger) -> None:
+    async def drop_ledger(self, shared: SharedLedger) -> None:
         """One user less; the ledger's connections close when its last user goes."""
-        _, users = self._ledgers.get(ledger.url, (ledger, 1))
-        if users <= 1:
-            self._ledgers.pop(ledger.url, None)
-            await ledger.aclose()
-        else:
-            self._ledgers[ledger.url] = (ledger, users - 1)
+        shared.users -= 1
+        if shared.users <= 0:
+            self._ledgers.pop(shared.ledger.url, None)
+            await shared.aclose()
 
 
 @attrs.frozen
@@ -204,8 +207,9 @@ class ClientLimiter:
         # Each window pool this client adopted a budget in: its key (also its name in a shared
         # ledger) and the budget.
         self._adopted: dict[WindowPool, tuple[tuple[str, ...], Budget]] = {}
-        self._ledger: RedisLedger | None = None
-        self._fallback = False
+        #: each shared pool's key in the Redis ledger
+        self._redis_keys: dict[WindowPool, str] = {}
+        self._shared: SharedLedger | None = None
 
     @property
     def limiter(self) -> Limiter:
@@ -229,6 +233,7 @@ class ClientLimiter:
         label = ":".join((kind, self._host, *(o[:6] + "…" for o in owner)))
         pool = self.limiter.pool(key, label, budget, self._limits.arrival_jitter)
         self._adopted[pool] = (key, budget)
+        self._register_shared(pool)
         return pool
 
     def charges(self, endpoint: Endpoint) -> tuple[tuple[Pool, int], ...]:
@@ -273,54 +278,70 @@ class ClientLimiter:
         With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
         the in-flight slot, then the shared pools are charged in Redis, one call at a time per set
         of pools (FIFO within this process). While Redis is unreachable, the local pools shrink to
-        ``redis_fallback_share`` of each budget; they return to the whole budget once Redis answers.
+        ``redis_fallback_share`` of each budget (``RateLimits.redis_outage`` may hold some calls,
+        or all, until Redis answers); what is spent meanwhile is published once it does.
+        Whatever goes wrong after admission (an exception, a cancelled caller), the admission is
+        given back: nothing leaks.
         """
         charges = self.charges(endpoint)
+        shared = self._shared_ledger()
         while True:
+            if shared is not None and shared.outage and not self._may_spend_share(endpoint):
+                await shared.wait_back()
             ticket = await self.queue.acquire(charges, endpoint.priority)
-            ledger = self._shared_ledger()
-            if ledger is None or (self._fallback and not ledger.available):
-                return ticket
-            shared = [
-                (ledger.key(*self._adopted[pool][0]), pool.full_limit, pool.window, weight)
-                for pool, weight in charges
-                if isinstance(pool, WindowPool)
-            ]
             try:
-                async with ledger.turn(tuple(key for key, _, _, _ in shared)):
-                    await ledger.reserve(shared)
-            except RedisUnavailable:
-                ticket.finish()  # not sent: refunded; re-admitted under the fallback share
-                self._set_fallback(True)
-                continue
+                if shared is None:
+                    return ticket
+                if shared.outage and not shared.ledger.available:
+                    if not self._may_spend_share(endpoint):
+                        ticket.finish()  # the policy changed meanwhile: wait for Redis
+                        continue
+                    shared.spent_during_outage(ticket.charges)
+                    return ticket
+                if await shared.charge(self._shared_charges(charges)):
+                    return ticket
+                ticket.finish()  # Redis is unreachable: re-admit under the fallback share
             except BaseException:
                 ticket.finish()
                 raise
-            if self._fallback:
-                self._set_fallback(False)
-            return ticket
 
-    def _shared_ledger(self) -> RedisLedger | None:
-        if self._ledger is None and self._limits.redis_url is not None:
-            self._ledger = self.limiter.ledger(self._limits.redis_url)
-        return self._ledger
+    def _may_spend_share(self, endpoint: Endpoint) -> bool:
+        """During an outage: may this call spend the local fallback share?"""
+        policy = self._limits.redis_outage
+        return policy == "share" or (policy == "cancels" and endpoint.priority <= Priority.CANCEL)
 
-    def _set_fallback(self, on: bool) -> None:
-        self._fallback = on
-        for pool in self._adopted:
-            pool.set_share(self._limits.redis_fallback_share if on else 1.0)
-        if not on:
-            self.queue.rescan()
+    def _shared_charges(self, charges: Charges) -> list[tuple[str, int, float, int]]:
+        return [
+            (self._redis_keys[pool], pool.full_limit, pool.window, weight)
+            for pool, weight in charges
+            if isinstance(pool, WindowPool)
+        ]
+
+    def _shared_ledger(self) -> SharedLedger | None:
+        if self._shared is None and self._limits.redis_url is not None:
+            self._shared = self.limiter.ledger(self._limits.redis_url)
+            for pool in self._adopted:
+                self._register_shared(pool)
+        return self._shared
+
+    def _register_shared(self, pool: WindowPool) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        key_parts, _ = self._adopted[pool]
+        if key_parts[0] == "ip":  # only processes behind one egress IP share an IP pool
+            key_parts = ("ip", self._limits.ip_group, *key_parts[1:])
+        key = self._redis_keys[pool] = shared.ledger.key(*key_parts)
+        shared.register(pool, key, self._limits.redis_fallback_share)
 
     async def rate_limited(self, endpoint: Endpoint, retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
-        pause = self._limits.ban if retry_after is None else max(retry_after, 0.0)
+        pause = self._limits.pause_for(retry_after)
         queue = self.queue
         pools = self._window_pools[endpoint.name]
         queue.pause(pools, queue.clock.time() + pause, f"HTTP 429 on {endpoint.name}")
-        if self._ledger is not None:  # every process sharing the pools pauses too
-            ledger = self._ledger
-            await ledger.pause([ledger.key(*self._adopted[pool][0]) for pool in pools], pause)
+        if self._shared is not None and pause > 0:  # every process sharing the pools pauses too
+            await self._shared.ledger.pause([self._redis_keys[pool] for pool in pools], pause)
         return pause
 
     async def aclose(self, error: Callable[[], BaseException]) -> None:
@@ -334,9 +355,9 @@ class ClientLimiter:
             self._limiter.drop_pool(pool, budget, self._limits.arrival_jitter)
         self._adopted.clear()
         self._charges.clear()
-        if self._ledger is not None:
-            ledger, self._ledger = self._ledger, None
-            await self._limiter.drop_ledger(ledger)
+        if self._shared is not None:
+            shared, self._shared = self._shared, None
+            await self._limiter.drop_ledger(shared)
 
     def observe_headers(self, endpoint: Endpoint, headers: Mapping[str, str]) -> None:
         """Raise the IP and UID ledgers to the server's count when it reports more than ours.

@@ -47,6 +47,8 @@ class Priority(enum.IntEnum):
 class Pool(Protocol):
     name: str
     limit: int
+    #: the whole budget (``limit`` may be a share of it while a shared ledger is unreachable)
+    full_limit: int
     window: float
     waiting: int
     paused_until: float
@@ -109,6 +111,11 @@ class Ticket:
         for pool, entry in self._entries:
             if not pool.freed_on_release and entry[0] < now:
                 entry[0] = now
+
+    @property
+    def charges(self) -> list[tuple[Pool, list[float]]]:
+        """What this admission charged: each pool with its ``[time, weight]`` entry."""
+        return self._entries
 
     def finish(self) -> None:
         """Done with this admission: release a sent request's slots, refund an unsent one."""
@@ -190,9 +197,9 @@ class AdmissionQueue:
             else:
                 return self._charge(charges, now, now)
         for pool, weight in charges:
-            if weight > pool.limit:
+            if weight > pool.full_limit:
                 raise ValueError(
-                    f"weight {weight} can never fit pool {pool.name} (budget {pool.limit})"
+                    f"weight {weight} can never fit pool {pool.name} (budget {pool.full_limit})"
                 )
         future: asyncio.Future[Ticket] = loop.create_future()
         waiter = _Waiter((priority, next(self._sequence)), charges, future, now)

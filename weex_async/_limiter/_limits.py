@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+import math
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from ..errors import ConfigurationError
 
-__all__ = ["Budget", "RateLimits"]
+__all__ = ["Budget", "RateLimits", "mask_url"]
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: What a process cut off from Redis sends: its share of the budget, only cancels, or nothing.
+RedisOutage = Literal["share", "cancels", "nothing"]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -19,6 +26,49 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or urlsplit(value).scheme not in _REDIS_SCHEMES:
+        shown = mask_url(value) if isinstance(value, str) else repr(value)
+        raise ConfigurationError(
+            f"redis_url must be a redis://, rediss:// or unix:// URL, got {shown}"
+        )
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigurationError(
+            "RateLimits(redis_url=...) needs the redis extra: pip install 'weex-async[redis]'"
+        )
+
+
+def _one_of_outage(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in get_args(RedisOutage):
+        raise ConfigurationError(
+            f"redis_outage must be one of {get_args(RedisOutage)}, got {value!r}"
+        )
+
+
+def _group_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value or not value.isprintable() or "}" in value:
+        raise ConfigurationError(f"ip_group must be a short printable name, got {value!r}")
+
+
+def _masked_repr(url: str | None) -> str:
+    return "None" if url is None else repr(mask_url(url))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe to log and show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _share(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -57,13 +107,26 @@ class RateLimits:
             request is charged and the moment it arrives at the exchange. 0.25 s costs 2.4% of the
             sustained rate at a 10 s window and keeps the budget safe under an exact sliding
             window counted at arrival.
-        ban: seconds to pause the pools after an HTTP 429 without a ``Retry-After`` header
-            (WEEX documents a 10 s ban).
-        redis_url: ``redis://host:port/db`` to share the IP, account and trade pools with every
-            process (on any host) using the same Redis; needs the ``redis`` extra. ``None``: this
-            process's clients only.
+        ban: seconds to pause the pools after an HTTP 429 without a usable ``Retry-After``
+            header (WEEX documents a 10 s ban; none is documented).
+        max_retry_after: the longest pause a ``Retry-After`` header may ask for, in seconds
+            (longer asks are cut to it; ``inf``, ``nan``, negative or unparsable ones are
+            ignored for ``ban``), so that a hostile or broken gateway cannot stop the client.
+        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL of a Redis that shares the IP,
+            account and trade pools with every process (on any host) using it; needs the
+            ``redis`` extra (checked here). ``None``: this process's clients only. Its password
+            is never shown (``repr``, logs, errors).
         redis_fallback_share: while Redis is unreachable, each process spends at most this share
-            of every budget (0.25: safe for up to 4 processes on one account or IP).
+            of every budget (0.25: safe for up to 4 processes on one account or IP; see
+            docs/several-processes.md for what it guarantees and what it does not).
+        redis_outage: what a process cut off from Redis sends: ``"share"`` (its fallback share
+            of every budget, the default), ``"cancels"`` (its share, for cancels only: the rest
+            waits for Redis), or ``"nothing"`` (everything waits for Redis: never over budget,
+            even when only some processes are cut off).
+        ip_group: the name of the egress IP behind which this process sends (``"default"``).
+            Processes sharing one Redis share one IP pool per host *and IP group*: give hosts
+            with different public IPs different groups. One group (the default) is the safe
+            choice: it never under-counts.
     """
 
     ip: Budget = Budget(500, 10.0)
@@ -71,5 +134,18 @@ class RateLimits:
     trade: Budget | None = Budget(10, 1.0)
     arrival_jitter: float = attrs.field(default=0.25, validator=_non_negative)
     ban: float = attrs.field(default=10.0, validator=_positive)
-    redis_url: str | None = None
+    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    redis_url: str | None = attrs.field(
+        default=None,
+        validator=_redis_url,
+        repr=lambda url: "None" if url is None else repr(mask_url(url)),
+    )
     redis_fallback_share: float = attrs.field(default=0.25, validator=_share)
+    redis_outage: RedisOutage = attrs.field(default="share", validator=_one_of_outage)
+    ip_group: str = attrs.field(default="default", validator=_group_name)
+
+    def pause_for(self, retry_after: float | None) -> float:
+        """Seconds to pause after a 429 that asked for ``retry_after`` (``None``: not sent)."""
+        if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
+            return self.ban
+        return min(retry_after, self.max_retry_after)

@@ -101,6 +101,11 @@ class WindowPool:
         self._used += weight
         return entry
 
+    def recent(self, now: float) -> list[tuple[float, int]]:
+        """``(age, weight)`` of every charge still in the window (to publish to a shared ledger)."""
+        self._expire(now)
+        return [(max(0.0, now - when), int(weight)) for when, weight in self._entries]
+
     def refund(self, entry: list[float]) -> None:
         """Give back a charge whose request was never sent."""
         for index, candidate in enumerate(self._entries):
@@ -110,8 +115,12 @@ class WindowPool:
                 return
         # already expired: nothing left to give back
 
-    def ready_at(self, weight: int, now: float) -> float:
-        """The earliest time at which ``weight`` fits, if nothing else is charged meanwhile."""
+    def ready_at(self, weight: int, now: float) -> float | None:
+        """The earliest time at which ``weight`` fits, if nothing else is charged meanwhile;
+        ``None`` when only a change of the limit can make it fit (a fallback share smaller than
+        the call: it waits for the shared ledger to come back)."""
+        if weight > self.limit:
+            return None
         self._expire(now)
         ready = now
         excess = self._used + weight - self.limit
@@ -161,6 +170,7 @@ class SlotPool:
     def __init__(self, name: str, capacity: int) -> None:
         self.name = name
         self.limit = capacity
+        self.full_limit = capacity
         self.in_use = 0
         self.waiting = 0
         self.paused_until = -math.inf

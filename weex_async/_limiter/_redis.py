@@ -17,34 +17,63 @@ share of the budget; it never sends without a charge (never fails open).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RedisLedger", "RedisUnavailable"]
+from ._limits import mask_url
+
+__all__ = ["RESTART_GRACE", "WATCH_INTERVAL", "LedgerReset", "RedisLedger", "RedisUnavailable"]
 
 #: The shortest sleep between two asks (Redis's clock moves on meanwhile, so no ask repeats).
 _MIN_WAIT = 0.001
 
 log = logging.getLogger("weex_async.limiter")
 
-# KEYS: for each pool: its sorted set, its pause key, its running total; then the sequence key.
-# ARGV: for each pool: limit, window (ms), weight.
-# Returns {0, member...} when charged, {wait_ms} when it does not fit yet.
+# The ledger's epoch: an id written with the first charge into an empty Redis. A restarted (empty)
+# Redis has none: the first process to ask writes a new one, with a grace period during which no
+# new charge is admitted, and every process that sees an epoch other than the one it knows
+# re-publishes its own charges of the last window first (``_REPUBLISH``), so the ledger again knows
+# what was spent before anything new is. KEYS[1] epoch, KEYS[2] grace, KEYS[3] sequence.
+_EPOCH_PREFIX = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  local now_parts = redis.call('TIME')
+  epoch = now_parts[1] .. now_parts[2] .. ':' .. redis.call('INCR', KEYS[3])
+  redis.call('SET', KEYS[1], epoch)
+  if tonumber(GRACE) > 0 then
+    redis.call('SET', KEYS[2], '1', 'PX', GRACE)
+  end
+end
+"""
+# ARGV[1]: the grace (ms). Returns the epoch.
+_EPOCH = _EPOCH_PREFIX.replace("GRACE", "ARGV[1]") + "return epoch\n"
+
+# KEYS: epoch, grace, sequence; then for each pool: its sorted set, its pause key, its total.
+# ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight.
+# Returns {'epoch', id} when the caller must re-publish first, {'wait', ms} when the call does not
+# fit yet, {'ok'} when every pool was charged.
 # A call that fits costs O(log n): the total is kept, and only expiring charges are read.
-_RESERVE = """
-local n = (#KEYS - 1) / 3
+_RESERVE = (
+    _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
+    + """
+if epoch ~= ARGV[1] then
+  return {'epoch', epoch}
+end
+local n = (#KEYS - 3) / 3
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local function weight_of(member)
   return tonumber(string.match(member, ':(%d+)$'))
 end
-local wait = 0
+local wait = redis.call('PTTL', KEYS[2])
+if wait < 0 then wait = 0 end
 for i = 1, n do
-  local key, pause_key, used_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local limit, window = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
-  local weight = tonumber(ARGV[3 * i])
+  local key, pause_key, used_key = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local limit, window = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  local weight = tonumber(ARGV[3 * i + 2])
   local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now - window)
   local used
   if #expired > 0 then
@@ -72,24 +101,56 @@ for i = 1, n do
   if paused > wait then wait = paused end
 end
 if wait > 0 then
-  return {tostring(wait)}
+  return {'wait', tostring(wait)}
 end
-local seq = redis.call('INCR', KEYS[#KEYS])
-local members = {'0'}
+local seq = redis.call('INCR', KEYS[3])
 for i = 1, n do
-  local key, used_key = KEYS[3 * i - 2], KEYS[3 * i]
-  local ttl = math.ceil(tonumber(ARGV[3 * i - 1])) + 1000
-  local member = now .. ':' .. seq .. ':' .. ARGV[3 * i]
+  local key, used_key = KEYS[3 * i + 1], KEYS[3 * i + 3]
+  local ttl = math.ceil(tonumber(ARGV[3 * i + 1])) + 1000
+  local member = now .. ':' .. seq .. ':' .. ARGV[3 * i + 2]
   redis.call('ZADD', key, now, member)
-  redis.call('INCRBY', used_key, ARGV[3 * i])
+  redis.call('INCRBY', used_key, ARGV[3 * i + 2])
   redis.call('PEXPIRE', key, ttl)
   redis.call('PEXPIRE', used_key, ttl)
-  members[#members + 1] = member
 end
-return members
+return {'ok'}
 """
+)
 
-# KEYS: pause keys. ARGV: pause (ms). Extends, never shortens.
+# KEYS: epoch, grace, sequence; then for each pool: its sorted set, its total.
+# ARGV: the epoch the caller knows, the grace (ms); then for each pool: window (ms), the number of
+# charges, and each charge as age (ms) and weight. Adds the charges at ``now - age``, without a
+# budget check: they were spent already. Returns {'epoch', id} if the epoch is not the caller's.
+_REPUBLISH = (
+    _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
+    + """
+if epoch ~= ARGV[1] then
+  return {'epoch', epoch}
+end
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
+local arg = 3
+for i = 1, (#KEYS - 3) / 2 do
+  local key, used_key = KEYS[2 * i + 2], KEYS[2 * i + 3]
+  local window, count = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  for _ = 1, count do
+    local age, weight = tonumber(ARGV[arg]), ARGV[arg + 1]
+    arg = arg + 2
+    if age < window then
+      local seq = redis.call('INCR', KEYS[3])
+      redis.call('ZADD', key, now - age, (now - age) .. ':' .. seq .. ':' .. weight)
+      redis.call('INCRBY', used_key, weight)
+    end
+  end
+  redis.call('PEXPIRE', key, math.ceil(window) + 1000)
+  redis.call('PEXPIRE', used_key, math.ceil(window) + 1000)
+end
+return {'ok'}
+"""
+)
+
+# KEYS: pause keys. ARGV: pause (ms, a positive integer). Extends, never shortens.
 _PAUSE = """
 for _, key in ipairs(KEYS) do
   if redis.call('PTTL', key) < tonumber(ARGV[1]) then
@@ -99,19 +160,41 @@ end
 return 0
 """
 
+#: Seconds during which a new (restarted) ledger admits no new charge, while every process that
+#: spent in the last window re-publishes its charges (each checks every ``WATCH_INTERVAL``).
+RESTART_GRACE = 2.0
+#: Seconds between two checks of the epoch by a process holding charges of the last window.
+WATCH_INTERVAL = 0.5
+#: The longest pause written to Redis, in ms (a day: far beyond any ``max_retry_after``).
+_MAX_PAUSE_MS = 86_400_000
+
 
 class RedisUnavailable(Exception):
     """Redis could not be reached or answered with an error."""
+
+
+class LedgerReset(Exception):
+    """The ledger's epoch is not the one this process knows (Redis restarted, or this process is
+    new): re-publish this process's charges of the last window before charging anything new.
+
+    Attributes:
+        epoch: the ledger's epoch now.
+    """
+
+    def __init__(self, epoch: str) -> None:
+        super().__init__(f"the shared ledger's epoch is {epoch}")
+        self.epoch = epoch
 
 
 class RedisLedger:
     """The shared ledger in one Redis database.
 
     Args:
-        url: ``redis://host:port/db``.
+        url: ``redis://host:port/db`` (its password is never logged).
         namespace: the prefix of every key (a hash tag, so a cluster keeps them in one slot).
         timeout: seconds allowed for connecting to and answering from Redis.
         retry_interval: seconds between attempts to reach Redis again during an outage.
+        restart_grace: seconds a new (restarted) ledger admits no new charge (``RESTART_GRACE``).
     """
 
     def __init__(
@@ -120,25 +203,31 @@ class RedisLedger:
         namespace: str = "weex-async",
         timeout: float = 0.5,
         retry_interval: float = 1.0,
+        restart_grace: float = RESTART_GRACE,
     ) -> None:
-        try:
-            import redis.asyncio as redis_asyncio
-        except ImportError:  # pragma: no cover - depends on the installed extras
-            raise RuntimeError(
-                "RateLimits(redis_url=...) needs the redis extra: pip install 'weex-async[redis]'"
-            ) from None
+        import redis.asyncio as redis_asyncio  # RateLimits checked that the extra is installed
+
         self.url = url
+        self.shown_url = mask_url(url)
         self._prefix = "{" + namespace + "}"
         self._redis: Any = redis_asyncio.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self._epoch_script = self._redis.register_script(_EPOCH)
         self._reserve = self._redis.register_script(_RESERVE)
+        self._republish = self._redis.register_script(_REPUBLISH)
         self._pause = self._redis.register_script(_PAUSE)
-        self._retry_interval = retry_interval
+        self.retry_interval = retry_interval
+        self._grace_ms = int(restart_grace * 1000)
         self._down_since: float | None = None
         self._next_try = 0.0
         self._errors: tuple[type[BaseException], ...] = (redis_asyncio.RedisError, OSError)
         self._turns: dict[tuple[str, ...], asyncio.Lock] = {}
+        #: the ledger's epoch as this process last saw it (``None``: not yet)
+        self.epoch: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<RedisLedger {self.shown_url}>"
 
     @property
     def client(self) -> Any:
@@ -153,12 +242,37 @@ class RedisLedger:
         return lock
 
     @property
+    def down(self) -> bool:
+        """Redis failed the last time it was asked."""
+        return self._down_since is not None
+
+    @property
     def available(self) -> bool:
         """False during an outage, until the next attempt to reach Redis is due."""
         return self._down_since is None or time.monotonic() >= self._next_try
 
     def key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
+
+    def _meta_keys(self) -> list[str]:
+        return [self.key("epoch"), self.key("grace"), self.key("seq")]
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            answer = await script(keys=keys, args=args)
+        except self._errors as exc:
+            self._went_down(exc)
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+        self._came_back()
+        return answer
+
+    async def current_epoch(self) -> str:
+        """The ledger's epoch (written now, with the grace period, if Redis has none).
+
+        Raises:
+            RedisUnavailable: Redis cannot be reached.
+        """
+        return _text(await self._run(self._epoch_script, self._meta_keys(), [self._grace_ms]))
 
     async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> None:
         """Wait until every pool fits its weight in Redis, then charge them all.
@@ -168,6 +282,7 @@ class RedisLedger:
 
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
+            LedgerReset: the epoch is not the one this process knows: re-publish, then ask again.
         """
         while (wait := await self.try_reserve(pools)) > 0:
             log.debug("shared budget: waiting %.3fs for Redis pools", wait)
@@ -179,30 +294,55 @@ class RedisLedger:
 
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
+            LedgerReset: the epoch is not the one this process knows; nothing was charged.
         """
-        keys = []
+        keys = self._meta_keys()
         for key, _, _, _ in pools:
             keys += [key, f"{key}:pause", f"{key}:used"]
-        keys.append(self.key("seq"))
-        args: list[float | int] = []
+        args: list[Any] = [self.epoch or "", self._grace_ms]
         for _, limit, window, weight in pools:
             args += [limit, window * 1000.0, weight]
-        try:
-            answer = await self._reserve(keys=keys, args=args)
-        except self._errors as exc:
-            self._went_down(exc)
-            raise RedisUnavailable(str(exc)) from None
-        self._came_back()
-        if answer[0] in (b"0", "0"):
+        answer = await self._run(self._reserve, keys, args)
+        kind = _text(answer[0])
+        if kind == "ok":
             return 0.0
-        return max(float(_text(answer[0])) / 1000.0, _MIN_WAIT)
+        if kind == "epoch":
+            raise LedgerReset(_text(answer[1]))
+        return max(float(_text(answer[1])) / 1000.0, _MIN_WAIT)
+
+    async def republish(
+        self, epoch: str, pools: Sequence[tuple[str, float, Sequence[tuple[float, int]]]]
+    ) -> None:
+        """Add this process's charges to the ledger of ``epoch`` (then adopt it as known).
+
+        Args:
+            epoch: the epoch to publish into (from ``LedgerReset`` or ``current_epoch``).
+            pools: ``(key, window seconds, [(age seconds, weight), ...])`` for each pool.
+
+        Raises:
+            RedisUnavailable: Redis cannot be reached.
+            LedgerReset: the epoch changed again meanwhile: publish into the new one.
+        """
+        keys = self._meta_keys()
+        args: list[Any] = [epoch, self._grace_ms]
+        for key, window, charges in pools:
+            keys += [key, f"{key}:used"]
+            args += [window * 1000.0, len(charges)]
+            for age, weight in charges:
+                args += [age * 1000.0, weight]
+        answer = await self._run(self._republish, keys, args)
+        if _text(answer[0]) == "epoch":
+            raise LedgerReset(_text(answer[1]))
+        self.epoch = epoch
 
     async def pause(self, pool_keys: Sequence[str], seconds: float) -> None:
-        """Pause the pools for every process (a longer pause extends, a shorter never shortens)."""
-        try:
-            await self._pause(keys=[f"{k}:pause" for k in pool_keys], args=[int(seconds * 1000)])
-        except self._errors as exc:
-            self._went_down(exc)
+        """Pause the pools for every process (a longer pause extends, a shorter never shortens).
+
+        ``seconds`` is written as whole milliseconds, at least 1 and at most a day.
+        """
+        ms = min(max(int(seconds * 1000), 1), _MAX_PAUSE_MS)
+        with contextlib.suppress(RedisUnavailable):
+            await self._run(self._pause, [f"{k}:pause" for k in pool_keys], [ms])
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -214,17 +354,17 @@ class RedisLedger:
             log.warning(
                 "Redis at %s unreachable or failing (%s: %s): using the local fallback share "
                 "of the budgets",
-                self.url,
+                self.shown_url,
                 type(exc).__name__,
                 exc,
             )
-        self._next_try = now + self._retry_interval
+        self._next_try = now + self.retry_interval
 
     def _came_back(self) -> None:
         if self._down_since is not None:
             log.warning(
                 "Redis at %s is back after %.1fs: budgets are shared again",
-                self.url,
+                self.shown_url,
                 time.monotonic() - self._down_since,
             )
             self._down_since = None

@@ -68,6 +68,14 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL: nothing saved, as in a crash); ``start()`` brings up an
+        empty one on the same port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
     def stop(self) -> None:
         """Stop it (a later ``start()`` reuses the same port)."""
         if self.process is not None:

@@ -1,0 +1,298 @@
+"""Shared budgets under faults, against a real redis-server: restarts, partitions, bad settings,
+hostile 429s. The budget is never exceeded, no call hangs, no password is shown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from weex_async import Budget, Credentials, Limiter, RateLimits, RetryPolicy, WeexClient
+from weex_async._limiter._redis import RedisLedger
+from weex_async.errors import ConfigurationError, RateLimitError
+from weex_async.testing import FakeExchange, RedisServer, serve
+
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, redis_server
+
+__all__ = ["redis_server"]  # the fixture, shared with test_redis
+
+KEY, SECRET, PASS = SHARED_KEY, "shared-secret", "shared-pass"
+
+
+def workers(
+    url: str, redis_url: str, ids: list[str], per_worker: int
+) -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.redis_worker",
+                url,
+                redis_url,
+                ids[per_worker * n],
+                str(per_worker),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+
+
+# -- 1. A restart of Redis costs no ban ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("outage", [0.0, 1.5], ids=["restart", "outage-then-restart"])
+def test_three_processes_through_a_redis_restart_get_no_429(
+    redis_server: RedisServer, outage: float
+) -> None:
+    exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
+    exchange.add_account(KEY, SECRET, PASS)
+    ids = exchange.open_orders(KEY, 180)
+    with serve(exchange) as url:
+        running = workers(url, redis_server.url, ids, 60)
+        time.sleep(1.5)  # the workers are past their start, spending the shared budget
+        redis_server.kill()  # a crash: the ledger is gone
+        time.sleep(outage)
+        redis_server.start()  # empty
+        outputs = [w.communicate(timeout=120)[0] for w in running]
+    assert [w.returncode for w in running] == [0, 0, 0]
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 180
+    assert exchange.rate_limited == 0
+    assert exchange.worst_window("uid", sent=True) <= 500
+
+
+# -- 2. A partition: one process cut off from Redis, the others not -----------------------------
+
+
+def client_on(
+    exchange: FakeExchange,
+    redis_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **limits: Any,
+) -> WeexClient:
+    """A client with its own Limiter: as good as another process."""
+    options: dict[str, Any] = {"ip": Budget(500, 1.0), "uid": Budget(100, 1.0), "trade": None}
+    options.update(limits)
+    return WeexClient(
+        Credentials(KEY, SECRET, PASS),
+        base_url="http://fake",
+        transport=transport or exchange.transport(),
+        rate_limits=RateLimits(redis_url=redis_url, **options),
+        limiter=Limiter(),
+        sync_time=False,
+    )
+
+
+@pytest.fixture
+def exchange() -> FakeExchange:
+    exchange = FakeExchange(uid_budget=100, window=1.0, ban=5.0)
+    exchange.add_account(KEY, SECRET, PASS)
+    return exchange
+
+
+def dead_redis(tmp_path: Path) -> str:
+    return RedisServer(tmp_path).url  # a free port where nothing listens
+
+
+@pytest.mark.parametrize(
+    ("policy", "cut_off_sends"),
+    [("share", 2), ("cancels", 2), ("nothing", 0)],  # a share of 0.25 x 100 = 2 batch cancels
+)
+async def test_a_cut_off_process_spends_what_its_policy_allows(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    exchange: FakeExchange,
+    policy: str,
+    cut_off_sends: int,
+) -> None:
+    ids = exchange.open_orders(KEY, 40)
+    async with (
+        client_on(exchange, redis_server.url, redis_outage=policy) as linked,
+        client_on(exchange, dead_redis(tmp_path), redis_outage=policy) as cut_off,
+    ):
+        await linked.cancel_batch_orders(ids=ids[:1])  # the shared ledger is up
+        cut = [asyncio.ensure_future(cut_off.cancel_batch_orders(ids=[i])) for i in ids[1:5]]
+        shared = [asyncio.ensure_future(linked.cancel_batch_orders(ids=[i])) for i in ids[5:14]]
+        await asyncio.gather(*shared)
+        await asyncio.sleep(0.3)
+        sent_by_cut_off = sum(task.done() for task in cut)
+        for task in cut:
+            task.cancel()
+        await asyncio.gather(*cut, return_exceptions=True)
+    assert sent_by_cut_off == cut_off_sends
+    # the ledger's 10 calls fill the budget; the cut-off process adds its share on top, or not
+    assert exchange.worst_window("uid", sent=True) <= 100 + 10 * cut_off_sends
+    if policy == "nothing":
+        assert exchange.rate_limited == 0
+
+
+async def test_cancels_only_policy_holds_queries_and_sends_cancels(
+    tmp_path: Path, exchange: FakeExchange
+) -> None:
+    async with client_on(exchange, dead_redis(tmp_path), redis_outage="cancels") as cut_off:
+        query = asyncio.ensure_future(cut_off.open_orders())
+        cancel = await cut_off.cancel_batch_orders(ids=exchange.open_orders(KEY, 1))
+        await asyncio.sleep(0.1)
+        assert cancel.cancel_order_result_list[0].result
+        assert not query.done()  # waits for Redis
+        query.cancel()
+        await asyncio.gather(query, return_exceptions=True)
+
+
+# -- 3. Settings are checked when built; no path after admission leaks a slot --------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "", "redis"])
+def test_a_redis_url_that_is_not_redis_is_refused_when_built(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="redis_url"):
+        RateLimits(redis_url=url)
+
+
+def test_a_missing_redis_extra_is_refused_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
+    )
+    with pytest.raises(ConfigurationError, match="redis extra"):
+        RateLimits(redis_url="redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), asyncio.CancelledError()])
+async def test_no_exception_after_admission_leaks_a_slot(
+    redis_server: RedisServer,
+    exchange: FakeExchange,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+) -> None:
+    async def broken(self: RedisLedger, pools: Any) -> None:
+        raise error
+
+    async with client_on(exchange, redis_server.url) as client:
+        await client.cancel_batch_orders(ids=["1"])
+        monkeypatch.setattr(RedisLedger, "reserve", broken)
+        for _ in range(12):  # more than max_in_flight (10): a leak would hang the 11th
+            with pytest.raises(type(error)):
+                await asyncio.wait_for(client.cancel_batch_orders(ids=["1"]), 2)
+        monkeypatch.undo()
+        slots = [s for s in client.rate_limit_status() if s.name == "in-flight"]
+        assert slots[0].used == 0
+        await client.cancel_batch_orders(ids=["1"])  # still usable
+
+
+# -- 4. A fallback share smaller than a call waits, never raises -----------------------------------
+
+
+async def test_a_call_heavier_than_the_fallback_share_waits_for_redis(
+    redis_server: RedisServer, exchange: FakeExchange
+) -> None:
+    async with client_on(
+        exchange, redis_server.url, uid=Budget(500, 1.0), redis_fallback_share=0.05
+    ) as client:
+        await client.cancel_batch_orders(ids=["1"])
+        redis_server.kill()
+        heavy = asyncio.ensure_future(client.cancel_all_orders())  # UID 50 > 5% of 500
+        await asyncio.sleep(0.5)
+        assert not heavy.done()  # waiting, not a ValueError
+        redis_server.start()
+        result = await asyncio.wait_for(heavy, 10)
+    assert result.results == ()
+
+
+# -- 5. Pauses are bounded and safe ----------------------------------------------------------------
+
+
+def test_retry_after_is_honoured_up_to_a_maximum() -> None:
+    limits = RateLimits()
+    assert limits.pause_for(None) == 10.0
+    assert limits.pause_for(3.0) == 3.0
+    assert limits.pause_for(0.0) == 0.0
+    assert limits.pause_for(99_999.0) == 60.0
+    for hostile in (float("inf"), float("nan"), -1.0):
+        assert limits.pause_for(hostile) == 10.0
+    assert RateLimits(max_retry_after=5.0).pause_for(30.0) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("header", "paused_ms"),
+    [
+        ("99999", (59_000, 60_000)),
+        ("inf", (9_000, 10_000)),
+        ("1e400", (9_000, 10_000)),
+        ("nan", (9_000, 10_000)),
+        ("-3", (9_000, 10_000)),
+        ("soon", (9_000, 10_000)),
+    ],
+)
+async def test_a_hostile_retry_after_pauses_redis_within_bounds(
+    redis_server: RedisServer, exchange: FakeExchange, header: str, paused_ms: tuple[int, int]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            429, headers={"Retry-After": header}, json={"code": "429", "msg": "x"}
+        )
+
+    async with WeexClient(
+        Credentials(KEY, SECRET, PASS),
+        base_url="http://fake",
+        transport=httpx.MockTransport(handler),
+        rate_limits=RateLimits(redis_url=redis_server.url),
+        retry=RetryPolicy(max_attempts=1),
+        sync_time=False,
+    ) as client:
+        with pytest.raises(RateLimitError):
+            await client.cancel_batch_orders(ids=["1"])
+    ledger = RedisLedger(redis_server.url)
+    keys = [k async for k in ledger.client.scan_iter(match="*:pause")]
+    ttls = [await ledger.client.pttl(k) for k in keys]
+    await ledger.aclose()
+    assert ttls
+    assert all(paused_ms[0] <= ttl <= paused_ms[1] for ttl in ttls), ttls
+
+
+async def test_retry_after_zero_is_not_an_outage(
+    redis_server: RedisServer, exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    answers = iter([httpx.Response(429, headers={"Retry-After": "0"}, json={"code": "429"})])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return next(answers, httpx.Response(200, json={"result": True}))
+
+    async with client_on(
+        exchange, redis_server.url, transport=httpx.MockTransport(handler)
+    ) as client:
+        await client.cancel_batch_orders(ids=["1"])
+    assert "unreachable" not in caplog.text
+
+
+# -- 6. No password in logs, reprs or errors ------------------------------------------------------
+
+
+async def test_the_redis_password_is_never_shown(
+    tmp_path: Path, exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = RedisServer(tmp_path).port  # nothing listens: an outage, logged with the URL
+    url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+    limits = RateLimits(redis_url=url)
+    assert "hunter2" not in repr(limits)
+    assert "hunter2" not in str(limits)
+    async with client_on(exchange, url) as client:
+        await client.cancel_batch_orders(ids=["1"])  # under the fallback share
+        assert "hunter2" not in repr(client)
+    assert "unreachable" in caplog.text
+    assert "hunter2" not in caplog.text
+    assert "***" in caplog.text

@@ -1,0 +1,205 @@
+"""A Redis ledger as one process uses it: outages, restarts, and what was spent meanwhile.
+
+The Redis script (``_redis``) keeps the shared window exact while Redis answers. This module keeps
+the promise when it does not:
+
+- **Outage.** A process that cannot reach Redis spends at most ``redis_fallback_share`` of each
+  budget from its local pools (or only cancels, or nothing: ``RateLimits.redis_outage``), and
+  remembers what it spent. A background task asks Redis again every ``retry_interval``; when it
+  answers, the process first *publishes* what it spent during the outage, then shares again.
+- **Restart.** A restarted (empty) Redis has a new epoch, and admits no new charge for
+  ``RESTART_GRACE`` seconds. Every process that sees the new epoch re-publishes its own charges of
+  the last window before charging anything new; one that holds charges of the last window but is
+  idle checks the epoch every ``WATCH_INTERVAL`` seconds, so it re-publishes within the grace.
+  Then the ledger knows again what was spent in the window.
+
+The check every ``WATCH_INTERVAL`` is the one polling loop of the limiter: it runs only while
+this process holds charges of the last window (one ``GET``-sized script call each time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from ._admission import Pool
+from ._pools import WindowPool
+from ._redis import WATCH_INTERVAL, LedgerReset, RedisLedger, RedisUnavailable
+
+__all__ = ["SharedLedger"]
+
+log = logging.getLogger("weex_async.limiter")
+
+
+class SharedLedger:
+    """One Redis ledger, used by the clients of one ``Limiter``.
+
+    Args:
+        ledger: the Redis ledger.
+        clock: the loop's time (for the age of local charges).
+        rescan: called when pool limits change (the admission queue admits who now fits).
+    """
+
+    def __init__(
+        self, ledger: RedisLedger, clock: Callable[[], float], rescan: Callable[[], None]
+    ) -> None:
+        self.ledger = ledger
+        self.users = 0
+        self._clock = clock
+        self._rescan = rescan
+        #: every local pool that is shared, with its key in Redis and its fallback share
+        self._pools: dict[WindowPool, tuple[str, float]] = {}
+        #: charges made during an outage, not yet in Redis
+        self._unpublished: list[tuple[WindowPool, list[float]]] = []
+        self.outage = False
+        self._back: asyncio.Event | None = None
+        self._publishing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def register(self, pool: WindowPool, key: str, share: float) -> None:
+        """``pool`` is shared under ``key``; during an outage it spends ``share`` (the smallest
+        share any of its clients set)."""
+        _, known = self._pools.get(pool, (key, 1.0))
+        self._pools[pool] = (key, min(known, share))
+        if self.outage:
+            pool.set_share(self._pools[pool][1])
+
+    def start(self) -> None:
+        """Start the background task (on the running loop), once."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            # redis-py may turn the cancellation of a command into a connection error: the loop
+            # also stops on the flag, and the close never waits long for it
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=1.0)
+            self._task = None
+        await self.ledger.aclose()
+
+    # -- charging --------------------------------------------------------------------------------
+
+    async def charge(self, shared: Sequence[tuple[str, int, float, int]]) -> bool:
+        """Charge a call's pools in Redis: True when charged, False when Redis is unreachable
+        (the outage is then on: the caller re-admits under the fallback share).
+
+        Args:
+            shared: ``(key, limit, window seconds, weight)`` for each pool.
+        """
+        ledger = self.ledger
+        async with ledger.turn(tuple(key for key, _, _, _ in shared)):
+            while True:
+                try:
+                    if self.outage or ledger.epoch is None:
+                        await self._come_back(await ledger.current_epoch())
+                    await ledger.reserve(shared)
+                    return True
+                except LedgerReset as reset:
+                    await self._republish(reset.epoch)
+                except RedisUnavailable:
+                    self._set_outage(True)
+                    return False
+
+    def spent_during_outage(self, charges: Sequence[tuple[Pool, list[float]]]) -> None:
+        """Remember charges admitted locally during an outage, to publish when Redis is back."""
+        for pool, entry in charges:
+            if isinstance(pool, WindowPool) and pool in self._pools:
+                self._unpublished.append((pool, entry))
+
+    async def wait_back(self) -> None:
+        """Wait until Redis answers again (for calls the outage policy holds back)."""
+        if self._back is None:
+            self._back = asyncio.Event()
+        if self.outage:
+            await self._back.wait()
+
+    # -- outages and restarts --------------------------------------------------------------------
+
+    def _set_outage(self, on: bool) -> None:
+        if on == self.outage:
+            return
+        self.outage = on
+        for pool, (_, share) in self._pools.items():
+            pool.set_share(share if on else 1.0)
+        if self._back is None:
+            self._back = asyncio.Event()
+        if on:
+            self._back.clear()
+        else:
+            self._back.set()
+            self._rescan()
+
+    async def _come_back(self, epoch: str) -> None:
+        """Redis answers (after an outage, or for the first time): publish what it lacks."""
+        if self.ledger.epoch is not None and epoch != self.ledger.epoch:
+            await self._republish(epoch)  # a new (restarted) ledger: all of it
+        else:  # the first contact, or the same ledger: what was spent without it
+            await self._publish(epoch, everything=False)
+        self._set_outage(False)
+
+    async def _republish(self, epoch: str) -> None:
+        await self._publish(epoch, everything=True)
+
+    async def _publish(self, epoch: str, *, everything: bool) -> None:
+        """Add this process's charges of the last window to the ledger of ``epoch``: all of them
+        (a new ledger), or only those spent during the outage."""
+        async with self._publishing:
+            if everything and epoch == self.ledger.epoch:
+                return  # another task of this process has just done it
+            for _ in range(5):
+                now = self._clock()
+                charges: dict[WindowPool, list[tuple[float, int]]] = {}
+                if everything:
+                    for pool in self._pools:
+                        charges[pool] = pool.recent(now)
+                else:
+                    for pool, entry in self._unpublished:
+                        if now - entry[0] < pool.window:
+                            charges.setdefault(pool, []).append((now - entry[0], int(entry[1])))
+                try:
+                    await self.ledger.republish(
+                        epoch,
+                        [
+                            (self._pools[pool][0], pool.window, spent)
+                            for pool, spent in charges.items()
+                        ],
+                    )
+                except LedgerReset as reset:  # restarted again meanwhile: all of it, there
+                    epoch, everything = reset.epoch, True
+                    continue
+                self._unpublished.clear()
+                published = sum(weight for spent in charges.values() for _, weight in spent)
+                if published:
+                    log.info(
+                        "shared budget: published %d weight this process spent into the ledger",
+                        published,
+                    )
+                return
+
+    async def _watch(self) -> None:
+        """During an outage, ask Redis every ``retry_interval``; otherwise, while this process
+        holds charges of the last window, check the epoch every ``WATCH_INTERVAL``."""
+        ledger = self.ledger
+        while not self._closing:
+            if self.outage:
+                await asyncio.sleep(ledger.retry_interval)
+            else:
+                await asyncio.sleep(WATCH_INTERVAL)
+                now = self._clock()
+                if not any(pool.recent(now) for pool in self._pools):
+                    continue
+            if self._closing:
+                return
+            try:
+                epoch = await ledger.current_epoch()
+                if self.outage or epoch != ledger.epoch:
+                    await self._come_back(epoch)
+            except RedisUnavailable:
+                if not self._closing:
+                    self._set_outage(True)
+            except Exception:  # keep watching: the calls themselves fall back if Redis fails
+                log.exception("shared budget: the ledger watch failed")
