@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 
-from weex_async import Credentials, OrderRequest, WeexClient
+from weex_async import CancelReport, Credentials, OrderRequest, WeexClient
 from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
+
+from .conftest import API_KEY
 
 SYMBOL = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
 
@@ -59,3 +61,15 @@ def recording(sent: list[httpx.Request]) -> httpx.MockTransport:
         return httpx.Response(500)
 
     return httpx.MockTransport(handler)
+
+
+def check(report: CancelReport, asked: list[str], exchange: FakeExchange) -> None:
+    """The promises of ``CancelReport``, checked against what the exchange really did: every id
+    exactly once; cancelled ones really are; failed ones certainly were not (by this call)."""
+    outcomes = [*report.cancelled, *report.failed, *report.unknown]
+    assert sorted(outcomes) == sorted(set(asked)), "every id exactly once"
+    really_cancelled = set(exchange.accounts[API_KEY].cancelled)
+    assert set(report.cancelled) <= really_cancelled, "nothing reported cancelled that was not"
+    assert not set(report.failed) & really_cancelled, "failed: certainly not cancelled by it"
+    for order_id in report.cancelled:
+        assert order_id not in exchange.accounts[API_KEY].orders

@@ -16,6 +16,7 @@ from weex_async.errors import InvalidRequestError
 from weex_async.testing import FakeExchange, Fault
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
+from .helpers import check
 
 ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
@@ -36,17 +37,6 @@ async def fast_client(exchange: FakeExchange, creds: Credentials) -> AsyncIterat
         timeout=0.5,
     ) as client:
         yield client
-
-
-def check(report: CancelReport, asked: list[str], exchange: FakeExchange) -> None:
-    """The promises of CancelReport, checked against what the exchange really did."""
-    outcomes = [*report.cancelled, *report.failed, *report.unknown]
-    assert sorted(outcomes) == sorted(set(asked)), "every id exactly once"
-    really_cancelled = set(exchange.accounts[API_KEY].cancelled)
-    assert set(report.cancelled) <= really_cancelled, "nothing reported cancelled that was not"
-    assert not set(report.failed) & really_cancelled, "failed: certainly not cancelled by it"
-    for order_id in report.cancelled:
-        assert order_id not in exchange.accounts[API_KEY].orders
 
 
 async def test_all_cancelled_across_many_batches(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from weex_async import Budget, CancelReport, Credentials, RateLimits, RetryPolicy, WeexClient
+from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient
 from weex_async.errors import (
     ClientClosedError,
     InvalidRequestError,
@@ -26,6 +26,7 @@ from weex_async.errors import (
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
+from .helpers import check
 
 ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
@@ -71,15 +72,6 @@ def client_for(
         transport=transport or exchange.transport(),
         **options,
     )
-
-
-def check(report: CancelReport, asked: list[str], exchange: FakeExchange) -> None:
-    """The contract: every id once; cancelled ones really are; failed ones really are not."""
-    outcomes = [*report.cancelled, *report.failed, *report.unknown]
-    assert sorted(outcomes) == sorted(set(asked)), "every id exactly once"
-    really = set(exchange.accounts[API_KEY].cancelled)
-    assert set(report.cancelled) <= really, "nothing reported cancelled that was not"
-    assert not set(report.failed) & really, "failed means certainly not cancelled by this call"
 
 
 def tasks_other_than_mine() -> set[asyncio.Task[Any]]:
