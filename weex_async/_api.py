@@ -27,7 +27,7 @@ from .models import (
     ServerTime,
 )
 
-__all__ = ["OUTCOME_UNKNOWN", "Api", "accepted", "acks", "decimal_text"]
+__all__ = ["OUTCOME_UNKNOWN", "Api", "accepted", "acks", "decimal_text", "order_prices"]
 
 #: ``OrderAck.error_code`` of an order the exchange's answer did not mention: it may be live.
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
@@ -36,6 +36,18 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 def decimal_text(number: Decimal) -> str:
     """A decimal as WEEX wants it: a plain string, never an exponent (``1E+2`` -> ``"100"``)."""
     return format(number, "f")
+
+
+def order_prices(
+    order: OrderRequest, take_profit_field: str, stop_loss_field: str
+) -> dict[str, str]:
+    """The order's prices that are set, under the version's field names."""
+    prices = {
+        "price": order.price,
+        take_profit_field: order.take_profit_price,
+        stop_loss_field: order.stop_loss_price,
+    }
+    return {field: decimal_text(value) for field, value in prices.items() if value is not None}
 
 
 def accepted(ack: OrderAck) -> OrderAck:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Iterable, Sequence
+from typing import Literal
 
 from ._api import Api
 from ._checks import Key, name_problem
@@ -322,7 +323,9 @@ class CancelRun:
         else:
             self._settle(names, "failed", reason)
 
-    def _settle(self, names: Iterable[str], outcome: str, reason: str) -> None:
+    def _settle(
+        self, names: Iterable[str], outcome: Literal["failed", "unknown"], reason: str
+    ) -> None:
         """Give every name that has no outcome yet this one."""
         for name in names:
             if name in self.cancelled or name in self.failed or name in self.unknown:

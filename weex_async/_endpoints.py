@@ -21,7 +21,7 @@ import httpx
 from ._decode import CONVERTER, decode, encode_body
 from ._limiter import Priority
 
-__all__ = ["Call", "Endpoint", "request"]
+__all__ = ["Call", "Endpoint", "declared", "request"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,6 +65,11 @@ class Endpoint(Generic[T]):
     def __attrs_post_init__(self) -> None:
         if self.ip_weight < 1 or (self.signed and self.uid_weight < 1):
             raise ValueError(f"{self.name}: every call needs its IP (and, if signed, UID) weight")
+
+
+def declared(namespace: Mapping[str, object]) -> tuple[Endpoint[Any], ...]:
+    """Every ``Endpoint`` a module declares (or imports): its ``globals()``, in order."""
+    return tuple(value for value in namespace.values() if isinstance(value, Endpoint))
 
 
 @attrs.frozen

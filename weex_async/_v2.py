@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._api import Api, accepted, acks, decimal_text
+from ._api import Api, accepted, acks, decimal_text, order_prices
 from ._checks import (
     MAX_IDS_V2,
     MAX_ORDERS_V2,
@@ -22,7 +22,7 @@ from ._checks import (
     page_query,
 )
 from ._decode import CONVERTER, DECODE_ERRORS
-from ._endpoints import Call, Endpoint, request
+from ._endpoints import Call, Endpoint, declared, request
 from ._limiter import Priority
 from .errors import InvalidRequestError
 from .models import (
@@ -189,9 +189,7 @@ ORDER_DETAIL: Endpoint[V2Order] = Endpoint(
     priority=Priority.QUERY,
 )
 
-ENDPOINTS: tuple[Endpoint[Any], ...] = tuple(
-    value for value in list(globals().values()) if isinstance(value, Endpoint)
-)
+ENDPOINTS = declared(globals())
 
 
 # -- answers into public models -------------------------------------------------------------------
@@ -348,13 +346,7 @@ class V2Api(Api):
             "order_type": _ORDER_TYPES[order.time_in_force],
             "match_price": "1" if order.order_type == "MARKET" else "0",
         }
-        prices = {
-            "price": order.price,
-            "presetTakeProfitPrice": order.take_profit_price,
-            "presetStopLossPrice": order.stop_loss_price,
-        }
-        body.update({k: decimal_text(v) for k, v in prices.items() if v is not None})
-        return body
+        return {**body, **order_prices(order, "presetTakeProfitPrice", "presetStopLossPrice")}
 
     def place_order(self, order: OrderRequest) -> Call[OrderAck]:
         order = self.check_order(order)

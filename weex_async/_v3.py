@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
-from ._api import Api, accepted, acks, decimal_text
+from ._api import Api, accepted, acks, decimal_text, order_prices
 from ._checks import (
     MAX_IDS_V3,
     MAX_ORDERS_V3,
@@ -24,7 +23,7 @@ from ._checks import (
     one_name,
     page_query,
 )
-from ._endpoints import Call, Endpoint, request
+from ._endpoints import Call, Endpoint, declared, request
 from ._limiter import Priority
 from ._v2 import SERVER_TIME
 from .models import (
@@ -181,9 +180,7 @@ ORDER_DETAIL: Endpoint[V3Order] = Endpoint(
     priority=Priority.QUERY,
 )
 
-ENDPOINTS: tuple[Endpoint[Any], ...] = tuple(
-    value for value in list(globals().values()) if isinstance(value, Endpoint)
-)
+ENDPOINTS = declared(globals())
 
 
 # -- answers into public models -------------------------------------------------------------------
@@ -303,13 +300,7 @@ class V3Api(Api):
         }
         if order.order_type == "LIMIT":
             body["timeInForce"] = order.time_in_force
-        prices = {
-            "price": order.price,
-            "tpTriggerPrice": order.take_profit_price,
-            "slTriggerPrice": order.stop_loss_price,
-        }
-        body.update({k: decimal_text(v) for k, v in prices.items() if v is not None})
-        return body
+        return {**body, **order_prices(order, "tpTriggerPrice", "slTriggerPrice")}
 
     def place_order(self, order: OrderRequest) -> Call[OrderAck]:
         order = self.check_order(order)

@@ -38,9 +38,10 @@ log = logging.getLogger("weex_async.limiter")
 # re-publishes its own charges of the last window first (``_REPUBLISH``), so the ledger again knows
 # what was spent before anything new is. KEYS[1] epoch, KEYS[2] grace, KEYS[3] sequence.
 _EPOCH_PREFIX = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
-  local now_parts = redis.call('TIME')
   epoch = now_parts[1] .. now_parts[2] .. ':' .. redis.call('INCR', KEYS[3])
   redis.call('SET', KEYS[1], epoch)
   if tonumber(GRACE) > 0 then
@@ -63,8 +64,6 @@ if epoch ~= ARGV[1] then
   return {'epoch', epoch}
 end
 local n = (#KEYS - 3) / 3
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local function weight_of(member)
   return tonumber(string.match(member, ':(%d+)$'))
 end
@@ -127,8 +126,6 @@ _REPUBLISH = (
 if epoch ~= ARGV[1] then
   return {'epoch', epoch}
 end
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local arg = 3
 for i = 1, (#KEYS - 3) / 2 do
   local key, used_key = KEYS[2 * i + 2], KEYS[2 * i + 3]
