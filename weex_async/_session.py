@@ -322,6 +322,8 @@ class Session:
             )
             if call.params and self._wire_url is not None:
                 request.url = self._wire_url(request.url)
+            if self._closed:  # closed while this call waited: not sent, so refunded on exit
+                raise ClientClosedError(_CLOSED)
             ticket.mark_sent()
             trace.sent += 1
             trace.in_flight = True
@@ -344,11 +346,6 @@ class Session:
                         f"{_CLOSED} (while {endpoint.name} was on the wire)"
                     ) from exc
                 raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
-            except RuntimeError as exc:
-                if not self._closed:
-                    raise
-                trace.sent -= 1  # httpx refused it: it never left
-                raise ClientClosedError(_CLOSED) from exc
             finally:
                 trace.in_flight = False
         log.debug(

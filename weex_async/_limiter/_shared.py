@@ -179,6 +179,10 @@ class SharedLedger:
                         published,
                     )
                 return
+            log.warning(
+                "shared budget: the ledger kept restarting; this process's charges of "
+                "the last window were not published"
+            )
 
     async def _watch(self) -> None:
         """During an outage, ask Redis every ``retry_interval``; otherwise, while this process
