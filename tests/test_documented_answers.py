@@ -93,6 +93,11 @@ def test_documented_v2_answers() -> None:
     }
     acks = strict(V2.place_orders([limit_order("v2", "order12346")]), batch)
     assert acks == (OrderAck("596476148997685805", "order12346", True, "", ""),)
+    # cancelAllOrders, as WEEX's page shows it: the id a JSON number above 2**53, read exactly.
+    cancelled_all = [{"orderId": 696026685023191898, "success": True}]
+    result = strict(V2.cancel_all(None), cancelled_all)
+    assert result.cancelled == ("696026685023191898",)
+    assert result.raw == cancelled_all
 
 
 def test_documented_v3_answers() -> None:

@@ -97,6 +97,9 @@ class FakeExchange:
             signed calls, IP pool for public ones).
         skew_ms: the exchange's clock minus the host's, in milliseconds.
         extra_fields: also send ``symbol`` and per-item ``err_code`` (as some doc copies show).
+        cancel_all_cap: a cancel-all cancels at most this many orders and leaves the rest open
+            (``None``, the default: all of them). WEEX documents no such cap; this tests code
+            that must not trust a cancel-all's answer alone.
         monotonic: the metering clock (seconds); injectable for tests.
         wall: the wall clock (seconds since the epoch); injectable for tests.
     """
@@ -112,6 +115,7 @@ class FakeExchange:
         usage_headers: bool = False,
         skew_ms: int = 0,
         extra_fields: bool = False,
+        cancel_all_cap: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -138,7 +142,10 @@ class FakeExchange:
         self._uid_meters: dict[str, _Meter] = {}
         #: the order endpoints (V2 and V3), with the accounts' orders
         self.desk = OrderDesk(
-            max_ids_per_call=max_ids_per_call, extra_fields=extra_fields, now_ms=self.server_ms
+            max_ids_per_call=max_ids_per_call,
+            extra_fields=extra_fields,
+            now_ms=self.server_ms,
+            cancel_all_cap=cancel_all_cap,
         )
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -150,14 +157,20 @@ class FakeExchange:
         return account
 
     def open_orders(
-        self, api_key: str, count: int = 0, *, client_oids: Iterable[str] = ()
+        self,
+        api_key: str,
+        count: int = 0,
+        *,
+        client_oids: Iterable[str] = (),
+        symbol: str = "cmt_btcusdt",
     ) -> list[str]:
-        """Open ``count`` orders (and one per client id) for ``api_key``; returns their ids."""
+        """Open ``count`` orders (and one per client id) of ``symbol`` for ``api_key``; returns
+        their ids."""
         account = self.accounts[api_key]
         opened = []
         for cid in itertools.chain(("",) * count, client_oids):
             order_id = self.desk.new_id()
-            account.open_order(order_id, cid, created_ms=self.server_ms())
+            account.open_order(order_id, cid, symbol=symbol, created_ms=self.server_ms())
             opened.append(order_id)
         return opened
 
@@ -251,7 +264,7 @@ class FakeExchange:
         if not isinstance(account_or_error, FakeAccount):
             return 400, account_or_error, []
         account = account_or_error
-        fault = self.faults.draw()
+        fault = self.faults.draw(path)
         if fault is Fault.RATE_LIMIT:  # counted in faults.injected, not in rate_limited
             return 429, _error("429", "Too Many Requests"), []
         request = Request(body, dict(parse_qsl(raw_query, keep_blank_values=True)))

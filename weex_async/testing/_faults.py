@@ -39,6 +39,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._queued: deque[Fault] = deque()
+        self._by_path: dict[str, deque[Fault]] = {}
         self._rate = 0.0
         self._kinds: tuple[Fault, ...] = ()
         self._rng = random.Random(0)
@@ -46,9 +47,11 @@ class Faults:
         #: how many faults were injected, by kind
         self.injected: dict[Fault, int] = {}
 
-    def next(self, fault: Fault | str, times: int = 1) -> None:
-        """Inject ``fault`` into the next ``times`` private requests (before any random faults)."""
-        self._queued.extend([Fault(fault)] * times)
+    def next(self, fault: Fault | str, times: int = 1, *, path: str | None = None) -> None:
+        """Inject ``fault`` into the next ``times`` private requests (before any random faults);
+        with ``path``, into the next ``times`` requests to that path only."""
+        queue = self._queued if path is None else self._by_path.setdefault(path, deque())
+        queue.extend([Fault(fault)] * times)
 
     def randomly(
         self, rate: float, kinds: Iterable[Fault | str] = tuple(Fault), seed: int = 0
@@ -63,12 +66,15 @@ class Faults:
     def clear(self) -> None:
         """No more faults."""
         self._queued.clear()
+        self._by_path.clear()
         self._rate = 0.0
 
-    def draw(self) -> Fault | None:
-        """The fault for the next request, if any (called by the exchange)."""
+    def draw(self, path: str = "") -> Fault | None:
+        """The fault for the next request (to ``path``), if any (called by the exchange)."""
         fault: Fault | None = None
-        if self._queued:
+        if self._by_path.get(path):
+            fault = self._by_path[path].popleft()
+        elif self._queued:
             fault = self._queued.popleft()
         elif self._rate and self._kinds and self._rng.random() < self._rate:
             fault = self._rng.choice(self._kinds)

@@ -180,13 +180,20 @@ class OrderDesk:
     Args:
         max_ids_per_call: more ids than this in one V2 batch cancel is refused with 40912.
         extra_fields: V2 batch cancel answers also carry ``symbol`` and per-item ``err_code``.
+        cancel_all_cap: a cancel-all cancels at most this many orders (``None``: all of them).
         now_ms: the exchange's clock in Unix milliseconds.
     """
 
     def __init__(
-        self, *, max_ids_per_call: int, extra_fields: bool, now_ms: Callable[[], int]
+        self,
+        *,
+        max_ids_per_call: int,
+        extra_fields: bool,
+        now_ms: Callable[[], int],
+        cancel_all_cap: int | None = None,
     ) -> None:
         self.max_ids_per_call = max_ids_per_call
+        self.cancel_all_cap = cancel_all_cap
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
@@ -329,17 +336,21 @@ class OrderDesk:
             return error("40017", "cancelOrderType must be normal or plan")
         if body.get("cancelOrderType") == "plan":
             return 200, []  # the fake keeps no trigger orders
-        # WEEX does not document this answer; the fake answers a list of V2 cancel items.
+        # As WEEX's page shows it: the order id as a JSON number, and "success".
         return 200, [
-            self._v2_item(*self._cancel(account, order.order_id, by_id=True))
-            for order in self._open_of(account, body.get("symbol"))
+            {"orderId": int(order_id), "success": ok}
+            for order_id, _, ok in self._cancel_all_of(account, body.get("symbol"))
         ]
 
+    def _cancel_all_of(
+        self, account: FakeAccount, symbol: str | None
+    ) -> list[tuple[str, str, bool]]:
+        """Cancel the open orders of a symbol (or all): at most ``cancel_all_cap`` of them."""
+        orders = self._open_of(account, symbol)[: self.cancel_all_cap]
+        return [self._cancel(account, order.order_id, by_id=True) for order in orders]
+
     def v3_cancel_all(self, account: FakeAccount, request: Request) -> Answer:
-        cancelled = [
-            self._cancel(account, order.order_id, by_id=True)
-            for order in self._open_of(account, request.query.get("symbol"))
-        ]
+        cancelled = self._cancel_all_of(account, request.query.get("symbol"))
         return 200, [
             {k: v for k, v in self._v3_item(*c).items() if k != "origClientOrderId"}
             for c in cancelled
