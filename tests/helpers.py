@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -73,3 +74,25 @@ def check(report: CancelReport, asked: list[str], exchange: FakeExchange) -> Non
     assert not set(report.failed) & really_cancelled, "failed: certainly not cancelled by it"
     for order_id in report.cancelled:
         assert order_id not in exchange.accounts[API_KEY].orders
+
+
+class Wrapped(httpx.AsyncBaseTransport):
+    """The fake exchange's transport, with ``meddle(request)`` run first: it may raise, or answer
+    instead of the exchange (return a response), or let the request through (return None)."""
+
+    def __init__(
+        self,
+        exchange: FakeExchange,
+        meddle: Callable[[httpx.Request], httpx.Response | None],
+    ) -> None:
+        self.inner = exchange.transport()
+        self.meddle = meddle
+        self.seen: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        answer = self.meddle(request)
+        if answer is not None:
+            return answer
+        response: httpx.Response = await self.inner.handle_async_request(request)
+        return response

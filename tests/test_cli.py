@@ -109,3 +109,55 @@ def test_ids_file(
     assert len(json.loads(capsys.readouterr().out)["cancelled"]) == 120
     assert main(["cancel", "--ids-file", str(path) + ".missing"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_flatten_against_a_served_fake(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange = FakeExchange()
+    exchange.add_account("fl-key", "fl-secret-xyz", "fl-pass-xyz")
+    btc = exchange.open_orders("fl-key", 30, symbol="cmt_btcusdt")
+    eth = exchange.open_orders("fl-key", 20, symbol="cmt_ethusdt")
+    monkeypatch.setenv("WEEX_API_KEY", "fl-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "fl-secret-xyz")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "fl-pass-xyz")
+    with serve(exchange) as url:
+        assert main(["flatten", "--symbol", "cmt_ethusdt", "--json", "--base-url", url]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["flat"] is True
+        assert sorted(report["symbols"]["cmt_ethusdt"]["cancelled"]) == sorted(eth)
+        assert set(exchange.accounts["fl-key"].orders) == set(btc), "only the symbol asked"
+        assert main(["flatten", "--base-url", url]) == 0
+        out = capsys.readouterr().out
+        assert "cmt_btcusdt: 30 seen open, 30 cancelled" in out
+        assert "FLAT: the last listing showed no open order" in out
+        monkeypatch.setenv("WEEX_API_SECRET", "wrong-secret-xyz")
+        exchange.open_orders("fl-key", 2)
+        assert main(["flatten", "--base-url", url]) == 1
+        out = capsys.readouterr().out
+    assert "NOT FLAT" in out
+    assert "refused" in out
+    assert "secret-xyz" not in out
+    assert "fl-pass-xyz" not in out
+
+
+def test_flatten_needs_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("WEEX_API_KEY", "WEEX_API_SECRET", "WEEX_API_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["flatten", "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "WEEX_API_SECRET" in capsys.readouterr().err
+
+
+def test_demo_flatten(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--flatten", "--orders", "900", "--symbols", "9", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["mode"] == "flatten"
+    assert summary["flat"] == 1
+    assert summary["cancelled"] == 900
+    assert summary["still_open"] == 0
+    assert summary["rate_limited"] == 0
+    assert main(["demo", "--flatten", "--orders", "40", "--symbols", "4"]) == 0
+    assert "flat         1 of 1 account(s)" in capsys.readouterr().out

@@ -27,35 +27,13 @@ from weex_async.errors import (
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import check
+from .helpers import Wrapped, check
 
 ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
 )
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
 TIME_PATH = "/capi/v2/market/time"
-
-
-class Wrapped(httpx.AsyncBaseTransport):
-    """The fake exchange's transport, with ``meddle(request)`` run first: it may raise, or answer
-    instead of the exchange (return a response), or let the request through (return None)."""
-
-    def __init__(
-        self,
-        exchange: FakeExchange,
-        meddle: Callable[[httpx.Request], httpx.Response | None],
-    ) -> None:
-        self.inner = exchange.transport()
-        self.meddle = meddle
-        self.seen: list[httpx.Request] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        answer = self.meddle(request)
-        if answer is not None:
-            return answer
-        response: httpx.Response = await self.inner.handle_async_request(request)
-        return response
 
 
 def client_for(

@@ -15,10 +15,12 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
+    SymbolReport,
 )
 
 try:
@@ -33,6 +35,7 @@ __all__ = [
     "CancelOrderResult",
     "CancelReport",
     "Credentials",
+    "FlattenReport",
     "Limiter",
     "Order",
     "OrderAck",
@@ -42,6 +45,7 @@ __all__ = [
     "RateLimits",
     "RetryPolicy",
     "ServerTime",
+    "SymbolReport",
     "WeexAuth",
     "WeexClient",
     "sign",

@@ -30,6 +30,7 @@ __all__ = [
     "check_batch_size",
     "check_deadline",
     "check_symbol",
+    "checked_symbols",
     "checked_names",
     "name_problem",
     "order_names",
@@ -162,6 +163,25 @@ def check_symbol(symbol: object) -> None:
         raise InvalidRequestError(
             f"symbol must be a non-empty string such as 'cmt_btcusdt', got {symbol!r}"
         )
+
+
+def checked_symbols(symbols: object) -> list[str] | None:
+    """``cancel_everything``'s symbols: ``None`` (the whole account), or a non-empty list of
+    symbols, each checked, duplicates dropped (in the order given)."""
+    if symbols is None:
+        return None
+    if isinstance(symbols, (str, bytes)) or not isinstance(symbols, Iterable):
+        raise InvalidRequestError(
+            f"symbols must be a list of symbols (or None for all), got {symbols!r}"
+        )
+    given = list(symbols)
+    for symbol in given:
+        if symbol is None:
+            raise InvalidRequestError("symbols must not contain None")
+        check_symbol(symbol)
+    if not given:
+        raise InvalidRequestError("symbols is empty: pass None to flatten the whole account")
+    return list(dict.fromkeys(given))
 
 
 def page_query(symbol: object, limit: object, page: object) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """``WeexClient``: the public facade. Each method builds its API version's ``Call`` and sends it
 through the request layer (``_session.Session``), which owns the limiter, signing, the server clock
-and the only retry loop. ``cancel_orders`` runs a ``CancelRun`` (``_cancel``) on the same layer.
+and the only retry loop. ``cancel_orders`` runs a ``CancelRun`` (``_cancel``) on the same layer, and
+``cancel_everything`` a ``FlattenRun`` (``_flatten``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from ._checks import (
     check_batch_size,
     check_deadline,
     check_symbol,
+    checked_symbols,
     order_names,
 )
+from ._flatten import FlattenRun
 from ._limiter import Limiter, PoolSnapshot, RateLimits
 from ._retry import RetryPolicy
 from ._session import (
@@ -41,6 +44,7 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
@@ -308,6 +312,52 @@ class WeexClient:
         )
         size = min(batch_size or self._batch_limit.size, self._batch_limit.size)
         return await run.run(distinct, size)
+
+    async def cancel_everything(
+        self, symbols: Iterable[str] | None = None, *, deadline: float | None = None
+    ) -> FlattenReport:
+        """Leave no open order: on the whole account, or on ``symbols``; and prove it.
+
+        Rounds, for each target (the account, or each symbol) concurrently: list its open orders
+        (one page of 100, at cancel priority); if none, it is flat; else cancel them by the
+        cheaper way in the rate-limit pools, one cancel-all or batch cancels of the listed ids
+        (docs/flatten.md says which is chosen when); then list again. It stops when every target
+        is flat, at the deadline, after 3 rounds in a row that cancelled nothing, or after 50
+        rounds.
+
+        **The contract** is ``cancel_orders``'s: once its arguments are read, it returns a
+        ``FlattenReport`` and never raises, whatever the network or the exchange do; the one
+        exception is ``asyncio.CancelledError`` when the awaiting task is cancelled (then nothing
+        is left running). ``report.flat`` is true only when the last listing of every target
+        showed no open order.
+
+        Args:
+            symbols: the symbols to flatten (e.g. ``["cmt_btcusdt"]``; V3: ``["BTCUSDT"]``);
+                ``None``, the default, flattens the whole account (its cancel-all takes no
+                symbol).
+            deadline: seconds after which nothing more is sent; ``RetryPolicy.deadline`` by
+                default (none).
+
+        Returns:
+            A ``FlattenReport``: per symbol, the orders seen open at the start, those cancelled,
+            those gone otherwise (filled, cancelled elsewhere), those still open (with why); the
+            calls made, the rounds and the time taken.
+
+        Raises:
+            InvalidRequestError: before anything is sent: ``symbols`` not a list of symbols (a
+                bare string included), an empty list, ``deadline`` not a positive number.
+            ConfigurationError: the client has no credentials.
+            ClientClosedError: the client was already closed when called.
+            EventLoopError: the client belongs to another event loop.
+        """
+        self._session.check_usable()
+        targets = checked_symbols(symbols)
+        deadline = check_deadline(deadline if deadline is not None else self.retry.deadline)
+        if self.credentials is None:
+            raise ConfigurationError("cancel_everything needs credentials")
+        deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
+        run = FlattenRun(self._session, self._api, self._batch_limit, targets, deadline_at)
+        return await run.run()
 
     async def cancel_order(
         self,

@@ -10,7 +10,8 @@ from typing import Any, TextIO
 
 import attrs
 
-from ._client import WeexClient
+from ._client import API, WeexClient
+from ._flatten import least_time
 from ._limiter import Budget, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
@@ -33,6 +34,10 @@ class DemoOptions:
     trade_cap: bool = True  #: WEEX's 10 trade calls/s (on by default in the SDK)
     faults: float = 0.0  #: share of cancel requests that meet an injected fault
     seed: int = 1
+    #: flatten each account with ``cancel_everything`` (orders over ``symbols`` symbols) instead
+    #: of cancelling its ids with ``cancel_orders``
+    flatten: bool = False
+    symbols: int = 20
 
 
 def demo_credentials(n: int) -> Credentials:
@@ -92,7 +97,9 @@ async def _cancel_all(
     started = time.monotonic()
     work = asyncio.gather(
         *(
-            client.cancel_orders(ids=ids_by_account[creds.api_key])
+            client.cancel_everything()
+            if options.flatten
+            else client.cancel_orders(ids=ids_by_account[creds.api_key])
             for client, creds in zip(clients, accounts, strict=True)
         )
     )
@@ -122,7 +129,11 @@ def run_demo(
     for n in range(1, options.accounts + 1):
         creds = demo_credentials(n)
         exchange.add_account(creds.api_key, creds.api_secret, creds.passphrase)
-        ids_by_account[creds.api_key] = exchange.open_orders(creds.api_key, options.orders)
+        ids_by_account[creds.api_key] = [
+            order_id
+            for n, count in enumerate(_spread(options))
+            for order_id in exchange.open_orders(creds.api_key, count, symbol=_symbol(n))
+        ]
     if options.faults:
         exchange.faults.slow_delay = 3.0
         exchange.faults.randomly(options.faults, seed=options.seed)
@@ -132,15 +143,31 @@ def run_demo(
         reports, elapsed = asyncio.run(
             _cancel_all(options, base_url, exchange, ids_by_account, progress)
         )
-    calls_per_account = math.ceil(options.orders / options.batch_size)
-    theoretical = theoretical_seconds(options, calls_per_account)
     calls = sum(report.calls for report in reports)
+    if options.flatten:
+        theoretical = _flatten_minimum(options)
+        outcomes: dict[str, Any] = {
+            "flat": sum(report.flat for report in reports),
+            "rounds": max(report.rounds for report in reports),
+            "still_open": sum(len(report.still_open) for report in reports),
+            "problems": [problem for report in reports for problem in report.problems],
+            "failed": 0,
+            "unknown": sum(
+                len(part.unknown) for report in reports for part in report.symbols.values()
+            ),
+        }
+    else:
+        theoretical = theoretical_seconds(options, math.ceil(options.orders / options.batch_size))
+        outcomes = {
+            "failed": sum(len(r.failed) for r in reports),
+            "unknown": sum(len(r.unknown) for r in reports),
+        }
     return {
+        "mode": "flatten" if options.flatten else "cancel_orders",
         "orders": total,
         "accounts": options.accounts,
         "cancelled": sum(len(r.cancelled) for r in reports),
-        "failed": sum(len(r.failed) for r in reports),
-        "unknown": sum(len(r.unknown) for r in reports),
+        **outcomes,
         "calls": calls,
         "batch_size": options.batch_size,
         "elapsed_s": round(elapsed, 3),
@@ -155,6 +182,30 @@ def run_demo(
         "rate_limited": exchange.rate_limited,  # the budget exceeded; injected 429s are faults
         "faults_injected": sum(exchange.faults.injected.values()),
     }
+
+
+def _spread(options: DemoOptions) -> list[int]:
+    """Orders per symbol: all on one symbol, or spread evenly over ``symbols`` when flattening."""
+    if not options.flatten:
+        return [options.orders]
+    base, extra = divmod(options.orders, options.symbols)
+    return [base + (n < extra) for n in range(options.symbols)]
+
+
+def _symbol(n: int) -> str:
+    return "cmt_btcusdt" if n == 0 else f"cmt_demo{n}usdt"
+
+
+def _flatten_minimum(options: DemoOptions) -> float:
+    """The least time any client could flatten the accounts in, under the demo's budgets."""
+    limits = RateLimits(
+        ip=Budget(options.ip_budget, options.window),
+        uid=Budget(options.uid_budget, options.window),
+        trade=Budget(10, 1.0) if options.trade_cap else None,
+    )
+    orders = {_symbol(n): count for n, count in enumerate(_spread(options))}
+    seconds, _, _ = least_time(API["v2"], limits, orders, whole_account=True)
+    return seconds
 
 
 def _progress_printer(
@@ -192,20 +243,38 @@ def _progress_printer(
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The human-readable summary."""
-    lines = [
-        f"orders       {summary['orders']} ({summary['accounts']} account(s))",
-        f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
-        f"   unknown {summary['unknown']}",
-        f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
+    flatten = summary["mode"] == "flatten"
+    lines = [f"orders       {summary['orders']} ({summary['accounts']} account(s))"]
+    if flatten:
+        lines += [
+            f"flat         {summary['flat']} of {summary['accounts']} account(s)"
+            f" (a last listing showed no open order), in {summary['rounds']} round(s)",
+            f"cancelled    {summary['cancelled']}   still open {summary['still_open']}"
+            f"   unknown {summary['unknown']}",
+            f"calls        {summary['calls']} (listings, batch cancels, cancel-alls)",
+        ]
+    else:
+        lines += [
+            f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
+            f"   unknown {summary['unknown']}",
+            f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
+        ]
+    lines += [
         f"elapsed      {summary['elapsed_s']:.2f} s (theoretical minimum "
         f"{summary['theoretical_s']:.2f} s under the budgets)",
-        f"rate         {summary['calls_per_s']} calls/s; pace {(summary['pace'] or 0) * 100:.1f}%"
-        " of the theoretical",
+        f"rate         {summary['calls_per_s']} calls/s"
+        + (
+            f"; pace {summary['pace'] * 100:.1f}% of the theoretical"
+            if summary["pace"]
+            else "; the budgets need no wait: the time is round trips"
+        ),
         f"server worst window   IP {summary['worst_window_ip']}/{summary['ip_budget']}"
         f"   UID {summary['worst_window_uid']}/{summary['uid_budget']}"
         f" (per {summary['window_s']:g} s)",
         f"429s received         {summary['rate_limited']}",
     ]
+    for problem in summary.get("problems", ()):
+        lines.append(f"problem      {problem}")
     if summary["faults_injected"]:
         lines.append(f"faults injected       {summary['faults_injected']}")
     return "\n".join(lines)

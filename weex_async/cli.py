@@ -6,10 +6,11 @@
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL]                           server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
+    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
 
-Exit codes: 0 success; 1 the command ran but not everything succeeded (an order not cancelled,
-an error from the exchange); 2 bad usage or configuration (a one-line message, no traceback);
-130 interrupted.
+Exit codes: 0 success (``flatten``: a last listing showed no open order); 1 the command ran but
+not everything succeeded (an order not cancelled, not proven flat, an error from the exchange); 2
+bad usage or configuration (a one-line message, no traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
 from .errors import ConfigurationError, InvalidRequestError, WeexError
+from .models import FlattenReport
 
 __all__ = ["main"]
 
@@ -81,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", type=_rate, default=0.0, help="share of requests with a fault")
     demo.add_argument("--seed", type=int, default=1, help="seed for the injected faults")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    demo.add_argument(
+        "--flatten",
+        action="store_true",
+        help="flatten each account with cancel_everything (orders over --symbols symbols)",
+    )
+    demo.add_argument(
+        "--symbols", type=_positive_int, default=20, help="symbols the orders are spread over"
+    )
 
     fake = commands.add_parser("fake-exchange", help="serve the fake exchange on loopback")
     fake.add_argument("--host", default="127.0.0.1", help="a loopback address")
@@ -101,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("time", "server time and local clock offset"),
         ("cancel", "cancel orders on your account"),
+        ("flatten", "cancel every open order of your account (or of some symbols), and prove it"),
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--base-url", default=DEFAULT_BASE_URL)
@@ -111,6 +122,18 @@ def _parser() -> argparse.ArgumentParser:
             which.add_argument("--ids-file", metavar="FILE", help="order ids, one per line")
             sub.add_argument("--symbol")
             sub.add_argument("--json", action="store_true")
+        if name == "flatten":
+            sub.add_argument(
+                "--symbol",
+                action="append",
+                dest="symbols",
+                metavar="S",
+                help="only this symbol (repeatable); default: the whole account",
+            )
+            sub.add_argument(
+                "--deadline", type=_positive_float, help="seconds after which nothing is sent"
+            )
+            sub.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -132,13 +155,19 @@ def _demo(args: argparse.Namespace) -> int:
         trade_cap=not args.no_trade_cap,
         faults=args.faults,
         seed=args.seed,
+        flatten=args.flatten,
+        symbols=args.symbols,
     )
     if args.uid_budget < 10 or args.ip_budget < 5:
         return _fail("a batch cancel weighs IP 5 and UID 10: the budgets must hold one call")
     progress = None if args.json else sys.stderr
     summary = run_demo(options, progress, live=sys.stderr.isatty())
     print(json.dumps(summary) if args.json else format_summary(summary))
-    complete = summary["cancelled"] == summary["orders"] and summary["rate_limited"] == 0
+    complete = summary["rate_limited"] == 0 and (
+        summary["flat"] == summary["accounts"]
+        if args.flatten
+        else summary["cancelled"] == summary["orders"]
+    )
     return EXIT_OK if complete or args.faults else EXIT_INCOMPLETE
 
 
@@ -215,6 +244,51 @@ async def _cancel(args: argparse.Namespace) -> int:
     return EXIT_OK if report.all_cancelled else EXIT_INCOMPLETE
 
 
+async def _flatten(args: argparse.Namespace) -> int:
+    creds = Credentials.from_env()
+    async with WeexClient(creds, base_url=args.base_url) as client:
+        report = await client.cancel_everything(args.symbols, deadline=args.deadline)
+    if args.json:
+        print(json.dumps(flatten_json(report)))
+    else:
+        for symbol, part in report.symbols.items():
+            print(
+                f"{symbol or '(symbol not known)'}: {len(part.seen_open)} seen open, "
+                f"{len(part.cancelled)} cancelled, {len(part.gone)} gone, "
+                f"{len(part.still_open)} still open, {len(part.unknown)} unknown"
+            )
+            for name, why in part.still_open.items():
+                print(f"  still open  {name}  {why}")
+            for name, why in part.unknown.items():
+                print(f"  unknown     {name}  {why}")
+        for problem in report.problems:
+            print(f"problem: {problem}")
+        state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
+        print(f"{state} ({report.calls} call(s), {report.rounds} round(s), {report.elapsed:.2f} s)")
+    return EXIT_OK if report.flat else EXIT_INCOMPLETE
+
+
+def flatten_json(report: FlattenReport) -> dict[str, Any]:
+    """A ``FlattenReport`` as plain JSON."""
+    return {
+        "flat": report.flat,
+        "symbols": {
+            symbol: {
+                "seen_open": list(part.seen_open),
+                "cancelled": list(part.cancelled),
+                "gone": part.gone,
+                "still_open": part.still_open,
+                "unknown": part.unknown,
+            }
+            for symbol, part in report.symbols.items()
+        },
+        "calls": report.calls,
+        "rounds": report.rounds,
+        "elapsed_s": round(report.elapsed, 3),
+        "problems": list(report.problems),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = _parser().parse_args(argv)
@@ -225,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fake_exchange(args)
         if args.command == "cancel" and args.ids_file:
             args.ids = _read_ids(args.ids_file)  # before the loop: no blocking I/O on it
-        runner: Any = _time if args.command == "time" else _cancel
+        runner: Any = {"time": _time, "cancel": _cancel, "flatten": _flatten}[args.command]
         return int(asyncio.run(runner(args)))
     except (ConfigurationError, InvalidRequestError) as exc:
         return _fail(str(exc))

@@ -22,6 +22,7 @@ __all__ = [
     "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
+    "FlattenReport",
     "Order",
     "OrderAck",
     "OrderRequest",
@@ -29,6 +30,7 @@ __all__ = [
     "PositionSide",
     "ServerTime",
     "Side",
+    "SymbolReport",
     "TimeInForce",
 ]
 
@@ -119,6 +121,70 @@ class CancelReport:
 
     def __len__(self) -> int:
         return len(self.cancelled) + len(self.failed) + len(self.unknown)
+
+
+@attrs.frozen
+class SymbolReport:
+    """What ``cancel_everything`` did to one symbol's orders.
+
+    Every order it met (listed open, or named in a cancel's answer) appears in exactly one of
+    ``cancelled``, ``gone``, ``still_open`` and ``unknown``.
+
+    Attributes:
+        seen_open: the ids the first listing of the symbol showed open (its first page, up to
+            100), in the exchange's order; empty when that listing failed.
+        cancelled: ids the exchange said it cancelled (in a cancel-all's or a batch cancel's
+            answer), in the order they were cancelled.
+        gone: id -> why: no longer open, but not cancelled by this call as far as the exchange
+            said: filled, or cancelled elsewhere (``"FAILED_ORDER_NOT_FOUND"``), or a cancel
+            attempt went unanswered and a later listing showed the order gone.
+        still_open: id -> why: shown open by the last listing (the deadline passed, the cancels
+            were refused, the rounds ran out).
+        unknown: id -> why: not known to be closed, because the last listing of the symbol
+            failed or was not made.
+    """
+
+    seen_open: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()
+    gone: dict[str, str] = attrs.field(factory=dict)
+    still_open: dict[str, str] = attrs.field(factory=dict)
+    unknown: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class FlattenReport:
+    """The outcome of ``cancel_everything``: per symbol, what was open, cancelled, gone, left.
+
+    Attributes:
+        flat: True only when the last listing of every target (the account, or each symbol
+            asked for) showed no open order, after the cancels.
+        symbols: symbol -> ``SymbolReport``. An order known only from an account-wide cancel-all's
+            answer, whose symbol no listing showed, is under ``""``.
+        calls: HTTP attempts made (listings, cancel-alls, batch cancels; retries included).
+        rounds: listing-and-cancelling rounds run (for the target that needed the most).
+        elapsed: seconds from the call to the report.
+        problems: what went wrong on the way, one line each (a listing that failed, a cancel-all
+            refused, the deadline): empty when nothing did.
+    """
+
+    flat: bool
+    symbols: dict[str, SymbolReport] = attrs.field(factory=dict)
+    calls: int = 0
+    rounds: int = 0
+    elapsed: float = 0.0
+    problems: tuple[str, ...] = ()
+
+    @property
+    def cancelled(self) -> tuple[str, ...]:
+        """Every id cancelled, all symbols together."""
+        return tuple(name for report in self.symbols.values() for name in report.cancelled)
+
+    @property
+    def still_open(self) -> dict[str, str]:
+        """Every id the last listings showed open, all symbols together, with why."""
+        return {
+            name: why for report in self.symbols.values() for name, why in report.still_open.items()
+        }
 
 
 def exact_decimal(value: Any) -> Decimal:

@@ -1,0 +1,482 @@
+"""``cancel_everything``: take an account (or some symbols) to zero open orders, and prove it.
+
+Each *target* (the whole account, or one symbol asked for) runs rounds on its own, concurrently:
+
+1. List the target's open orders (the first page, 100 orders, at cancel priority).
+2. An empty listing proves the target flat: done.
+3. Otherwise cancel what it showed, by the cheaper way in the rate-limit pools (below): one
+   cancel-all (of the symbol, or of the account), or batch cancels of the listed ids through
+   ``CancelRun`` (without its lookups: the next listing is the confirmation, and it is cheaper).
+4. Go to 1, until flat, the deadline, ``IDLE_ROUNDS`` rounds in a row that cancelled nothing, or
+   ``MAX_ROUNDS``.
+
+The choice. A call's cost is the largest share of a window's budget it takes from any pool
+(``max(ip_weight / ip budget, uid_weight / uid budget)``). A listing shorter than a page holds
+every open order of the target: the cancel-all is used when it costs no more than the batch
+cancels of exactly those (on a tie it wins: it also takes orders placed since the listing). A full
+page says only "at least 100": the cancel-all is used once the orders this run has found open on
+the target would cost at least as much to batch-cancel. With WEEX's weights and equal budgets:
+V2's cancel-all (IP 40, UID 50) weighs five batch cancels of 50, so it is chosen for more than 200
+orders shown at once, or from the third full page on; V3's (IP 5, UID 10) weighs one batch cancel,
+so it is chosen whenever an order is open. docs/flatten.md says the same for users.
+
+The contract is ``cancel_orders``'s: once its arguments are read, it returns a ``FlattenReport`` and
+never raises (a cancelled caller excepted: then nothing is left running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+from ._api import Api
+from ._cancel import BatchLimit, CancelRun
+from ._endpoints import Endpoint
+from ._limiter import Priority, RateLimits
+from ._session import DeadlineReached, Session, Trace
+from .errors import AuthenticationError, BadRequestError, PermissionDeniedError, WeexError
+from .models import CancelAllResult, FlattenReport, Order, SymbolReport
+
+__all__ = ["LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
+
+log = logging.getLogger("weex_async")
+
+#: Orders per listing (WEEX's largest page).
+LIST_LIMIT = 100
+#: Rounds per target at most (each: one listing, then its cancels): a bound when no deadline is
+#: given and orders keep coming as fast as they are cancelled.
+MAX_ROUNDS = 50
+#: A target is given up after this many rounds in a row that cancelled nothing.
+IDLE_ROUNDS = 3
+#: The symbol of an order known only from an account-wide cancel-all's answer.
+UNKNOWN_SYMBOL = ""
+
+Outcome = Literal["cancelled", "gone", "unknown"]
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, DeadlineReached):
+        return "the deadline passed before an answer"
+    return f"{type(error).__name__}: {error}"
+
+
+def call_cost(endpoint: Endpoint[object], limits: RateLimits) -> float:
+    """The largest share of one window's budget the call takes from any pool."""
+    return max(
+        endpoint.ip_weight / limits.ip.weight,
+        endpoint.uid_weight / limits.uid.weight,
+    )
+
+
+class Plan:
+    """How a target's listed orders are cancelled: by one cancel-all, or by batch cancels."""
+
+    def __init__(self, api: Api, limits: RateLimits, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.cancel_all = call_cost(api.cancel_all(None).endpoint, limits)
+        self.batch = call_cost(api.cancel_batch("ids", ["1"], None).endpoint, limits)
+
+    def batches(self, orders: int) -> float:
+        return math.ceil(orders / self.batch_size) * self.batch
+
+    def use_cancel_all(self, listed: int, full_page: bool, found: int) -> bool:
+        """``listed``: orders the listing showed; ``found``: shown open on this target so far."""
+        return self.cancel_all <= self.batches(found if full_page else listed)
+
+
+class FlattenRun:
+    """One ``cancel_everything`` call.
+
+    Args:
+        session: sends every call (limiter, signing, retries).
+        api: spells each call for the client's API version.
+        limit: the session's learned batch size.
+        symbols: the symbols to flatten; ``None`` for the whole account.
+        deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        api: Api,
+        limit: BatchLimit,
+        symbols: Sequence[str] | None,
+        deadline_at: float | None,
+    ) -> None:
+        self._session = session
+        self._api = api
+        self._limit = limit
+        self._targets: list[str | None] = [None] if symbols is None else list(symbols)
+        self._deadline_at = deadline_at
+        self._loop = asyncio.get_running_loop()
+        self._plan = Plan(api, session.rate_limits, limit.size)
+        self.calls = 0
+        self.rounds = 0
+        self.problems: list[str] = []
+        #: why nothing more is sent (the key was refused), once it is so
+        self._stopped: str | None = None
+        #: every order met: the target it was met under, and its symbol
+        self._target: dict[str, str | None] = {}
+        self._symbol: dict[str, str] = {}
+        #: what the exchange said of an order so far; "cancelled" is final
+        self._outcome: dict[str, tuple[Outcome, str]] = {}
+        self._cancelled: list[str] = []
+        #: per target: how many orders it has cancelled
+        self._progress: dict[str | None, int] = {}
+        #: why an order may still be open (the last cancel's problem)
+        self._why_open: dict[str, str] = {}
+        #: the first listing of each symbol
+        self._seen: dict[str, list[str]] = {}
+        #: per target: the open orders its last listing showed (``None``: it failed), and whether
+        #: that listing was complete (shorter than a page)
+        self._last: dict[str | None, list[str] | None] = {}
+        self._complete: dict[str | None, bool] = {}
+        #: when each target was last listed, and when each outcome was recorded (a count of
+        #: events): an outcome newer than the listing is newer news than the listing
+        self._clock = itertools.count()
+        self._listed_at: dict[str | None, int] = {}
+        self._said_at: dict[str, int] = {}
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    async def run(self) -> FlattenReport:
+        started = time.monotonic()
+        tasks = [asyncio.ensure_future(self._flatten(target)) for target in self._targets]
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for target, task in zip(self._targets, tasks, strict=True):
+            error = task.exception()
+            if error is not None:  # a bug of ours must not cost the report
+                log.error("cancel_everything: unexpected error", exc_info=error)
+                self._problem(target, f"unexpected error: {_describe(error)}")
+                self._last[target] = None
+        return self._report(time.monotonic() - started)
+
+    def _time_left(self) -> float:
+        return math.inf if self._deadline_at is None else self._deadline_at - self._loop.time()
+
+    def _problem(self, target: str | None, text: str) -> None:
+        where = "the account" if target is None else target
+        self.problems.append(f"{where}: {text}")
+
+    def _stop(self, error: WeexError) -> None:
+        if self._stopped is None:
+            self._stopped = f"the exchange refused this key ({_describe(error)})"
+            log.warning("cancel_everything: stopping, %s", self._stopped)
+
+    # -- one target --------------------------------------------------------------------------------
+
+    async def _flatten(self, target: str | None) -> None:
+        """Rounds of list-then-cancel until a listing shows nothing open, or a limit is hit."""
+        found = idle = 0
+        for round_ in range(1, MAX_ROUNDS + 1):
+            if idle >= IDLE_ROUNDS:
+                self._problem(target, f"{IDLE_ROUNDS} rounds in a row cancelled nothing")
+                self._left_open(target, f"{IDLE_ROUNDS} rounds of cancels did not cancel it")
+                return
+            if self._stopped is not None:
+                self._problem(target, f"stopped: {self._stopped}")
+                self._left_open(target, f"not cancelled: {self._stopped}")
+                return
+            if self._time_left() <= 0:
+                self._problem(target, "the deadline passed before it was flat")
+                self._left_open(target, "the deadline passed before it was cancelled")
+                return
+            self.rounds = max(self.rounds, round_)
+            listed = await self._list(target, first=round_ == 1)
+            if listed is None:
+                idle += 1  # the listing failed (and was retried): the next round tries again
+                continue
+            if not listed:
+                return  # flat, proven by this listing
+            found += len(listed)
+            if self._stopped is not None or self._time_left() <= 0:
+                continue  # reported at the top of the next round
+            full = len(listed) >= LIST_LIMIT
+            cancelled = self._progress.get(target, 0)
+            if self._plan.use_cancel_all(len(listed), full, found):
+                await self._cancel_all(target, listed)
+            else:
+                await self._cancel_listed(target, listed)
+            idle = 0 if self._progress.get(target, 0) > cancelled else idle + 1
+        self._problem(target, f"still not flat after {MAX_ROUNDS} rounds")
+        self._left_open(target, f"still open after {MAX_ROUNDS} rounds of cancels")
+
+    def _left_open(self, target: str | None, why: str) -> None:
+        """Say why the orders of the target's last listing are left open (unless known)."""
+        for name in self._last.get(target) or ():
+            self._why_open.setdefault(name, why)
+
+    async def _list(self, target: str | None, *, first: bool) -> list[Order] | None:
+        """The first page of the target's open orders; ``None`` when the listing failed."""
+        call = self._api.open_orders(target, LIST_LIMIT, 0).at_priority(Priority.CANCEL)
+        trace = Trace()
+        try:
+            page = await self._session.send(
+                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+            )
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._stop(exc)
+            self._problem(target, f"the listing was refused ({_describe(exc)})")
+            self._last[target] = None
+            return None
+        except (Exception, DeadlineReached) as exc:
+            self._problem(target, f"the listing failed ({_describe(exc)})")
+            self._last[target] = None
+            return None
+        finally:
+            self.calls += trace.sent
+        listed = [order for order in page if order.is_open]
+        self._listed_at[target] = next(self._clock)
+        self._last[target] = [order.order_id for order in listed]
+        self._complete[target] = len(page) < LIST_LIMIT
+        if first and target is not None:
+            self._seen.setdefault(target, [])
+        for order in listed:
+            name = order.order_id
+            self._meet(name, target, order.symbol)
+            if first:
+                self._seen.setdefault(self._symbol[name], []).append(name)
+            if name in self._outcome and self._outcome[name][0] != "cancelled":
+                del self._outcome[name]  # listed open again: neither gone nor unknown yet
+        return listed
+
+    def _meet(self, name: str, target: str | None, symbol: str | None) -> None:
+        self._target.setdefault(name, target)
+        self._symbol.setdefault(name, symbol or target or UNKNOWN_SYMBOL)
+
+    async def _cancel_all(self, target: str | None, listed: list[Order]) -> None:
+        trace = Trace()
+        try:
+            result: CancelAllResult = await self._session.send(
+                self._api.cancel_all(target),
+                retry_unclear=True,
+                deadline_at=self._deadline_at,
+                trace=trace,
+            )
+        except BadRequestError as exc:
+            if target is None:  # V3 may want a symbol (not documented either way): per symbol
+                self._problem(target, f"the account-wide cancel-all was refused ({_describe(exc)})")
+                await self._cancel_all_by_symbol(listed)
+                return
+            self._problem(target, f"the cancel-all was refused ({_describe(exc)})")
+            for order in listed:
+                self._why_open[order.order_id] = f"the cancel-all was refused ({_describe(exc)})"
+            return
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._stop(exc)
+            self._problem(target, f"the cancel-all was refused ({_describe(exc)})")
+            for order in listed:
+                self._why_open[order.order_id] = f"the cancel-all was refused ({_describe(exc)})"
+            return
+        except (Exception, DeadlineReached) as exc:
+            self._problem(target, f"the cancel-all failed ({_describe(exc)})")
+            why = "a cancel-all went unanswered" if trace.unclear else "the cancel-all failed"
+            for order in listed:
+                self._set(order.order_id, "unknown", f"{why} ({_describe(exc)})")
+                self._why_open[order.order_id] = f"{why} ({_describe(exc)})"
+            return
+        finally:
+            self.calls += trace.sent
+        named = set()
+        for item in result.results:
+            if not item.order_id:
+                continue
+            named.add(item.order_id)
+            self._meet(item.order_id, target, item.symbol)
+            if item.result:
+                self._set(item.order_id, "cancelled", "")
+            else:
+                why = item.err_msg or item.err_code or "refused by the exchange"
+                self._set(item.order_id, "gone", why)
+                self._why_open[item.order_id] = f"the cancel-all did not cancel it ({why})"
+        for order in listed:
+            if order.order_id not in named:  # the next listing says whether it is still open
+                self._set(order.order_id, "unknown", "not named in the cancel-all's answer")
+                self._why_open[order.order_id] = "the cancel-all left it open"
+
+    async def _cancel_all_by_symbol(self, listed: list[Order]) -> None:
+        by_symbol: dict[str, list[Order]] = {}
+        for order in listed:
+            by_symbol.setdefault(self._symbol[order.order_id], []).append(order)
+        await asyncio.gather(
+            *(self._cancel_all(symbol, orders) for symbol, orders in by_symbol.items() if symbol)
+        )
+
+    async def _cancel_listed(self, target: str | None, listed: list[Order]) -> None:
+        """Batch-cancel the listed ids, one ``CancelRun`` per symbol (each sends its symbol)."""
+        by_symbol: dict[str, list[str]] = {}
+        for order in listed:
+            by_symbol.setdefault(self._symbol[order.order_id], []).append(order.order_id)
+        runs = [
+            CancelRun(
+                self._session,
+                self._api,
+                "ids",
+                symbol or None,
+                self._deadline_at,
+                self._limit,
+                confirm=False,
+            ).run(names, self._limit.size)
+            for symbol, names in by_symbol.items()
+        ]
+        for report in await asyncio.gather(*runs):
+            self.calls += report.calls
+            for name in report.cancelled:
+                self._set(name, "cancelled", "")
+            for name, why in report.failed.items():
+                self._why_open[name] = why
+                if "refused this key" in why:
+                    self._stopped = self._stopped or why.removeprefix("not sent: ")
+                elif not why.startswith("not sent"):
+                    self._set(name, "gone", why)  # "not found": filled or cancelled elsewhere
+            for name, why in report.unknown.items():
+                self._set(name, "unknown", why)
+                self._why_open[name] = f"the cancel's outcome is unknown: {why}"
+
+    def _set(self, name: str, outcome: Outcome, why: str) -> None:
+        """Record what the exchange said; a confirmed cancel is never taken back."""
+        if name in self._outcome and self._outcome[name][0] == "cancelled":
+            return
+        self._outcome[name] = (outcome, why)
+        self._said_at[name] = next(self._clock)
+        if outcome == "cancelled":
+            self._cancelled.append(name)
+            target = self._target.get(name)
+            self._progress[target] = self._progress.get(target, 0) + 1
+
+    # -- the report --------------------------------------------------------------------------------
+
+    def _report(self, elapsed: float) -> FlattenReport:
+        """Each order met, in one bucket: the last listing of its target has the final word."""
+        reports: dict[str, _SymbolParts] = {}
+        for symbol in [*(t for t in self._targets if t is not None), *self._seen]:
+            reports.setdefault(symbol, _SymbolParts())
+        verdict: dict[str, tuple[str, str]] = {}
+        for name in self._symbol:
+            outcome, why = self._outcome.get(name, (None, ""))
+            target = self._target[name]
+            last = self._last.get(target)
+            listed_after = self._said_at.get(name, -1) < self._listed_at.get(target, -1)
+            if last is not None and name in last and listed_after:
+                if outcome == "cancelled":
+                    why = "the exchange said it was cancelled, yet a later listing shows it open"
+                else:
+                    why = self._why_open.get(name, "listed open at the end")
+                verdict[name] = ("still_open", why)
+            elif outcome == "cancelled":
+                verdict[name] = ("cancelled", "")
+            elif last is None:
+                verdict[name] = (
+                    "unknown",
+                    "the last listing failed" + (f" ({why})" if why else ""),
+                )
+            elif not listed_after:  # what a cancel said after the last listing is the news
+                verdict[name] = (
+                    ("gone", why) if outcome == "gone" else ("unknown", f"not listed since: {why}")
+                )
+            elif self._complete.get(target, False):
+                verdict[name] = ("gone", _gone_reason(outcome, why))
+            else:
+                verdict[name] = (
+                    "unknown",
+                    "not on the last listing's first page (a full page: more were open)",
+                )
+        for name in self._cancelled:
+            if verdict[name][0] == "cancelled":
+                reports.setdefault(self._symbol[name], _SymbolParts()).cancelled.append(name)
+        for name, (bucket, why) in verdict.items():
+            parts = reports.setdefault(self._symbol[name], _SymbolParts())
+            if bucket == "still_open":
+                parts.still_open[name] = why
+            elif bucket == "gone":
+                parts.gone[name] = why
+            elif bucket == "unknown":
+                parts.unknown[name] = why
+        return FlattenReport(
+            flat=all(self._last.get(target) == [] for target in self._targets),
+            symbols={
+                symbol: SymbolReport(
+                    seen_open=tuple(self._seen.get(symbol, ())),
+                    cancelled=tuple(parts.cancelled),
+                    gone=parts.gone,
+                    still_open=parts.still_open,
+                    unknown=parts.unknown,
+                )
+                for symbol, parts in reports.items()
+            },
+            calls=self.calls,
+            rounds=self.rounds,
+            elapsed=elapsed,
+            problems=tuple(self.problems),
+        )
+
+
+class _SymbolParts:
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.gone: dict[str, str] = {}
+        self.still_open: dict[str, str] = {}
+        self.unknown: dict[str, str] = {}
+
+
+def _gone_reason(outcome: Outcome | None, why: str) -> str:
+    if outcome == "gone":
+        return why
+    if outcome == "unknown":
+        return f"no longer open: filled, or cancelled (not confirmed: {why})"
+    return "no longer open: filled, or cancelled elsewhere"
+
+
+def least_time(
+    api: Api, limits: RateLimits, open_by_symbol: dict[str, int], *, whole_account: bool
+) -> tuple[float, int, int]:
+    """A lower bound for any client: (seconds, IP weight, UID weight) of flattening these orders.
+
+    Any client must cancel every order (one cancel-all per symbol, one for the account, or batch
+    cancels of ids it already knows) and then list each target once to prove it flat. This takes
+    the cheapest of those plans, spends it from empty pools, and counts the whole windows it must
+    wait (round trips are not counted): the "theoretical minimum under the budgets".
+    """
+    plan = Plan(api, limits, api.max_ids)
+    cancel_all = api.cancel_all(None).endpoint
+    batch = api.cancel_batch("ids", ["1"], None).endpoint
+    listing = api.open_orders(None, LIST_LIMIT, 0).endpoint
+
+    def per_symbol(orders: int) -> tuple[int, int, int]:  # (IP, UID, trade calls)
+        if orders == 0:
+            return 0, 0, 0
+        if plan.use_cancel_all(orders, False, orders):
+            return cancel_all.ip_weight, cancel_all.uid_weight, 1
+        calls = math.ceil(orders / api.max_ids)
+        return calls * batch.ip_weight, calls * batch.uid_weight, calls
+
+    parts = [per_symbol(n) for n in open_by_symbol.values()]
+    ip, uid, trades = (sum(column) for column in zip(*parts, strict=True)) if parts else (0, 0, 0)
+    targets = 1 if whole_account else len(open_by_symbol)
+    if whole_account and any(open_by_symbol.values()):
+        one = (cancel_all.ip_weight, cancel_all.uid_weight)
+        if call_cost(cancel_all, limits) < max(ip / limits.ip.weight, uid / limits.uid.weight):
+            ip, uid, trades = *one, 1
+    ip += targets * listing.ip_weight
+    uid += targets * listing.uid_weight
+
+    def waits(weight: int, budget: int, window: float) -> float:
+        return max(0, math.ceil(weight / budget) - 1) * window
+
+    seconds = max(
+        waits(ip, limits.ip.weight, limits.ip.window),
+        waits(uid, limits.uid.weight, limits.uid.window),
+        waits(trades, limits.trade.weight, limits.trade.window) if limits.trade else 0.0,
+    )
+    return seconds, ip, uid
