@@ -1,4 +1,5 @@
-"""The limiter against an exact-window server, side by side with aiolimiter; overheads.
+"""The limiter against an exact-window server, side by side with aiolimiter; overheads; time to
+flat.
 
 Every figure is taken in one run, side by side, as a ratio or a median, because absolute timings
 on a shared machine are noisy. Prints Markdown tables; ``--svg PATH`` also draws the admitted
@@ -23,6 +24,7 @@ from . import report
 from .drawing import svg
 from .scenarios import (
     admission_cost,
+    flatten_time,
     pacing,
     processes_through_redis,
     redis_admission_cost,
@@ -44,6 +46,11 @@ async def main(argv: list[str]) -> None:
     print(report.pacing_table(rows, budget, window))
     print("\n" + report.admission_table(*await admission_cost()))
     print("\n" + report.throughput_table(await throughput_table()))
+    print("  running: time to flat ...", file=sys.stderr, flush=True)
+    flat_rows = await asyncio.to_thread(
+        lambda: [flatten_time(v, whole) for v in ("v2", "v3") for whole in (True, False)]
+    )
+    print("\n" + report.flatten_table(flat_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

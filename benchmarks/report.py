@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import Row
+from .scenarios import FlattenRow, Row
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -65,4 +65,28 @@ def redis_table(cost: tuple[float, float, float], rows: list[Row], budget: int) 
         f"{row.pace:.1%} | {row.worst_uid_sent / budget:.0%} | {row.rate_limited} |"
         for row in rows
     ]
+    return "\n".join(lines)
+
+
+def flatten_table(rows: list[FlattenRow]) -> str:
+    lines = [
+        "## Time to flat: `cancel_everything` on 2,000 open orders over 20 symbols (WEEX's "
+        "budgets, the default trade cap of 10 calls/s, the fake exchange on loopback; median of "
+        "3)\n",
+        "| scenario | elapsed s | theoretical minimum s | calls | rounds | UID spent (least) | "
+        "IP spent (least) | 429s | flat |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.elapsed:.2f} | {r.minimum:.2f} | {r.calls} | {r.rounds} | "
+        f"{r.uid_spent} ({r.min_uid}) | {r.ip_spent} ({r.min_ip}) | {r.rate_limited} | "
+        f"{'yes' if r.flat else 'NO'} |"
+        for r in rows
+    ]
+    lines.append(
+        "\nThe theoretical minimum is the cheapest plan any client could use (knowing every id "
+        "in advance: one cancel-all per symbol or for the account, or batch cancels, then one "
+        "listing per target to prove it flat), spent from empty pools; round trips are not "
+        "counted, so 0 s means the budgets need no wait and the time is round trips."
+    )
     return "\n".join(lines)

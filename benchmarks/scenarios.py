@@ -1,7 +1,7 @@
 """The scenarios: each one runs and measures, and returns plain numbers (no printing).
 
 The limiter against an exact-window server, side by side with aiolimiter; admission cost;
-throughput against bare httpx; several processes through Redis.
+throughput against bare httpx; several processes through Redis; time-to-flat.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import attrs
 import httpx
 from aiolimiter import AsyncLimiter
 
-from weex_async import Budget, Credentials, RateLimits, WeexAuth, WeexClient
-from weex_async._checks import HttpBackend
+from weex_async import Budget, Credentials, FlattenReport, RateLimits, WeexAuth, WeexClient
+from weex_async._checks import ApiVersion, HttpBackend
+from weex_async._client import API
 from weex_async._demo import DemoOptions, theoretical_seconds
+from weex_async._flatten import least_time
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
@@ -389,4 +391,71 @@ def processes_through_redis(
         budget,
         exchange.rate_limited,
         0.0,
+    )
+
+
+@attrs.frozen
+class FlattenRow:
+    """Time-to-flat of one scenario: medians over the repeats (the counts are the last run's)."""
+
+    name: str
+    orders: int
+    elapsed: float
+    minimum: float  #: the theoretical minimum under the budgets (round trips not counted)
+    calls: int
+    rounds: int
+    ip_spent: int
+    uid_spent: int
+    min_ip: int
+    min_uid: int
+    rate_limited: int
+    flat: bool
+
+
+def flatten_time(
+    version: ApiVersion, whole_account: bool, symbols: int = 20, each: int = 100, repeats: int = 3
+) -> FlattenRow:
+    """``cancel_everything`` on ``symbols`` x ``each`` open orders, with WEEX's budgets (and the
+    SDK's default trade cap), against the fake exchange served on loopback: a fresh exchange per
+    run, so every run starts from empty pools."""
+    names = [f"cmt_s{n}usdt" if version == "v2" else f"S{n}USDT" for n in range(symbols)]
+    limits = RateLimits()
+    elapsed: list[float] = []
+    for _ in range(repeats):
+        exchange = FakeExchange()
+        exchange.add_account("flat", "secret", "pass")
+        for name in names:
+            exchange.open_orders("flat", each, symbol=name)
+        with serve(exchange) as url:
+
+            async def run() -> FlattenReport:
+                async with WeexClient(
+                    Credentials("flat", "secret", "pass"),
+                    base_url=url,
+                    api_version=version,
+                    rate_limits=limits,
+                ) as client:
+                    await client.sync_time()  # before the clock starts
+                    return await client.cancel_everything(None if whole_account else names)
+
+            report = asyncio.run(run())
+        elapsed.append(report.elapsed)
+        spent = [a for a in exchange.arrivals if "/market/time" not in a.path]
+    minimum, min_ip, min_uid = least_time(
+        API[version], limits, dict.fromkeys(names, each), whole_account=whole_account
+    )
+    return FlattenRow(
+        name=f"{version.upper()}, "
+        + ("the whole account" if whole_account else f"{symbols} symbols named"),
+        orders=symbols * each,
+        elapsed=statistics.median(elapsed),
+        minimum=minimum,
+        calls=report.calls,
+        rounds=report.rounds,
+        ip_spent=sum(a.ip_weight for a in spent),
+        uid_spent=sum(a.uid_weight for a in spent),
+        min_ip=min_ip,
+        min_uid=min_uid,
+        rate_limited=exchange.rate_limited,
+        flat=report.flat and not exchange.accounts["flat"].orders,
     )
