@@ -141,12 +141,20 @@ class FlattenRun:
         self._clock = itertools.count()
         self._listed_at: dict[str | None, int] = {}
         self._said_at: dict[str, int] = {}
+        #: set once a signed call has been answered: until then only the first target lists, so
+        #: a wrong secret is sent once, not once per symbol
+        self._key_checked = asyncio.Event()
+        if session.key_confirmed:
+            self._key_checked.set()
 
     # -- the run -----------------------------------------------------------------------------------
 
     async def run(self) -> FlattenReport:
         started = time.monotonic()
-        tasks = [asyncio.ensure_future(self._flatten(target)) for target in self._targets]
+        tasks = [
+            asyncio.ensure_future(self._flatten(target, first=n == 0))
+            for n, target in enumerate(self._targets)
+        ]
         try:
             await asyncio.wait(tasks)
         except asyncio.CancelledError:
@@ -176,8 +184,18 @@ class FlattenRun:
 
     # -- one target --------------------------------------------------------------------------------
 
-    async def _flatten(self, target: str | None) -> None:
+    async def _flatten(self, target: str | None, *, first: bool) -> None:
         """Rounds of list-then-cancel until a listing shows nothing open, or a limit is hit."""
+        if first:
+            try:
+                await self._rounds(target)
+            finally:
+                self._key_checked.set()  # whatever happened, the others may go
+        else:
+            await self._key_checked.wait()
+            await self._rounds(target)
+
+    async def _rounds(self, target: str | None) -> None:
         found = idle = 0
         for round_ in range(1, MAX_ROUNDS + 1):
             if idle >= IDLE_ROUNDS:
@@ -236,6 +254,7 @@ class FlattenRun:
             return None
         finally:
             self.calls += trace.sent
+            self._key_checked.set()
         listed = [order for order in page if order.is_open]
         self._listed_at[target] = next(self._clock)
         self._last[target] = [order.order_id for order in listed]
