@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from weex_async import CancelOrderResult, Order, OrderAck, Priority
+from weex_async import CancelOrderResult, Order, OrderAck, Priority, ServerTime
 from weex_async._api import Api
 from weex_async._checks import ApiVersion
 from weex_async._client import API
@@ -147,6 +147,9 @@ def test_documented_v3_answers() -> None:
         "errorCode": "",
         "errorMessage": "",
     }
+    assert strict(V3.server_time(), {"serverTime": 1716710918113}) == ServerTime(
+        1716710918113, "1716710918.113", "2024-05-26T08:08:38.113Z"
+    )
     assert strict(V3.cancel_order(1, None, None), item).result
     all_items = [
         {"orderId": 702345678901234567, "success": True, "errorCode": "", "errorMessage": ""}
@@ -179,6 +182,7 @@ def test_documented_v3_answers() -> None:
 #: (method, IP weight, UID weight, priority, idempotent) of every endpoint, by version and name.
 TABLE = {
     ("v2", "server_time"): ("GET", 1, 0, Priority.SYSTEM, True),
+    ("v3", "server_time_v3"): ("GET", 1, 0, Priority.SYSTEM, True),
     ("v2", "cancel_batch_orders"): ("POST", 5, 10, Priority.CANCEL, True),
     ("v3", "cancel_batch_orders_v3"): ("DELETE", 5, 10, Priority.CANCEL, True),
     ("v2", "cancel_order"): ("POST", 2, 3, Priority.CANCEL, True),
@@ -204,6 +208,7 @@ DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
         lambda api: api.server_time(),
         {"epoch": "1716710918.113", "iso": "2024-05-26T08:08:38.113Z", "timestamp": 1716710918113},
     ),
+    ("v3", "server_time_v3"): (lambda api: api.server_time(), {"serverTime": 1716710918113}),
     ("v2", "cancel_batch_orders"): (
         lambda api: api.cancel_batch_orders(["7"], None, None),
         {

@@ -50,10 +50,17 @@ DOCUMENTED = {
 # V3's negative codes: WEEX publishes no list for the V3 contract API; these are ccxt's WEEX table
 # (likely, documented as such in docs/errors.md and docs/weex-facts.md).
 V3_FROM_CCXT = {
+    "-1040": AuthenticationError,
+    "-1041": AuthenticationError,
+    "-1042": AuthenticationError,
     "-1043": TimestampError,
     "-1046": TimestampError,
     "-1044": AuthenticationError,
+    "-1045": BadRequestError,
+    "-1047": AuthenticationError,
     "-1049": AuthenticationError,
+    "-1051": PermissionDeniedError,
+    "-1052": PermissionDeniedError,
     "-1054": ServerError,
     "-1135": BadRequestError,
     "-1140": BadRequestError,

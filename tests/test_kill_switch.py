@@ -33,7 +33,7 @@ ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
 )
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
-TIME_PATH = "/capi/v2/market/time"
+TIME_PATHS = ("/capi/v2/market/time", "/capi/v3/market/time")
 
 
 def client_for(
@@ -71,7 +71,7 @@ def time_fails(times: int, how: str) -> Callable[[httpx.Request], httpx.Response
     failures = {"left": times}
 
     def meddle(request: httpx.Request) -> httpx.Response | None:
-        if request.url.path != TIME_PATH or failures["left"] <= 0:
+        if request.url.path not in TIME_PATHS or failures["left"] <= 0:
             return None
         failures["left"] -= 1
         if how == "drop":
@@ -139,14 +139,14 @@ async def test_a_wrong_secret_is_sent_once_not_once_per_batch(exchange: FakeExch
 
 async def test_a_permission_refusal_stops_the_run_too(exchange: FakeExchange) -> None:
     def refuse(request: httpx.Request) -> httpx.Response | None:
-        if request.url.path == TIME_PATH:
+        if request.url.path in TIME_PATHS:
             return None
         return httpx.Response(400, json={"code": "40014", "msg": "incorrect permissions"})
 
     transport = Wrapped(exchange, refuse)
     async with client_for(exchange, transport) as client:
         report = await client.cancel_orders(ids=[str(n) for n in range(1, 501)])
-    signed = [r for r in transport.seen if r.url.path != TIME_PATH]
+    signed = [r for r in transport.seen if r.url.path not in TIME_PATHS]
     assert len(signed) <= 2
     assert len(report.failed) == 500
 
@@ -160,7 +160,7 @@ async def test_the_first_batch_goes_alone_then_the_rest_together(exchange: FakeE
 
     class Held(Wrapped):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == TIME_PATH:
+            if request.url.path in TIME_PATHS:
                 return await super().handle_async_request(request)
             if state["on_wire"] == 0:  # a new wave
                 state["wave"], state["gate"] = next(expected), asyncio.Event()
@@ -224,7 +224,7 @@ async def test_an_unexpected_exception_in_one_batch_is_reported_and_nothing_is_l
     calls = {"n": 0}
 
     def third_fails(request: httpx.Request) -> httpx.Response | None:
-        if request.url.path == TIME_PATH:
+        if request.url.path in TIME_PATHS:
             return None
         calls["n"] += 1
         if calls["n"] == 3:
@@ -272,7 +272,7 @@ async def test_deeply_nested_json_is_an_unreadable_answer_not_a_recursion_error(
     nested = b"[" * 100_000 + b"]" * 100_000
 
     def deep(request: httpx.Request) -> httpx.Response | None:
-        if request.url.path == TIME_PATH:
+        if request.url.path in TIME_PATHS:
             return None
         return httpx.Response(200, content=nested)
 
@@ -320,7 +320,7 @@ async def test_closing_with_a_request_on_the_wire_reports_it_unknown(
 
     class CutByClose(Wrapped):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == TIME_PATH:
+            if request.url.path in TIME_PATHS:
                 return await super().handle_async_request(request)
             await closed.wait()  # on the wire until the client closes, then the line drops
             raise httpx.RemoteProtocolError("connection closed", request=request)
@@ -352,7 +352,7 @@ async def test_closing_during_the_first_time_sync_leaves_no_background_task(
 
     class SlowTime(Wrapped):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == TIME_PATH:
+            if request.url.path in TIME_PATHS:
                 await gate.wait()
             return await super().handle_async_request(request)
 
@@ -376,7 +376,7 @@ def answering(*bodies: Any) -> Callable[[httpx.Request], httpx.Response | None]:
     answers = list(bodies)
 
     def meddle(request: httpx.Request) -> httpx.Response | None:
-        if request.url.path == TIME_PATH:
+        if request.url.path in TIME_PATHS:
             return None
         body = answers.pop(0) if len(answers) > 1 else answers[0]
         return httpx.Response(200, json=body)
@@ -592,7 +592,7 @@ async def test_served_drops_really_drop_the_connection(
                 Credentials(API_KEY, API_SECRET, PASSPHRASE), base_url=url, retry=FAST_RETRY
             ) as client:
                 report = await client.cancel_orders(ids=ids)
-            assert (await http.get(TIME_PATH)).status_code == 200
+            assert (await http.get(TIME_PATHS[0])).status_code == 200
     assert report.cancelled == tuple(ids)
     assert exchange.faults.injected[fault] == 1
     attempts = [

@@ -194,7 +194,8 @@ class WeexClient:
     # -- endpoints -------------------------------------------------------------------------------
 
     async def server_time(self) -> ServerTime:
-        """``GET /capi/v2/market/time``: the exchange's clock (IP weight 1)."""
+        """The exchange's clock (IP weight 1): ``GET /capi/v2/market/time``, or V3's
+        ``GET /capi/v3/market/time`` (each version syncs its clock on its own path)."""
         return await self._session.send(self._api.server_time())
 
     async def cancel_batch_orders(

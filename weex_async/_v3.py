@@ -8,6 +8,7 @@ docs/weex-facts.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -25,7 +26,6 @@ from ._checks import (
 )
 from ._endpoints import Call, Endpoint, declared, request
 from ._limiter import Priority
-from ._v2 import SERVER_TIME
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -92,7 +92,26 @@ class V3Order:
     goodTillDate: int = 0
 
 
+@attrs.frozen
+class V3ServerTime:
+    """``GET /capi/v3/market/time``: ``{"serverTime": 1764505776347}``."""
+
+    serverTime: int
+
+
 # -- endpoints -------------------------------------------------------------------------------------
+
+SERVER_TIME: Endpoint[V3ServerTime] = Endpoint(
+    "server_time_v3",
+    "GET",
+    "/capi/v3/market/time",
+    ip_weight=1,
+    uid_weight=0,
+    signed=False,
+    response_type=V3ServerTime,
+    idempotent=True,
+    priority=Priority.SYSTEM,
+)
 
 #: A JSON body on DELETE (signed like POST), at most 10 ids, an array answer.
 CANCEL_BATCH_ORDERS: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
@@ -189,7 +208,7 @@ ENDPOINTS = declared(globals())
 def _reason(item: V3CancelItem) -> str:
     if item.success:
         return ""
-    if item.errorCode and item.errorMessage:
+    if item.errorCode and item.errorMessage and item.errorMessage != item.errorCode:
         return f"{item.errorCode} ({item.errorMessage})"
     return item.errorCode or item.errorMessage
 
@@ -214,6 +233,13 @@ def _batch_result(answer: tuple[V3CancelItem, ...]) -> BatchCancelResult:
         cancel_order_result_list=items,
         fail_infos=tuple(item for item in items if not item.result),
     )
+
+
+def _server_time(answer: V3ServerTime) -> ServerTime:
+    """V3 answers milliseconds only; ``epoch`` and ``iso`` are derived, as V2 answers them."""
+    ms = answer.serverTime
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+    return ServerTime(ms, f"{ms // 1000}.{ms % 1000:03d}", f"{iso}.{ms % 1000:03d}Z")
 
 
 def _cancel_all_result(answer: tuple[V3CancelItem, ...]) -> CancelAllResult:
@@ -261,8 +287,7 @@ class V3Api(Api):
     endpoints = ENDPOINTS
 
     def server_time(self) -> Call[ServerTime]:
-        # No V3 time endpoint was documented when this was written: V2's serves both.
-        return request(SERVER_TIME)
+        return request(SERVER_TIME, _server_time)
 
     def cancel_batch(
         self, key: Key, names: Sequence[str], symbol: str | None

@@ -215,10 +215,17 @@ CODE_TABLE: dict[str, type[WeexAPIError]] = {
     # V3 answers errors with negative integer codes. WEEX publishes no list; these come from
     # ccxt's WEEX table (likely; docs/weex-facts.md). A code in neither table is unrecognized:
     # whether the exchange acted is then unknown (UnrecognizedAPIError), never a definite refusal.
+    "-1040": AuthenticationError,  # ACCESS_KEY header missing
+    "-1041": AuthenticationError,  # ACCESS_SIGN header missing
+    "-1042": AuthenticationError,  # ACCESS_TIMESTAMP header missing
     "-1043": TimestampError,  # invalid timestamp
     "-1046": TimestampError,  # timestamp expired
     "-1044": AuthenticationError,  # invalid access key
+    "-1045": BadRequestError,  # invalid Content-Type
+    "-1047": AuthenticationError,  # API authentication failed (a bad signature)
     "-1049": AuthenticationError,  # API key or passphrase incorrect
+    "-1051": PermissionDeniedError,  # permission denied
+    "-1052": PermissionDeniedError,  # insufficient permissions
     "-1054": ServerError,  # system error, "please retry later"
     "-1135": BadRequestError,  # invalid JSON
     "-1140": BadRequestError,  # parameter validation error

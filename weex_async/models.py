@@ -82,7 +82,8 @@ class BatchCancelResult:
 
 @attrs.frozen
 class ServerTime:
-    """The exchange's clock (``GET /capi/v2/market/time``).
+    """The exchange's clock (``GET /capi/v2/market/time``; V3 answers only milliseconds, and
+    ``epoch`` and ``iso`` are derived from them).
 
     Attributes:
         timestamp: Unix time in milliseconds.

@@ -39,10 +39,12 @@ MAX_BODY_BYTES = 1 << 20
 #: WEEX rejects timestamps more than this far from its clock (40008).
 TIMESTAMP_TOLERANCE_MS = 30_000
 
-_TIME = "/capi/v2/market/time"
-#: (IP weight, UID weight) per (method, path): the public time, and every signed route.
+#: The public (unsigned) server-time paths: V2's and V3's.
+_TIME_V2, _TIME_V3 = "/capi/v2/market/time", "/capi/v3/market/time"
+#: (IP weight, UID weight) per (method, path): the public times, and every signed route.
 WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
-    ("GET", _TIME): (1, 0),
+    ("GET", _TIME_V2): (1, 0),
+    ("GET", _TIME_V3): (1, 0),
     **{route: (ip, uid) for route, (ip, uid, _) in ROUTES.items()},
 }
 _PATHS = {path for _, path in WEIGHTS}
@@ -100,6 +102,15 @@ class FakeExchange:
         cancel_all_cap: a cancel-all cancels at most this many orders and leaves the rest open
             (``None``, the default: all of them). WEEX documents no such cap; this tests code
             that must not trust a cancel-all's answer alone.
+        v3_batch_cancel_shape: the V3 batch cancel's answer: ``"list"`` (a bare list, the
+            default), or the list under ``"orderList"`` or ``"data"``. WEEX's answer shape is
+            uncertain and public clients read all three: test your code against each.
+        content_type_on_get: refuse a private GET without ``Content-Type: application/json``
+            (40007 / -1045). WEEX's pages ask for the header on every request, but ccxt sends
+            none on GET and its samples suggest the exchange accepts that: off by default.
+        refuse_ids_and_cids: refuse a batch cancel that names orders both by exchange id and by
+            client id (40017 / -1140). WEEX documents neither way: on by default (the stricter
+            reading); off, the exchange ids are used.
         monotonic: the metering clock (seconds); injectable for tests.
         wall: the wall clock (seconds since the epoch); injectable for tests.
     """
@@ -116,6 +127,9 @@ class FakeExchange:
         skew_ms: int = 0,
         extra_fields: bool = False,
         cancel_all_cap: int | None = None,
+        v3_batch_cancel_shape: str = "list",
+        content_type_on_get: bool = False,
+        refuse_ids_and_cids: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -124,6 +138,7 @@ class FakeExchange:
         self.window = window
         self.ban = ban
         self.usage_headers = usage_headers
+        self.content_type_on_get = content_type_on_get
         self.skew_ms = skew_ms
         self._monotonic = monotonic
         self._wall = wall
@@ -146,6 +161,8 @@ class FakeExchange:
             extra_fields=extra_fields,
             now_ms=self.server_ms,
             cancel_all_cap=cancel_all_cap,
+            v3_batch_cancel_shape=v3_batch_cancel_shape,
+            refuse_ids_and_cids=refuse_ids_and_cids,
         )
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -250,30 +267,37 @@ class FakeExchange:
         path: str = scope["path"]
         method: str = scope["method"]
         raw_query = scope.get("query_string", b"").decode("latin-1")
+        v3 = path.startswith("/capi/v3/")
+
+        def refused(status: int, code: str, message: str) -> tuple[int, Any, list[Any]]:
+            return status, _error(code, message, v3=v3), []
+
         if path not in _PATHS:
-            return 404, _error("40404", f"no such endpoint: {method} {path}"), []
+            return refused(404, "40404", f"no such endpoint: {method} {path}")
         if (method, path) not in WEIGHTS:
-            methods = sorted(m for m, p in WEIGHTS if p == path)
-            return 405, _error("40017", f"{path} takes {' or '.join(methods)}"), []
+            methods = " or ".join(sorted(m for m, p in WEIGHTS if p == path))
+            return refused(405, "40017", f"Request method '{method}' not supported ({methods})")
         ip = (scope.get("client") or ("unknown", 0))[0]
-        if path == _TIME:
+        if path == _TIME_V2:
             return self._metered(ip, None, method, path, self._server_time)
+        if path == _TIME_V3:
+            return self._metered(ip, None, method, path, self._server_time_v3)
         if too_large:  # before the signature check, which would fail on the cut body
-            return 400, _error("40017", "request body too large"), []
+            return refused(400, "40017", "request body too large")
         account_or_error = self._authenticate(scope, method, path, raw_query, body)
         if not isinstance(account_or_error, FakeAccount):
-            return 400, account_or_error, []
+            return refused(400, *account_or_error)
         account = account_or_error
         fault = self.faults.draw(path)
         if fault is Fault.RATE_LIMIT:  # counted in faults.injected, not in rate_limited
-            return 429, _error("429", "Too Many Requests"), []
+            return refused(429, "429", "Too Many Requests")
         request = Request(body, dict(parse_qsl(raw_query, keep_blank_values=True)))
         status, payload, headers = self._metered(
             ip,
             account,
             method,
             path,
-            lambda: _faulty(fault) or self.desk.handle(method, path, account, request),
+            lambda: _faulty(fault, v3=v3) or self.desk.handle(method, path, account, request),
         )
         if status == 200 and fault in (Fault.DROP_AFTER, Fault.SLOW):
             if fault is Fault.DROP_AFTER:
@@ -307,7 +331,7 @@ class FakeExchange:
             for meter, weight in meters:
                 if now >= meter.banned_until and not meter.fits(weight, now):
                     meter.banned_until = now + self.ban
-            return 429, _error("429", "Too Many Requests"), []
+            return 429, _error("429", "Too Many Requests", v3=path.startswith("/capi/v3/")), []
         for meter, weight in meters:
             meter.charge(weight, now)
         self.arrivals.append(arrival)
@@ -330,9 +354,13 @@ class FakeExchange:
             "timestamp": now_ms,
         }
 
+    def _server_time_v3(self) -> tuple[int, Any]:
+        return 200, {"serverTime": self.server_ms()}
+
     def _authenticate(
         self, scope: Scope, method: str, path: str, query: str, body: bytes
-    ) -> FakeAccount | dict[str, Any]:
+    ) -> FakeAccount | tuple[str, str]:
+        """The account that signed the request, or the refusal's (V2 code, message)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         for header, code in (
             ("access-key", "40001"),
@@ -341,23 +369,26 @@ class FakeExchange:
             ("access-passphrase", "40011"),
         ):
             if not headers.get(header):
-                return _error(code, f"{header.upper()} header is missing")
-        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _error("40007", "Invalid Content_Type, please use application/json format")
+                return code, f"{header.upper()} header is missing"
+        content_type = headers.get("content-type", "").split(";")[0].strip()
+        if content_type != "application/json" and (
+            content_type or method != "GET" or self.content_type_on_get
+        ):
+            return "40007", "Invalid Content_Type, please use application/json format"
         timestamp = headers["access-timestamp"]
         if len(timestamp) != 13 or not timestamp.isdigit():
-            return _error("40005", "Invalid ACCESS_TIMESTAMP")
+            return "40005", "Invalid ACCESS_TIMESTAMP"
         if abs(int(timestamp) - self.server_ms()) > TIMESTAMP_TOLERANCE_MS:
-            return _error("40008", "Request timestamp expired")
+            return "40008", "Request timestamp expired"
         account = self.accounts.get(headers["access-key"])
         if account is None:
-            return _error("40006", "Invalid ACCESS_KEY")
+            return "40006", "Invalid ACCESS_KEY"
         if not hmac.compare_digest(headers["access-passphrase"], account.passphrase):
-            return _error("40012", "API key or passphrase is incorrect")
+            return "40012", "API key or passphrase is incorrect"
         path_and_query = f"{path}?{query}" if query else path
         expected = sign(account.api_secret, timestamp, method, path_and_query, body)
         if not hmac.compare_digest(headers["access-sign"], expected):
-            return _error("40009", "signature verification failed")
+            return "40009", "signature verification failed"
         return account
 
 
@@ -365,12 +396,12 @@ _DROP = object()
 _DROP_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"64")]
 
 
-def _faulty(fault: Fault | None) -> tuple[int, Any] | None:
+def _faulty(fault: Fault | None, *, v3: bool) -> tuple[int, Any] | None:
     """The answer of a fault that leaves the orders untouched, if ``fault`` is one."""
     if fault is Fault.DROP_BEFORE:
         return 0, _DROP
     if fault is Fault.SERVER_ERROR:
-        return 500, _error("40015", "system error")
+        return 500, _error("40015", "system error", v3=v3)
     if fault is Fault.EMPTY_521:
         return 521, b""
     if fault is Fault.BAD_JSON:
@@ -378,7 +409,31 @@ def _faulty(fault: Fault | None) -> tuple[int, Any] | None:
     return None
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
+#: V2's codes for what the fake refuses before any handler, in V3's words: ccxt's WEEX table
+#: (no capture of a real V3 refusal was found; -1047 for a bad signature is the closest entry).
+V3_CODES = {
+    "40001": -1040,  # ACCESS_KEY_EMPTY
+    "40002": -1041,  # ACCESS_SIGN_EMPTY
+    "40003": -1042,  # ACCESS_TIMESTAMP_EMPTY
+    "40011": -1049,  # (passphrase missing) API_KEY_OR_PASSPHRASE_INCORRECT
+    "40005": -1043,  # INVALID_ACCESS_TIMESTAMP
+    "40006": -1044,  # INVALID_ACCESS_KEY
+    "40007": -1045,  # INVALID_CONTENT_TYPE
+    "40008": -1046,  # ACCESS_TIMESTAMP_EXPIRED
+    "40009": -1047,  # API_AUTH_ERROR
+    "40012": -1049,  # API_KEY_OR_PASSPHRASE_INCORRECT
+    "40015": -1054,  # SYSTEM_ERROR
+    "40017": -1140,  # PARAM_VALIDATE_ERROR
+    "40404": -1000,  # UNKNOWN_ERROR (no route)
+}
+
+
+def _error(code: str, message: str, *, v3: bool = False) -> dict[str, Any]:
+    """An error answer: V2's string code, or its V3 counterpart (a negative integer)."""
+    if v3 and code in V3_CODES:
+        if code == "40017" and "not supported" in message:
+            return {"code": -1150, "msg": message}
+        return {"code": V3_CODES[code], "msg": message}
     return {"code": code, "msg": message, "requestTime": int(time.time() * 1000), "data": None}
 
 

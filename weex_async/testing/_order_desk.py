@@ -17,13 +17,25 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ROUTES", "FakeAccount", "FakeOrder", "OrderDesk", "Request"]
+__all__ = [
+    "ROUTES",
+    "V3_BATCH_CANCEL_SHAPES",
+    "FakeAccount",
+    "FakeOrder",
+    "OrderDesk",
+    "Request",
+    "same_symbol",
+    "v2_symbol",
+    "v3_symbol",
+]
 
 #: V3 accepts at most this many ids per batch cancel, and orders per batch placement.
 V3_MAX_IDS = 10
 #: V2's batch placement takes at most this many orders.
 V2_MAX_ORDERS = 20
 _V3_CID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+#: How the V3 batch cancel's answer may be wrapped: public clients read each of these.
+V3_BATCH_CANCEL_SHAPES = ("list", "orderList", "data")
 
 Answer = tuple[int, Any]
 
@@ -170,6 +182,24 @@ _V2_TIF_NAME = {"GTC": "normal", "POST_ONLY": "postOnly", "FOK": "fok", "IOC": "
 _V3_STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 
 
+def same_symbol(a: str, b: str) -> bool:
+    """Whether two spellings name one contract: ``cmt_btcusdt`` (V2) is ``BTCUSDT`` (V3)."""
+    return _bare(a) == _bare(b)
+
+
+def _bare(symbol: str) -> str:
+    symbol = symbol.lower()
+    return symbol[4:] if symbol.startswith("cmt_") else symbol
+
+
+def v2_symbol(symbol: str) -> str:
+    return "cmt_" + _bare(symbol)
+
+
+def v3_symbol(symbol: str) -> str:
+    return _bare(symbol).upper()
+
+
 def _text(number: Decimal | None) -> str:
     return "0" if number is None else format(number, "f")
 
@@ -181,6 +211,9 @@ class OrderDesk:
         max_ids_per_call: more ids than this in one V2 batch cancel is refused with 40912.
         extra_fields: V2 batch cancel answers also carry ``symbol`` and per-item ``err_code``.
         cancel_all_cap: a cancel-all cancels at most this many orders (``None``: all of them).
+        v3_batch_cancel_shape: the V3 batch cancel's answer: a bare ``"list"``, or the list
+            under ``"orderList"`` or ``"data"``.
+        refuse_ids_and_cids: refuse a batch cancel that names orders both ways.
         now_ms: the exchange's clock in Unix milliseconds.
     """
 
@@ -191,9 +224,15 @@ class OrderDesk:
         extra_fields: bool,
         now_ms: Callable[[], int],
         cancel_all_cap: int | None = None,
+        v3_batch_cancel_shape: str = "list",
+        refuse_ids_and_cids: bool = True,
     ) -> None:
+        if v3_batch_cancel_shape not in V3_BATCH_CANCEL_SHAPES:
+            raise ValueError(f"v3_batch_cancel_shape must be one of {V3_BATCH_CANCEL_SHAPES}")
         self.max_ids_per_call = max_ids_per_call
         self.cancel_all_cap = cancel_all_cap
+        self.v3_batch_cancel_shape = v3_batch_cancel_shape
+        self.refuse_ids_and_cids = refuse_ids_and_cids
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
@@ -229,17 +268,25 @@ class OrderDesk:
         account.cancel(order.order_id)
         return order.order_id, order.client_oid, True
 
-    @staticmethod
     def _batch_names(
-        request: Request, ids_field: str, cids_field: str, limit: int
+        self,
+        request: Request,
+        ids_field: str,
+        cids_field: str,
+        limit: int,
+        refuse: Callable[[str], _Refusal],
     ) -> tuple[list[str], bool]:
-        """The names of a batch cancel, and whether they are exchange ids; refused if malformed."""
-        body = _object_body(request, _v2_refuse)
+        """The names of a batch cancel, and whether they are exchange ids; refused if malformed.
+        With both lists (and ``refuse_ids_and_cids`` off), the exchange ids are used."""
+        body = _object_body(request, refuse)
         ids, cids = body.get(ids_field), body.get(cids_field)
+        v3 = refuse is _v3_refuse
         if ids is None and cids is None:
+            if v3:
+                raise refuse(f"Either {ids_field} or {cids_field} must be sent.")
             raise _Refusal(error("40913", "either orderId or clientId must be provided"))
-        if ids is not None and cids is not None:
-            raise _v2_refuse(f"pass {ids_field} or {cids_field}, not both")
+        if ids is not None and cids is not None and self.refuse_ids_and_cids:
+            raise refuse(f"pass {ids_field} or {cids_field}, not both")
         names = ids if ids is not None else cids
         if (
             not isinstance(names, list)
@@ -251,14 +298,16 @@ class OrderDesk:
         ):
             raise _v2_refuse(f"{ids_field}/{cids_field} must be a non-empty list")
         if len(names) > limit:
+            if v3:
+                raise refuse(f"{ids_field} holds at most {limit} ids")
             raise _Refusal(error("40912", f"Single cancellation cannot exceed {limit}"))
         symbol = body.get("symbol")
         if symbol is not None and not isinstance(symbol, str):
-            raise _v2_refuse("symbol must be a string")
+            raise refuse("symbol must be a string")
         return [str(n) for n in names], ids is not None
 
     def v2_cancel_batch(self, account: FakeAccount, request: Request) -> Answer:
-        names, by_id = self._batch_names(request, "ids", "cids", self.max_ids_per_call)
+        names, by_id = self._batch_names(request, "ids", "cids", self.max_ids_per_call, _v2_refuse)
         items = [self._v2_item(*self._cancel(account, n, by_id=by_id)) for n in names]
         answer: dict[str, Any] = {
             "result": all(item["result"] for item in items),
@@ -273,9 +322,12 @@ class OrderDesk:
 
     def v3_cancel_batch(self, account: FakeAccount, request: Request) -> Answer:
         names, by_id = self._batch_names(
-            request, "orderIdList", "origClientOrderIdList", V3_MAX_IDS
+            request, "orderIdList", "origClientOrderIdList", V3_MAX_IDS, _v3_refuse
         )
-        return 200, [self._v3_item(*self._cancel(account, n, by_id=by_id)) for n in names]
+        items = [self._v3_item(*self._cancel(account, n, by_id=by_id)) for n in names]
+        if self.v3_batch_cancel_shape == "list":
+            return 200, items
+        return 200, {self.v3_batch_cancel_shape: items}
 
     def _v2_item(self, order_id: str, client_oid: str, ok: bool) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -294,8 +346,8 @@ class OrderDesk:
             "orderId": order_id,
             "origClientOrderId": client_oid,
             "success": ok,
-            "errorCode": "" if ok else "ORDER_NOT_FOUND",
-            "errorMessage": "" if ok else "orderId not exist",
+            "errorCode": "" if ok else "FAILED_ORDER_NOT_FOUND",
+            "errorMessage": "" if ok else "order does not exist",
         }
 
     def v2_cancel_order(self, account: FakeAccount, request: Request) -> Answer:
@@ -328,7 +380,9 @@ class OrderDesk:
 
     @staticmethod
     def _open_of(account: FakeAccount, symbol: str | None) -> list[FakeOrder]:
-        return [o for o in account.orders.values() if symbol is None or o.symbol == symbol]
+        return [
+            o for o in account.orders.values() if symbol is None or same_symbol(o.symbol, symbol)
+        ]
 
     def v2_cancel_all(self, account: FakeAccount, request: Request) -> Answer:
         body = _object_body(request, _v2_refuse)
@@ -504,7 +558,7 @@ class OrderDesk:
     def _v2_order(order: FakeOrder) -> dict[str, Any]:
         filled = order.quantity if order.status == "filled" else Decimal(0)
         return {
-            "symbol": order.symbol,
+            "symbol": v2_symbol(order.symbol),
             "size": _text(order.quantity),
             "client_oid": order.client_oid or None,
             "createTime": str(order.created_ms),
@@ -535,7 +589,7 @@ class OrderDesk:
             "positionSide": order.position_side,
             "status": _V3_STATUS[order.status],
             "stopPrice": "0",
-            "symbol": order.symbol,
+            "symbol": v3_symbol(order.symbol),
             "time": order.created_ms,
             "timeInForce": order.time_in_force,
             "type": order.order_type,
