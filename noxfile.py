@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nox
+import nox.command
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
@@ -23,6 +24,24 @@ def tests_all(session: nox.Session) -> None:
     """The test suite on every supported Python (needs them on PATH, e.g. via pyenv)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+#: The independent WEEX clients the fake exchange is checked against (test-only, pinned).
+CONFORMANCE_CLIENTS = ("weex-sdk==1.0.10", "ccxt==4.5.90")
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The fake exchange against WEEX clients written by others: weex-sdk (V2), ccxt (V3)."""
+    session.install("-e", ".[test]")
+    try:
+        session.install(*CONFORMANCE_CLIENTS)
+    except nox.command.CommandFailed:
+        session.error(
+            f"conformance: cannot install {' and '.join(CONFORMANCE_CLIENTS)} from the package "
+            "index; these checks need both, so the session fails"
+        )
+    session.run("pytest", "tests/conformance", *session.posargs, env={"WEEX_CONFORMANCE": "1"})
 
 
 @nox.session
