@@ -76,3 +76,35 @@ def test_docs_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
                     await value()
 
     asyncio.run(run())
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+ROOT = DOCS.parent
+
+
+def relative_links() -> list[Any]:
+    found = []
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a URL, or an anchor in the same page
+            found.append(pytest.param(path, target, id=f"{path.name}->{target}"))
+    return found
+
+
+def test_the_docs_have_relative_links() -> None:
+    assert len(relative_links()) >= 20
+
+
+@pytest.mark.parametrize(("page", "target"), relative_links())
+def test_every_relative_link_resolves(page: Path, target: str) -> None:
+    file = target.split("#", 1)[0]
+    assert (page.parent / file).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def test_the_docs_point_to_nothing_outside_the_repository() -> None:
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        assert "weex-api.md" not in text, path.name
+        assert "../shared" not in text, path.name
