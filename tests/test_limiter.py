@@ -413,3 +413,19 @@ def test_snapshot_window_is_infinite_for_slots() -> None:
     assert snap.name == "in-flight"
     assert snap.budget == 3
     assert math.isinf(snap.window)
+
+
+async def test_snapshot_says_when_weight_fits_again() -> None:
+    clock = ManualClock(start=0.0)
+    limits = RateLimits(uid=Budget(20, 10.0), trade=None, arrival_jitter=0.0)
+    limiter = ClientLimiter(limits, "api.test", "key", 10, Limiter(clock=clock))
+    ready = {s.name.split(":")[0]: s.ready_in for s in limiter.snapshot()}
+    assert ready == {"in-flight": 0.0}
+    answered(await limiter.acquire(CANCEL_BATCH_ORDERS))
+    await clock.advance(3.0)
+    answered(await limiter.acquire(CANCEL_BATCH_ORDERS))  # the UID pool is full: 20 of 20
+    ready = {s.name.split(":")[0]: s.ready_in for s in limiter.snapshot()}
+    assert ready["uid"] == 7.0  # the first charge leaves the window at 10 s
+    assert ready["ip"] == 0.0
+    await limiter.rate_limited(CANCEL_BATCH_ORDERS, 12.0)
+    assert {s.name.split(":")[0]: s.ready_in for s in limiter.snapshot()}["ip"] == 12.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -79,6 +80,7 @@ async def _cancel_all(
         ip=Budget(options.ip_budget, options.window),
         uid=Budget(options.uid_budget, options.window),
         trade=Budget(10, 1.0) if options.trade_cap else None,
+        ban=options.window,  # WEEX bans for one window (10 s); a scaled-down demo scales it too
     )
     accounts = [demo_credentials(n) for n in range(1, options.accounts + 1)]
     clients = [
@@ -112,6 +114,10 @@ async def _cancel_all(
         elapsed = time.monotonic() - started
         if progress is not None:
             progress(clients, elapsed)
+    except BaseException:  # Ctrl-C cancels this task: stop the work and wait for it, quietly
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        raise
     finally:
         for client in clients:
             await client.aclose()
@@ -123,7 +129,10 @@ def run_demo(
 ) -> dict[str, Any]:
     """Serve the fake exchange on loopback, open orders, cancel them all; return the summary."""
     exchange = FakeExchange(
-        ip_budget=options.ip_budget, uid_budget=options.uid_budget, window=options.window
+        ip_budget=options.ip_budget,
+        uid_budget=options.uid_budget,
+        window=options.window,
+        ban=options.window,
     )
     ids_by_account: dict[str, list[str]] = {}
     for n in range(1, options.accounts + 1):
@@ -144,6 +153,7 @@ def run_demo(
             _cancel_all(options, base_url, exchange, ids_by_account, progress)
         )
     calls = sum(report.calls for report in reports)
+    reasons: Counter[str] = Counter()
     if options.flatten:
         theoretical = _flatten_minimum(options)
         outcomes: dict[str, Any] = {
@@ -156,12 +166,20 @@ def run_demo(
                 len(part.unknown) for report in reports for part in report.symbols.values()
             ),
         }
+        for report in reports:
+            for part in report.symbols.values():
+                reasons.update(f"still open: {why}" for why in part.still_open.values())
+                reasons.update(f"unknown: {why}" for why in part.unknown.values())
     else:
         theoretical = theoretical_seconds(options, math.ceil(options.orders / options.batch_size))
         outcomes = {
             "failed": sum(len(r.failed) for r in reports),
             "unknown": sum(len(r.unknown) for r in reports),
         }
+        for report in reports:
+            reasons.update(f"failed: {why}" for why in report.failed.values())
+            reasons.update(f"unknown: {why}" for why in report.unknown.values())
+    injected = {kind.value: n for kind, n in exchange.faults.injected.items()}
     return {
         "mode": "flatten" if options.flatten else "cancel_orders",
         "orders": total,
@@ -180,7 +198,11 @@ def run_demo(
         "uid_budget": options.uid_budget,
         "window_s": options.window,
         "rate_limited": exchange.rate_limited,  # the budget exceeded; injected 429s are faults
-        "faults_injected": sum(exchange.faults.injected.values()),
+        "injected_429": injected.get("429", 0),
+        "faults_injected": sum(injected.values()),
+        "faults_by_kind": injected,
+        "closed_on_exchange": total - sum(len(a.orders) for a in exchange.accounts.values()),
+        "reasons": dict(reasons.most_common(5)),
     }
 
 
@@ -211,32 +233,40 @@ def _flatten_minimum(options: DemoOptions) -> float:
 def _progress_printer(
     exchange: FakeExchange, total: int, out: TextIO, live: bool
 ) -> Callable[[list[WeexClient], float], None]:
-    last_line = [-1.0]
+    """Progress: the orders no longer open on the exchange (what the fake's book says), the
+    account pool's use, and the callers waiting for the rate-limit window."""
+    last: dict[str, Any] = {"at": -1.0, "line": ""}
 
     def show(clients: list[WeexClient], elapsed: float) -> None:
         done = total - sum(len(account.orders) for account in exchange.accounts.values())
-        queued = max(
-            (s.waiting for c in clients for s in c.rate_limit_status() if s.name == "in-flight"),
-            default=0,
-        )
-        uid_used = max(
-            (s.used for c in clients for s in c.rate_limit_status() if s.name.startswith("uid")),
-            default=0,
-        )
+        pools = [s for c in clients for s in c.rate_limit_status()]
+        queued = max((s.waiting for s in pools if s.name == "in-flight"), default=0)
+        uid_used = max((s.used for s in pools if s.name.startswith("uid")), default=0)
+        window_pools = [s for s in pools if s.name.startswith(("uid", "ip", "trade"))]
+        paused = max((s.paused_for for s in window_pools), default=0.0)
+        frees_in = max((s.ready_in for s in window_pools if s.waiting), default=0.0)
         if live:
             width = 30
             filled = int(width * done / total) if total else width
             bar = "#" * filled + "." * (width - filled)
             out.write(
-                f"\r[{bar}] {done}/{total} cancelled  uid {uid_used}/{exchange.uid_budget}"
+                f"\r[{bar}] {done}/{total} closed  uid {uid_used}/{exchange.uid_budget}"
                 f"  queued {queued:3d}  {elapsed:5.1f}s"
             )
             if done == total:
                 out.write("\n")
-        elif elapsed - last_line[0] >= 1.0 or done == total:
-            last_line[0] = elapsed
-            out.write(f"{elapsed:5.1f}s  cancelled {done}/{total}  queued {queued}\n")
-        out.flush()
+            out.flush()
+            return
+        line = f"closed on the exchange {done}/{total}, queued {queued}"
+        if paused > 0:
+            line += f", paused after an HTTP 429: {paused:.1f}s left"
+        elif queued and 0 < frees_in < math.inf:
+            line += f", waiting for the rate-limit window: weight frees in {frees_in:.1f}s"
+        changed = line != last["line"]
+        if changed and (elapsed - last["at"] >= 1.0 or done == total):
+            last.update(at=elapsed, line=line)
+            out.write(f"{elapsed:5.1f}s  {line}\n")
+            out.flush()
 
     return show
 
@@ -259,6 +289,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"   unknown {summary['unknown']}",
             f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
         ]
+    lines.append(
+        f"closed       {summary['closed_on_exchange']} of {summary['orders']} orders are no longer"
+        " open on the exchange (what the progress counts)"
+    )
     lines += [
         f"elapsed      {summary['elapsed_s']:.2f} s (theoretical minimum "
         f"{summary['theoretical_s']:.2f} s under the budgets)",
@@ -271,10 +305,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"server worst window   IP {summary['worst_window_ip']}/{summary['ip_budget']}"
         f"   UID {summary['worst_window_uid']}/{summary['uid_budget']}"
         f" (per {summary['window_s']:g} s)",
-        f"429s received         {summary['rate_limited']}",
+        f"429s received         {summary['rate_limited'] + summary['injected_429']}"
+        f" ({summary['rate_limited']} for the budget,"
+        f" {summary['injected_429']} injected as faults)",
     ]
     for problem in summary.get("problems", ()):
         lines.append(f"problem      {problem}")
     if summary["faults_injected"]:
-        lines.append(f"faults injected       {summary['faults_injected']}")
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["faults_by_kind"].items()))
+        lines.append(f"faults injected       {summary['faults_injected']}: {kinds}")
+    for reason, count in summary["reasons"].items():
+        lines.append(f"  {count:5d} x {reason}")
     return "\n".join(lines)

@@ -18,13 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from . import __version__
+from ._checks import MAX_IDS_V2
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
-from .errors import ConfigurationError, InvalidRequestError, WeexError
+from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
 from .models import FlattenReport
 
 __all__ = ["main"]
@@ -55,6 +59,9 @@ def _number(
 
 
 _positive_int = _number(int, lambda value: value >= 1, "a whole number >= 1")
+_count = _number(int, lambda value: value >= 0, "a whole number >= 0")
+_port = _number(int, lambda value: 1 <= value <= 65535, "a port from 1 to 65535")
+_batch_size = _number(int, lambda value: 1 <= value <= MAX_IDS_V2, f"1 to {MAX_IDS_V2}")
 _positive_float = _number(float, lambda value: value > 0, "a number > 0")
 _rate = _number(float, lambda value: 0.0 <= value <= 1.0, "a share between 0 and 1")
 
@@ -66,22 +73,58 @@ def _account(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="weex-async", description="WEEX futures SDK: tools and demo.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+_CREDENTIALS = (
+    "credentials: WEEX_API_KEY, WEEX_API_SECRET and WEEX_API_PASSPHRASE from the environment "
+    "(nothing is sent before all three are set; no secret is ever printed)"
+)
 
-    demo = commands.add_parser(
-        "demo", help="cancel many orders against the fake exchange on loopback, under WEEX budgets"
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="weex-async",
+        description="WEEX futures SDK: the demo, a fake exchange, and commands for your account.",
+        epilog="exit codes: 0 done; 1 ran, but not everything succeeded; 2 bad usage; "
+        "130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
+
+    def command(name: str, text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=epilog,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+
+    demo = command(
+        "demo",
+        "cancel many orders against the fake exchange on 127.0.0.1, under WEEX's budgets",
+        "no request leaves your machine; the demo accounts are the fake exchange's own",
     )
     demo.add_argument("--orders", type=_positive_int, default=600, help="orders per account")
-    demo.add_argument("--accounts", type=_positive_int, default=1, help="accounts (share one IP)")
-    demo.add_argument("--batch-size", type=_positive_int, default=10, help="ids per batch cancel")
+    demo.add_argument("--accounts", type=_positive_int, default=1, help="accounts (one IP)")
+    demo.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=10,
+        help=f"ids per batch cancel (1 to {MAX_IDS_V2}, WEEX V2's maximum)",
+    )
     demo.add_argument("--ip-budget", type=_positive_int, default=500, help="IP weight per window")
-    demo.add_argument("--uid-budget", type=_positive_int, default=500, help="UID weight/window")
-    demo.add_argument("--window", type=_positive_float, default=10.0, help="window in seconds")
-    demo.add_argument("--no-trade-cap", action="store_true", help="drop the 10 calls/s cap")
-    demo.add_argument("--faults", type=_rate, default=0.0, help="share of requests with a fault")
-    demo.add_argument("--seed", type=int, default=1, help="seed for the injected faults")
+    demo.add_argument(
+        "--uid-budget", type=_positive_int, default=500, help="account weight per window"
+    )
+    demo.add_argument("--window", type=_positive_float, default=10.0, help="window, seconds")
+    demo.add_argument(
+        "--no-trade-cap", action="store_true", help="drop the 10 trade calls per second cap"
+    )
+    demo.add_argument(
+        "--faults", type=_rate, default=0.0, help="share of requests that meet a fault (0 to 1)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of the injected faults")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.add_argument(
         "--flatten",
@@ -92,43 +135,56 @@ def _parser() -> argparse.ArgumentParser:
         "--symbols", type=_positive_int, default=20, help="symbols the orders are spread over"
     )
 
-    fake = commands.add_parser("fake-exchange", help="serve the fake exchange on loopback")
+    fake = command(
+        "fake-exchange",
+        "serve the fake exchange on loopback until Ctrl-C",
+        "point a client at it with --base-url http://127.0.0.1:PORT",
+    )
     fake.add_argument("--host", default="127.0.0.1", help="a loopback address")
-    fake.add_argument("--port", type=int, default=8000)
+    fake.add_argument("--port", type=_port, default=8000, help="TCP port (1 to 65535)")
     fake.add_argument(
         "--account",
         type=_account,
         action="append",
         metavar="KEY:SECRET:PASSPHRASE",
-        help="an account (repeatable); default: demo-key-1:demo-secret-1:demo-passphrase",
+        help="an account (repeatable); none: demo-key-1:demo-secret-1:demo-passphrase",
     )
-    fake.add_argument("--open", type=int, default=0, metavar="N", help="open N orders each")
+    fake.add_argument(
+        "--open", type=_count, default=0, metavar="N", help="open N orders on each account"
+    )
+    fake.add_argument(
+        "--ids-out", metavar="FILE", help="also write the ids opened there, one per line"
+    )
     fake.add_argument("--ip-budget", type=_positive_int, default=500, help="IP weight per window")
-    fake.add_argument("--uid-budget", type=_positive_int, default=500, help="UID weight/window")
-    fake.add_argument("--window", type=_positive_float, default=10.0, help="window in seconds")
-    fake.add_argument("--ban", type=_positive_float, default=10.0, help="ban after a 429, s")
+    fake.add_argument(
+        "--uid-budget", type=_positive_int, default=500, help="account weight per window"
+    )
+    fake.add_argument("--window", type=_positive_float, default=10.0, help="window, seconds")
+    fake.add_argument(
+        "--ban", type=_positive_float, default=10.0, help="seconds banned after a 429"
+    )
 
     for name, text in (
-        ("time", "server time and local clock offset"),
-        ("cancel", "cancel orders on your account"),
+        ("time", "the exchange's time and the local clock's offset (public: no credentials)"),
+        ("cancel", "cancel orders on your account, and say what became of each"),
         ("flatten", "cancel every open order of your account (or of some symbols), and prove it"),
     ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--base-url", default=DEFAULT_BASE_URL)
+        sub = command(name, text, None if name == "time" else _CREDENTIALS)
+        sub.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
         if name == "cancel":
             which = sub.add_mutually_exclusive_group(required=True)
-            which.add_argument("--ids", nargs="+", metavar="ID")
-            which.add_argument("--cids", nargs="+", metavar="CID")
+            which.add_argument("--ids", nargs="+", metavar="ID", help="exchange order ids")
+            which.add_argument("--cids", nargs="+", metavar="CID", help="client order ids")
             which.add_argument("--ids-file", metavar="FILE", help="order ids, one per line")
-            sub.add_argument("--symbol")
-            sub.add_argument("--json", action="store_true")
+            sub.add_argument("--symbol", help="sent with every batch (e.g. cmt_btcusdt)")
+            sub.add_argument("--json", action="store_true", help="print the report as JSON")
         if name == "flatten":
             sub.add_argument(
                 "--symbol",
                 action="append",
                 dest="symbols",
                 metavar="S",
-                help="only this symbol (repeatable); default: the whole account",
+                help="only this symbol (repeatable); none: the whole account",
             )
             sub.add_argument(
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
@@ -148,7 +204,7 @@ def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         orders=args.orders,
         accounts=args.accounts,
-        batch_size=min(args.batch_size, 50),
+        batch_size=args.batch_size,
         ip_budget=args.ip_budget,
         uid_budget=args.uid_budget,
         window=args.window,
@@ -182,18 +238,30 @@ def _fake_exchange(args: argparse.Namespace) -> int:
     )
     demo = demo_credentials(1)
     accounts = args.account or [(demo.api_key, demo.api_secret, demo.passphrase)]
+    opened: dict[str, list[str]] = {}
     for key, secret, passphrase in accounts:
         exchange.add_account(key, secret, passphrase)
-        if args.open:
-            exchange.open_orders(key, args.open)
+        opened[key] = exchange.open_orders(key, args.open)
+    if args.ids_out:
+        try:
+            with open(args.ids_out, "w", encoding="utf-8") as handle:
+                handle.writelines(f"{i}\n" for ids in opened.values() for i in ids)
+        except OSError as exc:
+            return _fail(f"cannot write {args.ids_out}: {exc.strerror}")
     with serve(exchange, args.host, args.port) as url:
         print(f"fake WEEX exchange on {url} (Ctrl-C stops it)")
-        for key, _, _ in accounts:
-            print(f"  account {key}: {len(exchange.accounts[key].orders)} open orders")
+        for key, ids in opened.items():
+            print(f"  account {key}: {len(ids)} open orders")
+            if args.ids_out:
+                continue
+            for order_id in ids:
+                print(f"    {order_id}")
+        if args.ids_out:
+            print(f"  their ids are in {args.ids_out}, one per line")
         sys.stdout.flush()
         try:
             while True:
-                asyncio.run(asyncio.sleep(3600))
+                time.sleep(3600)  # the server runs in its own thread; Ctrl-C ends this wait
         except KeyboardInterrupt:
             return EXIT_OK
 
@@ -217,6 +285,12 @@ def _read_ids(path: str) -> list[str]:
 
 async def _cancel(args: argparse.Namespace) -> int:
     creds = Credentials.from_env()
+    if args.ids_file is not None and not args.ids:
+        print(
+            f"weex-async: warning: {args.ids_file} holds no order id: nothing to cancel",
+            file=sys.stderr,
+        )
+        return EXIT_OK
     async with WeexClient(creds, base_url=args.base_url) as client:
         report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
     if args.json:
@@ -233,15 +307,32 @@ async def _cancel(args: argparse.Namespace) -> int:
     else:
         for name in report.cancelled:
             print(f"cancelled  {name}")
-        for name, reason in report.failed.items():
-            print(f"failed     {name}  {reason}")
-        for name, reason in report.unknown.items():
-            print(f"unknown    {name}  {reason}")
+        for kind, outcomes in (("failed", report.failed), ("unknown", report.unknown)):
+            for reason, names in _by_reason(outcomes).items():
+                if len(names) > GROUPED:  # one line for a reason many orders share
+                    print(f"{kind:<10} {len(names)} orders ({names[0]} ... {names[-1]}): {reason}")
+                else:
+                    for name in names:
+                        print(f"{kind:<10} {name}  {reason}")
         print(
             f"{len(report.cancelled)} cancelled, {len(report.failed)} failed, "
             f"{len(report.unknown)} unknown, in {report.calls} call(s)"
         )
+    reasons = [*report.failed.values(), *report.unknown.values()]
+    if any("TransportError" in reason for reason in reasons):
+        print(f"weex-async: could not reach {args.base_url}", file=sys.stderr)
     return EXIT_OK if report.all_cancelled else EXIT_INCOMPLETE
+
+
+#: More orders than this with one reason are said in one line.
+GROUPED = 3
+
+
+def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, reason in outcomes.items():
+        grouped.setdefault(reason, []).append(name)
+    return grouped
 
 
 async def _flatten(args: argparse.Namespace) -> int:
@@ -289,9 +380,26 @@ def flatten_json(report: FlattenReport) -> dict[str, Any]:
     }
 
 
+class _Warnings(logging.Handler):
+    """The SDK's warnings as one line each on stderr (the demo's summary says them instead)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"weex-async: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+def _log_to_stderr(*, quiet: bool) -> None:
+    logger = logging.getLogger("weex_async")
+    if not any(isinstance(handler, _Warnings) for handler in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
+    for handler in logger.handlers:
+        if isinstance(handler, _Warnings):
+            handler.setLevel(logging.CRITICAL + 1 if quiet else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = _parser().parse_args(argv)
+    _log_to_stderr(quiet=args.command == "demo")
     try:
         if args.command == "demo":
             return _demo(args)
@@ -303,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(runner(args)))
     except (ConfigurationError, InvalidRequestError) as exc:
         return _fail(str(exc))
+    except TransportError as exc:
+        return _fail(f"could not reach {args.base_url}: {exc}", EXIT_INCOMPLETE)
     except WeexError as exc:
         return _fail(f"{type(exc).__name__}: {exc}", EXIT_INCOMPLETE)
     except RuntimeError as exc:  # e.g. the fake exchange needs uvicorn, or its port is taken

@@ -10,6 +10,7 @@ An exact window ledger checked and charged in one step for every pool meets all 
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -148,6 +149,8 @@ class PoolSnapshot:
         used: weight charged in the last window (for ``in-flight``: requests on the wire).
         waiting: callers queued that charge this pool.
         paused_for: seconds left of a 429 pause, 0 when not paused.
+        ready_in: seconds until one more unit of weight fits (0: it fits now; for
+            ``in-flight``: 0 while a slot is free, else ``inf``, as a slot frees on an answer).
     """
 
     name: str
@@ -156,6 +159,7 @@ class PoolSnapshot:
     used: int
     waiting: int
     paused_for: float
+    ready_in: float = 0.0
 
 
 class Admission:
@@ -396,6 +400,14 @@ class ClientLimiter:
                 used=pool.used(now),
                 waiting=pool.waiting,
                 paused_for=max(0.0, pool.paused_until - now),
+                ready_in=_ready_in(pool, now),
             )
             for pool in seen.values()
         )
+
+
+def _ready_in(pool: Pool, now: float) -> float:
+    if pool.can_take(1, now) and pool.paused_until <= now:
+        return 0.0
+    ready = pool.ready_at(1, now)
+    return math.inf if ready is None else max(0.0, ready - now)
