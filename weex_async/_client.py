@@ -7,6 +7,7 @@ and the only retry loop. ``cancel_orders`` runs a ``CancelRun`` (``_cancel``) on
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -39,6 +40,7 @@ from ._signing import Credentials
 from ._v2 import V2Api
 from ._v3 import V3Api
 from .errors import ConfigurationError
+from .events import CancelDone, EventHook, FlattenDone
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -85,6 +87,10 @@ class WeexClient:
         http_backend: ``"httpx"`` (the default) or ``"aiohttp"``: httpx's API over aiohttp's
             connection handling (the ``aiohttp`` extra, ``httpx-aiohttp``), which costs less CPU
             per request. Sized to ``max_in_flight`` like the default.
+        on_event: called with each ``weex_async.events`` event (a request answered, a retry, a
+            429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics; an
+            exception it raises is logged and dropped. With the ``otel`` extra the same events
+            feed OpenTelemetry instruments (docs/monitoring.md).
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class WeexClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         api_version: ApiVersion = "v2",
         http_backend: HttpBackend = "httpx",
+        on_event: EventHook | None = None,
     ) -> None:
         check_batch_size(batch_size, setting=True)
         if api_version not in API_VERSIONS:
@@ -123,6 +130,7 @@ class WeexClient:
             locale=locale,
             http_backend=http_backend,
             time_call=self._api.server_time(),
+            on_event=on_event,
         )
         self._batch_limit = BatchLimit(min(batch_size, self._api.max_ids))
 
@@ -312,7 +320,19 @@ class WeexClient:
             confirm=bool(confirm),
         )
         size = min(batch_size or self._batch_limit.size, self._batch_limit.size)
-        return await run.run(distinct, size)
+        started = time.perf_counter()
+        report = await run.run(distinct, size)
+        if self._session.observed:
+            self._session.emit(
+                CancelDone(
+                    len(report.cancelled),
+                    len(report.failed),
+                    len(report.unknown),
+                    report.calls,
+                    time.perf_counter() - started,
+                )
+            )
+        return report
 
     async def cancel_everything(
         self, symbols: Iterable[str] | None = None, *, deadline: float | None = None
@@ -358,7 +378,19 @@ class WeexClient:
             raise ConfigurationError("cancel_everything needs credentials")
         deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
         run = FlattenRun(self._session, self._api, self._batch_limit, targets, deadline_at)
-        return await run.run()
+        report = await run.run()
+        if self._session.observed:
+            self._session.emit(
+                FlattenDone(
+                    report.flat,
+                    len(report.cancelled),
+                    len(report.still_open),
+                    report.calls,
+                    report.rounds,
+                    report.elapsed,
+                )
+            )
+        return report
 
     async def cancel_order(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ from ._checks import HTTP_BACKENDS, HttpBackend
 from ._clock import ServerClock
 from ._endpoints import Call
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
+from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
 from .errors import (
@@ -38,6 +40,7 @@ from .errors import (
     WeexAPIError,
     WeexError,
 )
+from .events import Event, EventHook, RateLimited, RequestDone, RetryScheduled
 from .models import ServerTime
 
 __all__ = [
@@ -126,6 +129,7 @@ class Session:
         locale: str | None,
         http_backend: HttpBackend,
         time_call: Call[ServerTime],
+        on_event: EventHook | None = None,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a weex_async.Credentials")
@@ -149,6 +153,13 @@ class Session:
         self.rate_limits = rate_limits
         self.retry = retry
         self._time_call = time_call
+        #: who hears the events: the user's hook, and OpenTelemetry when installed
+        self._hook = on_event
+        self._recorder = recorder()
+        #: build events only when someone listens (no cost otherwise)
+        self.observed = self._hook is not None or self._recorder is not None
+        if self._recorder is not None:
+            self._recorder.watch(self)
         self._clock = ServerClock()
         self._sync_time = sync_time
         self._time_sync_interval = time_sync_interval
@@ -221,6 +232,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self._recorder is not None:
+            self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
         if self._sync_task is not None:
             self._sync_task.cancel()
@@ -235,6 +248,19 @@ class Session:
         return self._key_confirmed
 
     # -- observability -----------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Tell the listeners; one that raises is logged and never breaks the call."""
+        if self._recorder is not None:
+            try:
+                self._recorder.record(event)
+            except Exception:
+                log.exception("OpenTelemetry metrics: recording %s failed", type(event).__name__)
+        if self._hook is not None:
+            try:
+                self._hook(event)
+            except Exception:
+                log.exception("on_event raised on %s: the event is dropped", type(event).__name__)
 
     @property
     def time_offset_ms(self) -> float:
@@ -306,12 +332,16 @@ class Session:
                 if decision is Decision.STOP:
                     raise
                 resynced = resynced or decision is Decision.RESYNC
-                if decision is Decision.RESYNC:
-                    await self._resync()
-                elif decision is Decision.BACKOFF:
+                wait = 0.0
+                if decision is Decision.BACKOFF:
                     wait = self.retry.backoff(attempt)
                     if deadline_at is not None:
                         wait = min(wait, max(0.0, deadline_at - loop.time()))
+                if self.observed:
+                    self.emit(RetryScheduled(endpoint.name, attempt, type(exc).__name__, wait))
+                if decision is Decision.RESYNC:
+                    await self._resync()
+                elif decision is Decision.BACKOFF:
                     await asyncio.sleep(wait)
 
     async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
@@ -327,25 +357,18 @@ class Session:
             ticket.mark_sent()
             trace.sent += 1
             trace.in_flight = True
+            sent_at = time.perf_counter()
             try:
                 response = await self._http.send(
                     request, auth=self._auth if endpoint.signed else None
                 )
-            except httpx.TimeoutException as exc:
-                log.debug("%s attempt %d: timeout (%s)", endpoint.name, attempt, type(exc).__name__)
-                raise RequestTimeoutError(
-                    f"{endpoint.name}: no answer in time ({type(exc).__name__})"
-                ) from exc
-            except httpx.TransportError as exc:
-                log.debug(
-                    "%s attempt %d: transport error %s", endpoint.name, attempt, type(exc).__name__
-                )
-                if self._closed:  # the close cut the connection: the outcome is unknown
-                    trace.unclear = True
-                    raise ClientClosedError(
-                        f"{_CLOSED} (while {endpoint.name} was on the wire)"
-                    ) from exc
-                raise TransportError(f"{endpoint.name}: {type(exc).__name__}: {exc}") from exc
+            except BaseException as exc:
+                error = self._unanswered(exc, endpoint.name, attempt, trace)
+                if self.observed:
+                    self._done(endpoint.name, attempt, error, None, sent_at, ticket.waited)
+                if error is exc:
+                    raise
+                raise error from exc
             finally:
                 trace.in_flight = False
         log.debug(
@@ -355,6 +378,34 @@ class Session:
             response.status_code,
             ticket.waited,
         )
+        try:
+            result = await self._read(call, response)
+        except BaseException as exc:
+            if self.observed:
+                self._done(endpoint.name, attempt, exc, response, sent_at, ticket.waited)
+            raise
+        if self.observed:
+            self._done(endpoint.name, attempt, None, response, sent_at, ticket.waited)
+        return result
+
+    def _unanswered(
+        self, exc: BaseException, endpoint: str, attempt: int, trace: Trace
+    ) -> BaseException:
+        """The error to raise for a request that got no answer (a cancellation stays as it is)."""
+        if isinstance(exc, httpx.TimeoutException):
+            log.debug("%s attempt %d: timeout (%s)", endpoint, attempt, type(exc).__name__)
+            return RequestTimeoutError(f"{endpoint}: no answer in time ({type(exc).__name__})")
+        if isinstance(exc, httpx.TransportError):
+            log.debug("%s attempt %d: transport error %s", endpoint, attempt, type(exc).__name__)
+            if self._closed:  # the close cut the connection: the outcome is unknown
+                trace.unclear = True
+                return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
+            return TransportError(f"{endpoint}: {type(exc).__name__}: {exc}")
+        return exc
+
+    async def _read(self, call: Call[R], response: httpx.Response) -> R:
+        """The answer's result, or its error; learns from it (usage headers, a 429, the key)."""
+        endpoint = call.endpoint
         self._limiter.observe_headers(endpoint, response.headers)
         # An answer below 400 that is not an error envelope, or a refusal of the parameters,
         # means the exchange took the key, secret and passphrase.
@@ -362,7 +413,9 @@ class Session:
         try:
             result = call.result(response)
         except RateLimitError as exc:
-            await self._limiter.rate_limited(endpoint, exc.retry_after)
+            pause = await self._limiter.rate_limited(endpoint, exc.retry_after)
+            if self.observed:
+                self.emit(RateLimited(endpoint.name, pause))
             raise
         except BadRequestError:
             self._key_confirmed = self._key_confirmed or endpoint.signed
@@ -374,6 +427,20 @@ class Session:
             raise
         self._key_confirmed = self._key_confirmed or confirms
         return result
+
+    def _done(
+        self,
+        endpoint: str,
+        attempt: int,
+        error: BaseException | None,
+        response: httpx.Response | None,
+        sent_at: float,
+        waited: float,
+    ) -> None:
+        outcome = "ok" if error is None else type(error).__name__
+        status = None if response is None else response.status_code
+        duration = time.perf_counter() - sent_at
+        self.emit(RequestDone(endpoint, attempt, outcome, status, duration, waited))
 
     # -- server time -------------------------------------------------------------------------------
 

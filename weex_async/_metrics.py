@@ -1,0 +1,160 @@
+"""OpenTelemetry metrics from a client's events, when the ``otel`` extra is installed.
+
+Only ``opentelemetry-api`` is needed: its meter is a no-op until the application sets a meter
+provider (the SDK, a Prometheus exporter, ...), so without one the cost is a few no-op calls per
+request; without the package, nothing at all (``recorder()`` returns ``None``). The instruments
+are created once per process, on the first client, under the meter ``weex_async``.
+
+Names follow OpenTelemetry's conventions (dotted, a ``weex.`` namespace, units in UCUM):
+docs/monitoring.md lists them with their attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from .events import CancelDone, Event, FlattenDone, RateLimited, RequestDone, RetryScheduled
+
+__all__ = ["METER_NAME", "PoolSource", "Recorder", "recorder"]
+
+log = logging.getLogger("weex_async")
+
+METER_NAME = "weex_async"
+
+
+class PoolSource(Protocol):
+    """What the pool gauges read: a live client's pools."""
+
+    def rate_limit_status(self) -> Iterable[Any]: ...
+
+
+class Recorder:
+    """Records events into OpenTelemetry instruments; reads pools for the gauges."""
+
+    def __init__(self, meter: Any, observation: Callable[..., Any]) -> None:
+        self._observation = observation
+        self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.request_duration = meter.create_histogram(
+            "weex.client.request.duration",
+            unit="s",
+            description="Time from sending a request to its answer (or failure), per attempt.",
+        )
+        self.limiter_wait = meter.create_histogram(
+            "weex.limiter.wait.duration",
+            unit="s",
+            description="Time a request waited in the rate limiter before it was sent.",
+        )
+        self.rate_limited = meter.create_counter(
+            "weex.client.rate_limited",
+            unit="{response}",
+            description="HTTP 429 answers; each pauses the pools the call charges.",
+        )
+        self.pause = meter.create_histogram(
+            "weex.limiter.pause.duration",
+            unit="s",
+            description="Length of each pause of the pools after an HTTP 429.",
+        )
+        self.retries = meter.create_counter(
+            "weex.client.retries",
+            unit="{retry}",
+            description="Attempts that failed and were followed by another.",
+        )
+        self.cancel_orders = meter.create_counter(
+            "weex.cancel.orders",
+            unit="{order}",
+            description="Orders reported by cancel_orders, by outcome.",
+        )
+        self.flattens = meter.create_counter(
+            "weex.flatten.runs",
+            unit="{run}",
+            description="cancel_everything calls, by whether they ended flat.",
+        )
+        meter.create_observable_gauge(
+            "weex.limiter.pool.usage",
+            callbacks=[self._usage],
+            unit="{weight}",
+            description="Weight charged in the pool's current window (in-flight: requests).",
+        )
+        meter.create_observable_gauge(
+            "weex.limiter.pool.limit",
+            callbacks=[self._limit],
+            unit="{weight}",
+            description="The pool's budget per window (in-flight: the most requests at once).",
+        )
+        meter.create_observable_gauge(
+            "weex.limiter.pool.waiting",
+            callbacks=[self._waiting],
+            unit="{request}",
+            description="Requests queued in the limiter that charge the pool.",
+        )
+
+    def watch(self, source: PoolSource) -> None:
+        """Report this client's pools in the gauges while it lives."""
+        self._sources.add(source)
+
+    def forget(self, source: PoolSource) -> None:
+        self._sources.discard(source)
+
+    def _pools(self) -> dict[str, Any]:
+        pools: dict[str, Any] = {}
+        for source in list(self._sources):
+            for snapshot in source.rate_limit_status():
+                pools[snapshot.name] = snapshot  # pools shared by clients are reported once
+        return pools
+
+    def _usage(self, options: Any) -> list[Any]:
+        return [self._observation(s.used, {"weex.pool": n}) for n, s in self._pools().items()]
+
+    def _limit(self, options: Any) -> list[Any]:
+        return [self._observation(s.budget, {"weex.pool": n}) for n, s in self._pools().items()]
+
+    def _waiting(self, options: Any) -> list[Any]:
+        return [self._observation(s.waiting, {"weex.pool": n}) for n, s in self._pools().items()]
+
+    def record(self, event: Event) -> None:
+        if isinstance(event, RequestDone):
+            attributes: dict[str, Any] = {
+                "weex.endpoint": event.endpoint,
+                "weex.outcome": event.outcome,
+            }
+            if event.status_code is not None:
+                attributes["http.response.status_code"] = event.status_code
+            self.request_duration.record(event.duration, attributes)
+            self.limiter_wait.record(event.limiter_wait, {"weex.endpoint": event.endpoint})
+        elif isinstance(event, RateLimited):
+            self.rate_limited.add(1, {"weex.endpoint": event.endpoint})
+            self.pause.record(event.pause, {"weex.endpoint": event.endpoint})
+        elif isinstance(event, RetryScheduled):
+            self.retries.add(1, {"weex.endpoint": event.endpoint, "weex.reason": event.reason})
+        elif isinstance(event, CancelDone):
+            for outcome, count in (
+                ("cancelled", event.cancelled),
+                ("failed", event.failed),
+                ("unknown", event.unknown),
+            ):
+                if count:
+                    self.cancel_orders.add(count, {"weex.cancel.outcome": outcome})
+        elif isinstance(event, FlattenDone):
+            self.flattens.add(1, {"weex.flatten.flat": event.flat})
+
+
+_RECORDER: Recorder | None = None
+_TRIED = False
+
+
+def recorder() -> Recorder | None:
+    """The process's recorder, or ``None`` when ``opentelemetry-api`` is not installed."""
+    global _RECORDER, _TRIED
+    if not _TRIED:
+        _TRIED = True
+        try:
+            from opentelemetry import metrics
+        except ImportError:
+            return None
+        from . import __version__
+
+        _RECORDER = Recorder(metrics.get_meter(METER_NAME, __version__), metrics.Observation)
+    return _RECORDER

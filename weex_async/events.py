@@ -1,0 +1,121 @@
+"""What a client reports as it works: typed events for your own metrics.
+
+``WeexClient(..., on_event=callback)`` calls ``callback(event)`` on the event loop, synchronously,
+for each event below; keep it quick (count, observe, enqueue). An exception it raises is logged and
+dropped: it never breaks a call. With the ``otel`` extra the same events feed OpenTelemetry
+instruments (docs/monitoring.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+__all__ = [
+    "CancelDone",
+    "Event",
+    "EventHook",
+    "FlattenDone",
+    "RateLimited",
+    "RequestDone",
+    "RetryScheduled",
+]
+
+
+@attrs.frozen
+class RequestDone:
+    """One attempt that went on the wire, answered or not.
+
+    Attributes:
+        endpoint: the endpoint's name (``"cancel_batch_orders"``, ``"open_orders_v3"``).
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        outcome: ``"ok"``, or the error's class name (``"RateLimitError"``, ``"TransportError"``,
+            ``"RequestTimeoutError"``, ``"AuthenticationError"``, ...).
+        status_code: the HTTP status, ``None`` when no answer came.
+        duration: seconds from sending to the answer (or the failure).
+        limiter_wait: seconds the attempt waited in the limiter before it was sent.
+    """
+
+    endpoint: str
+    attempt: int
+    outcome: str
+    status_code: int | None
+    duration: float
+    limiter_wait: float
+
+
+@attrs.frozen
+class RetryScheduled:
+    """An attempt failed and another will follow.
+
+    Attributes:
+        endpoint: the endpoint's name.
+        attempt: the attempt that failed.
+        reason: the error's class name.
+        delay: seconds before the next attempt (a 429 also pauses the pools: ``RateLimited``).
+    """
+
+    endpoint: str
+    attempt: int
+    reason: str
+    delay: float
+
+
+@attrs.frozen
+class RateLimited:
+    """The exchange answered HTTP 429: the pools the call charges are paused.
+
+    Attributes:
+        endpoint: the endpoint's name.
+        pause: seconds the pools are paused for (the ``Retry-After``, or ``RateLimits.ban``).
+    """
+
+    endpoint: str
+    pause: float
+
+
+@attrs.frozen
+class CancelDone:
+    """A ``cancel_orders`` call returned its report.
+
+    Attributes:
+        cancelled: orders cancelled.
+        failed: orders certainly not cancelled by the call.
+        unknown: orders whose outcome is unknown.
+        calls: HTTP attempts made.
+        duration: seconds the call took.
+    """
+
+    cancelled: int
+    failed: int
+    unknown: int
+    calls: int
+    duration: float
+
+
+@attrs.frozen
+class FlattenDone:
+    """A ``cancel_everything`` call returned its report.
+
+    Attributes:
+        flat: the last listing of every target showed no open order.
+        cancelled: orders cancelled.
+        still_open: orders the last listing showed open.
+        calls: HTTP attempts made.
+        rounds: listing-and-cancelling rounds.
+        duration: seconds the call took.
+    """
+
+    flat: bool
+    cancelled: int
+    still_open: int
+    calls: int
+    rounds: int
+    duration: float
+
+
+#: Every event a client reports.
+Event = RequestDone | RetryScheduled | RateLimited | CancelDone | FlattenDone
+#: What ``WeexClient(on_event=...)`` takes.
+EventHook = Callable[[Event], None]
