@@ -248,22 +248,20 @@ def _fake_exchange(args: argparse.Namespace) -> int:
                 handle.writelines(f"{i}\n" for ids in opened.values() for i in ids)
         except OSError as exc:
             return _fail(f"cannot write {args.ids_out}: {exc.strerror}")
-    with serve(exchange, args.host, args.port) as url:
-        print(f"fake WEEX exchange on {url} (Ctrl-C stops it)")
-        for key, ids in opened.items():
-            print(f"  account {key}: {len(ids)} open orders")
+    try:
+        with serve(exchange, args.host, args.port) as url:
+            print(f"fake WEEX exchange on {url} (Ctrl-C stops it)")
+            for key, ids in opened.items():
+                print(f"  account {key}: {len(ids)} open orders")
+                if not args.ids_out:
+                    print("".join(f"    {order_id}\n" for order_id in ids), end="")
             if args.ids_out:
-                continue
-            for order_id in ids:
-                print(f"    {order_id}")
-        if args.ids_out:
-            print(f"  their ids are in {args.ids_out}, one per line")
-        sys.stdout.flush()
-        try:
+                print(f"  their ids are in {args.ids_out}, one per line")
+            sys.stdout.flush()
             while True:
-                time.sleep(3600)  # the server runs in its own thread; Ctrl-C ends this wait
-        except KeyboardInterrupt:
-            return EXIT_OK
+                time.sleep(3600)  # the server runs in its own thread
+    except KeyboardInterrupt:  # Ctrl-C is how it stops, at any moment
+        return EXIT_OK
 
 
 async def _time(args: argparse.Namespace) -> int:
