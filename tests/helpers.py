@@ -7,13 +7,26 @@ from typing import Any
 
 import httpx
 
-from weex_async import CancelReport, Credentials, OrderRequest, WeexClient
+from weex_async import (
+    Budget,
+    CancelReport,
+    Credentials,
+    OrderRequest,
+    RateLimits,
+    RetryPolicy,
+    WeexClient,
+)
 from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
 
-from .conftest import API_KEY
+from .conftest import API_KEY, API_SECRET, PASSPHRASE
 
 SYMBOL = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
+#: Budgets that never make a test wait, and retries that never make it sleep.
+ROOMY = RateLimits(
+    ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
+)
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
 
 
 def limit_order(
@@ -96,3 +109,24 @@ class Wrapped(httpx.AsyncBaseTransport):
             return answer
         response: httpx.Response = await self.inner.handle_async_request(request)
         return response
+
+
+def client_for(
+    exchange: FakeExchange,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    version: ApiVersion = "v2",
+    secret: str | None = None,
+    **kwargs: Any,
+) -> WeexClient:
+    """A client of the conftest account on ``exchange``, with ``ROOMY`` budgets and
+    ``FAST_RETRY`` unless told otherwise (``secret``: sign with another one)."""
+    options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
+    options.update(kwargs)
+    return WeexClient(
+        Credentials(API_KEY, secret or API_SECRET, PASSPHRASE),
+        base_url="http://fake",
+        transport=transport or exchange.transport(),
+        api_version=version,
+        **options,
+    )

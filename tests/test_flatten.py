@@ -18,7 +18,6 @@ import pytest
 
 from weex_async import (
     Budget,
-    Credentials,
     FlattenReport,
     RateLimits,
     RetryPolicy,
@@ -30,12 +29,8 @@ from weex_async.errors import ClientClosedError, ConfigurationError, InvalidRequ
 from weex_async.testing import FakeExchange, Fault
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import Wrapped
+from .helpers import FAST_RETRY, Wrapped, client_for
 
-ROOMY = RateLimits(
-    ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
-)
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
 #: Each version's paths: listing, cancel-all, batch cancel.
 LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
 CANCEL_ALL = {"v2": "/capi/v2/order/cancelAllOrders", "v3": "/capi/v3/allOpenOrders"}
@@ -58,25 +53,6 @@ def open_book(exchange: FakeExchange, version: ApiVersion, symbols: int, each: i
         itertools.chain.from_iterable(
             exchange.open_orders(API_KEY, each, symbol=symbol(version, n)) for n in range(symbols)
         )
-    )
-
-
-def client_for(
-    exchange: FakeExchange,
-    version: ApiVersion,
-    transport: httpx.AsyncBaseTransport | None = None,
-    *,
-    secret: str = API_SECRET,
-    **kwargs: Any,
-) -> WeexClient:
-    options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
-    options.update(kwargs)
-    return WeexClient(
-        Credentials(API_KEY, secret, PASSPHRASE),
-        base_url="http://fake",
-        transport=transport or exchange.transport(),
-        api_version=version,
-        **options,
     )
 
 
@@ -120,7 +96,7 @@ async def test_flattens_an_account_of_many_symbols_and_pages(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
     opened = open_book(exchange, version, symbols=20, each=100)
-    async with client_for(exchange, version, rate_limits=RateLimits()) as client:
+    async with client_for(exchange, version=version, rate_limits=RateLimits()) as client:
         report = await client.cancel_everything()
     assert report.flat
     assert report.problems == ()
@@ -138,7 +114,7 @@ async def test_flattens_only_the_symbols_asked_for(
 ) -> None:
     asked = [symbol(version, 0), symbol(version, 1)]
     opened = {n: exchange.open_orders(API_KEY, 30, symbol=symbol(version, n)) for n in range(3)}
-    async with client_for(exchange, version) as client:
+    async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(asked)
     assert report.flat
     assert set(report.symbols) == set(asked)
@@ -152,7 +128,7 @@ async def test_flattens_only_the_symbols_asked_for(
 async def test_a_symbol_with_no_order_is_flat_after_one_listing(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
-    async with client_for(exchange, version) as client:
+    async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything([symbol(version, 7)])
     assert report.flat
     assert report.calls == 1
@@ -167,7 +143,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
     exchange: FakeExchange,
 ) -> None:
     exchange.open_orders(API_KEY, 60, symbol="cmt_s0usdt")
-    async with client_for(exchange, "v2") as client:
+    async with client_for(exchange, version="v2") as client:
         report = await client.cancel_everything(["cmt_s0usdt"])
     assert report.flat
     # 60 orders: two batch cancels (UID 20) cost less than one cancel-all (UID 50).
@@ -175,7 +151,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
 
     exchange.arrivals.clear()
     exchange.open_orders(API_KEY, 1000, symbol="cmt_s1usdt")
-    async with client_for(exchange, "v2") as client:
+    async with client_for(exchange, version="v2") as client:
         report = await client.cancel_everything(["cmt_s1usdt"])
     assert report.flat
     # Full pages: batch cancels until the orders found (300) would cost more than a cancel-all.
@@ -190,7 +166,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
 
 async def test_v3_uses_its_cancel_all_which_weighs_one_batch_cancel(exchange: FakeExchange) -> None:
     exchange.open_orders(API_KEY, 3, symbol="BTCUSDT")
-    async with client_for(exchange, "v3") as client:
+    async with client_for(exchange, version="v3") as client:
         report = await client.cancel_everything(["BTCUSDT"])
     assert report.flat
     assert paths(exchange) == [LIST["v3"], CANCEL_ALL["v3"], LIST["v3"]]
@@ -208,7 +184,7 @@ async def test_the_choice_follows_the_binding_pool(ip: int, uid: int, batches_fi
     exchange = roomy_exchange()
     exchange.open_orders(API_KEY, 1000, symbol="cmt_s0usdt")
     limits = RateLimits(ip=Budget(ip, 10.0), uid=Budget(uid, 10.0), trade=None)
-    async with client_for(exchange, "v2", rate_limits=limits) as client:
+    async with client_for(exchange, version="v2", rate_limits=limits) as client:
         report = await client.cancel_everything(["cmt_s0usdt"])
     assert report.flat
     sent = paths(exchange)
@@ -227,7 +203,7 @@ async def test_an_account_wide_cancel_all_refused_is_done_per_symbol(
             return httpx.Response(400, json={"code": -1140, "msg": "symbol is required"})
         return None
 
-    async with client_for(exchange, "v3", Wrapped(exchange, want_a_symbol)) as client:
+    async with client_for(exchange, Wrapped(exchange, want_a_symbol), version="v3") as client:
         report = await client.cancel_everything()
     assert report.flat
     assert sorted(report.cancelled) == sorted(opened)
@@ -252,7 +228,7 @@ async def test_orders_that_fill_meanwhile_are_gone_not_cancelled(
         return None
 
     transport = Wrapped(exchange, fill_before_the_first_cancel)
-    async with client_for(exchange, version, transport) as client:
+    async with client_for(exchange, transport, version=version) as client:
         report = await client.cancel_everything()
     assert report.flat
     bucket = check(report, exchange)
@@ -271,7 +247,9 @@ async def test_orders_placed_meanwhile_are_cancelled_too(
             late.extend(exchange.open_orders(API_KEY, 7, symbol=symbol(version, 0)))
         return None
 
-    async with client_for(exchange, version, Wrapped(exchange, place_after_the_first_listing)) as c:
+    async with client_for(
+        exchange, Wrapped(exchange, place_after_the_first_listing), version=version
+    ) as c:
         report = await c.cancel_everything()
     assert report.flat
     assert set(late) <= set(report.cancelled)
@@ -282,7 +260,7 @@ async def test_orders_placed_meanwhile_are_cancelled_too(
 async def test_a_cancel_all_that_leaves_orders_open_is_followed_up(version: ApiVersion) -> None:
     exchange = roomy_exchange(cancel_all_cap=40)
     opened = open_book(exchange, version, symbols=2, each=500)
-    async with client_for(exchange, version) as client:
+    async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert report.flat, report.problems
     assert sorted(report.cancelled) == sorted(opened)
@@ -315,7 +293,7 @@ async def test_a_fault_on_any_endpoint_still_ends_flat(
     exchange.faults.slow_delay = 1.0
     opened = open_book(exchange, version, symbols=3, each=400)
     exchange.faults.next(fault, 2, path=path)
-    async with client_for(exchange, version) as client:
+    async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert exchange.faults.injected == {fault: 2}, "the fault met the endpoint"
     assert report.flat, report.problems
@@ -336,7 +314,7 @@ async def test_random_faults_everywhere(version: ApiVersion, seed: int) -> None:
     exchange.faults.slow_delay = 1.0
     opened = open_book(exchange, version, symbols=4, each=150)
     exchange.faults.randomly(0.3, seed=seed)
-    async with client_for(exchange, version, retry=RetryPolicy(max_attempts=6)) as client:
+    async with client_for(exchange, version=version, retry=RetryPolicy(max_attempts=6)) as client:
         report = await client.cancel_everything([symbol(version, n) for n in range(4)])
     assert sum(exchange.faults.injected.values()) > 0
     bucket = check(report, exchange)
@@ -350,7 +328,7 @@ async def test_a_listing_that_keeps_failing_is_not_called_flat(
 ) -> None:
     opened = open_book(exchange, version, symbols=1, each=10)
     exchange.faults.next(Fault.SERVER_ERROR, 1000, path=LIST[version])
-    async with client_for(exchange, version) as client:
+    async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert not report.flat
     assert report.calls == IDLE_ROUNDS * FAST_RETRY.max_attempts, "it gives up, it does not spin"
@@ -360,7 +338,7 @@ async def test_a_listing_that_keeps_failing_is_not_called_flat(
 
 async def test_a_wrong_secret_is_sent_once(exchange: FakeExchange, version: ApiVersion) -> None:
     open_book(exchange, version, symbols=3, each=10)
-    async with client_for(exchange, version, secret="wrong") as client:
+    async with client_for(exchange, version=version, secret="wrong") as client:
         report = await client.cancel_everything([symbol(version, n) for n in range(3)])
     assert not report.flat
     time_syncs = sum("/market/time" in a.path for a in exchange.arrivals)
@@ -375,7 +353,7 @@ async def test_the_deadline_stops_it_and_says_what_is_left(
 ) -> None:
     opened = open_book(exchange, version, symbols=1, each=300)
     tight = RateLimits(ip=Budget(10_000, 60.0), uid=Budget(12, 60.0), trade=None)
-    async with client_for(exchange, version, rate_limits=tight) as client:
+    async with client_for(exchange, version=version, rate_limits=tight) as client:
         report = await client.cancel_everything(deadline=0.3)
     assert not report.flat
     assert any("deadline" in problem for problem in report.problems)
@@ -397,7 +375,7 @@ async def test_a_hostile_answer_is_not_believed_over_the_listing(exchange: FakeE
         answer = {"result": True, "orderIds": opened, "cancelOrderResultList": items}
         return httpx.Response(200, json=answer)
 
-    async with client_for(exchange, "v2", Wrapped(exchange, lie)) as client:
+    async with client_for(exchange, Wrapped(exchange, lie), version="v2") as client:
         report = await client.cancel_everything()
     assert not report.flat
     assert set(report.still_open) == set(opened)
@@ -424,14 +402,14 @@ async def test_a_hostile_answer_is_not_believed_over_the_listing(exchange: FakeE
 async def test_bad_arguments_are_refused_before_anything_is_sent(
     exchange: FakeExchange, kwargs: dict[str, Any], match: str
 ) -> None:
-    async with client_for(exchange, "v2") as client:
+    async with client_for(exchange, version="v2") as client:
         with pytest.raises(InvalidRequestError, match=match):
             await client.cancel_everything(**kwargs)
     assert exchange.requests == 0
 
 
 async def test_closed_or_keyless_clients_raise(exchange: FakeExchange) -> None:
-    client = client_for(exchange, "v2")
+    client = client_for(exchange, version="v2")
     await client.aclose()
     with pytest.raises(ClientClosedError):
         await client.cancel_everything()
@@ -455,7 +433,7 @@ async def test_a_cancelled_caller_leaves_nothing_running(
             return await super().handle_async_request(request)
 
     transport = Holding(exchange, lambda request: None)
-    async with client_for(exchange, version, transport) as client:
+    async with client_for(exchange, transport, version=version) as client:
         task = asyncio.ensure_future(client.cancel_everything())
         await entered.wait()
         task.cancel()
@@ -477,7 +455,7 @@ async def test_a_bug_of_ours_costs_no_report(
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(FlattenRun, "_cancel_listed", broken)
-    async with client_for(exchange, "v2") as client:
+    async with client_for(exchange, version="v2") as client:
         report = await client.cancel_everything()
     assert not report.flat
     assert any("unexpected error: RuntimeError: a bug" in p for p in report.problems)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient
+from weex_async import Budget, Credentials, RateLimits, WeexClient
 from weex_async.errors import (
     ClientClosedError,
     InvalidRequestError,
@@ -27,30 +27,9 @@ from weex_async.errors import (
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import Wrapped, check
+from .helpers import FAST_RETRY, Wrapped, check, client_for
 
-ROOMY = RateLimits(
-    ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
-)
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
 TIME_PATHS = ("/capi/v2/market/time", "/capi/v3/market/time")
-
-
-def client_for(
-    exchange: FakeExchange,
-    transport: httpx.AsyncBaseTransport | None = None,
-    *,
-    secret: str = API_SECRET,
-    **kwargs: Any,
-) -> WeexClient:
-    options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
-    options.update(kwargs)
-    return WeexClient(
-        Credentials(API_KEY, secret, PASSPHRASE),
-        base_url="http://fake",
-        transport=transport or exchange.transport(),
-        **options,
-    )
 
 
 def tasks_other_than_mine() -> set[asyncio.Task[Any]]:
@@ -452,7 +431,7 @@ V3_ITEM = {"orderId": 702345678901234567, "success": True, "errorCode": "", "err
 )
 async def test_v3_batch_cancel_reads_every_shape_seen(exchange: FakeExchange, shape: Any) -> None:
     transport = Wrapped(exchange, answering(shape))
-    async with client_for(exchange, transport, api_version="v3") as client:
+    async with client_for(exchange, transport, version="v3") as client:
         result = await client.cancel_batch_orders(ids=["702345678901234567"])
     assert result.order_ids == ("702345678901234567",)
 
@@ -462,7 +441,7 @@ async def test_v3_batch_cancel_refuses_any_other_shape_clearly(
     exchange: FakeExchange, shape: Any
 ) -> None:
     transport = Wrapped(exchange, answering(shape))
-    async with client_for(exchange, transport, api_version="v3") as client:
+    async with client_for(exchange, transport, version="v3") as client:
         with pytest.raises(UnexpectedResponseError):
             await client.cancel_batch_orders(ids=["702345678901234567"])
 

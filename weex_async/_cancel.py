@@ -24,7 +24,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from ._api import Api
 from ._checks import Key, name_problem
@@ -42,7 +42,7 @@ from .errors import (
 )
 from .models import BatchCancelResult, CancelOrderResult, CancelReport
 
-__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun"]
+__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun", "wait_all"]
 
 log = logging.getLogger("weex_async")
 
@@ -52,6 +52,21 @@ TOO_MANY_IDS = "40912"
 MAYBE_CANCELLED_EARLIER = "an earlier attempt that got no answer may have cancelled it"
 #: The reason of an order a closed client did not send.
 NOT_SENT_CLOSED = "not sent: the client was closed"
+
+
+async def wait_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait until every task is done (their errors stay in them). If the caller is cancelled,
+    every task is cancelled and awaited first: nothing is left running (Python 3.10 has no
+    ``asyncio.TaskGroup``)."""
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class BatchLimit:
@@ -161,18 +176,8 @@ class CancelRun:
         return valid
 
     async def _gather(self, jobs: Iterable[Awaitable[None]]) -> None:
-        """Run ``jobs`` as tasks and wait for all of them. Each job records its own outcomes and
-        raises nothing; if the caller is cancelled, every task is cancelled and awaited first."""
-        tasks = [asyncio.ensure_future(job) for job in jobs]
-        if not tasks:
-            return
-        try:
-            await asyncio.wait(tasks)
-        except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        """Run ``jobs`` as tasks and wait for all of them (each records its own outcomes)."""
+        await wait_all([asyncio.ensure_future(job) for job in jobs])
 
     def _stop(self, reason: str) -> None:
         """Send nothing more: batches waiting to be (re)sent are cancelled and reported."""

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ._api import Api
-from ._cancel import BatchLimit, CancelRun
+from ._cancel import BatchLimit, CancelRun, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
 from ._session import DeadlineReached, Session, Trace
@@ -155,13 +155,7 @@ class FlattenRun:
             asyncio.ensure_future(self._flatten(target, first=n == 0))
             for n, target in enumerate(self._targets)
         ]
-        try:
-            await asyncio.wait(tasks)
-        except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await wait_all(tasks)
         for target, task in zip(self._targets, tasks, strict=True):
             error = task.exception()
             if error is not None:  # a bug of ours must not cost the report

@@ -72,24 +72,10 @@ class Recorder:
             unit="{run}",
             description="cancel_everything calls, by whether they ended flat.",
         )
-        meter.create_observable_gauge(
-            "weex.limiter.pool.usage",
-            callbacks=[self._usage],
-            unit="{weight}",
-            description="Weight charged in the pool's current window (in-flight: requests).",
-        )
-        meter.create_observable_gauge(
-            "weex.limiter.pool.limit",
-            callbacks=[self._limit],
-            unit="{weight}",
-            description="The pool's budget per window (in-flight: the most requests at once).",
-        )
-        meter.create_observable_gauge(
-            "weex.limiter.pool.waiting",
-            callbacks=[self._waiting],
-            unit="{request}",
-            description="Requests queued in the limiter that charge the pool.",
-        )
+        for name, field, unit, description in _GAUGES:
+            meter.create_observable_gauge(
+                name, callbacks=[self._gauge(field)], unit=unit, description=description
+            )
 
     def watch(self, source: PoolSource) -> None:
         """Report this client's pools in the gauges while it lives."""
@@ -98,21 +84,20 @@ class Recorder:
     def forget(self, source: PoolSource) -> None:
         self._sources.discard(source)
 
-    def _pools(self) -> dict[str, Any]:
-        pools: dict[str, Any] = {}
-        for source in list(self._sources):
-            for snapshot in source.rate_limit_status():
-                pools[snapshot.name] = snapshot  # pools shared by clients are reported once
-        return pools
+    def _gauge(self, field: str) -> Callable[[Any], list[Any]]:
+        """A gauge's callback: ``field`` of every live client's pools, one point per pool."""
 
-    def _usage(self, options: Any) -> list[Any]:
-        return [self._observation(s.used, {"weex.pool": n}) for n, s in self._pools().items()]
+        def observe(options: Any) -> list[Any]:
+            pools: dict[str, Any] = {}
+            for source in list(self._sources):
+                for snapshot in source.rate_limit_status():
+                    pools[snapshot.name] = snapshot  # a pool shared by clients is reported once
+            return [
+                self._observation(getattr(s, field), {"weex.pool": name})
+                for name, s in pools.items()
+            ]
 
-    def _limit(self, options: Any) -> list[Any]:
-        return [self._observation(s.budget, {"weex.pool": n}) for n, s in self._pools().items()]
-
-    def _waiting(self, options: Any) -> list[Any]:
-        return [self._observation(s.waiting, {"weex.pool": n}) for n, s in self._pools().items()]
+        return observe
 
     def record(self, event: Event) -> None:
         if isinstance(event, RequestDone):
@@ -140,6 +125,28 @@ class Recorder:
         elif isinstance(event, FlattenDone):
             self.flattens.add(1, {"weex.flatten.flat": event.flat})
 
+
+#: The pool gauges: (name, ``PoolSnapshot`` field, unit, description).
+_GAUGES = (
+    (
+        "weex.limiter.pool.usage",
+        "used",
+        "{weight}",
+        "Weight charged in the pool's current window (in-flight: requests).",
+    ),
+    (
+        "weex.limiter.pool.limit",
+        "budget",
+        "{weight}",
+        "The pool's budget per window (in-flight: the most requests at once).",
+    ),
+    (
+        "weex.limiter.pool.waiting",
+        "waiting",
+        "{request}",
+        "Requests queued in the limiter that charge the pool.",
+    ),
+)
 
 _RECORDER: Recorder | None = None
 _TRIED = False
