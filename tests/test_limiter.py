@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weex_async import Budget, RateLimits
+from weex_async._endpoints import Endpoint
 from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority, Ticket
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
-from weex_async._v2 import CANCEL_BATCH_ORDERS, SERVER_TIME
+from weex_async._v2 import CANCEL_BATCH_ORDERS, OPEN_ORDERS, SERVER_TIME
 from weex_async.testing import worst_window
 
 from .manual_clock import ManualClock, settle
@@ -429,3 +431,48 @@ async def test_snapshot_says_when_weight_fits_again() -> None:
     assert ready["ip"] == 0.0
     await limiter.rate_limited(CANCEL_BATCH_ORDERS, 12.0)
     assert {s.name.split(":")[0]: s.ready_in for s in limiter.snapshot()}["ip"] == 12.0
+
+
+async def test_a_waiting_cancel_is_not_robbed_by_queries() -> None:
+    """10 batch cancels fill the trade cap; an 11th waits for it; then 230 queries come. The
+    queries may not drain the account's window meanwhile: the cancel goes as soon as the trade cap
+    frees (it used to wait for the account's window, 10 s), and the queries follow."""
+    clock = ManualClock(start=0.0)
+    limiter = ClientLimiter(RateLimits(), "api.test", "key", 1000, Limiter(clock=clock))
+    for _ in range(10):
+        answered(await limiter.acquire(CANCEL_BATCH_ORDERS))
+    admitted: dict[str, list[float]] = {"cancel": [], "query": []}
+
+    async def call(endpoint: Endpoint[Any], kind: str) -> None:
+        ticket = await limiter.acquire(endpoint)
+        admitted[kind].append(clock.now)
+        answered(ticket)
+
+    cancel = asyncio.ensure_future(call(CANCEL_BATCH_ORDERS, "cancel"))
+    await settle()
+    queries = [asyncio.ensure_future(call(OPEN_ORDERS, "query")) for _ in range(230)]
+    await settle()
+    assert admitted == {"cancel": [], "query": []}, "the queries wait behind the waiting cancel"
+    await clock.advance(1.5)
+    assert admitted["cancel"] == [1.25]  # the trade cap's window (1 s + the 0.25 s allowance)
+    assert len(admitted["query"]) == 195  # the rest of the account's window: (500 - 110) / 2
+    await clock.advance(20.0)
+    assert cancel.done()
+    assert all(q.done() for q in queries)
+
+
+async def test_lower_priorities_pass_when_they_share_no_pool() -> None:
+    """A cancel waiting on one account's pools does not hold back another account's queries."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    one = ClientLimiter(RateLimits(), "api.test", "key-1", 1000, shared)
+    other = ClientLimiter(RateLimits(ip=Budget(100_000, 10.0)), "api.other", "key-2", 1000, shared)
+    for _ in range(10):
+        answered(await one.acquire(CANCEL_BATCH_ORDERS))
+    waiting = asyncio.ensure_future(one.acquire(CANCEL_BATCH_ORDERS))
+    await settle()
+    ticket = await other.acquire(OPEN_ORDERS)  # other host, other account: no pool in common
+    answered(ticket)
+    assert not waiting.done()
+    await clock.advance(2.0)
+    answered(waiting.result())

@@ -136,6 +136,16 @@ class _Waiter:
         self.enqueued_at = now
 
 
+def _reserve(reserved: dict[Pool, int], charges: Charges, priority: int) -> None:
+    """Keep ``charges``' window pools for callers of ``priority`` or better during this scan.
+
+    In-flight slots are not kept: a slot comes back with its answer, so a call of a lower priority
+    that takes one delays nobody by more than a round trip."""
+    for pool, _ in charges:
+        if not pool.freed_on_release and reserved.get(pool, math.inf) > priority:
+            reserved[pool] = priority
+
+
 class AdmissionQueue:
     """One queue for every pool of one event loop (so pools shared by clients share one order).
 
@@ -282,7 +292,13 @@ class AdmissionQueue:
                 same instant in a loop.
         """
         now = max(self._clock.time(), due)
+        #: pools an earlier waiter is short of (nobody behind it may take from them: a heavy call
+        #: is never starved by light ones), with the weight it needs
         blocked: dict[Pool, int] = {}
+        #: every pool a waiting call charges, with the best priority waiting for it: a call of a
+        #: lower priority may not take from it (no priority inversion: a waiting cancel is not
+        #: robbed of the account's window by queries while it waits for the trade cap)
+        reserved: dict[Pool, int] = {}
         heads: list[tuple[tuple[int, int], tuple[int, int]]] = []
         for line_key, line in list(self._lines.items()):
             while line and line[0].future.done():  # cancelled while waiting
@@ -297,12 +313,17 @@ class AdmissionQueue:
             line = self._lines[line_key]
             waiter = line[0]
             charges = waiter.charges
-            if blocked and any(pool in blocked for pool, _ in charges):
-                continue  # an earlier waiter is short of one of these pools: the line waits
+            priority = waiter.key[0]
+            if (blocked and any(pool in blocked for pool, _ in charges)) or (
+                reserved and any(reserved.get(pool, priority) < priority for pool, _ in charges)
+            ):
+                _reserve(reserved, charges, priority)
+                continue  # an earlier (or more urgent) waiter needs one of these pools: wait
             short = [(pool, w) for pool, w in charges if not pool.can_take(w, now)]
             if short:
                 for pool, weight in short:
                     blocked[pool] = weight
+                _reserve(reserved, charges, priority)
                 continue
             line.popleft()
             self._pending -= 1
