@@ -23,8 +23,9 @@ from .manual_clock import ManualClock, settle
 
 
 def answered(ticket: Ticket) -> None:
-    """The request went out and its answer came: its slot is free, its weight stays."""
+    """The request went out and its answer came at once: its slot is free, its weight stays."""
     ticket.mark_sent()
+    ticket.mark_answered()
     ticket.finish()
 
 
@@ -265,7 +266,7 @@ async def test_window_never_exceeded_and_everyone_served(
         ticket = await queue.acquire([(ip, weight), (uids[account], weight)], priority)
         # The task resumes some time after admission (here: whenever the test's clock moved on);
         # the request is sent, and counted, from then.
-        ticket.mark_sent()
+        answered(ticket)
         admitted["ip"].append((clock.now, weight))
         admitted[account].append((clock.now, weight))
 
@@ -454,7 +455,7 @@ async def test_a_waiting_cancel_is_not_robbed_by_queries() -> None:
     await settle()
     assert admitted == {"cancel": [], "query": []}, "the queries wait behind the waiting cancel"
     await clock.advance(1.5)
-    assert admitted["cancel"] == [1.25]  # the trade cap's window (1 s + the 0.25 s allowance)
+    assert admitted["cancel"] == [1.0]  # one trade window after the first ten were answered
     assert len(admitted["query"]) == 195  # the rest of the account's window: (500 - 110) / 2
     await clock.advance(20.0)
     assert cancel.done()
@@ -476,3 +477,68 @@ async def test_lower_priorities_pass_when_they_share_no_pool() -> None:
     assert not waiting.done()
     await clock.advance(2.0)
     answered(waiting.result())
+
+
+# -- exact at arrival, whatever the latency --------------------------------------------------------
+
+flights = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=8),  # quarter seconds since the previous call
+        st.integers(min_value=1, max_value=30),  # weight
+        st.integers(min_value=0, max_value=16),  # quarter seconds on the wire: up to 4 s
+        st.floats(min_value=0.0, max_value=1.0),  # where on the wire it reaches the exchange
+        st.booleans(),  # answered, or given up after its time on the wire
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def sleep_until(clock: ManualClock, when: float) -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    clock.call_at(when, wake)
+    await future
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flights, st.sampled_from([0.0, 0.25]))
+async def test_exact_at_arrival_whatever_the_latency(
+    plan: list[tuple[int, int, int, float, bool]], allowance: float
+) -> None:
+    """The exchange counts a request when it *arrives*, anywhere between its sending and its
+    answer (or, unanswered, up to the allowance after it was given up). Against that brute-force
+    exact window, with latencies far beyond any allowance, the pool never admits more than the
+    budget in any window, and everyone is served."""
+    clock = ManualClock(start=0.0)
+    queue = AdmissionQueue(clock)
+    limit, window = 60, 10.0
+    pool = WindowPool("uid", limit, window + allowance, window)
+    arrivals: list[tuple[float, int]] = []
+    tasks = []
+
+    async def call(weight: int, quarters: int, where: float, answered_: bool) -> None:
+        ticket = await queue.acquire([(pool, weight)], 1)
+        sent = clock.now
+        ticket.mark_sent()
+        await sleep_until(clock, sent + quarters / 4)
+        if answered_:
+            arrivals.append((sent + where * (clock.now - sent), weight))
+            ticket.mark_answered()
+        else:  # given up now; it may still arrive up to the allowance later
+            arrivals.append((sent + where * (clock.now - sent + allowance), weight))
+        ticket.finish()
+
+    for gap, weight, quarters, where, answered_ in plan:
+        await clock.advance(gap / 4)
+        tasks.append(asyncio.ensure_future(call(weight, quarters, where, answered_)))
+        await settle()
+    await clock.advance(window * len(plan) + 60)
+    assert all(t.done() for t in tasks)  # nobody starves
+    for task in tasks:
+        task.result()
+    assert worst_window(arrivals, window) <= limit

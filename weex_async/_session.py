@@ -362,6 +362,7 @@ class Session:
                 response = await self._http.send(
                     request, auth=self._auth if endpoint.signed else None
                 )
+                ticket.mark_answered()  # it arrived by now: its weight's window is known
             except BaseException as exc:
                 error = self._unanswered(exc, endpoint.name, attempt, trace)
                 if self.observed:

@@ -111,12 +111,12 @@ class Limiter:
         window = budget.window + jitter
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = WindowPool(label, budget.weight, window)
-        pool.adopt(budget.weight, window)
+            pool = self._pools[key] = WindowPool(label, budget.weight, window, budget.window)
+        pool.adopt(budget.weight, window, budget.window)
         return pool
 
     def drop_pool(self, pool: WindowPool, budget: Budget, jitter: float) -> None:
-        pool.drop(budget.weight, budget.window + jitter)
+        pool.drop(budget.weight, budget.window + jitter, budget.window)
 
     def ledger(self, url: str) -> SharedLedger:
         """The shared (Redis) ledger at ``url``: one connection pool and one watch per limiter

@@ -60,6 +60,10 @@ class Pool(Protocol):
     def take(self, weight: int, now: float) -> list[float]: ...
     def refund(self, entry: list[float]) -> None: ...
     def ready_at(self, weight: int, now: float) -> float | None: ...
+    # window pools only (``freed_on_release`` false): the life of a sent request's charge
+    def hold(self, entry: list[float]) -> None: ...
+    def answered(self, entry: list[float], now: float) -> None: ...
+    def given_up(self, entry: list[float], now: float) -> None: ...
 
 
 class Timer(Protocol):
@@ -85,7 +89,7 @@ class Ticket:
     every charge of a request that was never sent.
     """
 
-    __slots__ = ("_entries", "_finished", "_queue", "sent", "waited")
+    __slots__ = ("_entries", "_finished", "_queue", "answered", "sent", "waited")
 
     def __init__(
         self, queue: AdmissionQueue, entries: list[tuple[Pool, list[float]]], waited: float
@@ -97,20 +101,30 @@ class Ticket:
         self.waited = waited
         #: the request went (or may have gone) on the wire
         self.sent = False
+        #: its answer came
+        self.answered = False
 
     def mark_sent(self) -> None:
-        """The request goes on the wire now: count its window weight from this instant.
+        """The request goes on the wire now: its window weight is held until its answer.
 
-        Between admission and sending, the caller's task had to be resumed by the event loop; on a
-        busy loop that takes a while, and the exchange counts weight when the request *arrives*.
-        Moving the charge to the moment of sending (always later, never earlier) keeps the ledger
-        as strict as the exchange, whatever the loop's lag.
+        The exchange counts weight when the request *arrives*, somewhere between its sending and
+        its answer: until the answer, nobody knows when. So the charge does not start expiring
+        while the request is on the wire, however long that takes (a busy loop, a slow network).
         """
         self.sent = True
-        now = self._queue.clock.time()
         for pool, entry in self._entries:
-            if not pool.freed_on_release and entry[0] < now:
-                entry[0] = now
+            if not pool.freed_on_release:
+                pool.hold(entry)
+
+    def mark_answered(self) -> None:
+        """The answer came: the request arrived by now, so its weight leaves the exchange's
+        window one window from now (``WindowPool.answered``)."""
+        if self.sent and not self.answered:
+            self.answered = True
+            now = self._queue.clock.time()
+            for pool, entry in self._entries:
+                if not pool.freed_on_release:
+                    pool.answered(entry, now)
 
     @property
     def charges(self) -> list[tuple[Pool, list[float]]]:
@@ -118,9 +132,16 @@ class Ticket:
         return self._entries
 
     def finish(self) -> None:
-        """Done with this admission: release a sent request's slots, refund an unsent one."""
+        """Done with this admission: release a sent request's slots, refund an unsent one. A sent
+        request without an answer is given up now: its weight is held one window plus the
+        arrival allowance from now (it may still be on its way)."""
         if not self._finished:
             self._finished = True
+            if self.sent and not self.answered:
+                now = self._queue.clock.time()
+                for pool, entry in self._entries:
+                    if not pool.freed_on_release:
+                        pool.given_up(entry, now)
             self._queue.give_back(self._entries, refund_all=not self.sent)
 
 
@@ -275,7 +296,7 @@ class AdmissionQueue:
 
     def give_back(self, entries: list[tuple[Pool, list[float]]], *, refund_all: bool) -> None:
         """Free what a finished ticket held: its slots, or (``refund_all``) every charge."""
-        freed = False
+        freed = not refund_all  # a sent request's charges got their expiry: rescan too
         for pool, entry in entries:
             if refund_all or pool.freed_on_release:
                 pool.refund(entry)

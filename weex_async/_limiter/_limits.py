@@ -103,10 +103,11 @@ class RateLimits:
         trade: a cap on the number of trade calls (place / cancel; each counts 1), for WEEX's
             "10 requests per second" on trade endpoints. Whether batch cancel counts is not
             documented, so it is on by default; ``None`` turns it off.
-        arrival_jitter: seconds added to every window to cover the spread between the moment a
-            request is charged and the moment it arrives at the exchange. 0.25 s costs 2.4% of the
-            sustained rate at a 10 s window and keeps the budget safe under an exact sliding
-            window counted at arrival.
+        arrival_jitter: the allowance for a request that got **no answer**: its weight is held
+            one window plus this long after it was given up (it may still be on its way). An
+            answered request needs none: it arrived before its answer came back, so its weight
+            is held exactly one window after the answer, whatever the latency. The Redis ledger
+            also adds it to every charge (docs/several-processes.md says why).
         ban: seconds to pause the pools after an HTTP 429 without a usable ``Retry-After``
             header (WEEX documents a 10 s ban; none is documented).
         max_retry_after: the longest pause a ``Retry-After`` header may ask for, in seconds

@@ -1,9 +1,13 @@
 """The resources a call charges: window pools (weight per window) and in-flight slots.
 
-``WindowPool`` is an exact sliding window: a token bucket whose tokens come back exactly one window
-after they were spent.  In any half-open interval ``[t, t + window)`` the weight it admits never
-exceeds the budget, which also bounds what a fixed-window or token-bucket server would count.  The
-whole budget is available as a burst from idle, and sustained use reaches ``weight / window``.
+``WindowPool`` is an exact sliding window: a token bucket whose tokens come back one window after
+the request's weight can last have reached the exchange.  A request arrives between its sending
+and its answer, so a charge is held while the request is on the wire and comes back one exchange
+window after the answer; a request that got no answer comes back one window plus the arrival
+allowance after it was given up.  In any half-open interval ``[t, t + window)`` of arrivals the
+weight it admits never exceeds the budget, whatever the network's latency (docs/rate-limits.md has
+the proof), which also bounds what a fixed-window or token-bucket server would count.  The whole
+budget is available as a burst from idle.
 """
 
 from __future__ import annotations
@@ -20,17 +24,23 @@ class WindowPool:
     Args:
         name: shown in snapshots and logs (``"ip:api-contract.weex.com"``).
         limit: the budget's weight.
-        window: the effective window: the exchange's window plus the arrival-jitter allowance.
+        window: the effective window: the exchange's window plus the arrival allowance (what a
+            charge is held for after a request that got no answer was given up).
+        exact_window: the exchange's window (what a charge is held for after the answer);
+            ``window`` when not given.
     """
 
     freed_on_release = False
 
-    def __init__(self, name: str, limit: int, window: float) -> None:
+    def __init__(
+        self, name: str, limit: int, window: float, exact_window: float | None = None
+    ) -> None:
         self.name = name
         self.limit = limit
         #: the budget; ``limit`` drops below it while a shared (Redis) ledger is unreachable
         self.full_limit = limit
         self.window = window
+        self.exact_window = window if exact_window is None else exact_window
         self.paused_until = -math.inf
         #: callers currently queued that charge this pool (for snapshots)
         self.waiting = 0
@@ -38,28 +48,29 @@ class WindowPool:
         # actually sent (Ticket.mark_sent); re-stamping only ever moves a time later.
         self._entries: deque[list[float]] = deque()
         self._used = 0
-        # (limit, window) -> how many clients charge this pool with that budget
-        self._budgets: Counter[tuple[int, float]] = Counter()
+        # (limit, window, exact window) -> how many clients charge this pool with that budget
+        self._budgets: Counter[tuple[int, float, float]] = Counter()
         self._share = 1.0
 
     def __repr__(self) -> str:
         return f"<WindowPool {self.name} {self._used}/{self.limit} per {self.window:g}s>"
 
-    def adopt(self, limit: int, window: float) -> None:
+    def adopt(self, limit: int, window: float, exact_window: float | None = None) -> None:
         """A client charges this pool with this budget: the strictest of its clients' applies."""
-        self._budgets[(limit, window)] += 1
+        self._budgets[(limit, window, window if exact_window is None else exact_window)] += 1
         self._apply_budgets()
 
-    def drop(self, limit: int, window: float) -> None:
+    def drop(self, limit: int, window: float, exact_window: float | None = None) -> None:
         """A client that adopted this budget is gone: its budget no longer applies.
 
         With no client left, the last budget stays (with the charges still in the window) until
         the next client adopts its own.
         """
         budgets = self._budgets
-        budgets[(limit, window)] -= 1
-        if budgets[(limit, window)] <= 0:
-            del budgets[(limit, window)]
+        key = (limit, window, window if exact_window is None else exact_window)
+        budgets[key] -= 1
+        if budgets[key] <= 0:
+            del budgets[key]
         self._apply_budgets()
 
     def set_share(self, share: float) -> None:
@@ -69,8 +80,9 @@ class WindowPool:
 
     def _apply_budgets(self) -> None:
         if self._budgets:
-            self.full_limit = min(limit for limit, _ in self._budgets)
-            self.window = max(window for _, window in self._budgets)
+            self.full_limit = min(limit for limit, _, _ in self._budgets)
+            self.window = max(window for _, window, _ in self._budgets)
+            self.exact_window = max(exact for _, _, exact in self._budgets)
         share = self._share
         self.limit = self.full_limit if share >= 1 else max(1, int(self.full_limit * share))
 
@@ -105,6 +117,21 @@ class WindowPool:
         """``(age, weight)`` of every charge still in the window (to publish to a shared ledger)."""
         self._expire(now)
         return [(max(0.0, now - when), int(weight)) for when, weight in self._entries]
+
+    def hold(self, entry: list[float]) -> None:
+        """The charge's request is on the wire: it stays charged until its answer (or until it is
+        given up), however long that takes."""
+        entry[0] = math.inf
+
+    def answered(self, entry: list[float], now: float) -> None:
+        """The answer came at ``now``: the request arrived by then, so its weight leaves the
+        exchange's window ``exact_window`` later."""
+        entry[0] = now + self.exact_window - self.window
+
+    def given_up(self, entry: list[float], now: float) -> None:
+        """No answer came and the request was given up at ``now``: it may still arrive a little
+        later (the allowance), so it is held one effective window from now."""
+        entry[0] = now
 
     def refund(self, entry: list[float]) -> None:
         """Give back a charge whose request was never sent."""
@@ -193,3 +220,13 @@ class SlotPool:
 
     def ready_at(self, weight: int, now: float) -> float | None:
         return None  # frees on a release, not at a time
+
+    # A slot is held from admission to release, whatever the request does meanwhile.
+    def hold(self, entry: list[float]) -> None:
+        pass
+
+    def answered(self, entry: list[float], now: float) -> None:
+        pass
+
+    def given_up(self, entry: list[float], now: float) -> None:
+        pass
