@@ -179,6 +179,11 @@ class CancelRun:
         """Run ``jobs`` as tasks and wait for all of them (each records its own outcomes)."""
         await wait_all([asyncio.ensure_future(job) for job in jobs])
 
+    @property
+    def stopped(self) -> str | None:
+        """Why this run sent nothing more (the exchange refused the key), if it stopped."""
+        return self._stopped
+
     def _stop(self, reason: str) -> None:
         """Send nothing more: batches waiting to be (re)sent are cancelled and reported."""
         if self._stopped is not None:

@@ -46,6 +46,16 @@ def demo_credentials(n: int) -> Credentials:
     return Credentials(f"demo-key-{n}", f"demo-secret-{n}", "demo-passphrase")
 
 
+def _rate_limits(options: DemoOptions) -> RateLimits:
+    """The demo clients' budgets: the options' windows, and WEEX's trade cap unless dropped."""
+    return RateLimits(
+        ip=Budget(options.ip_budget, options.window),
+        uid=Budget(options.uid_budget, options.window),
+        trade=Budget(10, 1.0) if options.trade_cap else None,
+        ban=options.window,  # WEEX bans for one window (10 s); a scaled-down demo scales it too
+    )
+
+
 def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
     """The least time the workload can take without ever exceeding a window (full burst at 0)."""
 
@@ -76,12 +86,7 @@ async def _cancel_all(
     ids_by_account: dict[str, list[str]],
     progress: Callable[[list[WeexClient], float], None] | None,
 ) -> tuple[list[Any], float]:
-    limits = RateLimits(
-        ip=Budget(options.ip_budget, options.window),
-        uid=Budget(options.uid_budget, options.window),
-        trade=Budget(10, 1.0) if options.trade_cap else None,
-        ban=options.window,  # WEEX bans for one window (10 s); a scaled-down demo scales it too
-    )
+    limits = _rate_limits(options)
     accounts = [demo_credentials(n) for n in range(1, options.accounts + 1)]
     clients = [
         WeexClient(
@@ -220,13 +225,8 @@ def _symbol(n: int) -> str:
 
 def _flatten_minimum(options: DemoOptions) -> float:
     """The least time any client could flatten the accounts in, under the demo's budgets."""
-    limits = RateLimits(
-        ip=Budget(options.ip_budget, options.window),
-        uid=Budget(options.uid_budget, options.window),
-        trade=Budget(10, 1.0) if options.trade_cap else None,
-    )
     orders = {_symbol(n): count for n, count in enumerate(_spread(options))}
-    seconds, _, _ = least_time(API["v2"], limits, orders, whole_account=True)
+    seconds, _, _ = least_time(API["v2"], _rate_limits(options), orders, whole_account=True)
     return seconds
 
 

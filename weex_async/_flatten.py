@@ -126,8 +126,6 @@ class FlattenRun:
         #: what the exchange said of an order so far; "cancelled" is final
         self._outcome: dict[str, tuple[Outcome, str]] = {}
         self._cancelled: list[str] = []
-        #: per target: how many orders it has cancelled
-        self._progress: dict[str | None, int] = {}
         #: why an order may still be open (the last cancel's problem)
         self._why_open: dict[str, str] = {}
         #: the first listing of each symbol
@@ -215,12 +213,12 @@ class FlattenRun:
             if self._stopped is not None or self._time_left() <= 0:
                 continue  # reported at the top of the next round
             full = len(listed) >= LIST_LIMIT
-            cancelled = self._progress.get(target, 0)
+            cancelled = self._cancelled_on(target)
             if self._plan.use_cancel_all(len(listed), full, found):
                 await self._cancel_all(target, listed)
             else:
                 await self._cancel_listed(target, listed)
-            idle = 0 if self._progress.get(target, 0) > cancelled else idle + 1
+            idle = 0 if self._cancelled_on(target) > cancelled else idle + 1
         self._problem(target, f"still not flat after {MAX_ROUNDS} rounds")
         self._left_open(target, f"still open after {MAX_ROUNDS} rounds of cancels")
 
@@ -331,7 +329,7 @@ class FlattenRun:
         by_symbol: dict[str, list[str]] = {}
         for order in listed:
             by_symbol.setdefault(self._symbol[order.order_id], []).append(order.order_id)
-        runs = [
+        runs = {
             CancelRun(
                 self._session,
                 self._api,
@@ -340,18 +338,20 @@ class FlattenRun:
                 self._deadline_at,
                 self._limit,
                 confirm=False,
-            ).run(names, self._limit.size)
+            ): names
             for symbol, names in by_symbol.items()
-        ]
-        for report in await asyncio.gather(*runs):
+        }
+        reports = await asyncio.gather(
+            *(run.run(names, self._limit.size) for run, names in runs.items())
+        )
+        for run, report in zip(runs, reports, strict=True):
+            self._stopped = self._stopped or run.stopped  # the key was refused: stop every target
             self.calls += report.calls
             for name in report.cancelled:
                 self._set(name, "cancelled", "")
             for name, why in report.failed.items():
                 self._why_open[name] = why
-                if "refused this key" in why:
-                    self._stopped = self._stopped or why.removeprefix("not sent: ")
-                elif not why.startswith("not sent"):
+                if not why.startswith("not sent"):
                     self._set(name, "gone", why)  # "not found": filled or cancelled elsewhere
             for name, why in report.unknown.items():
                 self._set(name, "unknown", why)
@@ -365,8 +365,10 @@ class FlattenRun:
         self._said_at[name] = next(self._clock)
         if outcome == "cancelled":
             self._cancelled.append(name)
-            target = self._target.get(name)
-            self._progress[target] = self._progress.get(target, 0) + 1
+
+    def _cancelled_on(self, target: str | None) -> int:
+        """How many orders met under ``target`` the exchange said it cancelled."""
+        return sum(self._target[name] == target for name in self._cancelled)
 
     # -- the report --------------------------------------------------------------------------------
 

@@ -269,14 +269,17 @@ class FakeExchange:
         raw_query = scope.get("query_string", b"").decode("latin-1")
         v3 = path.startswith("/capi/v3/")
 
-        def refused(status: int, code: str, message: str) -> tuple[int, Any, list[Any]]:
-            return status, _error(code, message, v3=v3), []
+        def refused(
+            status: int, code: str, message: str, v3_code: int | None = None
+        ) -> tuple[int, Any, list[Any]]:
+            return status, _error(code, message, v3=v3, v3_code=v3_code), []
 
         if path not in _PATHS:
             return refused(404, "40404", f"no such endpoint: {method} {path}")
         if (method, path) not in WEIGHTS:
             methods = " or ".join(sorted(m for m, p in WEIGHTS if p == path))
-            return refused(405, "40017", f"Request method '{method}' not supported ({methods})")
+            message = f"Request method '{method}' not supported ({methods})"
+            return refused(405, "40017", message, v3_code=-1150)  # V3: method not supported
         ip = (scope.get("client") or ("unknown", 0))[0]
         if path == _TIME_V2:
             return self._metered(ip, None, method, path, self._server_time)
@@ -428,12 +431,13 @@ V3_CODES = {
 }
 
 
-def _error(code: str, message: str, *, v3: bool = False) -> dict[str, Any]:
-    """An error answer: V2's string code, or its V3 counterpart (a negative integer)."""
-    if v3 and code in V3_CODES:
-        if code == "40017" and "not supported" in message:
-            return {"code": -1150, "msg": message}
-        return {"code": V3_CODES[code], "msg": message}
+def _error(
+    code: str, message: str, *, v3: bool = False, v3_code: int | None = None
+) -> dict[str, Any]:
+    """An error answer: V2's string code, or on V3 ``v3_code`` (default: the V2 code's V3
+    counterpart, a negative integer)."""
+    if v3 and (v3_code is not None or code in V3_CODES):
+        return {"code": V3_CODES[code] if v3_code is None else v3_code, "msg": message}
     return {"code": code, "msg": message, "requestTime": int(time.time() * 1000), "data": None}
 
 
