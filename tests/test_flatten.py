@@ -460,3 +460,22 @@ async def test_a_bug_of_ours_costs_no_report(
     assert not report.flat
     assert any("unexpected error: RuntimeError: a bug" in p for p in report.problems)
     assert set(report.symbols["cmt_btcusdt"].unknown) == set(exchange.accounts[API_KEY].orders)
+
+
+async def test_a_key_refused_on_a_batch_cancel_stops_every_target(exchange: FakeExchange) -> None:
+    """The listings passed, then the batch cancel's key is refused (say, its trade permission):
+    nothing more is listed or sent, for any symbol."""
+    for n in range(2):
+        exchange.open_orders(API_KEY, 10, symbol=symbol("v2", n))
+
+    def refuse(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == BATCH["v2"]:
+            return httpx.Response(400, json={"code": "40014", "msg": "no trade permission"})
+        return None
+
+    async with client_for(exchange, Wrapped(exchange, refuse)) as client:
+        report = await client.cancel_everything([symbol("v2", 0), symbol("v2", 1)])
+    assert not report.flat
+    assert paths(exchange).count(LIST["v2"]) == 2, "one listing per symbol, then it stops"
+    assert any("stopped" in problem for problem in report.problems)
+    assert len(report.still_open) == 20

@@ -351,8 +351,9 @@ class FlattenRun:
                 self._set(name, "cancelled", "")
             for name, why in report.failed.items():
                 self._why_open[name] = why
-                if not why.startswith("not sent"):
-                    self._set(name, "gone", why)  # "not found": filled or cancelled elsewhere
+                if _says_gone(why):  # "not found", or filled: no longer open
+                    self._set(name, "gone", why)
+                # else refused or not sent: it may rest; the next listing says
             for name, why in report.unknown.items():
                 self._set(name, "unknown", why)
                 self._why_open[name] = f"the cancel's outcome is unknown: {why}"
@@ -443,6 +444,12 @@ class _SymbolParts:
         self.gone: dict[str, str] = {}
         self.still_open: dict[str, str] = {}
         self.unknown: dict[str, str] = {}
+
+
+def _says_gone(reason: str) -> bool:
+    """Whether a ``cancel_orders`` failure says the order is no longer open (the exchange did not
+    find it, or a lookup found it filled) rather than that the cancel was refused or not sent."""
+    return "NOT_FOUND" in reason.upper().replace(" ", "_") or reason.endswith("(found by lookup)")
 
 
 def _gone_reason(outcome: Outcome | None, why: str) -> str:
