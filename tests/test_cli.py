@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import subprocess
@@ -208,6 +209,7 @@ def test_every_option_has_help_and_shows_its_default(
         ["fake-exchange", "--port", "99999"],
         ["fake-exchange", "--port", "-1"],
         ["fake-exchange", "--open", "-3"],
+        ["fake-exchange", "--trade-cap", "0"],
         ["demo", "--batch-size", "100"],
         ["demo", "--batch-size", "0"],
     ],
@@ -294,6 +296,36 @@ def test_fake_exchange_prints_and_writes_the_ids_it_opened(tmp_path: Path) -> No
             ids = [line.strip() for line in lines[2:]]
         assert len(ids) == 3
         assert all(i.isdigit() and len(i) == 18 for i in ids)
+
+
+async def test_fake_exchange_caps_trade_calls_when_asked() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "weex_async.cli", "fake-exchange", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--open", "3", "--trade-cap", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ids = [process.stdout.readline().strip() for _ in range(5)][2:]
+        async with weex_async.WeexClient(
+            weex_async.Credentials("demo-key-1", "demo-secret-1", "demo-passphrase"),
+            base_url=f"http://127.0.0.1:{port}",
+            rate_limits=weex_async.RateLimits(trade=None),  # the client's own cap off
+            retry=weex_async.RetryPolicy(max_attempts=1),
+            sync_time=False,
+        ) as client:
+            answers = await asyncio.gather(
+                *(client.cancel_batch_orders(ids=[order_id]) for order_id in ids),
+                return_exceptions=True,
+            )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    refused = [a for a in answers if isinstance(a, weex_async.errors.RateLimitError)]
+    assert len(refused) == 1, answers  # 3 trade calls in one second, 2 allowed
 
 
 # -- the demo's rough edges ------------------------------------------------------------------------

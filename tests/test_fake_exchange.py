@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from weex_async import sign
-from weex_async.testing import FakeExchange, Fault
+from weex_async.testing import FakeExchange, Fault, least_seconds
 
 from .manual_clock import ManualClock
 
@@ -175,6 +175,34 @@ async def test_usage_headers(clock: ManualClock) -> None:
     response = await post(fake, {"ids": ["1"]})
     assert response.headers["x-used-weight-10s"] == "10"
     assert response.headers["x-remaining-weight-10s"] == "490"
+
+
+async def test_trade_cap_counts_trade_calls_per_second(clock: ManualClock) -> None:
+    fake = FakeExchange(monotonic=clock.monotonic, wall=clock.wall, trade_cap=3, usage_headers=True)
+    fake.add_account(KEY, SECRET, PASS)
+    for _ in range(3):
+        assert (await post(fake, {"ids": ["1"]})).status_code == 200
+    assert (await post(fake, {"ids": ["1"]})).status_code == 429  # a 4th trade call in 1 s
+    clock.now += 10.0  # the ban is over, and so is the second
+    answered = await post(fake, {"ids": ["1"]})
+    assert answered.status_code == 200
+    assert answered.headers["x-used-weight-10s"] == "10"  # the headers still tell the UID pool
+    async with httpx.AsyncClient(transport=fake.transport(), base_url="http://fake") as http:
+        for _ in range(5):  # queries are not trade calls
+            query = "/capi/v2/order/current"
+            headers = signed_headers(b"", ts=str(int(clock.wall() * 1000)))
+            headers["ACCESS-SIGN"] = sign(SECRET, headers["ACCESS-TIMESTAMP"], "GET", query, b"")
+            assert (await http.get(query, headers=headers)).status_code == 200
+    assert fake.rate_limited == 1
+
+
+def test_least_seconds_is_the_earliest_schedule() -> None:
+    weex = {"ip": (500, 10.0, 5), "uid": (500, 10.0, 10)}
+    assert least_seconds([200], **weex) == 30.0  # bursts of 50 at 0, 10, 20, 30
+    assert least_seconds([200], **weex, trade=(10, 1.0, 1)) == 34.0  # each burst takes 5 s
+    assert least_seconds([200] * 3, **weex) == 50.0  # the IP budget: 100 calls a window
+    assert least_seconds([200] * 3, **weex, trade=(10, 1.0, 1)) == 53.0  # 30 calls a second
+    assert least_seconds([0, 0], **weex) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from ._limiter import Budget, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
 from ._v2 import CANCEL_BATCH_ORDERS
-from .testing import FakeExchange, serve
+from .testing import FakeExchange, least_seconds, serve
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -57,26 +57,15 @@ def _rate_limits(options: DemoOptions) -> RateLimits:
 
 
 def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
-    """The least time the workload can take without ever exceeding a window (full burst at 0)."""
-
-    def pool_time(calls: int, weight: int, budget: int, window: float) -> float:
-        per_window = budget // weight
-        return (math.ceil(calls / per_window) - 1) * window if calls else 0.0
-
-    times = [
-        pool_time(
-            calls_per_account * options.accounts,
-            CANCEL_BATCH_ORDERS.ip_weight,
-            options.ip_budget,
-            options.window,
-        ),
-        pool_time(
-            calls_per_account, CANCEL_BATCH_ORDERS.uid_weight, options.uid_budget, options.window
-        ),
-    ]
-    if options.trade_cap:
-        times.append(pool_time(calls_per_account, 1, 10, 1.0))
-    return max(times)
+    """The least time the workload can take without ever exceeding a window (full burst at 0,
+    the trade cap included when on): ``weex_async.testing.least_seconds``."""
+    endpoint = CANCEL_BATCH_ORDERS
+    return least_seconds(
+        [calls_per_account] * options.accounts,
+        ip=(options.ip_budget, options.window, endpoint.ip_weight),
+        uid=(options.uid_budget, options.window, endpoint.uid_weight),
+        trade=(10, 1.0, 1) if options.trade_cap else None,
+    )
 
 
 async def _cancel_all(

@@ -163,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--ban", type=_positive_float, default=10.0, help="seconds banned after a 429"
     )
+    fake.add_argument(
+        "--trade-cap",
+        type=_positive_int,
+        metavar="N",
+        help="refuse (429) more than N trade calls per account in any second; none: no cap",
+    )
 
     for name, text in (
         ("time", "the exchange's time and the local clock's offset (public: no credentials)"),
@@ -234,7 +240,11 @@ def _fake_exchange(args: argparse.Namespace) -> int:
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         return _fail("the fake exchange serves on loopback only (127.0.0.0/8, localhost, ::1)")
     exchange = FakeExchange(
-        ip_budget=args.ip_budget, uid_budget=args.uid_budget, window=args.window, ban=args.ban
+        ip_budget=args.ip_budget,
+        uid_budget=args.uid_budget,
+        window=args.window,
+        ban=args.ban,
+        trade_cap=args.trade_cap,
     )
     demo = demo_credentials(1)
     accounts = args.account or [(demo.api_key, demo.api_secret, demo.passphrase)]

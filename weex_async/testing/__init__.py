@@ -18,7 +18,7 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 
 from ._exchange import Arrival, FakeExchange
 from ._faults import DroppedConnection, Fault, Faults
-from ._measure import free_port, worst_window
+from ._measure import free_port, least_seconds, worst_window
 from ._order_desk import FakeAccount, FakeOrder
 from ._redis_server import RedisServer
 from ._server import serve
@@ -35,6 +35,7 @@ __all__ = [
     "Faults",
     "RedisServer",
     "free_port",
+    "least_seconds",
     "serve",
     "worst_window",
 ]

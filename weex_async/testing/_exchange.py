@@ -14,7 +14,6 @@ import hmac
 import itertools
 import json
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,7 +22,7 @@ import attrs
 
 from .._signing import sign
 from ._faults import DroppedConnection, Fault, Faults
-from ._measure import worst_window
+from ._measure import Meter, worst_window
 from ._order_desk import ROUTES, FakeAccount, OrderDesk, Request
 from ._transport import FakeTransport
 
@@ -48,6 +47,8 @@ WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
     **{route: (ip, uid) for route, (ip, uid, _) in ROUTES.items()},
 }
 _PATHS = {path for _, path in WEIGHTS}
+#: the trade calls (placements and cancels), which ``trade_cap`` counts
+TRADE_ROUTES = {(method, path) for method, path in ROUTES if method != "GET"}
 
 
 @attrs.frozen
@@ -60,26 +61,6 @@ class Arrival:
     api_key: str | None
     ip_weight: int
     uid_weight: int
-
-
-class _Meter:
-    """An exact sliding window of weight at arrival, with a ban."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self.entries: deque[tuple[float, int]] = deque()
-        self.used = 0
-        self.banned_until = 0.0
-
-    def fits(self, weight: int, now: float) -> bool:
-        while self.entries and self.entries[0][0] + self.window <= now:
-            self.used -= self.entries.popleft()[1]
-        return now >= self.banned_until and self.used + weight <= self.limit
-
-    def charge(self, weight: int, now: float) -> None:
-        self.entries.append((now, weight))
-        self.used += weight
 
 
 class FakeExchange:
@@ -95,6 +76,9 @@ class FakeExchange:
         window: the metering window in seconds (WEEX: 10).
         ban: seconds an IP or account is banned after exceeding (WEEX: 10).
         max_ids_per_call: more ids than this in one batch cancel is refused with 40912.
+        trade_cap: at most this many trade calls (placements and cancels) per account in any
+            second, beyond which they are refused with 429 and a ban, as a reading of WEEX's "10
+            requests/s" on trade endpoints would have it (``None``, the default: no such cap).
         usage_headers: send ``x-used-weight-10s`` / ``x-remaining-weight-10s`` (UID pool for
             signed calls, IP pool for public ones).
         skew_ms: the exchange's clock minus the host's, in milliseconds.
@@ -123,6 +107,7 @@ class FakeExchange:
         window: float = 10.0,
         ban: float = 10.0,
         max_ids_per_call: int = 50,
+        trade_cap: int | None = None,
         usage_headers: bool = False,
         skew_ms: int = 0,
         extra_fields: bool = False,
@@ -137,6 +122,7 @@ class FakeExchange:
         self.uid_budget = uid_budget
         self.window = window
         self.ban = ban
+        self.trade_cap = trade_cap
         self.usage_headers = usage_headers
         self.content_type_on_get = content_type_on_get
         self.skew_ms = skew_ms
@@ -153,8 +139,9 @@ class FakeExchange:
         self.rate_limited = 0
         #: how many requests arrived (any outcome)
         self.requests = 0
-        self._ip_meters: dict[str, _Meter] = {}
-        self._uid_meters: dict[str, _Meter] = {}
+        self._ip_meters: dict[str, Meter] = {}
+        self._uid_meters: dict[str, Meter] = {}
+        self._trade_meters: dict[str, Meter] = {}
         #: the order endpoints (V2 and V3), with the accounts' orders
         self.desk = OrderDesk(
             max_ids_per_call=max_ids_per_call,
@@ -197,11 +184,11 @@ class FakeExchange:
         """Count ``weight`` against an account's or an IP's window, as another tool would."""
         now = self._monotonic()
         if api_key is not None:
-            self._uid_meters.setdefault(api_key, _Meter(self.uid_budget, self.window)).charge(
+            self._uid_meters.setdefault(api_key, Meter(self.uid_budget, self.window)).charge(
                 weight, now
             )
         if ip is not None:
-            self._ip_meters.setdefault(ip, _Meter(self.ip_budget, self.window)).charge(weight, now)
+            self._ip_meters.setdefault(ip, Meter(self.ip_budget, self.window)).charge(weight, now)
 
     def server_ms(self) -> int:
         """The exchange's clock in Unix milliseconds."""
@@ -318,13 +305,18 @@ class FakeExchange:
     ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         now = self._monotonic()
         ip_weight, uid_weight = WEIGHTS[(method, path)]
-        ip_meter = self._ip_meters.setdefault(ip, _Meter(self.ip_budget, self.window))
+        ip_meter = self._ip_meters.setdefault(ip, Meter(self.ip_budget, self.window))
         meters = [(ip_meter, ip_weight)]
         if account is not None:
             uid_meter = self._uid_meters.setdefault(
-                account.api_key, _Meter(self.uid_budget, self.window)
+                account.api_key, Meter(self.uid_budget, self.window)
             )
             meters.append((uid_meter, uid_weight))
+            if self.trade_cap is not None and (method, path) in TRADE_ROUTES:
+                trade_meter = self._trade_meters.setdefault(
+                    account.api_key, Meter(self.trade_cap, 1.0)
+                )
+                meters.append((trade_meter, 1))
         arrival = Arrival(
             now, path, ip, account.api_key if account else None, ip_weight, uid_weight
         )
@@ -341,7 +333,7 @@ class FakeExchange:
         status, payload = handler()
         headers: list[tuple[bytes, bytes]] = []
         if self.usage_headers:
-            meter = meters[-1][0]
+            meter = meters[min(1, len(meters) - 1)][0]  # the UID meter, or the IP's if public
             headers = [
                 (b"x-used-weight-10s", str(meter.used).encode()),
                 (b"x-remaining-weight-10s", str(meter.limit - meter.used).encode()),
