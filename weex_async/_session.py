@@ -24,6 +24,7 @@ import httpx
 
 from ._checks import HTTP_BACKENDS, HttpBackend
 from ._clock import ServerClock
+from ._connections import ConnectionSlots, env_proxy_for
 from ._endpoints import Call
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
 from ._metrics import recorder
@@ -190,6 +191,8 @@ class Session:
                 raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
             transport = _aiohttp_transport(limits)
             self._wire_url = _as_aiohttp_sends
+        elif transport is None and not env_proxy_for(url):
+            transport = ConnectionSlots(max_in_flight)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,

@@ -1,0 +1,133 @@
+"""The default HTTP transport: one connection per in-flight slot, handed out from a free list.
+
+httpcore's own pool assigns the first idle connection to every request that enters it in one turn
+of the event loop; all but one then find it taken and go round again (``ConnectionNotAvailable``),
+which cost a third of the throughput at 1000 callers. These tests break that promise on purpose:
+many callers at once, failures, cancellations, a proxy in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpcore
+import httpx
+import pytest
+
+from weex_async import Credentials, WeexClient
+from weex_async._connections import ConnectionSlots, env_proxy_for
+from weex_async.testing import FakeExchange, Fault, free_port, serve
+
+from .conftest import API_KEY
+from .helpers import ROOMY
+
+
+class PortsSeen(FakeExchange):
+    """The fake exchange, noting the client port (so the connection) of every request."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await super().__call__(scope, receive, send)
+
+
+def transport_of(client: WeexClient) -> httpx.AsyncBaseTransport:
+    """The transport the client's httpx client sends through (white box, on purpose)."""
+    transport: httpx.AsyncBaseTransport = client._session._http._transport  # noqa: SLF001
+    return transport
+
+
+@pytest.fixture
+def seen(creds: Credentials) -> PortsSeen:
+    exchange = PortsSeen(ip_budget=10**9, uid_budget=10**9)
+    exchange.add_account(creds.api_key, creds.api_secret, creds.passphrase)
+    return exchange
+
+
+async def test_many_callers_at_once_never_collide_on_a_connection(
+    seen: PortsSeen, creds: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collisions = 0
+    original = httpcore.ConnectionNotAvailable.__init__
+
+    def counted(self: Exception, *args: Any) -> None:
+        nonlocal collisions
+        collisions += 1
+        original(self, *args)
+
+    monkeypatch.setattr(httpcore.ConnectionNotAvailable, "__init__", counted)
+    ids = seen.open_orders(API_KEY, 300)
+    with serve(seen) as url:
+        async with WeexClient(
+            creds, base_url=url, rate_limits=ROOMY, sync_time=False, max_in_flight=10
+        ) as client:
+            results = await asyncio.gather(
+                *(client.cancel_batch_orders(ids=[order_id]) for order_id in ids)
+            )
+    assert all(r.cancel_order_result_list[0].result for r in results)
+    assert collisions == 0  # httpx's own pool: dozens of requests went round again
+    assert len(set(seen.ports)) == 10  # ten connections, each kept alive and reused
+
+
+async def test_a_failed_or_cancelled_request_gives_its_connection_back(
+    seen: PortsSeen, creds: Credentials
+) -> None:
+    slots = ConnectionSlots(2)
+    closed = f"http://127.0.0.1:{free_port()}/capi/v2/market/time"
+    async with httpx.AsyncClient(transport=slots, timeout=5.0) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(closed)
+        assert slots.in_use == 0
+        seen.faults.slow_delay = 1.0
+        seen.faults.next(Fault.SLOW, times=2)
+        with serve(seen) as url:
+            async with WeexClient(
+                creds, base_url=url, rate_limits=ROOMY, sync_time=False, max_in_flight=2
+            ) as client:
+                session_slots = transport_of(client)
+                assert isinstance(session_slots, ConnectionSlots)
+                slow = [
+                    asyncio.ensure_future(client.cancel_batch_orders(ids=[str(n)]))
+                    for n in range(2)
+                ]
+                for _ in range(500):  # until both are on the wire (the fake answers in 1 s)
+                    if session_slots.in_use == 2:
+                        break
+                    await asyncio.sleep(0.01)
+                for task in slow:
+                    task.cancel()
+                await asyncio.gather(*slow, return_exceptions=True)
+                assert session_slots.in_use == 0
+                ids = seen.open_orders(API_KEY, 4)
+                report = await client.cancel_orders(ids=ids)
+                assert report.all_cancelled
+                assert session_slots.in_use == 0
+
+
+async def test_more_requests_than_connections_share_the_least_busy(seen: PortsSeen) -> None:
+    with serve(seen) as url:
+        async with httpx.AsyncClient(transport=ConnectionSlots(2), base_url=url) as http:
+            answers = await asyncio.gather(*(http.get("/capi/v2/market/time") for _ in range(9)))
+    assert [a.status_code for a in answers] == [200] * 9
+    assert len(set(seen.ports)) == 2
+
+
+def test_a_proxy_in_the_environment_keeps_httpx_default_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    url = httpx.URL("https://api-contract.weex.com")
+    assert not env_proxy_for(url)
+    assert isinstance(transport_of(WeexClient()), ConnectionSlots)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert env_proxy_for(url)
+    assert not isinstance(transport_of(WeexClient()), ConnectionSlots)
+    monkeypatch.setenv("NO_PROXY", "api-contract.weex.com")
+    assert not env_proxy_for(url)
+    assert isinstance(transport_of(WeexClient()), ConnectionSlots)
