@@ -98,7 +98,7 @@ async def test_redis_ledger_agrees_with_the_local_window_pools(
     for names, weight in calls:
         pools = [(ledger.key(run, name), limits[name], window, weight) for name in names]
         fits_locally = all(local[name].can_take(weight, 0.0) for name in names)
-        wait = await ledger.try_reserve(pools)
+        wait, _ = await ledger.try_reserve(pools)
         assert (wait == 0.0) == fits_locally
         if fits_locally:
             for name in names:
@@ -108,6 +108,28 @@ async def test_redis_ledger_agrees_with_the_local_window_pools(
     for name, pool in local.items():
         stored = await ledger.client.get(f"{ledger.key(run, name)}:used")
         assert int(stored or 0) == pool.used(0.0)
+
+
+async def redis_ms(ledger: RedisLedger) -> float:
+    seconds, micros = await ledger.client.time()
+    return float(seconds) * 1000 + float(micros) / 1000
+
+
+async def test_settle_restamps_a_charge_on_redis_clock(ledger: RedisLedger) -> None:
+    key = ledger.key("settle")
+    answered, given_up = await ledger.reserve([(key, 10, 5.0, 1)]), []
+    given_up = await ledger.reserve([(key, 10, 5.0, 1)])
+    before = await redis_ms(ledger)
+    assert await ledger.settle([(key, answered[0])], 0.25) == 1  # counts until now + 4.75 s
+    assert await ledger.settle([(key, given_up[0])], 0.0) == 1  # counts until now + 5 s
+    after = await redis_ms(ledger)
+    stamps = dict(await ledger.client.zrange(key, 0, -1, withscores=True))
+    assert before - 250 <= stamps[answered[0].encode()] <= after - 250
+    assert before <= stamps[given_up[0].encode()] <= after
+    assert await ledger.client.get(f"{key}:used") == b"2"  # re-stamped, not charged again
+    await ledger.client.zrem(key, answered[0])  # as if it had expired
+    assert await ledger.settle([(key, answered[0])], 0.25) == 0  # never brought back
+    assert await ledger.client.zcard(key) == 1
 
 
 async def test_pause_extends_never_shortens(ledger: RedisLedger) -> None:

@@ -192,6 +192,59 @@ async def test_no_exception_after_admission_leaks_a_slot(
         await client.cancel_batch_orders(ids=["1"])  # still usable
 
 
+async def uid_stamps(redis_server: RedisServer) -> tuple[list[float], float]:
+    """The stamps of the account pool's charges in the ledger, and Redis's clock now (ms)."""
+    import redis.asyncio as redis_asyncio
+
+    redis: Any = redis_asyncio.Redis.from_url(redis_server.url)
+    async with redis:
+        keys = [k for k in await redis.keys("*:uid:*") if not k.endswith((b":used", b":pause"))]
+        stamps = [
+            score for key in keys for _, score in await redis.zrange(key, 0, -1, withscores=True)
+        ]
+        seconds, micros = await redis.time()
+    return stamps, float(seconds) * 1000 + micros / 1000
+
+
+async def test_an_answered_charge_counts_one_window_from_its_answer_in_redis(
+    redis_server: RedisServer, exchange: FakeExchange
+) -> None:
+    async with client_on(exchange, redis_server.url) as client:
+        _, started = await uid_stamps(redis_server)
+        await client.cancel_batch_orders(ids=["1"])
+        _, answered = await uid_stamps(redis_server)
+        for _ in range(100):  # settled in the background, off the caller's path
+            stamps, _ = await uid_stamps(redis_server)
+            if stamps and stamps[0] < started:
+                break
+            await asyncio.sleep(0.01)
+    # stamped at the answer minus the allowance (0.25 s): it counts until one window after the
+    # answer, not one window and the allowance after the reservation
+    assert started - 250 <= stamps[0] <= answered - 250 + 50
+
+
+async def test_redis_gone_before_the_settlement_leaves_the_first_stamp(
+    redis_server: RedisServer, exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    hold = asyncio.Event()
+    original = RedisLedger.settle
+
+    async def late(self: RedisLedger, charges: Any, before: float) -> int:
+        await hold.wait()
+        return await original(self, charges, before)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RedisLedger, "settle", late)
+        async with client_on(exchange, redis_server.url) as client:
+            result = await client.cancel_batch_orders(ids=["1"])  # answered, settlement pending
+            redis_server.kill()
+            hold.set()
+            await asyncio.sleep(0.3)  # the settlement fails against the dead server
+        redis_server.start()
+    assert result.cancel_order_result_list  # the caller got its answer, and nothing raised
+    assert "Traceback" not in caplog.text
+
+
 # -- 4. A fallback share smaller than a call waits, never raises -----------------------------------
 
 

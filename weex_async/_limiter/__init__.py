@@ -302,7 +302,9 @@ class ClientLimiter:
                         continue
                     shared.spent_during_outage(ticket.charges)
                     return ticket
-                if await shared.charge(self._shared_charges(charges)):
+                receipt = await shared.charge(self._shared_charges(charges))
+                if receipt is not None:
+                    ticket.settle = shared.settler(receipt, self._limits.arrival_jitter)
                     return ticket
                 ticket.finish()  # Redis is unreachable: re-admit under the fallback share
             except BaseException:

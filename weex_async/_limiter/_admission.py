@@ -89,7 +89,7 @@ class Ticket:
     every charge of a request that was never sent.
     """
 
-    __slots__ = ("_entries", "_finished", "_queue", "answered", "sent", "waited")
+    __slots__ = ("_entries", "_finished", "_queue", "answered", "sent", "settle", "waited")
 
     def __init__(
         self, queue: AdmissionQueue, entries: list[tuple[Pool, list[float]]], waited: float
@@ -103,6 +103,9 @@ class Ticket:
         self.sent = False
         #: its answer came
         self.answered = False
+        #: told ``True`` when the answer comes, ``False`` when a sent request is given up without
+        #: one: a shared ledger re-stamps its charges then (``None``: nothing to tell)
+        self.settle: Callable[[bool], None] | None = None
 
     def mark_sent(self) -> None:
         """The request goes on the wire now: its window weight is held until its answer.
@@ -125,6 +128,8 @@ class Ticket:
             for pool, entry in self._entries:
                 if not pool.freed_on_release:
                     pool.answered(entry, now)
+            if self.settle is not None:
+                self.settle(True)
 
     @property
     def charges(self) -> list[tuple[Pool, list[float]]]:
@@ -142,6 +147,8 @@ class Ticket:
                 for pool, entry in self._entries:
                     if not pool.freed_on_release:
                         pool.given_up(entry, now)
+                if self.settle is not None:
+                    self.settle(False)
             self._queue.give_back(self._entries, refund_all=not self.sent)
 
 

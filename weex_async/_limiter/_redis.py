@@ -6,6 +6,12 @@ local pools: a charge counts until ``time + window`` (the window includes the ar
 allowance). When a call does not fit, the script answers how long until it would, and the caller
 sleeps exactly that long before asking again: no polling loop.
 
+Once the request is answered (or given up), a second script *settles* its charges, off the
+caller's path: re-stamped so that they count until one exchange window after the answer (or one
+window plus the allowance after the give-up), on Redis's clock, which reads that moment a little
+late, never early. A process that dies before settling leaves its charges as the reservation
+stamped them, until ``time + window``: they still expire on their own.
+
 A pool is a sorted set scored by charge time; its members carry their weight. Keys are namespaced,
 share one hash tag (so a Redis Cluster keeps them in one slot), and expire a little after their
 last charge would have. A 429 pause is a key with a time to live.
@@ -56,6 +62,7 @@ _EPOCH = _EPOCH_PREFIX.replace("GRACE", "ARGV[1]") + "return epoch\n"
 # ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight.
 # Returns {'epoch', id} when the caller must re-publish first, {'wait', ms} when the call does not
 # fit yet, {'ok'} when every pool was charged.
+# Returns {'ok', member...} (one member per pool, to settle) when every pool was charged.
 # A call that fits costs O(log n): the total is kept, and only expiring charges are read.
 _RESERVE = (
     _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
@@ -103,6 +110,7 @@ if wait > 0 then
   return {'wait', tostring(wait)}
 end
 local seq = redis.call('INCR', KEYS[3])
+local members = {'ok'}
 for i = 1, n do
   local key, used_key = KEYS[3 * i + 1], KEYS[3 * i + 3]
   local ttl = math.ceil(tonumber(ARGV[3 * i + 1])) + 1000
@@ -111,10 +119,26 @@ for i = 1, n do
   redis.call('INCRBY', used_key, ARGV[3 * i + 2])
   redis.call('PEXPIRE', key, ttl)
   redis.call('PEXPIRE', used_key, ttl)
+  members[i + 1] = member
 end
-return {'ok'}
+return members
 """
 )
+
+# KEYS: each pool's sorted set. ARGV: how far before now to stamp (ms): the allowance for an
+# answered request (it counts until now + window - allowance: one exchange window from now), 0 for
+# one given up; then each pool's member. Re-stamps members still in the ledger (XX: one that
+# expired, or a ledger that restarted, is left alone). Returns how many were re-stamped.
+_SETTLE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
+local stamp = now - tonumber(ARGV[1])
+local settled = 0
+for i, key in ipairs(KEYS) do
+  settled = settled + redis.call('ZADD', key, 'XX', 'CH', stamp, ARGV[i + 1])
+end
+return settled
+"""
 
 # KEYS: epoch, grace, sequence; then for each pool: its sorted set, its total.
 # ARGV: the epoch the caller knows, the grace (ms); then for each pool: window (ms), the number of
@@ -214,6 +238,7 @@ class RedisLedger:
         self._reserve = self._redis.register_script(_RESERVE)
         self._republish = self._redis.register_script(_REPUBLISH)
         self._pause = self._redis.register_script(_PAUSE)
+        self._settle = self._redis.register_script(_SETTLE)
         self.retry_interval = retry_interval
         self._grace_ms = int(restart_grace * 1000)
         self._down_since: float | None = None
@@ -271,23 +296,31 @@ class RedisLedger:
         """
         return _text(await self._run(self._epoch_script, self._meta_keys(), [self._grace_ms]))
 
-    async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> None:
+    async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> list[str]:
         """Wait until every pool fits its weight in Redis, then charge them all.
 
         Args:
             pools: ``(key, limit, window seconds, weight)`` for each pool the call charges.
 
+        Returns:
+            The charges' members, one per pool, in order (for ``settle``).
+
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
             LedgerReset: the epoch is not the one this process knows: re-publish, then ask again.
         """
-        while (wait := await self.try_reserve(pools)) > 0:
+        while True:
+            wait, members = await self.try_reserve(pools)
+            if not wait:
+                return members
             log.debug("shared budget: waiting %.3fs for Redis pools", wait)
             await asyncio.sleep(wait)
 
-    async def try_reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> float:
-        """Charge every pool now if all fit (returns 0), else nothing (returns the seconds until
-        they would fit, at least 1 ms).
+    async def try_reserve(
+        self, pools: Sequence[tuple[str, int, float, int]]
+    ) -> tuple[float, list[str]]:
+        """Charge every pool now if all fit (returns 0 and the charges' members, one per pool),
+        else nothing (returns the seconds until they would fit, at least 1 ms, and no member).
 
         Raises:
             RedisUnavailable: Redis cannot be reached; nothing was charged there.
@@ -302,10 +335,31 @@ class RedisLedger:
         answer = await self._run(self._reserve, keys, args)
         kind = _text(answer[0])
         if kind == "ok":
-            return 0.0
+            return 0.0, [_text(member) for member in answer[1:]]
         if kind == "epoch":
             raise LedgerReset(_text(answer[1]))
-        return max(float(_text(answer[1])) / 1000.0, _MIN_WAIT)
+        return max(float(_text(answer[1])) / 1000.0, _MIN_WAIT), []
+
+    async def settle(self, charges: Sequence[tuple[str, str]], before: float) -> int:
+        """Re-stamp charges at Redis's now minus ``before`` seconds: they then count until
+        ``now - before + window`` (the window the reservation gave, allowance included).
+
+        Args:
+            charges: ``(key, member)`` of each pool's charge, from ``reserve``.
+            before: the allowance, for an answered request (it counts until one exchange window
+                from now); 0 for a request given up (one window plus the allowance from now).
+
+        Returns:
+            How many charges were re-stamped (one that already expired, or a restarted ledger,
+            has nothing to re-stamp).
+
+        Raises:
+            RedisUnavailable: Redis cannot be reached; the charges keep their first stamp.
+        """
+        answer = await self._run(
+            self._settle, [key for key, _ in charges], [before * 1000.0, *(m for _, m in charges)]
+        )
+        return int(answer)
 
     async def republish(
         self, epoch: str, pools: Sequence[tuple[str, float, Sequence[tuple[float, int]]]]

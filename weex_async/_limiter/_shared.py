@@ -20,6 +20,7 @@ this process holds charges of the last window (one ``GET``-sized script call eac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -57,6 +58,8 @@ class SharedLedger:
         self._publishing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: settlements under way (kept referenced until done)
+        self._settling: set[asyncio.Task[None]] = set()
 
     def register(self, pool: WindowPool, key: str, share: float) -> None:
         """``pool`` is shared under ``key``; during an outage it spends ``share`` (the smallest
@@ -79,30 +82,57 @@ class SharedLedger:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=1.0)
             self._task = None
+        if self._settling:  # the last answers' settlements: a moment, never longer
+            await asyncio.wait(self._settling, timeout=1.0)
         await self.ledger.aclose()
 
     # -- charging --------------------------------------------------------------------------------
 
-    async def charge(self, shared: Sequence[tuple[str, int, float, int]]) -> bool:
-        """Charge a call's pools in Redis: True when charged, False when Redis is unreachable
-        (the outage is then on: the caller re-admits under the fallback share).
+    async def charge(
+        self, shared: Sequence[tuple[str, int, float, int]]
+    ) -> list[tuple[str, str]] | None:
+        """Charge a call's pools in Redis: the charges, ``(key, member)`` per pool, to settle
+        once the call is answered; ``None`` when Redis is unreachable (the outage is then on: the
+        caller re-admits under the fallback share).
 
         Args:
             shared: ``(key, limit, window seconds, weight)`` for each pool.
         """
         ledger = self.ledger
-        async with ledger.turn(tuple(key for key, _, _, _ in shared)):
+        keys = tuple(key for key, _, _, _ in shared)
+        async with ledger.turn(keys):
             while True:
                 try:
                     if self.outage or ledger.epoch is None:
                         await self._come_back(await ledger.current_epoch())
-                    await ledger.reserve(shared)
-                    return True
+                    return list(zip(keys, await ledger.reserve(shared), strict=True))
                 except LedgerReset as reset:
                     await self._republish(reset.epoch)
                 except RedisUnavailable:
                     self._set_outage(True)
-                    return False
+                    return None
+
+    def settler(self, charges: list[tuple[str, str]], allowance: float) -> Callable[[bool], None]:
+        """What a ticket calls when its request is answered (``True``) or given up: re-stamp its
+        charges in Redis so that they count until one window after the answer (or one window
+        plus ``allowance`` after the give-up), in the background: the caller never waits for it.
+        If Redis cannot be reached, the charges keep the reservation's stamp (they expire one
+        window plus the allowance after it)."""
+
+        def settle(answered: bool) -> None:
+            if not self._closing:
+                task = asyncio.get_running_loop().create_task(
+                    self._settle(charges, allowance if answered else 0.0)
+                )
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
+
+        return settle
+
+    async def _settle(self, charges: list[tuple[str, str]], before: float) -> None:
+        # an outage is noted by the ledger; the first stamp stands (it expires on its own)
+        with contextlib.suppress(RedisUnavailable):
+            await self.ledger.settle(charges, before)
 
     def spent_during_outage(self, charges: Sequence[tuple[Pool, list[float]]]) -> None:
         """Remember charges admitted locally during an outage, to publish when Redis is back."""
