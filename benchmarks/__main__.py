@@ -26,6 +26,7 @@ from .scenarios import (
     admission_cost,
     flatten_time,
     pacing,
+    priority_inversion,
     processes_through_redis,
     redis_admission_cost,
     throughput_table,
@@ -45,6 +46,9 @@ async def main(argv: list[str]) -> None:
     rows = await pacing(budget, window, calls=200)
     print(report.pacing_table(rows, budget, window))
     print("\n" + report.admission_table(*await admission_cost()))
+    print("  running: a waiting cancel and a crowd of queries ...", file=sys.stderr, flush=True)
+    print("\n" + report.inversion_table(*await priority_inversion(), queries=230))
+    print("  running: throughput ...", file=sys.stderr, flush=True)
     print("\n" + report.throughput_table(await throughput_table()))
     print("  running: time to flat ...", file=sys.stderr, flush=True)
     flat_rows = await asyncio.to_thread(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import FlattenRow, Row
+from .scenarios import FlattenRow, Row, ThroughputRow
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -34,21 +34,43 @@ def admission_table(ours: float, theirs: float) -> str:
     )
 
 
-def throughput_table(rows: list[tuple[str, float, float]]) -> str:
+def throughput_table(rows: list[ThroughputRow]) -> str:
     lines = [
-        "## Throughput at 10 and 1000 concurrent callers (budgets out of the way, the fake "
-        "exchange in its own process; median of 3, runs interleaved)\n",
-        "| client | 10 callers, calls/s | 1000 callers, calls/s | 1000 vs 10 |",
-        "|---|---|---|---|",
+        "## Throughput at 10 and 1000 concurrent callers, latency with one (budgets out of the "
+        "way, the fake exchange in its own process; median of 3, runs interleaved)\n",
+        "| client | 1 caller, ms per call | 10 callers, calls/s | 1000 callers, calls/s | "
+        "1000 callers vs its bare library at 10 |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {name} | {few:.0f} | {many:.0f} | {many / few:.0%} |" for name, few, many in rows]
-    bare_few, bare_many = rows[0][1], rows[0][2]
-    for name, few, many in rows[1:]:
+    bare = {row.name: row for row in rows if not row.floor}
+    for row in rows:
+        floor = bare.get(row.floor, row)
         lines.append(
-            f"\n{name}: {few / bare_few:.0%} of bare httpx at 10 callers, "
-            f"{many / bare_many:.0%} at 1000."
+            f"| {row.name} | {row.one_call * 1e3:.2f} | {row.few:.0f} | {row.many:.0f} | "
+            f"{row.many / floor.few:.0%} |"
         )
+    for row in rows:
+        if row.floor:
+            floor = bare[row.floor]
+            lines.append(
+                f"\n{row.name}: {row.few / floor.few:.0%} of {floor.name} at 10 callers, "
+                f"{row.many / floor.few:.0%} of it (at 10) with 1000 callers; adds "
+                f"{(row.one_call - floor.one_call) * 1e6:.0f} µs per call at one caller."
+            )
     return "\n".join(lines)
+
+
+def inversion_table(cancel_at: float, last_query_at: float, queries: int) -> str:
+    return "\n".join(
+        [
+            "## A waiting cancel and a crowd of queries (WEEX's budgets, the default trade cap, "
+            "a trade-capped exchange)\n",
+            f"10 batch cancels fill the trade cap, an 11th waits for it, then {queries} "
+            "open-order queries are called (enough to drain the account's window).\n",
+            "| the 11th cancel reached the exchange | the last query reached it |\n|---|---|",
+            f"| {cancel_at:.2f} s after the first | {last_query_at:.2f} s after the first cancel |",
+        ]
+    )
 
 
 def redis_table(cost: tuple[float, float, float], rows: list[Row], budget: int) -> str:

@@ -13,8 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import attrs
 import httpx
@@ -29,6 +28,7 @@ from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
+from weex_async._signing import sign
 from weex_async._v2 import CANCEL_BATCH_ORDERS
 from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
@@ -56,10 +56,13 @@ class Row:
         return self.theoretical / self.elapsed if self.elapsed else math.nan
 
 
-def theoretical(calls_per_account: int, accounts: int, budget: int, window: float) -> float:
-    """The least time without ever exceeding a window, the trade cap aside (as the demo counts)."""
+def theoretical(
+    calls_per_account: int, accounts: int, budget: int, window: float, trade_cap: bool = False
+) -> float:
+    """The least time without ever exceeding a window (and, with ``trade_cap``, WEEX's 10 trade
+    calls per second), as the demo counts it: ``weex_async.testing.least_seconds``."""
     options = DemoOptions(
-        accounts=accounts, ip_budget=budget, uid_budget=budget, window=window, trade_cap=False
+        accounts=accounts, ip_budget=budget, uid_budget=budget, window=window, trade_cap=trade_cap
     )
     return theoretical_seconds(options, calls_per_account)
 
@@ -88,8 +91,19 @@ async def scenario(
     window: float,
     limits: RateLimits,
     wrap: Callable[[], Wrap] | None = None,
+    trade_capped: bool = False,
+    in_blocks: bool = False,
 ) -> Row:
-    exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
+    """``calls`` batch cancels per account fired at once against an exchange that meters an exact
+    window at arrival (with ``trade_capped``, also 10 trade calls per second per account).
+
+    The accounts' calls are interleaved as they are fired (account 0's first, account 1's first,
+    ..., account 0's second, ...), as when several engines fire together; ``in_blocks`` fires all
+    of account 0's calls first, then account 1's, and so on.
+    """
+    exchange = FakeExchange(
+        ip_budget=budget, uid_budget=budget, window=window, trade_cap=10 if trade_capped else None
+    )
     creds = [Credentials(f"bench-{n}", f"secret-{n}", "pass") for n in range(accounts)]
     ids: list[list[str]] = []
     for c in creds:
@@ -108,7 +122,11 @@ async def scenario(
                     await clients[account].cancel_batch_orders(ids=[order_id])
 
         started = time.monotonic()
-        await asyncio.gather(*(one(a, i) for a in range(accounts) for i in ids[a]))
+        if in_blocks:
+            fired = [one(a, order_id) for a in range(accounts) for order_id in ids[a]]
+        else:
+            fired = [one(a, ids[a][n]) for n in range(calls) for a in range(accounts)]
+        await asyncio.gather(*fired)
         elapsed = time.monotonic() - started
         for client in clients:
             await client.aclose()
@@ -122,7 +140,7 @@ async def scenario(
         name,
         calls * accounts,
         elapsed,
-        theoretical(calls, accounts, budget, window),
+        theoretical(calls, accounts, budget, window, trade_capped),
         exchange.worst_window("ip"),
         exchange.worst_window("uid"),
         exchange.worst_window("uid", sent=True),
@@ -154,10 +172,16 @@ async def pacing(budget: int, window: float, calls: int) -> list[Row]:
         return aiolimiter_wrap(limiter(), [limiter()])
 
     rows = []
+    capped = {"limits": ours, "trade_capped": True}
     for name, kwargs in [
-        ("weex-async, 1 account", {"accounts": 1, "limits": ours}),
-        ("weex-async, 1 account, trade cap off", {"accounts": 1, "limits": ours_no_cap}),
-        ("weex-async, 3 accounts sharing the IP", {"accounts": 3, "limits": ours}),
+        ("weex-async, 1 account", {"accounts": 1, "limits": ours_no_cap}),
+        ("weex-async, 3 accounts sharing the IP", {"accounts": 3, "limits": ours_no_cap}),
+        (
+            "weex-async, 3 accounts sharing the IP, each account's calls in one block",
+            {"accounts": 3, "limits": ours_no_cap, "in_blocks": True},
+        ),
+        ("weex-async defaults, trade-capped exchange, 1 account", {"accounts": 1, **capped}),
+        ("weex-async defaults, trade-capped exchange, 3 accounts", {"accounts": 3, **capped}),
         (
             "aiolimiter naive AsyncLimiter(L, W)",
             {"accounts": 1, "limits": unlimited(), "wrap": naive},
@@ -232,72 +256,177 @@ def fake_exchange_process(orders: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def callers(concurrency: int, calls: int, backend: HttpBackend = "httpx") -> float:
-    """Calls/s through the SDK with ``concurrency`` callers at once (budgets out of the way).
+#: sends one batch cancel of one order id
+Sender = Callable[[str], Awaitable[None]]
+#: opens a client on the fake exchange's URL and yields its sender
+Client = Callable[[str], contextlib.AbstractAsyncContextManager[Sender]]
+#: the bare libraries' connection pool: the SDK's default ``max_in_flight``
+POOL = 10
 
-    The orders are the ids the fake exchange opens from its first id on: the answers are real
-    cancels, not "not found".
-    """
-    ids = iter(str(FIRST_ID + n) for n in range(calls))
-    with fake_exchange_process(calls) as url:
+
+def sdk(backend: HttpBackend) -> Client:
+    """weex-async with this HTTP backend (budgets out of the way)."""
+
+    @contextlib.asynccontextmanager
+    async def client(url: str) -> AsyncIterator[Sender]:
         async with WeexClient(
             Credentials("load", "secret", "pass"),
             base_url=url,
             rate_limits=unlimited(),
             sync_time=False,
             http_backend=backend,
-        ) as client:
+        ) as weex:
 
-            async def worker() -> None:
-                for order_id in ids:
-                    await client.cancel_batch_orders(ids=[order_id])
+            async def send(order_id: str) -> None:
+                await weex.cancel_batch_orders(ids=[order_id])
 
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return calls / (time.perf_counter() - start)
+            yield send
+
+    return client
 
 
-async def bare_httpx(concurrency: int, calls: int) -> float:
-    """Calls/s with a bare signed httpx client (pool of 10, no limiter): the floor to compare."""
-    ids = iter(str(FIRST_ID + n) for n in range(calls))
+@contextlib.asynccontextmanager
+async def bare_httpx(url: str) -> AsyncIterator[Sender]:
+    """A bare signed httpx client (pool of 10, no limiter): the default backend's floor."""
     auth = WeexAuth(Credentials("load", "secret", "pass"), lambda: int(time.time() * 1000))
+    async with httpx.AsyncClient(
+        base_url=url,
+        auth=auth,
+        headers={"Content-Type": "application/json"},
+        limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL),
+        timeout=30.0,
+    ) as http:
+
+        async def send(order_id: str) -> None:
+            body = f'{{"ids":["{order_id}"]}}'.encode()
+            response = await http.post(CANCEL_BATCH_ORDERS.path, content=body)
+            response.raise_for_status()
+
+        yield send
+
+
+@contextlib.asynccontextmanager
+async def bare_aiohttp(url: str) -> AsyncIterator[Sender]:
+    """A bare signed aiohttp session (10 connections, no limiter): the aiohttp backend's floor."""
+    import aiohttp
+
+    path = CANCEL_BATCH_ORDERS.path
+    connector = aiohttp.TCPConnector(limit=POOL)
+    async with aiohttp.ClientSession(url, connector=connector) as http:
+
+        async def send(order_id: str) -> None:
+            body = f'{{"ids":["{order_id}"]}}'
+            timestamp = str(int(time.time() * 1000))
+            headers = {
+                "Content-Type": "application/json",
+                "ACCESS-KEY": "load",
+                "ACCESS-SIGN": sign("secret", timestamp, "POST", path, body),
+                "ACCESS-TIMESTAMP": timestamp,
+                "ACCESS-PASSPHRASE": "pass",
+            }
+            async with http.post(path, data=body, headers=headers) as response:
+                await response.read()
+                response.raise_for_status()
+
+        yield send
+
+
+async def drive(client: Client, concurrency: int, calls: int) -> tuple[float, float]:
+    """Calls/s and the median seconds per call with ``concurrency`` callers at once.
+
+    The orders are the ids the fake exchange opens from its first id on: the answers are real
+    cancels, not "not found".
+    """
+    ids = iter(str(FIRST_ID + n) for n in range(calls))
+    took: list[float] = []
     with fake_exchange_process(calls) as url:
-        async with httpx.AsyncClient(
-            base_url=url,
-            auth=auth,
-            headers={"Content-Type": "application/json"},
-            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-            timeout=30.0,
-        ) as http:
+        async with client(url) as send:
 
             async def worker() -> None:
                 for order_id in ids:
-                    body = f'{{"ids":["{order_id}"]}}'.encode()
-                    response = await http.post(CANCEL_BATCH_ORDERS.path, content=body)
-                    response.raise_for_status()
+                    start = time.perf_counter()
+                    await send(order_id)
+                    took.append(time.perf_counter() - start)
 
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return calls / (time.perf_counter() - start)
+            return calls / (time.perf_counter() - start), statistics.median(took)
 
 
-async def throughput_table(calls: int = 1500, repeats: int = 3) -> list[tuple[str, float, float]]:
-    """Median calls/s at 10 and at 1000 callers for each client, runs interleaved."""
-    clients: list[tuple[str, Callable[[int, int], Any]]] = [
-        ("bare signed httpx (pool of 10, no limiter)", bare_httpx),
-        ("weex-async, httpx (default)", lambda c, n: callers(c, n, "httpx")),
-        ("weex-async, aiohttp backend", lambda c, n: callers(c, n, "aiohttp")),
+@attrs.frozen
+class ThroughputRow:
+    """One client: medians over the repeats."""
+
+    name: str
+    floor: str  #: the bare library this client is compared with
+    one_call: float  #: seconds per call with one caller
+    few: float  #: calls/s with 10 callers
+    many: float  #: calls/s with 1000 callers
+
+
+async def throughput_table(
+    calls: int = 1500, latency_calls: int = 300, repeats: int = 3
+) -> list[ThroughputRow]:
+    """Each client at 1 (latency), 10 and 1000 callers; runs interleaved, medians of
+    ``repeats``."""
+    clients: list[tuple[str, str, Client]] = [
+        ("bare signed httpx (pool of 10, no limiter)", "", bare_httpx),
+        ("weex-async, httpx (default)", "bare signed httpx (pool of 10, no limiter)", sdk("httpx")),
+        ("bare signed aiohttp (10 connections, no limiter)", "", bare_aiohttp),
+        (
+            "weex-async, aiohttp backend",
+            "bare signed aiohttp (10 connections, no limiter)",
+            sdk("aiohttp"),
+        ),
     ]
-    results: dict[tuple[str, int], list[float]] = {}
+    rates: dict[tuple[str, int], list[float]] = {}
     for _ in range(repeats):
-        for name, run in clients:
-            for concurrency in (10, 1000):
-                rate = await run(concurrency, calls)
-                results.setdefault((name, concurrency), []).append(rate)
+        for name, _floor, client in clients:
+            for concurrency in (1, 10, 1000):
+                n = latency_calls if concurrency == 1 else calls
+                rate, each = await drive(client, concurrency, n)
+                rates.setdefault((name, concurrency), []).append(each if concurrency == 1 else rate)
     return [
-        (name, statistics.median(results[name, 10]), statistics.median(results[name, 1000]))
-        for name, _ in clients
+        ThroughputRow(
+            name,
+            floor,
+            statistics.median(rates[name, 1]),
+            statistics.median(rates[name, 10]),
+            statistics.median(rates[name, 1000]),
+        )
+        for name, floor, _ in clients
     ]
+
+
+async def priority_inversion(queries: int = 230) -> tuple[float, float]:
+    """The case a waiting cancel must not lose: 10 batch cancels fill the trade cap (10 per
+    second), an 11th waits for it, then ``queries`` open-order queries are called, enough to drain
+    the account's window. WEEX's budgets and the SDK's defaults, against an exchange that caps
+    trade calls too.
+
+    Returns:
+        When the 11th cancel reached the exchange, and when the last query did, in seconds after
+        the first cancel.
+    """
+    exchange = FakeExchange(trade_cap=10)
+    exchange.add_account("inversion", "secret", "pass")
+    ids = exchange.open_orders("inversion", 11)
+    with serve(exchange) as url:
+        async with WeexClient(
+            Credentials("inversion", "secret", "pass"), base_url=url, sync_time=False
+        ) as client:
+            first = [
+                asyncio.ensure_future(client.cancel_batch_orders(ids=[order_id]))
+                for order_id in ids[:10]
+            ]
+            await asyncio.sleep(0)  # the ten are admitted and take the trade cap
+            eleventh = asyncio.ensure_future(client.cancel_batch_orders(ids=[ids[10]]))
+            await asyncio.sleep(0)  # it waits for the cap
+            reads = [asyncio.ensure_future(client.open_orders()) for _ in range(queries)]
+            await asyncio.gather(*first, eleventh, *reads)
+    cancels = [a.at for a in exchange.arrivals if a.path == CANCEL_BATCH_ORDERS.path]
+    reads_at = [a.at for a in exchange.arrivals if a.path != CANCEL_BATCH_ORDERS.path]
+    return cancels[10] - cancels[0], max(reads_at) - cancels[0]
 
 
 async def redis_admission_cost(
@@ -385,7 +514,7 @@ def processes_through_redis(
         f"{processes} processes, 1 account, through Redis{restarted}",
         total,
         elapsed,
-        theoretical(total, 1, budget, window),
+        theoretical(total, 1, budget, window, trade_cap=True),  # the workers keep the default cap
         exchange.worst_window("ip"),
         exchange.worst_window("uid"),
         exchange.worst_window("uid", sent=True),
