@@ -117,19 +117,30 @@ async def redis_ms(ledger: RedisLedger) -> float:
 
 async def test_settle_restamps_a_charge_on_redis_clock(ledger: RedisLedger) -> None:
     key = ledger.key("settle")
-    answered, given_up = await ledger.reserve([(key, 10, 5.0, 1)]), []
+    answered = await ledger.reserve([(key, 10, 5.0, 1)])
     given_up = await ledger.reserve([(key, 10, 5.0, 1)])
     before = await redis_ms(ledger)
-    assert await ledger.settle([(key, answered[0])], 0.25) == 1  # counts until now + 4.75 s
-    assert await ledger.settle([(key, given_up[0])], 0.0) == 1  # counts until now + 5 s
+    assert await ledger.settle([(key, 5.0, answered[0])], 0.25) == 1  # until now + 4.75 s
+    assert await ledger.settle([(key, 5.0, given_up[0])], 0.0) == 1  # until now + 5 s
     after = await redis_ms(ledger)
     stamps = dict(await ledger.client.zrange(key, 0, -1, withscores=True))
     assert before - 250 <= stamps[answered[0].encode()] <= after - 250
     assert before <= stamps[given_up[0].encode()] <= after
     assert await ledger.client.get(f"{key}:used") == b"2"  # re-stamped, not charged again
     await ledger.client.zrem(key, answered[0])  # as if it had expired
-    assert await ledger.settle([(key, answered[0])], 0.25) == 0  # never brought back
+    assert await ledger.settle([(key, 5.0, answered[0])], 0.25) == 0  # never brought back
     assert await ledger.client.zcard(key) == 1
+
+
+async def test_a_later_stamp_keeps_the_pool_keys_alive(ledger: RedisLedger) -> None:
+    """A charge given up late counts one window from then: its pool's keys must not expire with
+    the reservation's time to live (one window and a second from the reservation)."""
+    key = ledger.key("late")
+    member = await ledger.reserve([(key, 10, 0.6, 1)])  # keys live 1.6 s
+    await asyncio.sleep(0.5)
+    assert await ledger.settle([(key, 0.6, member[0])], 0.0) == 1  # counts until now + 0.6 s
+    assert await ledger.client.pttl(key) > 1400  # 1.6 s from the settlement, not 1.1 s left
+    assert await ledger.client.pttl(f"{key}:used") > 1400
 
 
 async def test_pause_extends_never_shortens(ledger: RedisLedger) -> None:

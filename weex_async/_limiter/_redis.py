@@ -61,8 +61,7 @@ _EPOCH = _EPOCH_PREFIX.replace("GRACE", "ARGV[1]") + "return epoch\n"
 # KEYS: epoch, grace, sequence; then for each pool: its sorted set, its pause key, its total.
 # ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight.
 # Returns {'epoch', id} when the caller must re-publish first, {'wait', ms} when the call does not
-# fit yet, {'ok'} when every pool was charged.
-# Returns {'ok', member...} (one member per pool, to settle) when every pool was charged.
+# fit yet, {'ok', member...} (one member per pool, to settle) when every pool was charged.
 # A call that fits costs O(log n): the total is kept, and only expiring charges are read.
 _RESERVE = (
     _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
@@ -125,17 +124,29 @@ return members
 """
 )
 
-# KEYS: each pool's sorted set. ARGV: how far before now to stamp (ms): the allowance for an
-# answered request (it counts until now + window - allowance: one exchange window from now), 0 for
-# one given up; then each pool's member. Re-stamps members still in the ledger (XX: one that
-# expired, or a ledger that restarted, is left alone). Returns how many were re-stamped.
+# KEYS: for each pool, its sorted set and its total. ARGV: how far before now to stamp (ms): the
+# allowance for an answered request (it counts until now + window - allowance: one exchange window
+# from now), 0 for one given up; then for each pool its window (ms) and the member. Re-stamps
+# members still in the ledger (XX: one that expired, or a ledger that restarted, is left alone),
+# and keeps the pool's keys alive as long as the new stamp counts (a later stamp than the
+# reservation's must not vanish with a key that expires first). Returns how many were re-stamped.
 _SETTLE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
 local stamp = now - tonumber(ARGV[1])
 local settled = 0
-for i, key in ipairs(KEYS) do
-  settled = settled + redis.call('ZADD', key, 'XX', 'CH', stamp, ARGV[i + 1])
+for i = 1, #KEYS / 2 do
+  local key, used_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local window, member = tonumber(ARGV[2 * i]), ARGV[2 * i + 1]
+  local changed = redis.call('ZADD', key, 'XX', 'CH', stamp, member)
+  if changed > 0 then
+    settled = settled + changed
+    local ttl = math.ceil(stamp + window - now) + 1000
+    if redis.call('PTTL', key) < ttl then
+      redis.call('PEXPIRE', key, ttl)
+      redis.call('PEXPIRE', used_key, ttl)
+    end
+  end
 end
 return settled
 """
@@ -340,12 +351,13 @@ class RedisLedger:
             raise LedgerReset(_text(answer[1]))
         return max(float(_text(answer[1])) / 1000.0, _MIN_WAIT), []
 
-    async def settle(self, charges: Sequence[tuple[str, str]], before: float) -> int:
+    async def settle(self, charges: Sequence[tuple[str, float, str]], before: float) -> int:
         """Re-stamp charges at Redis's now minus ``before`` seconds: they then count until
         ``now - before + window`` (the window the reservation gave, allowance included).
 
         Args:
-            charges: ``(key, member)`` of each pool's charge, from ``reserve``.
+            charges: ``(key, window seconds, member)`` of each pool's charge (the member from
+                ``reserve``).
             before: the allowance, for an answered request (it counts until one exchange window
                 from now); 0 for a request given up (one window plus the allowance from now).
 
@@ -356,10 +368,12 @@ class RedisLedger:
         Raises:
             RedisUnavailable: Redis cannot be reached; the charges keep their first stamp.
         """
-        answer = await self._run(
-            self._settle, [key for key, _ in charges], [before * 1000.0, *(m for _, m in charges)]
-        )
-        return int(answer)
+        keys: list[str] = []
+        args: list[Any] = [before * 1000.0]
+        for key, window, member in charges:
+            keys += [key, f"{key}:used"]
+            args += [window * 1000.0, member]
+        return int(await self._run(self._settle, keys, args))
 
     async def republish(
         self, epoch: str, pools: Sequence[tuple[str, float, Sequence[tuple[float, int]]]]

@@ -90,29 +90,34 @@ class SharedLedger:
 
     async def charge(
         self, shared: Sequence[tuple[str, int, float, int]]
-    ) -> list[tuple[str, str]] | None:
-        """Charge a call's pools in Redis: the charges, ``(key, member)`` per pool, to settle
-        once the call is answered; ``None`` when Redis is unreachable (the outage is then on: the
-        caller re-admits under the fallback share).
+    ) -> list[tuple[str, float, str]] | None:
+        """Charge a call's pools in Redis: the charges, ``(key, window, member)`` per pool, to
+        settle once the call is answered; ``None`` when Redis is unreachable (the outage is then
+        on: the caller re-admits under the fallback share).
 
         Args:
             shared: ``(key, limit, window seconds, weight)`` for each pool.
         """
         ledger = self.ledger
-        keys = tuple(key for key, _, _, _ in shared)
-        async with ledger.turn(keys):
+        async with ledger.turn(tuple(key for key, _, _, _ in shared)):
             while True:
                 try:
                     if self.outage or ledger.epoch is None:
                         await self._come_back(await ledger.current_epoch())
-                    return list(zip(keys, await ledger.reserve(shared), strict=True))
+                    members = await ledger.reserve(shared)
+                    return [
+                        (key, window, member)
+                        for (key, _, window, _), member in zip(shared, members, strict=True)
+                    ]
                 except LedgerReset as reset:
                     await self._republish(reset.epoch)
                 except RedisUnavailable:
                     self._set_outage(True)
                     return None
 
-    def settler(self, charges: list[tuple[str, str]], allowance: float) -> Callable[[bool], None]:
+    def settler(
+        self, charges: list[tuple[str, float, str]], allowance: float
+    ) -> Callable[[bool], None]:
         """What a ticket calls when its request is answered (``True``) or given up: re-stamp its
         charges in Redis so that they count until one window after the answer (or one window
         plus ``allowance`` after the give-up), in the background: the caller never waits for it.
@@ -129,7 +134,7 @@ class SharedLedger:
 
         return settle
 
-    async def _settle(self, charges: list[tuple[str, str]], before: float) -> None:
+    async def _settle(self, charges: list[tuple[str, float, str]], before: float) -> None:
         # an outage is noted by the ledger; the first stamp stands (it expires on its own)
         with contextlib.suppress(RedisUnavailable):
             await self.ledger.settle(charges, before)
