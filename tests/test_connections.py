@@ -99,6 +99,7 @@ async def test_a_failed_or_cancelled_request_gives_its_connection_back(
                     if session_slots.in_use == 2:
                         break
                     await asyncio.sleep(0.01)
+                assert session_slots.in_use == 2  # both hold a connection while on the wire
                 for task in slow:
                     task.cancel()
                 await asyncio.gather(*slow, return_exceptions=True)
