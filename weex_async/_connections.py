@@ -15,8 +15,9 @@ with.
 
 from __future__ import annotations
 
+import functools
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -36,15 +37,14 @@ def env_proxy_for(url: httpx.URL) -> bool:
 
 
 class _Released(httpx.AsyncByteStream):
-    """A response body that hands its connection back when closed."""
+    """A response body that hands its connection back when closed (once)."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, release: Any) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
         self._stream = stream
-        self._release = release
+        self._release: Callable[[], None] | None = release
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()
 
     async def aclose(self) -> None:
         release, self._release = self._release, None
@@ -74,35 +74,34 @@ class ConnectionSlots(httpx.AsyncBaseTransport):
         self._transports = [
             httpx.AsyncHTTPTransport(limits=one, **transport_options) for _ in range(size)
         ]
-        self._busy = dict.fromkeys(range(size), 0)
+        #: requests holding each transport's connection
+        self._busy = [0] * size
         self._free = list(reversed(range(size)))  # a stack: pop() takes the last freed
 
     @property
     def in_use(self) -> int:
         """Requests holding a connection now (sent, their answer not yet read and closed)."""
-        return sum(self._busy.values())
+        return sum(self._busy)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = self._free.pop() if self._free else min(self._busy, key=self._busy.__getitem__)
-        self._busy[index] += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._busy[index] -= 1
-                if not self._busy[index]:
-                    self._free.append(index)
-
+        busy = self._busy
+        index = self._free.pop() if self._free else min(range(len(busy)), key=busy.__getitem__)
+        busy[index] += 1
         try:
             response = await self._transports[index].handle_async_request(request)
         except BaseException:
-            release()
+            self._give_back(index)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Released(response.stream, release)
+        response.stream = _Released(response.stream, functools.partial(self._give_back, index))
         return response
+
+    def _give_back(self, index: int) -> None:
+        """A request let go of transport ``index`` (exactly once: on failure, or when its body
+        is closed)."""
+        self._busy[index] -= 1
+        if not self._busy[index]:
+            self._free.append(index)
 
     async def aclose(self) -> None:
         for transport in self._transports:

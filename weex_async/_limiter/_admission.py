@@ -124,12 +124,20 @@ class Ticket:
         window one window from now (``WindowPool.answered``)."""
         if self.sent and not self.answered:
             self.answered = True
-            now = self._queue.clock.time()
-            for pool, entry in self._entries:
-                if not pool.freed_on_release:
+            self._off_the_wire(answered=True)
+
+    def _off_the_wire(self, *, answered: bool) -> None:
+        """The request's weight starts to leave the windows: one window after the answer, or one
+        window plus the allowance after a give-up; a shared ledger is told too."""
+        now = self._queue.clock.time()
+        for pool, entry in self._entries:
+            if not pool.freed_on_release:
+                if answered:
                     pool.answered(entry, now)
-            if self.settle is not None:
-                self.settle(True)
+                else:
+                    pool.given_up(entry, now)
+        if self.settle is not None:
+            self.settle(answered)
 
     @property
     def charges(self) -> list[tuple[Pool, list[float]]]:
@@ -143,12 +151,7 @@ class Ticket:
         if not self._finished:
             self._finished = True
             if self.sent and not self.answered:
-                now = self._queue.clock.time()
-                for pool, entry in self._entries:
-                    if not pool.freed_on_release:
-                        pool.given_up(entry, now)
-                if self.settle is not None:
-                    self.settle(False)
+                self._off_the_wire(answered=False)
             self._queue.give_back(self._entries, refund_all=not self.sent)
 
 
