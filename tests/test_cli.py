@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import weex_async
-from weex_async.cli import _parser, main
+from weex_async.cli import _parser, account_client, add_account_options, main
 from weex_async.testing import FakeExchange, free_port, serve
 
 
@@ -374,3 +375,155 @@ def test_demo_ctrl_c_is_one_line_and_exit_130() -> None:
     assert "Traceback" not in err
     assert "never retrieved" not in err
     assert err.strip().splitlines()[-1] == "weex-async: error: interrupted"
+
+
+# -- --api-version: every command on an account speaks V2 or V3 ----------------------------------
+
+DEMO_ENV = {
+    "WEEX_API_KEY": "demo-key-1",
+    "WEEX_API_SECRET": "demo-secret-1",
+    "WEEX_API_PASSPHRASE": "demo-passphrase",
+}
+
+
+def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``weex-async`` command as its own process (``python -m weex_async.cli``)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WEEX_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "weex_async.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+
+
+def test_cancel_and_flatten_speak_v3_against_a_fake_exchange_process(tmp_path: Path) -> None:
+    """``weex-async fake-exchange`` in one process; ``cancel`` and ``flatten --api-version v3``
+    in others, as a user would run them."""
+    port = free_port()
+    ids_file = tmp_path / "ids.txt"
+    command = [sys.executable, "-m", "weex_async.cli", "fake-exchange", "--port", str(port)]
+    fake = subprocess.Popen(
+        [*command, "--open", "13", "--ids-out", str(ids_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        for _ in range(3):
+            fake.stdout.readline()  # served, the account, where the ids are
+        ids = ids_file.read_text().split()
+        url = f"http://127.0.0.1:{port}"
+        ids_part = tmp_path / "some.txt"
+        ids_part.write_text("\n".join(ids[:11]))
+        cancel = run_cli(
+            "cancel",
+            "--api-version",
+            "v3",
+            "--ids-file",
+            str(ids_part),
+            "--base-url",
+            url,
+            env=DEMO_ENV,
+        )
+        flatten = run_cli("flatten", "--api-version", "v3", "--base-url", url, env=DEMO_ENV)
+        again = run_cli("flatten", "--base-url", url, env={**DEMO_ENV, "WEEX_API_VERSION": "v3"})
+    finally:
+        fake.send_signal(signal.SIGINT)
+        fake.communicate(timeout=10)
+    assert cancel.returncode == 0, cancel.stderr
+    assert "11 cancelled, 0 failed, 0 unknown, in 2 call(s)" in cancel.stdout  # V3: 10 per call
+    assert flatten.returncode == 0, flatten.stderr
+    assert "2 seen open, 2 cancelled" in flatten.stdout
+    assert "FLAT: the last listing showed no open order" in flatten.stdout
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in cancel.stderr + flatten.stderr + again.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_every_account_command_sends_only_v3_paths_when_asked(how: str) -> None:
+    exchange = FakeExchange()
+    exchange.add_account("demo-key-1", "demo-secret-1", "demo-passphrase")
+    ids = exchange.open_orders("demo-key-1", 4, symbol="BTCUSDT")
+    env = dict(DEMO_ENV)
+    flag: list[str] = ["--api-version", "v3"]
+    if how == "environment":
+        env["WEEX_API_VERSION"] = "v3"
+        flag = []
+    with serve(exchange) as url:
+        runs = [
+            run_cli("time", *flag, "--base-url", url, env=env),
+            run_cli("cancel", *flag, "--ids", ids[0], "--base-url", url, env=env),
+            run_cli("flatten", *flag, "--symbol", "BTCUSDT", "--base-url", url, env=env),
+        ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    paths = {arrival.path for arrival in exchange.arrivals}
+    assert "/capi/v3/market/time" in paths
+    assert "/capi/v3/batchOrders" in paths
+    assert "/capi/v3/openOrders" in paths
+    assert not [path for path in paths if not path.startswith("/capi/v3/")], paths
+    assert not exchange.accounts["demo-key-1"].orders
+
+
+def test_without_the_option_or_the_variable_it_is_v2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEEX_API_VERSION", raising=False)
+    for command in ("time", "cancel", "flatten"):
+        argv = [command, "--ids", "1"] if command == "cancel" else [command]
+        assert _parser().parse_args(argv).api_version == "v2"
+    monkeypatch.setenv("WEEX_API_VERSION", "V3")
+    assert _parser().parse_args(["flatten"]).api_version == "v3"
+    assert _parser().parse_args(["flatten", "--api-version", "v2"]).api_version == "v2"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["time", "--api-version", "v4"], None),
+        (["cancel", "--ids", "1", "--api-version", "2"], None),
+        (["flatten", "--api-version", ""], None),
+        (["demo", "--api-version", "v1"], None),
+        (["flatten"], "v9"),
+    ],
+)
+def test_a_bad_api_version_is_a_one_line_usage_error(
+    argv: list[str],
+    env: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if env is None:
+        monkeypatch.delenv("WEEX_API_VERSION", raising=False)
+    else:
+        monkeypatch.setenv("WEEX_API_VERSION", env)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "expected v2 or v3" in err
+    assert "WEEX_API_VERSION" in err
+
+
+def test_the_shared_helpers_give_a_new_command_the_same_options() -> None:
+    parser = argparse.ArgumentParser()
+    add_account_options(parser)
+    args = parser.parse_args(["--api-version", "v3", "--base-url", "http://127.0.0.1:9"])
+    client = account_client(args)
+    assert client.api_version == "v3"
+    assert client.base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_demo_runs_through_v3(flatten: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["demo", "--api-version", "v3", "--orders", "120", "--window", "0.5", "--json"]
+    assert main([*argv, *(["--flatten", "--symbols", "3"] if flatten else [])]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["api_version"] == "v3"
+    assert summary["cancelled"] == 120
+    assert summary["batch_size"] == 10  # V3's most ids per batch cancel
+    assert summary["rate_limited"] == 0

@@ -11,12 +11,12 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._checks import ApiVersion
 from ._client import API, WeexClient
 from ._flatten import least_time
 from ._limiter import Budget, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
-from ._v2 import CANCEL_BATCH_ORDERS
 from .testing import FakeExchange, least_seconds, serve
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -39,6 +39,13 @@ class DemoOptions:
     #: of cancelling its ids with ``cancel_orders``
     flatten: bool = False
     symbols: int = 20
+    #: the API version the clients speak (the fake exchange serves both)
+    api_version: ApiVersion = "v2"
+
+    @property
+    def ids_per_batch(self) -> int:
+        """The ids one batch cancel carries: ``batch_size``, at most the version's maximum."""
+        return min(self.batch_size, API[self.api_version].max_ids)
 
 
 def demo_credentials(n: int) -> Credentials:
@@ -59,7 +66,7 @@ def _rate_limits(options: DemoOptions) -> RateLimits:
 def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
     """The least time the workload can take without ever exceeding a window (full burst at 0,
     the trade cap included when on): ``weex_async.testing.least_seconds``."""
-    endpoint = CANCEL_BATCH_ORDERS
+    endpoint = API[options.api_version].cancel_batch("ids", ["1"], None).endpoint
     return least_seconds(
         [calls_per_account] * options.accounts,
         ip=(options.ip_budget, options.window, endpoint.ip_weight),
@@ -83,6 +90,7 @@ async def _cancel_all(
             base_url=base_url,
             rate_limits=limits,
             batch_size=options.batch_size,
+            api_version=options.api_version,
             timeout=2.0,
             retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
         )
@@ -165,7 +173,9 @@ def run_demo(
                 reasons.update(f"still open: {why}" for why in part.still_open.values())
                 reasons.update(f"unknown: {why}" for why in part.unknown.values())
     else:
-        theoretical = theoretical_seconds(options, math.ceil(options.orders / options.batch_size))
+        theoretical = theoretical_seconds(
+            options, math.ceil(options.orders / options.ids_per_batch)
+        )
         outcomes = {
             "failed": sum(len(r.failed) for r in reports),
             "unknown": sum(len(r.unknown) for r in reports),
@@ -181,7 +191,8 @@ def run_demo(
         "cancelled": sum(len(r.cancelled) for r in reports),
         **outcomes,
         "calls": calls,
-        "batch_size": options.batch_size,
+        "batch_size": options.ids_per_batch,
+        "api_version": options.api_version,
         "elapsed_s": round(elapsed, 3),
         "theoretical_s": round(theoretical, 3),
         "pace": round(theoretical / elapsed, 4) if elapsed and theoretical else None,
@@ -215,7 +226,9 @@ def _symbol(n: int) -> str:
 def _flatten_minimum(options: DemoOptions) -> float:
     """The least time any client could flatten the accounts in, under the demo's budgets."""
     orders = {_symbol(n): count for n, count in enumerate(_spread(options))}
-    seconds, _, _ = least_time(API["v2"], _rate_limits(options), orders, whole_account=True)
+    seconds, _, _ = least_time(
+        API[options.api_version], _rate_limits(options), orders, whole_account=True
+    )
     return seconds
 
 
@@ -276,7 +289,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines += [
             f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
             f"   unknown {summary['unknown']}",
-            f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
+            f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids"
+            f" (API {summary['api_version'].upper()})",
         ]
     lines.append(
         f"closed       {summary['closed_on_exchange']} of {summary['orders']} orders are no longer"

@@ -4,9 +4,13 @@
 
     weex-async demo [--orders N] [--accounts N] [--json] ...   the main job, on the fake exchange
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
-    weex-async time [--base-url URL]                           server time and the local offset
+    weex-async time [--base-url URL] [--api-version v2|v3]     server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+
+Every command on an account takes ``add_account_options``'s options (``--base-url``,
+``--api-version``, default ``WEEX_API_VERSION``, else ``v2``) and builds its client with
+``account_client``, so a new command gets them by calling the two.
 
 Exit codes: 0 success (``flatten``: a last listing showed no open order); 1 the command ran but
 not everything succeeded (an order not cancelled, not proven flat, an error from the exchange); 2
@@ -19,19 +23,20 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from ._checks import MAX_IDS_V2
+from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
 from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
 from .models import FlattenReport
 
-__all__ = ["main"]
+__all__ = ["account_client", "add_account_options", "main"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -73,6 +78,48 @@ def _account(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+#: The environment variable that sets ``--api-version``'s default.
+API_VERSION_ENV = "WEEX_API_VERSION"
+
+
+def _api_version(text: str) -> ApiVersion:
+    """An argparse type: ``v2`` or ``v3`` (the flag's value, or ``WEEX_API_VERSION``'s)."""
+    value = text.strip().lower()
+    for version in API_VERSIONS:
+        if value == version:
+            return version
+    raise argparse.ArgumentTypeError(
+        f"expected {' or '.join(API_VERSIONS)}, got {text!r} "
+        f"(from --api-version, or {API_VERSION_ENV} when the option is not given)"
+    )
+
+
+def _add_api_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-version",
+        type=_api_version,  # applied to the default too: a bad WEEX_API_VERSION is refused
+        default=os.environ.get(API_VERSION_ENV) or "v2",
+        metavar="{v2,v3}",
+        help=f"the WEEX API version to speak (V3 symbols are spelled BTCUSDT); the default is "
+        f"{API_VERSION_ENV} when set, else v2",
+    )
+
+
+def add_account_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command on a real account shares: where the API is, and which of its
+    versions to speak. ``account_client`` builds the client they describe."""
+    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
+    _add_api_version(parser)
+
+
+def account_client(
+    args: argparse.Namespace, credentials: Credentials | None = None, **options: Any
+) -> WeexClient:
+    """The client of a command on an account: ``add_account_options``'s options, the
+    credentials (``None`` for public calls only), and any other ``WeexClient`` keyword."""
+    return WeexClient(credentials, base_url=args.base_url, api_version=args.api_version, **options)
+
+
 _CREDENTIALS = (
     "credentials: WEEX_API_KEY, WEEX_API_SECRET and WEEX_API_PASSPHRASE from the environment "
     "(nothing is sent before all three are set; no secret is ever printed)"
@@ -105,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         "cancel many orders against the fake exchange on 127.0.0.1, under WEEX's budgets",
         "no request leaves your machine; the demo accounts are the fake exchange's own",
     )
+    _add_api_version(demo)
     demo.add_argument("--orders", type=_positive_int, default=600, help="orders per account")
     demo.add_argument("--accounts", type=_positive_int, default=1, help="accounts (one IP)")
     demo.add_argument(
@@ -176,13 +224,15 @@ def _parser() -> argparse.ArgumentParser:
         ("flatten", "cancel every open order of your account (or of some symbols), and prove it"),
     ):
         sub = command(name, text, None if name == "time" else _CREDENTIALS)
-        sub.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
+        add_account_options(sub)
         if name == "cancel":
             which = sub.add_mutually_exclusive_group(required=True)
             which.add_argument("--ids", nargs="+", metavar="ID", help="exchange order ids")
             which.add_argument("--cids", nargs="+", metavar="CID", help="client order ids")
             which.add_argument("--ids-file", metavar="FILE", help="order ids, one per line")
-            sub.add_argument("--symbol", help="sent with every batch (e.g. cmt_btcusdt)")
+            sub.add_argument(
+                "--symbol", help="sent with every V2 batch (e.g. cmt_btcusdt; V3 sends none)"
+            )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
         if name == "flatten":
             sub.add_argument(
@@ -190,7 +240,8 @@ def _parser() -> argparse.ArgumentParser:
                 action="append",
                 dest="symbols",
                 metavar="S",
-                help="only this symbol (repeatable); none: the whole account",
+                help="only this symbol (repeatable; V2 cmt_btcusdt, V3 BTCUSDT); none: the whole "
+                "account",
             )
             sub.add_argument(
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
@@ -219,6 +270,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         flatten=args.flatten,
         symbols=args.symbols,
+        api_version=args.api_version,
     )
     if args.uid_budget < 10 or args.ip_budget < 5:
         return _fail("a batch cancel weighs IP 5 and UID 10: the budgets must hold one call")
@@ -275,7 +327,7 @@ def _fake_exchange(args: argparse.Namespace) -> int:
 
 
 async def _time(args: argparse.Namespace) -> int:
-    async with WeexClient(base_url=args.base_url) as client:
+    async with account_client(args) as client:
         offset = await client.sync_time()
         server = await client.server_time()
     print(f"server time  {server.iso or server.timestamp} ({server.timestamp} ms)")
@@ -299,7 +351,7 @@ async def _cancel(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_OK
-    async with WeexClient(creds, base_url=args.base_url) as client:
+    async with account_client(args, creds) as client:
         report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
     if args.json:
         print(
@@ -345,7 +397,7 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 async def _flatten(args: argparse.Namespace) -> int:
     creds = Credentials.from_env()
-    async with WeexClient(creds, base_url=args.base_url) as client:
+    async with account_client(args, creds) as client:
         report = await client.cancel_everything(args.symbols, deadline=args.deadline)
     if args.json:
         print(json.dumps(flatten_json(report)))
