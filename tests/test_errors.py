@@ -11,6 +11,7 @@ from weex_async.errors import (
     AuthenticationError,
     BadRequestError,
     NonJSONResponseError,
+    NotFoundError,
     OrderNotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -64,6 +65,9 @@ V3_FROM_CCXT = {
     "-1054": ServerError,
     "-1135": BadRequestError,
     "-1140": BadRequestError,
+    "-1141": BadRequestError,
+    "-1142": BadRequestError,
+    "-1058": BadRequestError,
     "-1150": BadRequestError,
     "-3200": OrderNotFoundError,
     "-3236": PermissionDeniedError,
@@ -95,17 +99,54 @@ def test_each_code_raises_its_class(code: str, cls: type[WeexAPIError]) -> None:
         (500, ServerError),
         (503, ServerError),
         (429, RateLimitError),
-        (401, UnrecognizedAPIError),
-        (400, UnrecognizedAPIError),
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (422, BadRequestError),
         (200, UnrecognizedAPIError),
+        (409, UnrecognizedAPIError),
+        (418, UnrecognizedAPIError),
     ],
 )
-def test_an_unknown_code_is_unrecognized_never_a_definite_refusal(
-    status: int, cls: type[WeexAPIError]
+@pytest.mark.parametrize("code", ["99999", -1999])
+def test_an_unknown_code_goes_by_the_http_status_and_keeps_code_and_message(
+    status: int, cls: type[WeexAPIError], code: str | int
 ) -> None:
+    """Unrecognized only where neither the code nor the status tells (never a definite refusal)."""
     with pytest.raises(WeexAPIError) as info:
-        read_body(httpx.Response(status, json={"code": "99999", "msg": "?"}))
+        read_body(httpx.Response(status, json={"code": code, "msg": "why not"}))
     assert type(info.value) is cls
+    assert info.value.code == str(code)
+    assert info.value.message == "why not"
+    assert info.value.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (-1142, "Parameter 'symbol' is invalid."),
+        (-1141, "Parameter 'symbol' cannot be empty."),
+        (-1140, "Either orderId or origClientOrderId must be sent."),
+        (-1058, "This symbol does not support API trading."),
+        (-1150, "Request method 'POST' not supported"),
+    ],
+)
+def test_v3_parameter_refusals_seen_live_are_bad_requests(code: int, message: str) -> None:
+    with pytest.raises(BadRequestError) as info:
+        read_body(httpx.Response(400, json={"code": code, "msg": message}))
+    assert type(info.value) is BadRequestError
+    assert info.value.code == str(code)
+    assert info.value.message == message
+
+
+def test_a_spring_style_404_is_not_found_and_says_the_path() -> None:
+    body = {"timestamp": 1765000000000, "status": 404, "error": "Not Found", "path": "/capi/v3/x"}
+    with pytest.raises(NotFoundError) as info:
+        read_body(httpx.Response(404, json=body))
+    assert isinstance(info.value, BadRequestError), "what a 404 raised before, still"
+    assert info.value.code is None
+    assert info.value.message == "Not Found (/capi/v3/x)"
 
 
 @pytest.mark.parametrize(
@@ -116,7 +157,8 @@ def test_an_unknown_code_is_unrecognized_never_a_definite_refusal(
         (401, AuthenticationError),
         (403, PermissionDeniedError),
         (400, BadRequestError),
-        (418, WeexAPIError),
+        (404, NotFoundError),
+        (418, UnrecognizedAPIError),
     ],
 )
 def test_no_code_goes_by_the_http_status(status: int, cls: type[WeexAPIError]) -> None:
@@ -131,8 +173,8 @@ def test_no_code_goes_by_the_http_status(status: int, cls: type[WeexAPIError]) -
         (-1054, 400, ServerError),  # "system error, please retry later"
         (-1140, 400, BadRequestError),  # ccxt's sample: "Either orderId or ... must be sent."
         (-3200, 400, OrderNotFoundError),
-        (-1021, 400, UnrecognizedAPIError),  # Binance's timestamp code: not WEEX's
-        (-2013, 400, UnrecognizedAPIError),  # Binance's "order does not exist": not WEEX's
+        (-1021, 400, BadRequestError),  # Binance's timestamp code, not WEEX's: by the status
+        (-2013, 200, UnrecognizedAPIError),  # Binance's "order does not exist": not WEEX's
         (-1099, 500, ServerError),
     ],
 )

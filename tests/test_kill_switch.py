@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from weex_async import Budget, Credentials, RateLimits, WeexClient
+from weex_async._checks import ApiVersion
 from weex_async.errors import (
     ClientClosedError,
     InvalidRequestError,
@@ -388,6 +389,41 @@ async def test_an_unknown_code_on_http_200_is_unclear_not_a_refusal(
         report = await client.cancel_orders(ids=["1"], confirm=False)
     assert "1" in report.unknown
     assert report.calls == FAST_RETRY.max_attempts  # retried as an unclear outcome
+
+
+def refusing(status: int, body: Any) -> Callable[[httpx.Request], httpx.Response | None]:
+    """Answer every signed call with HTTP ``status`` and ``body``."""
+
+    def meddle(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path in TIME_PATHS:
+            return None
+        return httpx.Response(status, json=body)
+
+    return meddle
+
+
+async def test_a_v3_parameter_refusal_is_a_definite_failure_sent_once(
+    exchange: FakeExchange,
+) -> None:
+    """``-1142`` on HTTP 400, as the live exchange answers a bad symbol: refused, not unclear."""
+    body = {"code": -1142, "msg": "Parameter 'symbol' is invalid."}
+    transport = Wrapped(exchange, refusing(400, body))
+    async with client_for(exchange, transport, version="v3") as client:
+        report = await client.cancel_orders(ids=["1", "2"], confirm=False)
+    assert report.failed == dict.fromkeys(["1", "2"], "-1142: Parameter 'symbol' is invalid.")
+    assert report.calls == 1, "a refusal is not retried"
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize("status", [200, 409])
+async def test_an_unknown_code_the_status_does_not_explain_stays_unclear(
+    exchange: FakeExchange, version: ApiVersion, status: int
+) -> None:
+    transport = Wrapped(exchange, refusing(status, {"code": "77777", "msg": "something odd"}))
+    async with client_for(exchange, transport, version=version) as client:
+        report = await client.cancel_orders(ids=["1"], confirm=False)
+    assert "1" in report.unknown
+    assert report.calls == FAST_RETRY.max_attempts
 
 
 async def test_contradictory_items_for_one_id_are_not_taken_as_cancelled(

@@ -174,6 +174,19 @@ def _retry_after(response: httpx.Response) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _error_message(body: Any) -> str:
+    """The error's text: WEEX's ``msg``, or a Spring-style ``error`` and ``path`` (V3 answers an
+    unknown path with ``{"status": 404, "error": "Not Found", "path": ...}``)."""
+    if not isinstance(body, dict):
+        return ""
+    if body.get("msg"):
+        return str(body["msg"])
+    if body.get("error"):
+        path = body.get("path")
+        return f"{body['error']} ({path})" if isinstance(path, str) and path else str(body["error"])
+    return ""
+
+
 def read_body(response: httpx.Response) -> Any:
     """Return the success payload of ``response`` or raise the matching error.
 
@@ -205,7 +218,7 @@ def read_body(response: httpx.Response) -> Any:
     code = body.get("code") if isinstance(body, dict) else None
     code = None if code is None else str(code)
     if status >= 400 or (code is not None and code not in SUCCESS_CODES and "msg" in body):
-        message = str(body.get("msg", "")) if isinstance(body, dict) else ""
+        message = _error_message(body)
         raise api_error_for(
             status, code, message or f"HTTP {status}", body, retry_after=_retry_after(response)
         )

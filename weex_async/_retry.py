@@ -54,7 +54,7 @@ class RetryPolicy:
     - An HTTP 429 pauses the pools for the ban; idempotent calls are then retried.
     - Only idempotent calls (batch cancel, queries) are retried after an error that leaves the
       outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies, and
-      error codes this SDK does not know (``UnrecognizedAPIError``).
+      errors that neither their code nor their HTTP status explains (``UnrecognizedAPIError``).
       ``cancel_batch_orders`` returns the exchange's own answer, so it retries only what the
       exchange certainly refused (429, timestamp); ``cancel_orders`` retries all of the above and
       accounts for orders an unanswered attempt may have cancelled.

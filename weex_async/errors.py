@@ -17,15 +17,17 @@
         ├── TimestampError                       ACCESS-TIMESTAMP malformed or outside 30 s
         ├── PermissionDeniedError                frozen user, missing permission, illegal IP
         ├── BadRequestError                      parameters rejected
-        │   └── OrderNotFoundError               the order is not open (filled or cancelled)
+        │   ├── OrderNotFoundError               the order is not open (filled or cancelled)
+        │   └── NotFoundError                    HTTP 404: no such path (or thing) here
         ├── RateLimitError                       HTTP 429: the pools pause for the ban
         ├── ServerError                          5xx or WEEX's "system error" (40015)
         └── UnrecognizedAPIError                 a code this SDK does not know: outcome unknown
 
 ``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
-``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), a code it does not know
-being ``UnrecognizedAPIError``, and from the HTTP status when the body has no code. No message of
-any error contains a secret: they are built from the response, never from the request's headers.
+``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), then, for a code it does not
+know or no code, from the HTTP status (``STATUS_TABLE``: 400, 401, 403, 404, 422, 429; 5xx); only
+where neither tells is it ``UnrecognizedAPIError``. No message of any error contains a secret:
+they are built from the response, never from the request's headers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "CODE_TABLE",
+    "STATUS_TABLE",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
@@ -41,6 +44,7 @@ __all__ = [
     "EventLoopError",
     "InvalidRequestError",
     "NonJSONResponseError",
+    "NotFoundError",
     "OrderNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -156,6 +160,11 @@ class OrderNotFoundError(BadRequestError):
     """The order does not exist or is no longer open (usually already filled or cancelled)."""
 
 
+class NotFoundError(BadRequestError):
+    """HTTP 404 with a code this SDK does not know, or none: the exchange has no such path (V3
+    answers an unknown ``/capi/v3/`` path so) or no such thing. The request was not acted on."""
+
+
 class RateLimitError(WeexAPIError):
     """HTTP 429: a rate limit was exceeded and the IP or account is banned for a while.
 
@@ -181,7 +190,8 @@ class ServerError(WeexAPIError):
 
 
 class UnrecognizedAPIError(WeexAPIError):
-    """The exchange answered with an error code this SDK does not know.
+    """The exchange answered an error that neither its code nor its HTTP status explains (an
+    unknown code on HTTP 200, or an unusual 4xx such as 409 or 418).
 
     Whether it acted on the request is unknown, so it is never taken for a definite refusal:
     ``cancel_orders`` retries it like a lost answer and reports ``unknown`` if it persists.
@@ -226,31 +236,35 @@ CODE_TABLE: dict[str, type[WeexAPIError]] = {
     "-1049": AuthenticationError,  # API key or passphrase incorrect
     "-1051": PermissionDeniedError,  # permission denied
     "-1052": PermissionDeniedError,  # insufficient permissions
-    "-1054": ServerError,  # system error, "please retry later"
+    "-1054": ServerError,  # system error, "please retry later" (also "FAILED_PRECONDITION: ...")
     "-1135": BadRequestError,  # invalid JSON
     "-1140": BadRequestError,  # parameter validation error
-    "-1150": BadRequestError,  # request method not supported
+    # Seen from the live exchange (HTTP 400), recorded by ccxt's tests (likely):
+    "-1141": BadRequestError,  # "Parameter 'symbol' cannot be empty."
+    "-1142": BadRequestError,  # "Parameter 'symbol' is invalid." (also for 'limit')
+    "-1058": BadRequestError,  # the symbol does not accept API orders (only some contracts do)
+    "-1150": BadRequestError,  # request method not supported (POST /capi/v3/batchOrders)
     "-3200": OrderNotFoundError,  # order does not exist
     "-3236": PermissionDeniedError,  # no API permission
 }
 
 
-def _class_for_code(code: str) -> type[WeexAPIError] | None:
-    return CODE_TABLE.get(code)
+#: The HTTP statuses that say what kind of refusal an error is when its code does not (a code
+#: this SDK does not know, or none). Any 5xx is a ``ServerError``; any other status tells nothing.
+STATUS_TABLE: dict[int, type[WeexAPIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
 
 
 def _class_for_status(status_code: int) -> type[WeexAPIError]:
-    if status_code == 429:
-        return RateLimitError
     if status_code >= 500:
         return ServerError
-    if status_code == 401:
-        return AuthenticationError
-    if status_code == 403:
-        return PermissionDeniedError
-    if status_code in (400, 404, 422):
-        return BadRequestError
-    return WeexAPIError
+    return STATUS_TABLE.get(status_code, UnrecognizedAPIError)
 
 
 def api_error_for(
@@ -260,14 +274,13 @@ def api_error_for(
     body: Any = None,
     retry_after: float | None = None,
 ) -> WeexAPIError:
-    """Build the exception for an error answer: by ``code`` first, then by HTTP status."""
-    cls = _class_for_code(code) if code is not None else None
+    """Build the exception for an error answer: by ``code`` first, then by HTTP status; an
+    HTTP 429 is always a ``RateLimitError`` (the pools must pause, whatever the body says)."""
+    cls = CODE_TABLE.get(code) if code is not None else None
     if status_code == 429:
         cls = RateLimitError
-    elif status_code >= 500 and cls is None:
-        cls = ServerError
     elif cls is None:
-        cls = UnrecognizedAPIError if code is not None else _class_for_status(status_code)
+        cls = _class_for_status(status_code)
     if cls is RateLimitError:
         return RateLimitError(
             message, status_code=status_code, code=code, body=body, retry_after=retry_after
