@@ -91,7 +91,8 @@ def test_documented_v2_answers() -> None:
         ],
         "result": True,
     }
-    acks = strict(V2.place_orders([limit_order("v2", "order12346")]), batch)
+    (placement,) = V2.place_orders([limit_order("v2", "order12346")])  # one request
+    acks = strict(placement.call, batch)
     assert acks == (OrderAck("596476148997685805", "order12346", True, "", ""),)
     # cancelAllOrders, as WEEX's page shows it: the id a JSON number above 2**53, read exactly.
     cancelled_all = [{"orderId": 696026685023191898, "success": True}]
@@ -155,7 +156,7 @@ def test_documented_v3_answers() -> None:
         {"orderId": 702345678901234567, "success": True, "errorCode": "", "errorMessage": ""}
     ]
     assert strict(V3.cancel_all(None), all_items).cancelled == ("702345678901234567",)
-    batch = [
+    answers = [
         {
             "orderId": "702345678901234567",
             "clientOrderId": "batch-1",
@@ -164,7 +165,7 @@ def test_documented_v3_answers() -> None:
             "errorMessage": "",
         },
         {
-            "orderId": "702345678901234568",
+            "orderId": "",
             "clientOrderId": "batch-2",
             "success": False,
             "errorCode": "PRICE_OUT_OF_RANGE",
@@ -172,9 +173,11 @@ def test_documented_v3_answers() -> None:
         },
     ]
     requested = [limit_order("v3", "batch-1"), limit_order("v3", "batch-2")]
-    acks = strict(V3.place_orders(requested), batch)
-    assert [a.error_code for a in acks] == ["", "PRICE_OUT_OF_RANGE"]
-    assert strict(V3.place_order(requested[0]), batch[0]).success
+    placements = V3.place_orders(requested)  # one POST /capi/v3/order per order
+    assert [p.call.endpoint.path for p in placements] == ["/capi/v3/order"] * 2
+    acks = [strict(p.call, answer) for p, answer in zip(placements, answers, strict=True)]
+    assert [a[0].error_code for a in acks] == ["", "PRICE_OUT_OF_RANGE"]
+    assert strict(V3.place_order(requested[0]), answers[0]).success
 
 
 # -- the endpoint table: weights, priorities, a route in the fake, a documented answer -------------
@@ -192,7 +195,6 @@ TABLE = {
     ("v2", "place_order"): ("POST", 2, 5, Priority.PLACE, False),
     ("v3", "place_order_v3"): ("POST", 2, 5, Priority.PLACE, False),
     ("v2", "place_orders"): ("POST", 5, 10, Priority.PLACE, False),
-    ("v3", "place_orders_v3"): ("POST", 5, 10, Priority.PLACE, False),
     ("v2", "open_orders"): ("GET", 2, 2, Priority.QUERY, True),
     ("v3", "open_orders_v3"): ("GET", 2, 3, Priority.QUERY, True),
     ("v2", "order_detail"): ("GET", 2, 2, Priority.QUERY, True),
@@ -242,12 +244,8 @@ DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
         },
     ),
     ("v2", "place_orders"): (
-        lambda api: api.place_orders([limit_order("v2", "c")]),
+        lambda api: api.place_orders([limit_order("v2", "c")])[0].call,
         {"order_info": [{"order_id": "7", "client_oid": "c", "result": True}], "result": True},
-    ),
-    ("v3", "place_orders_v3"): (
-        lambda api: api.place_orders([limit_order("v3", "c")]),
-        [{"orderId": "7", "clientOrderId": "c", "success": True}],
     ),
     ("v2", "open_orders"): (lambda api: api.open_orders(None, None, None), []),
     ("v3", "open_orders_v3"): (lambda api: api.open_orders(None, None, None), []),

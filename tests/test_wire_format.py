@@ -112,9 +112,9 @@ async def test_v2_cancel_all_reads_any_answer(answer: Any, cancelled: tuple[str,
 
 
 async def test_batch_place_answer_missing_an_order() -> None:
-    orders = [limit_order("v3", "x1"), limit_order("v3", "x2")]
-    answer = [{"orderId": "5", "clientOrderId": "x1", "success": True}]
-    _, acks = await sent_by("v3", lambda c: c.place_orders(orders), answer)
+    orders = [limit_order("v2", "x1"), limit_order("v2", "x2")]
+    answer = {"order_info": [{"order_id": "5", "client_oid": "x1", "result": True}]}
+    _, acks = await sent_by("v2", lambda c: c.place_orders(orders), answer)
     assert acks[0] == OrderAck("5", "x1", True, "", "")
     assert (acks[1].client_oid, acks[1].success, acks[1].error_code) == (
         "x2",

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import attrs
+
 from ._checks import ApiVersion, Key, check_symbol, checked_names, order_names
 from ._endpoints import Call, Endpoint
 from .errors import BadRequestError, InvalidRequestError
@@ -27,10 +29,34 @@ from .models import (
     ServerTime,
 )
 
-__all__ = ["OUTCOME_UNKNOWN", "Api", "accepted", "acks", "decimal_text", "order_prices"]
+__all__ = [
+    "NOT_SENT",
+    "OUTCOME_UNKNOWN",
+    "Api",
+    "Placement",
+    "accepted",
+    "acks",
+    "decimal_text",
+    "order_prices",
+]
 
-#: ``OrderAck.error_code`` of an order the exchange's answer did not mention: it may be live.
+#: ``OrderAck.error_code`` of an order the exchange's answer did not mention, or whose request
+#: got no clear answer: it may be live.
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+#: ``OrderAck.error_code`` of an order whose request was never sent: it is certainly not live.
+NOT_SENT = "NOT_SENT"
+
+
+@attrs.frozen
+class Placement:
+    """One request of a batch placement: the call, and the orders it carries, in order.
+
+    V2 places a batch in one request; V3 has no batch placement WEEX accepts, so each order is
+    its own request (docs/weex-facts.md).
+    """
+
+    call: Call[tuple[OrderAck, ...]]
+    orders: tuple[OrderRequest, ...]
 
 
 def decimal_text(number: Decimal) -> str:
@@ -153,8 +179,9 @@ class Api(abc.ABC):
         """Place one order; its reader raises ``BadRequestError`` when the exchange refuses it."""
 
     @abc.abstractmethod
-    def place_orders(self, orders: Sequence[OrderRequest]) -> Call[tuple[OrderAck, ...]]:
-        """Place a batch of orders; one ack each, in the order given."""
+    def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[Placement, ...]:
+        """The requests that place a batch of orders (checked): their acks, in the order of the
+        placements, are one ack per order, in the order given."""
 
     @abc.abstractmethod
     def open_orders(

@@ -28,6 +28,7 @@ from ._checks import (
 )
 from ._flatten import FlattenRun
 from ._limiter import Limiter, PoolSnapshot, RateLimits
+from ._placing import place_all
 from ._retry import RetryPolicy
 from ._session import (
     DEFAULT_BASE_URL,
@@ -455,21 +456,29 @@ class WeexClient:
         return await self._session.send(self._api.place_order(order))
 
     async def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[OrderAck, ...]:
-        """Place up to 20 orders (V2, one symbol) or 10 (V3) in one request (IP 5, UID 10).
+        """Place up to 20 orders (V2, one symbol) or 10 (V3).
 
-        V2: ``POST /capi/v2/order/batchOrders``; V3: ``POST /capi/v3/batchOrders``. Never retried
-        (see ``place_order``).
+        V2: one ``POST /capi/v2/order/batchOrders`` (IP 5, UID 10). V3: one
+        ``POST /capi/v3/order`` per order (IP 2, UID 5 each), sent concurrently through the
+        limiter: WEEX refuses V3 batch placement (``-1150``). Never retried once it may have
+        reached the exchange (see ``place_order``).
 
         Returns:
             One ``OrderAck`` per order, in the order given: judge each by its ``success``. An
-            order the answer did not mention has ``error_code`` ``"OUTCOME_UNKNOWN"``: it may be
-            live, look it up by its ``client_oid``.
+            order whose outcome is not known has ``error_code`` ``"OUTCOME_UNKNOWN"`` (the answer
+            did not mention it, or, on V3, its request got no clear answer): it may be live,
+            look it up by its ``client_oid``. On V3, an order refused by its own request has
+            the exchange's code and message, and one never sent (the client closed first)
+            ``"NOT_SENT"``.
 
         Raises:
             InvalidRequestError: before sending anything: too many orders, two with one
                 ``client_oid``, several symbols on V2.
+            WeexAPIError: (a subclass) V2: the exchange refused the request; V3: it refused the
+                key (authentication or permission; a wrong key is sent once).
+            TransportError: V2: no answer came; the orders may or may not be live.
         """
-        return await self._session.send(self._api.place_orders(orders))
+        return await place_all(self._session, self._api.place_orders(orders))
 
     async def open_orders(
         self, symbol: str | None = None, *, limit: int | None = None, page: int | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._api import Api, accepted, acks, decimal_text, order_prices
+from ._api import Api, Placement, accepted, acks, decimal_text, order_prices
 from ._checks import (
     MAX_IDS_V2,
     MAX_ORDERS_V2,
@@ -357,7 +357,7 @@ class V2Api(Api):
         body = {"symbol": order.symbol, **self._order_body(order)}
         return request(PLACE_ORDER, ack, body=body)
 
-    def place_orders(self, orders: Sequence[OrderRequest]) -> Call[tuple[OrderAck, ...]]:
+    def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[Placement, ...]:
         batch = self.check_orders(orders)
         if len({order.symbol for order in batch}) != 1:
             raise InvalidRequestError("a V2 batch placement takes orders of one symbol only")
@@ -365,7 +365,8 @@ class V2Api(Api):
             "symbol": batch[0].symbol,
             "orderDataList": [self._order_body(order) for order in batch],
         }
-        return request(PLACE_ORDERS, _place_orders_result(batch), body=body)
+        call = request(PLACE_ORDERS, _place_orders_result(batch), body=body)
+        return (Placement(call, tuple(batch)),)
 
     def open_orders(
         self, symbol: str | None, limit: int | None, page: int | None

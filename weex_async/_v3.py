@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._api import Api, accepted, acks, decimal_text, order_prices
+from ._api import Api, Placement, accepted, decimal_text, order_prices
 from ._checks import (
     MAX_IDS_V3,
     MAX_ORDERS_V3,
@@ -55,7 +55,7 @@ class V3CancelItem:
 
 @attrs.frozen
 class V3PlaceItem:
-    """``POST /capi/v3/order``, and each item of ``POST /capi/v3/batchOrders``."""
+    """The answer of ``POST /capi/v3/order``."""
 
     orderId: str = ""
     clientOrderId: str = ""
@@ -163,19 +163,9 @@ PLACE_ORDER: Endpoint[V3PlaceItem] = Endpoint(
     priority=Priority.PLACE,
     trade=True,
 )
-#: At most 10 orders, each with its own symbol.
-PLACE_ORDERS: Endpoint[tuple[V3PlaceItem, ...]] = Endpoint(
-    "place_orders_v3",
-    "POST",
-    "/capi/v3/batchOrders",
-    ip_weight=5,
-    uid_weight=10,
-    signed=True,
-    response_type=tuple[V3PlaceItem, ...],
-    idempotent=False,
-    priority=Priority.PLACE,
-    trade=True,
-)
+# No batch placement: WEEX documents no V3 batch-place endpoint, and the live exchange answers
+# ``POST /capi/v3/batchOrders`` with ``{"code": -1150, "msg": "Request method 'POST' not
+# supported"}`` (docs/weex-facts.md). ``place_orders`` sends one ``PLACE_ORDER`` per order.
 OPEN_ORDERS: Endpoint[tuple[V3Order, ...]] = Endpoint(
     "open_orders_v3",
     "GET",
@@ -335,16 +325,17 @@ class V3Api(Api):
 
         return request(PLACE_ORDER, ack, body=self._order_body(order))
 
-    def place_orders(self, orders: Sequence[OrderRequest]) -> Call[tuple[OrderAck, ...]]:
-        batch = self.check_orders(orders)
+    def place_orders(self, orders: Sequence[OrderRequest]) -> tuple[Placement, ...]:
+        """One ``POST /capi/v3/order`` per order: V3 has no batch placement WEEX accepts. Each
+        answer is the order's ack (``success: false`` is a refused order, not an error)."""
 
-        def convert(answer: tuple[V3PlaceItem, ...]) -> tuple[OrderAck, ...]:
-            return acks(
-                batch, {item.clientOrderId: _ack(item, item.clientOrderId) for item in answer}
-            )
+        def placement(order: OrderRequest) -> Placement:
+            def ack(answer: V3PlaceItem) -> tuple[OrderAck, ...]:
+                return (_ack(answer, order.client_oid),)
 
-        body = {"batchOrders": [self._order_body(order) for order in batch]}
-        return request(PLACE_ORDERS, convert, body=body)
+            return Placement(request(PLACE_ORDER, ack, body=self._order_body(order)), (order,))
+
+        return tuple(placement(order) for order in self.check_orders(orders))
 
     def open_orders(
         self, symbol: str | None, limit: int | None, page: int | None

@@ -262,11 +262,16 @@ class FakeExchange:
             return status, _error(code, message, v3=v3, v3_code=v3_code), []
 
         if path not in _PATHS:
+            if v3:  # as the live exchange answers an unknown /capi/v3/ path (Spring's body)
+                return 404, _spring_not_found(path), []
             return refused(404, "40404", f"no such endpoint: {method} {path}")
         if (method, path) not in WEIGHTS:
+            if v3:  # the live exchange's answer to POST /capi/v3/batchOrders (ccxt's record)
+                message = f"Request method '{method}' not supported"
+                return refused(400, "40017", message, v3_code=-1150)
             methods = " or ".join(sorted(m for m, p in WEIGHTS if p == path))
             message = f"Request method '{method}' not supported ({methods})"
-            return refused(405, "40017", message, v3_code=-1150)  # V3: method not supported
+            return refused(405, "40017", message)
         ip = (scope.get("client") or ("unknown", 0))[0]
         if path == _TIME_V2:
             return self._metered(ip, None, method, path, self._server_time)
@@ -431,6 +436,12 @@ def _error(
     if v3 and (v3_code is not None or code in V3_CODES):
         return {"code": V3_CODES[code] if v3_code is None else v3_code, "msg": message}
     return {"code": code, "msg": message, "requestTime": int(time.time() * 1000), "data": None}
+
+
+def _spring_not_found(path: str) -> dict[str, Any]:
+    """V3's answer to a path it does not have: no WEEX code, Spring's error body."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime())
+    return {"timestamp": stamp, "status": 404, "error": "Not Found", "path": path}
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
