@@ -31,6 +31,7 @@ from ._checks import Key, name_problem
 from ._limiter import Priority
 from ._session import DeadlineReached, Session, Trace
 from .errors import (
+    ApiVersionRetiredError,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
@@ -239,6 +240,10 @@ class CancelRun:
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
             self._stop(f"the exchange refused this key ({_refusal(exc)})")
+        except ApiVersionRetiredError as exc:
+            self._refused(pending, exc, maybe_sent=trace.unclear)
+            if exc.definite:  # the path is gone: every batch would meet it, send no more
+                self._stop(exc.message)
         except BadRequestError as exc:
             if exc.code == TOO_MANY_IDS and len(pending) > 1:
                 half = max(1, len(pending) // 2)

@@ -20,8 +20,9 @@ import httpx
 
 from ._decode import CONVERTER, decode, encode_body
 from ._limiter import Priority
+from .errors import ApiVersionRetiredError, ResponseDecodeError, WeexAPIError
 
-__all__ = ["Call", "Endpoint", "declared", "request"]
+__all__ = ["RETIRED", "Call", "Endpoint", "Retirement", "declared", "request", "retired_error"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -107,10 +108,73 @@ class Call(Generic[R]):
         return Call(self.endpoint, self.content, self.params, then_read)
 
 
+@attrs.frozen
+class Retirement:
+    """An API version WEEX announced it retires: its paths, the date, and what to use instead."""
+
+    version: str
+    prefix: str
+    sunset: str
+    certainty: str
+    use: str
+
+
+#: V2's retirement: WEEX's docs label it "V2 (Sunsets Sep 30)" without a year; WEEX's V3
+#: changelog (2026-03) says V2 is retired, so the year is very likely 2026 (docs/api-versions.md).
+RETIRED = (Retirement("v2", "/capi/v2/", "2026-09-30", "the year is likely", "v3"),)
+
+#: Statuses that say the path is gone, whatever the body.
+_GONE_STATUSES = (404, 410)
+
+
+def _html(answer: httpx.Response) -> bool:
+    kind = answer.headers.get("content-type", "").lower()
+    return "html" in kind or answer.content.lstrip()[:1] == b"<"
+
+
+def retired_error(
+    endpoint: Endpoint[Any], answer: httpx.Response, error: Exception
+) -> ApiVersionRetiredError | None:
+    """The error to raise instead of ``error`` when ``answer`` says that the endpoint's API
+    version is gone: HTTP 404 or 410, or an HTML page on a status below 400 (a 403 or 5xx page
+    is an outage or a block, not a retirement). ``None`` otherwise."""
+    retired = next((r for r in RETIRED if endpoint.path.startswith(r.prefix)), None)
+    status = answer.status_code
+    page = status < 400 and isinstance(error, ResponseDecodeError) and _html(answer)
+    if retired is None or not (status in _GONE_STATUSES or page):
+        return None
+    if page:
+        said = (
+            f"an HTML page (HTTP {status}) where the API answers JSON: if this persists, WEEX API "
+            f"{retired.version.upper()} may be retired"
+        )
+    else:
+        said = f"HTTP {status} (no such endpoint): WEEX API {retired.version.upper()} looks retired"
+    message = (
+        f"{endpoint.method} {endpoint.path} answered {said} (WEEX announced its sunset for "
+        f'{retired.sunset}; {retired.certainty}). Use api_version="{retired.use}" (command '
+        f"line: --api-version {retired.use}, or WEEX_API_VERSION={retired.use})"
+    )
+    code = error.code if isinstance(error, WeexAPIError) else None
+    body = error.body if isinstance(error, (WeexAPIError, ResponseDecodeError)) else None
+    return ApiVersionRetiredError(
+        message,
+        status_code=status,
+        code=code,
+        body=body,
+        api_version=retired.version,
+        use=retired.use,
+        sunset=retired.sunset,
+        definite=not page,
+    )
+
+
 @overload
 def request(
     endpoint: Endpoint[T], *, body: object = None, params: Mapping[str, str] | None = None
 ) -> Call[T]: ...
+
+
 @overload
 def request(
     endpoint: Endpoint[T],
@@ -131,7 +195,13 @@ def request(
     shape = endpoint.response_type
 
     def read(answer: httpx.Response, converter: cattrs.Converter) -> Any:
-        wire = decode(answer, shape, converter)
+        try:
+            wire = decode(answer, shape, converter)
+        except (WeexAPIError, ResponseDecodeError) as exc:
+            gone = retired_error(endpoint, answer, exc)
+            if gone is None:
+                raise
+            raise gone from exc
         return wire if convert is None else convert(wire)
 
     content = encode_body(body) if body is not None else b""

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from .errors import (
+    ApiVersionRetiredError,
     ConfigurationError,
     RateLimitError,
     ResponseDecodeError,
@@ -111,6 +112,8 @@ class RetryPolicy:
     @staticmethod
     def outcome_unknown(error: BaseException) -> bool:
         """True for failures after which the exchange may or may not have acted."""
+        if isinstance(error, ApiVersionRetiredError):  # a 404 or 410: the path is gone
+            return not error.definite
         return isinstance(
             error, (TransportError, ServerError, ResponseDecodeError, UnrecognizedAPIError)
         )

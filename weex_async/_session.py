@@ -35,6 +35,7 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
     EventLoopError,
+    NotFoundError,
     RateLimitError,
     RequestTimeoutError,
     TransportError,
@@ -420,6 +421,8 @@ class Session:
             pause = await self._limiter.rate_limited(endpoint, exc.retry_after)
             if self.observed:
                 self.emit(RateLimited(endpoint.name, pause))
+            raise
+        except NotFoundError:  # no such path: whether the key is right is not known
             raise
         except BadRequestError:
             self._key_confirmed = self._key_confirmed or endpoint.signed

@@ -11,6 +11,7 @@
     │   └── RequestTimeoutError                  ... because a timeout expired
     ├── ResponseDecodeError                      an answer we cannot read
     │   ├── NonJSONResponseError                 the body is not JSON (a 521 with an empty body)
+    │   │   └── ApiVersionRetiredError *         V2 answered as if gone: use api_version="v3"
     │   └── UnexpectedResponseError              JSON, but not the documented shape
     └── WeexAPIError                             the exchange answered with an error
         ├── AuthenticationError                  key, signature or passphrase rejected
@@ -19,6 +20,7 @@
         ├── BadRequestError                      parameters rejected
         │   ├── OrderNotFoundError               the order is not open (filled or cancelled)
         │   └── NotFoundError                    HTTP 404: no such path (or thing) here
+        │       └── ApiVersionRetiredError *     (both: a 404 or 410 JSON answer, or an HTML page)
         ├── RateLimitError                       HTTP 429: the pools pause for the ban
         ├── ServerError                          5xx or WEEX's "system error" (40015)
         └── UnrecognizedAPIError                 a code this SDK does not know: outcome unknown
@@ -37,6 +39,7 @@ from typing import Any
 __all__ = [
     "CODE_TABLE",
     "STATUS_TABLE",
+    "ApiVersionRetiredError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
@@ -163,6 +166,52 @@ class OrderNotFoundError(BadRequestError):
 class NotFoundError(BadRequestError):
     """HTTP 404 with a code this SDK does not know, or none: the exchange has no such path (V3
     answers an unknown ``/capi/v3/`` path so) or no such thing. The request was not acted on."""
+
+
+class ApiVersionRetiredError(NotFoundError, NonJSONResponseError):
+    """An API version answered as if it were gone: a V2 call answered HTTP 404 or 410, or with an
+    HTML page where JSON was expected (on a status below 400). WEEX announced V2's retirement
+    (docs/api-versions.md); the message says which version to use instead.
+
+    Both a ``NotFoundError`` and a ``NonJSONResponseError``, so code that caught what these
+    answers raised before still catches it. A 404 or 410 is ``definite``: never retried, and
+    ``cancel_orders`` reports its orders failed with this message and sends nothing more. An HTML
+    page is not: a proxy's passing error page looks the same, so it is retried like any
+    unreadable answer, and only says "may be retired" if it persists.
+
+    Attributes:
+        definite: the path is gone (HTTP 404 or 410), not only an HTML page where JSON was due.
+        api_version: the version that answered so (``"v2"``).
+        use: the version to use instead (``"v3"``).
+        sunset: the announced retirement date (``"2026-09-30"``; the year is likely, not
+            confirmed).
+        status_code: the HTTP status.
+        code: the body's code, if it had one.
+        message: the explanation (also ``str(error)``).
+        body: the decoded JSON body, or the start of the raw text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None,
+        body: Any,
+        api_version: str,
+        use: str,
+        sunset: str,
+        definite: bool,
+    ) -> None:
+        WeexError.__init__(self, message)
+        self.definite = definite
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.body = body[:_BODY_EXCERPT] if isinstance(body, str) else body
+        self.api_version = api_version
+        self.use = use
+        self.sunset = sunset
 
 
 class RateLimitError(WeexAPIError):
