@@ -33,10 +33,36 @@ async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[We
         yield client
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "only_on(version): a test of one version's own answers, in a module run on both versions",
+    )
+
+
 @pytest.fixture(params=["v2", "v3"])
-def version(request: pytest.FixtureRequest) -> ApiVersion:
+def version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ApiVersion:
+    """Each API version in turn. ``helpers.client_for`` speaks it unless told otherwise, so a
+    module runs every test on both with ``pytestmark = pytest.mark.usefixtures("version")``."""
+    from . import helpers  # helpers imports this module: not at the top
+
     version: ApiVersion = request.param
+    monkeypatch.setattr(helpers, "VERSION_UNDER_TEST", version)
     return version
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped."""
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        running = callspec.params.get("version") if callspec is not None else None
+        only = item.get_closest_marker("only_on")
+        (drop if only and running and running != only.args[0] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

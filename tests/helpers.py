@@ -22,6 +22,13 @@ from weex_async.testing import FakeExchange
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 
 SYMBOL = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
+#: What differs between the versions in the tests run on both: ids per batch cancel (the
+#: client's default), the code of a bad signature, the reason of an order not found.
+PER_BATCH = {"v2": 50, "v3": 10}
+BAD_SIGNATURE = {"v2": "40009", "v3": "-1047"}
+NOT_FOUND = {"v2": "FAILED_ORDER_NOT_FOUND", "v3": "FAILED_ORDER_NOT_FOUND (order does not exist)"}
+#: The version ``client_for`` speaks when not told: the ``version`` fixture sets it (conftest).
+VERSION_UNDER_TEST: ApiVersion = "v2"
 #: Budgets that never make a test wait, and retries that never make it sleep.
 ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
@@ -115,18 +122,19 @@ def client_for(
     exchange: FakeExchange,
     transport: httpx.AsyncBaseTransport | None = None,
     *,
-    version: ApiVersion = "v2",
+    version: ApiVersion | None = None,
     secret: str | None = None,
     **kwargs: Any,
 ) -> WeexClient:
     """A client of the conftest account on ``exchange``, with ``ROOMY`` budgets and
-    ``FAST_RETRY`` unless told otherwise (``secret``: sign with another one)."""
+    ``FAST_RETRY`` unless told otherwise (``secret``: sign with another one; ``version``: the
+    version under test, V2 outside the ``version`` fixture)."""
     options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
     options.update(kwargs)
     return WeexClient(
         Credentials(API_KEY, secret or API_SECRET, PASSPHRASE),
         base_url="http://fake",
         transport=transport or exchange.transport(),
-        api_version=version,
+        api_version=version or VERSION_UNDER_TEST,
         **options,
     )
