@@ -20,10 +20,10 @@
         ├── BadRequestError                      parameters rejected
         │   ├── OrderNotFoundError               the order is not open (filled or cancelled)
         │   └── NotFoundError                    HTTP 404: no such path (or thing) here
-        │       └── ApiVersionRetiredError *     (both: a 404 or 410 JSON answer, or an HTML page)
+        │       └── ApiVersionRetiredError *     * one class under both parents (404, 410, HTML)
         ├── RateLimitError                       HTTP 429: the pools pause for the ban
         ├── ServerError                          5xx or WEEX's "system error" (40015)
-        └── UnrecognizedAPIError                 a code this SDK does not know: outcome unknown
+        └── UnrecognizedAPIError                 neither code nor HTTP status tells: outcome unknown
 
 ``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
 ``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), then, for a code it does not
