@@ -257,3 +257,74 @@ def test_fake_exchange_stops_on_ctrl_c_with_exit_0_as_the_table_says() -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "Traceback" not in err
+
+
+# -- fake-exchange says how to use it -------------------------------------------------------------
+
+
+def serve_fake(*extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start ``weex-async fake-exchange``; return it and its banner (up to the export line)."""
+    process = subprocess.Popen(
+        [*weex_async(), "fake-exchange", "--port", str(free_port()), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    while not banner or not banner[-1].lstrip().startswith("export "):
+        line = process.stdout.readline()
+        if not line:
+            break
+        banner.append(line.rstrip("\n"))
+    return process, banner
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    return err
+
+
+def test_fake_exchange_prints_a_ready_to_copy_export_line_that_works() -> None:
+    process, banner = serve_fake("--open", "2")
+    try:
+        export = banner[-1].strip()
+        ids = [line.strip() for line in banner if line.strip().isdigit()]
+        assert export.startswith("export WEEX_API_KEY=demo-key-1 WEEX_API_SECRET=demo-secret-1 ")
+        assert "WEEX_API_PASSPHRASE=demo-passphrase" in export
+        assert "WEEX_BASE_URL=http://127.0.0.1:" in export
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WEEX_")}
+        script = f"{export} && {' '.join(weex_async())} cancel --ids {' '.join(ids)}"
+        done = subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+    finally:
+        stop(process)
+    assert done.returncode == 0, done
+    assert "2 cancelled, 0 failed" in done.stdout
+
+
+def test_fake_exchange_never_prints_the_credentials_of_an_account_given() -> None:
+    process, banner = serve_fake("--account", "my-key:my-secret-xyz:my-pass-xyz")
+    err = stop(process)
+    text = "\n".join(banner) + err
+    assert banner[-1].strip().startswith("export WEEX_BASE_URL=http://127.0.0.1:")
+    assert "my-secret-xyz" not in text
+    assert "my-pass-xyz" not in text
+    assert "WEEX_API_SECRET" not in text
+
+
+@pytest.mark.parametrize("command", [["fake-exchange", "--port", str(free_port())], ["demo"]])
+def test_without_uvicorn_the_hint_installs_from_the_checkout(
+    command: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "uvicorn.py").write_text("raise ImportError('uvicorn is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run(
+        [*weex_async(), *command], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 2, done
+    assert "pip install -e '.[fake]'" in done.stderr
+    assert "weex-async[fake]" not in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -42,6 +43,10 @@ from .models import CancelReport, FlattenReport
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: The environment variable that points ``--base-url`` (and the docs' examples) elsewhere, such
+#: as at ``weex-async fake-exchange``.
+BASE_URL_VARIABLE = "WEEX_BASE_URL"
 
 #: Every command's exit codes, one table (docs/cli.md says the same; a test keeps them equal).
 EXIT_CODES = {
@@ -213,7 +218,10 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = command(name, text, None if name == "time" else _CREDENTIALS)
         sub.add_argument(
-            "--base-url", type=_base_url, default=DEFAULT_BASE_URL, help="the API's root URL"
+            "--base-url",
+            type=_base_url,
+            default=os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
+            help=f"the API's root URL (${BASE_URL_VARIABLE} when set)",
         )
         if name == "cancel":
             which = sub.add_mutually_exclusive_group(required=True)
@@ -410,11 +418,27 @@ def _fake_exchange(args: argparse.Namespace) -> int:
                     print("".join(f"    {order_id}\n" for order_id in ids), end="")
             if args.ids_out:
                 print(f"  their ids are in {args.ids_out}, one per line")
+            print(_fake_exchange_usage(url, demo=not args.account))
             sys.stdout.flush()
             while True:
                 time.sleep(3600)  # the server runs in its own thread
     except KeyboardInterrupt:  # Ctrl-C is how it stops, at any moment
         return EXIT_OK
+
+
+def _fake_exchange_usage(url: str, *, demo: bool) -> str:
+    """The banner's ready-to-copy line: the demo account's credentials (fake, documented), never
+    those of an account given with --account, which are the user's to keep."""
+    from ._demo import demo_credentials
+
+    if not demo:
+        return f"  point the commands at it:\n    export {BASE_URL_VARIABLE}={url}"
+    creds = demo_credentials(1)
+    return (
+        "  use it from a shell (its demo account's credentials are fake and documented):\n"
+        f"    export WEEX_API_KEY={creds.api_key} WEEX_API_SECRET={creds.api_secret} "
+        f"WEEX_API_PASSPHRASE={creds.passphrase} {BASE_URL_VARIABLE}={url}"
+    )
 
 
 async def _time(args: argparse.Namespace) -> int:
