@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
+import math
 import os
 import re
 import signal
@@ -328,3 +329,69 @@ def test_without_uvicorn_the_hint_installs_from_the_checkout(
     assert "pip install -e '.[fake]'" in done.stderr
     assert "weex-async[fake]" not in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+# -- the demo's summary and progress ---------------------------------------------------------------
+
+
+def test_demo_counts_batch_cancels_and_lookups_apart_and_says_what_seed_and_pace_mean() -> None:
+    argv = ["demo", "--orders", "150", "--window", "0.5", "--faults", "0.3", "--seed", "3"]
+    summary = json.loads(run([*argv, "--json"]).stdout)
+    kinds = summary["calls_by_kind"]
+    assert sum(kinds.values()) == summary["calls"], "every call counted once, by its kind"
+    assert kinds["batch cancels"] >= 15
+    done = run(argv)
+    assert done.returncode == 0, done
+    calls = next(line for line in done.stdout.splitlines() if line.startswith("calls "))
+    assert re.fullmatch(
+        r"calls +(\d+): (?=.*\d+ batch cancels)(?=.*\d+ order lookups)"
+        r".*\(batches of up to 10 ids\)",
+        calls,
+    ), calls
+    assert "a minimum without faults" in done.stdout
+    assert "seed 3 fixes the fault drawn for the n-th request" in done.stdout
+    assert "which request comes n-th depends on timing" in " ".join(
+        run(["demo", "--help"]).stdout.split()
+    )
+
+
+class StubClient:
+    """What the progress printer reads from a client: its pools."""
+
+    def __init__(self) -> None:
+        self.pools: tuple[Any, ...] = ()
+
+    def rate_limit_status(self) -> tuple[Any, ...]:
+        return self.pools
+
+
+def test_demo_progress_off_a_terminal_names_the_rule_and_stops_flooding() -> None:
+    import io
+
+    from weex_async import PoolSnapshot
+    from weex_async._demo import _progress_printer
+
+    exchange = FakeExchange()
+    exchange.add_account(KEY, SECRET, PASSPHRASE)
+    ids = exchange.open_orders(KEY, 20)
+    out = io.StringIO()
+    show = _progress_printer(exchange, 20, out, live=False)
+    client = StubClient()
+    client.pools = (
+        PoolSnapshot("in-flight", 64, math.inf, 10, 10, 0.0, 0.0),
+        PoolSnapshot("trade:k", 10, 1.0, 10, 10, 0.0, 0.02),  # the trade cap holds the queue
+        PoolSnapshot("uid:h:k", 500, 10.0, 100, 10, 0.0, 0.0),
+    )
+    show([client], 1.0)  # type: ignore[list-item]
+    assert "waiting for the trade cap (10 trade calls per second): a call frees in 0.1s" in (
+        out.getvalue()
+    ), "the rule that holds it, rounded up (never 0.0s while it lasts)"
+    for order_id in ids:
+        exchange.accounts[KEY].orders.pop(order_id)
+    lines_before = out.getvalue().count("\n")
+    for step in range(40):  # 10 s of ticks every 0.25 s, the queue changing at each
+        client.pools = (PoolSnapshot("in-flight", 64, math.inf, 1, step % 7, 0.0, 0.0),)
+        show([client], 2.0 + step * 0.25)  # type: ignore[list-item]
+    said = out.getvalue().splitlines()[lines_before:]
+    assert said[0].endswith("closed on the exchange 20/20, queued 0"), said
+    assert len(said) <= 11, "after every order closed: a line a second at most"

@@ -13,10 +13,11 @@ import attrs
 
 from ._client import API, WeexClient
 from ._flatten import least_time
-from ._limiter import Budget, RateLimits
+from ._limiter import Budget, PoolSnapshot, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
 from ._v2 import CANCEL_BATCH_ORDERS
+from .events import Event, RequestDone
 from .testing import FakeExchange, least_seconds, serve
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -39,6 +40,13 @@ class DemoOptions:
     #: of cancelling its ids with ``cancel_orders``
     flatten: bool = False
     symbols: int = 20
+
+
+#: What ``--seed`` fixes, and what it does not (said in the summary, the help and the docs).
+SEED_FIXES = (
+    "seed {seed} fixes the fault drawn for the n-th request the fake receives; which request "
+    "comes n-th depends on timing, so the calls and outcomes vary from run to run"
+)
 
 
 def demo_credentials(n: int) -> Credentials:
@@ -68,12 +76,36 @@ def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
     )
 
 
+#: What the summary calls each endpoint's calls (V3's endpoints end in ``_v3``).
+CALL_KINDS = {
+    "cancel_batch_orders": "batch cancels",
+    "order_detail": "order lookups",
+    "open_orders": "listings",
+    "cancel_all_orders": "cancel-alls",
+}
+
+
+class _CallCounter:
+    """Counts the attempts sent per kind of call (``on_event``), time syncs left out: the
+    summary says batch cancels and lookups apart."""
+
+    def __init__(self) -> None:
+        self.by_kind: Counter[str] = Counter()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestDone):
+            name = event.endpoint.removesuffix("_v3")
+            if name != "server_time":
+                self.by_kind[CALL_KINDS.get(name, name)] += 1
+
+
 async def _cancel_all(
     options: DemoOptions,
     base_url: str,
     exchange: FakeExchange,
     ids_by_account: dict[str, list[str]],
     progress: Callable[[list[WeexClient], float], None] | None,
+    counter: _CallCounter,
 ) -> tuple[list[Any], float]:
     limits = _rate_limits(options)
     accounts = [demo_credentials(n) for n in range(1, options.accounts + 1)]
@@ -85,6 +117,7 @@ async def _cancel_all(
             batch_size=options.batch_size,
             timeout=2.0,
             retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
+            on_event=counter,
         )
         for creds in accounts
     ]
@@ -142,9 +175,10 @@ def run_demo(
         exchange.faults.randomly(options.faults, seed=options.seed)
     total = options.orders * options.accounts
     progress = _progress_printer(exchange, total, progress_to, live) if progress_to else None
+    counter = _CallCounter()
     with serve(exchange) as base_url:
         reports, elapsed = asyncio.run(
-            _cancel_all(options, base_url, exchange, ids_by_account, progress)
+            _cancel_all(options, base_url, exchange, ids_by_account, progress, counter)
         )
     calls = sum(report.calls for report in reports)
     reasons: Counter[str] = Counter()
@@ -181,6 +215,7 @@ def run_demo(
         "cancelled": sum(len(r.cancelled) for r in reports),
         **outcomes,
         "calls": calls,
+        "calls_by_kind": dict(counter.by_kind.most_common()),
         "batch_size": options.batch_size,
         "elapsed_s": round(elapsed, 3),
         "theoretical_s": round(theoretical, 3),
@@ -195,6 +230,7 @@ def run_demo(
         "injected_429": injected.get("429", 0),
         "faults_injected": sum(injected.values()),
         "faults_by_kind": injected,
+        "seed": options.seed,
         "closed_on_exchange": total - sum(len(a.orders) for a in exchange.accounts.values()),
         "reasons": dict(reasons.most_common(5)),
     }
@@ -224,7 +260,7 @@ def _progress_printer(
 ) -> Callable[[list[WeexClient], float], None]:
     """Progress: the orders no longer open on the exchange (what the fake's book says), the
     account pool's use, and the callers waiting for the rate-limit window."""
-    last: dict[str, Any] = {"at": -1.0, "line": ""}
+    last: dict[str, Any] = {"at": -1.0, "line": "", "all_closed": False}
 
     def show(clients: list[WeexClient], elapsed: float) -> None:
         done = total - sum(len(account.orders) for account in exchange.accounts.values())
@@ -233,7 +269,11 @@ def _progress_printer(
         uid_used = max((s.used for s in pools if s.name.startswith("uid")), default=0)
         window_pools = [s for s in pools if s.name.startswith(("uid", "ip", "trade"))]
         paused = max((s.paused_for for s in window_pools), default=0.0)
-        frees_in = max((s.ready_in for s in window_pools if s.waiting), default=0.0)
+        holding = max(  # the rule that holds the queue: the pool that frees last
+            (s for s in window_pools if s.waiting and 0 < s.ready_in < math.inf),
+            key=lambda s: s.ready_in,
+            default=None,
+        )
         if live:
             width = 30
             filled = int(width * done / total) if total else width
@@ -248,16 +288,41 @@ def _progress_printer(
             return
         line = f"closed on the exchange {done}/{total}, queued {queued}"
         if paused > 0:
-            line += f", paused after an HTTP 429: {paused:.1f}s left"
-        elif queued and 0 < frees_in < math.inf:
-            line += f", waiting for the rate-limit window: weight frees in {frees_in:.1f}s"
+            line += f", paused after an HTTP 429: {_up(paused)}s left"
+        elif queued and holding is not None:
+            line += f", waiting for {_rule(holding)} in {_up(holding.ready_in)}s"
         changed = line != last["line"]
-        if changed and (elapsed - last["at"] >= 1.0 or done == total):
-            last.update(at=elapsed, line=line)
+        # a line a second at most, but the first one saying every order is closed at once
+        first_all_closed = done == total and not last["all_closed"]
+        if changed and (elapsed - last["at"] >= 1.0 or first_all_closed):
+            last.update(at=elapsed, line=line, all_closed=done == total)
             out.write(f"{elapsed:5.1f}s  {line}\n")
             out.flush()
 
     return show
+
+
+def _up(seconds: float) -> str:
+    """Seconds rounded up to a tenth: a wait never reads 0.0 s while it lasts."""
+    return f"{math.ceil(seconds * 10 - 1e-9) / 10:.1f}"
+
+
+def _rule(pool: PoolSnapshot) -> str:
+    """The rule a pool stands for, and what frees in it, as the progress line says them."""
+    kind = pool.name.split(":", 1)[0]
+    if kind == "trade":
+        return f"the trade cap ({pool.budget} trade calls per second): a call frees"
+    who = "account's (UID)" if kind == "uid" else "IP's"
+    return f"the {who} rate-limit window ({pool.budget} weight per window): weight frees"
+
+
+def _calls_line(summary: dict[str, Any]) -> str:
+    kinds = summary.get("calls_by_kind") or {}
+    parts = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    line = f"calls        {summary['calls']}" + (f": {parts}" if parts else "")
+    if summary["mode"] != "flatten":
+        line += f" (batches of up to {summary['batch_size']} ids)"
+    return line
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -270,13 +335,13 @@ def format_summary(summary: dict[str, Any]) -> str:
             f" (a last listing showed no open order), in {summary['rounds']} round(s)",
             f"cancelled    {summary['cancelled']}   still open {summary['still_open']}"
             f"   unknown {summary['unknown']}",
-            f"calls        {summary['calls']} (listings, batch cancels, cancel-alls)",
+            _calls_line(summary),
         ]
     else:
         lines += [
             f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
             f"   unknown {summary['unknown']}",
-            f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids",
+            _calls_line(summary),
         ]
     lines.append(
         f"closed       {summary['closed_on_exchange']} of {summary['orders']} orders are no longer"
@@ -288,6 +353,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"rate         {summary['calls_per_s']} calls/s"
         + (
             f"; pace {summary['pace'] * 100:.1f}% of the theoretical"
+            + (
+                " (a minimum without faults: the retries, lookups and slow answers they cause"
+                " are not in it)"
+                if summary["faults_injected"]
+                else ""
+            )
             if summary["pace"]
             else "; the budgets need no wait: the time is round trips"
         ),
@@ -303,6 +374,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["faults_injected"]:
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["faults_by_kind"].items()))
         lines.append(f"faults injected       {summary['faults_injected']}: {kinds}")
+        lines.append(f"  {SEED_FIXES.format(seed=summary['seed'])}")
     for reason, count in summary["reasons"].items():
         lines.append(f"  {count:5d} x {reason}")
     return "\n".join(lines)

@@ -165,7 +165,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--faults", type=_rate, default=0.0, help="share of requests that meet a fault (0 to 1)"
     )
-    demo.add_argument("--seed", type=int, default=1, help="seed of the injected faults")
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the injected faults: it fixes the fault drawn for the n-th request the "
+        "fake receives; which request comes n-th depends on timing, so runs differ",
+    )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.add_argument(
         "--flatten",
