@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +16,19 @@ API_KEY, API_SECRET, PASSPHRASE = (
     "secret-alpha-must-not-leak",
     "pass-alpha-hidden",
 )
+
+
+#: ``WEEX_TEST_LOOP=uvloop`` (``nox -s tests-uvloop``) runs the whole suite on uvloop, as many
+#: market makers run: every loop the tests make (pytest-asyncio's and ``asyncio.run``'s) is one.
+TEST_LOOP = os.environ.get("WEEX_TEST_LOOP", "asyncio")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_LOOP == "uvloop":
+        uvloop = importlib.import_module("uvloop")  # the session installs it
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    elif TEST_LOOP != "asyncio":
+        raise pytest.UsageError(f"WEEX_TEST_LOOP must be asyncio or uvloop, got {TEST_LOOP!r}")
 
 
 @pytest.fixture
