@@ -22,7 +22,7 @@
         ├── ServerError                          5xx or WEEX's "system error" (40015)
         └── UnrecognizedAPIError                 a code this SDK does not know: outcome unknown
 
-``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
+``WeexAPIError`` is chosen by ``api_error_for`` from the body's ``code`` first (the table
 ``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), a code it does not know
 being ``UnrecognizedAPIError``, and from the HTTP status when the body has no code. No message of
 any error contains a secret: they are built from the response, never from the request's headers.
