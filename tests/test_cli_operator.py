@@ -139,6 +139,7 @@ def test_ctrl_c_during_flatten_prints_what_is_known_then_exits_130() -> None:
     cancelled = sum(len(part["cancelled"]) for part in report["symbols"].values())
     assert 0 < cancelled <= 3000 - still_open
     assert any("stopped: interrupted" in problem for problem in report["problems"])
+    assert "ClientClosedError" not in out, "said as an interruption, not as a closed client"
 
 
 # -- a bad URL is a usage error; no exception group ever reaches the user --------------------------

@@ -39,7 +39,13 @@ from ._cancel import BatchLimit, CancelRun, refusal, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
 from ._session import DeadlineReached, Session, Trace
-from .errors import AuthenticationError, BadRequestError, PermissionDeniedError, WeexAPIError
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    PermissionDeniedError,
+    WeexAPIError,
+)
 from .models import CancelAllResult, FlattenReport, Order, SymbolReport
 
 __all__ = ["LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
@@ -62,6 +68,8 @@ Outcome = Literal["cancelled", "gone", "unknown"]
 def _describe(error: BaseException) -> str:
     if isinstance(error, DeadlineReached):
         return "the deadline passed before an answer"
+    if isinstance(error, ClientClosedError):  # closed meanwhile (aclose, the CLI's Ctrl-C)
+        return "the client was closed"
     return f"{type(error).__name__}: {error}"
 
 

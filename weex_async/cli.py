@@ -494,12 +494,7 @@ async def _cancel(args: argparse.Namespace) -> int:
         for name in report.cancelled:
             print(f"cancelled  {name}")
         for kind, outcomes in (("failed", report.failed), ("unknown", report.unknown)):
-            for reason, names in _by_reason(outcomes).items():
-                if len(names) > GROUPED:  # one line for a reason many orders share
-                    print(f"{kind:<10} {len(names)} orders ({names[0]} ... {names[-1]}): {reason}")
-                else:
-                    for name in names:
-                        print(f"{kind:<10} {name}  {reason}")
+            _print_outcomes(kind, outcomes, width=10)
         print(
             f"{len(report.cancelled)} cancelled, {len(report.failed)} failed, "
             f"{len(report.unknown)} unknown, {_calls(report.calls, answers)}"
@@ -528,6 +523,16 @@ def _finish(url: str, answers: _Answers, interrupt: _Interrupt, done: bool) -> i
 GROUPED = 3
 
 
+def _print_outcomes(kind: str, outcomes: dict[str, str], *, width: int) -> None:
+    """One line per order, or one line for a reason many orders share (cancel and flatten)."""
+    for reason, names in _by_reason(outcomes).items():
+        if len(names) > GROUPED:
+            print(f"{kind:<{width}} {len(names)} orders ({names[0]} ... {names[-1]}): {reason}")
+        else:
+            for name in names:
+                print(f"{kind:<{width}} {name}  {reason}")
+
+
 def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for name, reason in outcomes.items():
@@ -552,10 +557,8 @@ async def _flatten(args: argparse.Namespace) -> int:
                 f"{len(part.cancelled)} cancelled, {len(part.gone)} gone, "
                 f"{len(part.still_open)} still open, {len(part.unknown)} unknown"
             )
-            for name, why in part.still_open.items():
-                print(f"  still open  {name}  {why}")
-            for name, why in part.unknown.items():
-                print(f"  unknown     {name}  {why}")
+            for kind, outcomes in (("still open", part.still_open), ("unknown", part.unknown)):
+                _print_outcomes(f"  {kind}", outcomes, width=13)
         for problem in report.problems:
             print(f"problem: {problem}")
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
