@@ -361,6 +361,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             )
             if summary["pace"]
             else "; the budgets need no wait: the time is round trips"
+            + (
+                ", and the retries, lookups and slow answers of the faults"
+                if summary["faults_injected"]
+                else ""
+            )
         ),
         f"server worst window   IP {summary['worst_window_ip']}/{summary['ip_budget']}"
         f"   UID {summary['worst_window_uid']}/{summary['uid_budget']}"
