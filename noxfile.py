@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import nox
 import nox.command
 
@@ -17,6 +21,13 @@ def tests(session: nox.Session) -> None:
     """The test suite on the current Python."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-uvloop")
+def tests_uvloop(session: nox.Session) -> None:
+    """The test suite on uvloop, the event loop many market makers run (tests/conftest.py)."""
+    session.install("-e", ".[test]", "uvloop>=0.19")
+    session.run("pytest", *session.posargs, env={"WEEX_TEST_LOOP": "uvloop"})
 
 
 @nox.session(name="tests-all", python=PYTHONS)
@@ -74,3 +85,44 @@ def bench(session: nox.Session) -> None:
     """The benchmarks (bounded; they print a table and stop by themselves)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check their metadata, install the wheel into a fresh virtual
+    environment (no checkout on its path) and run the command from there: a missing package file
+    or entry point fails here, not on a user's machine."""
+    session.install("build", "twine")
+    tmp = Path(session.create_tmp()).resolve()
+    dist, venv = tmp / "dist", tmp / "wheel-venv"
+    shutil.rmtree(dist, ignore_errors=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    sdists, wheels = list(dist.glob("*.tar.gz")), list(dist.glob("*.whl"))
+    if len(sdists) != 1 or len(wheels) != 1:
+        session.error(f"expected one sdist and one wheel, got {sorted(dist.iterdir())}")
+    wheel = str(wheels[0])
+    session.run("twine", "check", "--strict", str(sdists[0]), wheel)
+    session.run("python", "-m", "venv", str(venv))
+    scripts = venv / ("Scripts" if os.name == "nt" else "bin")
+    session.run(
+        str(scripts / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[fake]", external=True
+    )
+    session.chdir(tmp)  # away from the checkout: only the installed wheel can be imported
+    version = session.run(str(scripts / "weex-async"), "--version", silent=True, external=True)
+    expected = session.run(
+        str(scripts / "python"),
+        "-c",
+        "import importlib.metadata as m, importlib.resources as r, weex_async; "
+        "assert 'site-packages' in weex_async.__file__, weex_async.__file__; "
+        "assert r.files('weex_async').joinpath('py.typed').is_file(), 'py.typed'; "
+        "print('weex-async', m.version('weex-async'))",
+        silent=True,
+        external=True,
+    )
+    if not version or version.strip() != (expected or "").strip():
+        session.error(f"weex-async --version said {version!r}, the metadata {expected!r}")
+    session.log(version.strip())
+    session.run(
+        str(scripts / "weex-async"), "demo", "--orders", "50", "--window", "0.5", external=True
+    )

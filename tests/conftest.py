@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +16,23 @@ API_KEY, API_SECRET, PASSPHRASE = (
     "secret-alpha-must-not-leak",
     "pass-alpha-hidden",
 )
+
+
+#: ``WEEX_TEST_LOOP=uvloop`` (``nox -s tests-uvloop``) runs the whole suite on uvloop, as many
+#: market makers run: every loop the tests make (pytest-asyncio's and ``asyncio.run``'s) is one.
+TEST_LOOP = os.environ.get("WEEX_TEST_LOOP", "asyncio")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "only_on(version): a test of one version's own answers, in a module run on both versions",
+    )
+    if TEST_LOOP == "uvloop":
+        uvloop = importlib.import_module("uvloop")  # the session installs it
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    elif TEST_LOOP != "asyncio":
+        raise pytest.UsageError(f"WEEX_TEST_LOOP must be asyncio or uvloop, got {TEST_LOOP!r}")
 
 
 @pytest.fixture
@@ -31,13 +51,6 @@ def exchange() -> FakeExchange:
 async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[WeexClient]:
     async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
         yield client
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "only_on(version): a test of one version's own answers, in a module run on both versions",
-    )
 
 
 @pytest.fixture(params=["v2", "v3"])

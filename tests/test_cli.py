@@ -355,7 +355,8 @@ def test_demo_progress_says_when_it_waits_for_the_window(
 ) -> None:
     assert main(["demo", "--orders", "700", "--window", "2", "--no-trade-cap"]) == 0
     err = capsys.readouterr().err
-    assert "waiting for the rate-limit window: weight frees in" in err
+    assert "waiting for the account's (UID) rate-limit window (500 weight per window): " in err
+    assert "weight frees in" in err
     lines = err.splitlines()
     assert len(lines) == len(set(lines)), "no line said twice"
 

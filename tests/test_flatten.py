@@ -125,6 +125,31 @@ async def test_flattens_only_the_symbols_asked_for(
     check(report, exchange)
 
 
+async def test_seen_open_counts_every_page_met(exchange: FakeExchange) -> None:
+    version: ApiVersion = "v2"  # V2 batch-cancels 250 orders page by page (V3: one cancel-all)
+    opened = exchange.open_orders(API_KEY, 250, symbol=symbol(version, 0))
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything([symbol(version, 0)])
+    assert report.flat
+    seen = report.symbols[symbol(version, 0)].seen_open
+    assert sorted(seen) == sorted(opened), "every order a listing showed, not the first page's"
+    assert len(seen) == len(set(seen)) == 250
+
+
+async def test_a_client_closed_meanwhile_stops_the_rounds_at_once(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    open_book(exchange, version, symbols=2, each=30)
+    client = client_for(exchange, version=version)
+    async with client:
+        run = asyncio.ensure_future(client.cancel_everything([symbol(version, 0)]))
+        await asyncio.sleep(0)  # the run starts, and waits on its first listing
+        await client.aclose()
+        report = await run
+    assert not report.flat
+    assert report.problems == (f"{symbol(version, 0)}: stopped: the client was closed",)
+
+
 async def test_a_symbol_with_no_order_is_flat_after_one_listing(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .models import BatchCancelResult, CancelOrderResult, CancelReport
 
-__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun", "wait_all"]
+__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun", "refusal", "wait_all"]
 
 log = logging.getLogger("weex_async")
 
@@ -95,7 +95,8 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _refusal(error: WeexAPIError) -> str:
+def refusal(error: WeexAPIError) -> str:
+    """A refusal as the reports say it: the exchange's code and message (``40009: …``)."""
     return f"{error.code or error.status_code}: {error.message}"
 
 
@@ -239,7 +240,7 @@ class CancelRun:
                 self._settle(pending, "failed", NOT_SENT_CLOSED)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
-            self._stop(f"the exchange refused this key ({_refusal(exc)})")
+            self._stop(f"the exchange refused this key ({refusal(exc)})")
         except ApiVersionRetiredError as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
             if exc.definite:  # the path is gone: every batch would meet it, send no more
@@ -332,7 +333,7 @@ class CancelRun:
         return still_pending
 
     def _refused(self, names: list[str], error: WeexAPIError, *, maybe_sent: bool) -> None:
-        reason = _refusal(error)
+        reason = refusal(error)
         if maybe_sent:
             self._settle(names, "unknown", f"refused ({reason}) after an unanswered attempt")
         else:

@@ -63,13 +63,13 @@ API: dict[ApiVersion, Api] = {"v2": V2Api(), "v3": V3Api()}
 class WeexClient:
     """An asyncio session with WEEX's futures API.
 
-    Use it as ``async with WeexClient(credentials) as client:`` (or call :meth:`aclose`). Clients on
+    Use it as ``async with WeexClient(credentials) as client:`` (or call ``aclose()``). Clients on
     one event loop share the IP pool of their host, and clients with the same API key share its
     account pool, so several clients (or accounts) in one process never overspend together.
 
     Args:
         credentials: the API key; ``None`` for public calls only.
-        base_url: the API's root URL.
+        base_url: the API's root URL (``DEFAULT_BASE_URL``: https://api-contract.weex.com).
         rate_limits: the budgets; WEEX's documented ones by default.
         transport: an httpx async transport (``httpx.ASGITransport(app=FakeExchange())`` in tests).
         timeout: per-request timeouts (seconds or an ``httpx.Timeout``).

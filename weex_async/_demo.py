@@ -14,9 +14,10 @@ import attrs
 from ._checks import ApiVersion
 from ._client import API, WeexClient
 from ._flatten import least_time
-from ._limiter import Budget, RateLimits
+from ._limiter import Budget, PoolSnapshot, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials
+from .events import Event, RequestDone
 from .testing import FakeExchange, least_seconds, serve
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -48,6 +49,13 @@ class DemoOptions:
         return min(self.batch_size, API[self.api_version].max_ids)
 
 
+#: What ``--seed`` fixes, and what it does not (said in the summary, the help and the docs).
+SEED_FIXES = (
+    "seed {seed} fixes the fault drawn for the n-th request the fake receives; which request "
+    "comes n-th depends on timing, so the calls and outcomes vary from run to run"
+)
+
+
 def demo_credentials(n: int) -> Credentials:
     """The fake exchange's demo accounts (documented; not secrets of any real account)."""
     return Credentials(f"demo-key-{n}", f"demo-secret-{n}", "demo-passphrase")
@@ -75,12 +83,36 @@ def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
     )
 
 
+#: What the summary calls each endpoint's calls (V3's endpoints end in ``_v3``).
+CALL_KINDS = {
+    "cancel_batch_orders": "batch cancels",
+    "order_detail": "order lookups",
+    "open_orders": "listings",
+    "cancel_all_orders": "cancel-alls",
+}
+
+
+class _CallCounter:
+    """Counts the attempts sent per kind of call (``on_event``), time syncs left out: the
+    summary says batch cancels and lookups apart."""
+
+    def __init__(self) -> None:
+        self.by_kind: Counter[str] = Counter()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestDone):
+            name = event.endpoint.removesuffix("_v3")
+            if name != "server_time":
+                self.by_kind[CALL_KINDS.get(name, name)] += 1
+
+
 async def _cancel_all(
     options: DemoOptions,
     base_url: str,
     exchange: FakeExchange,
     ids_by_account: dict[str, list[str]],
     progress: Callable[[list[WeexClient], float], None] | None,
+    counter: _CallCounter,
 ) -> tuple[list[Any], float]:
     limits = _rate_limits(options)
     accounts = [demo_credentials(n) for n in range(1, options.accounts + 1)]
@@ -93,6 +125,7 @@ async def _cancel_all(
             api_version=options.api_version,
             timeout=2.0,
             retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
+            on_event=counter,
         )
         for creds in accounts
     ]
@@ -150,9 +183,10 @@ def run_demo(
         exchange.faults.randomly(options.faults, seed=options.seed)
     total = options.orders * options.accounts
     progress = _progress_printer(exchange, total, progress_to, live) if progress_to else None
+    counter = _CallCounter()
     with serve(exchange) as base_url:
         reports, elapsed = asyncio.run(
-            _cancel_all(options, base_url, exchange, ids_by_account, progress)
+            _cancel_all(options, base_url, exchange, ids_by_account, progress, counter)
         )
     calls = sum(report.calls for report in reports)
     reasons: Counter[str] = Counter()
@@ -193,6 +227,7 @@ def run_demo(
         "calls": calls,
         "batch_size": options.ids_per_batch,
         "api_version": options.api_version,
+        "calls_by_kind": dict(counter.by_kind.most_common()),
         "elapsed_s": round(elapsed, 3),
         "theoretical_s": round(theoretical, 3),
         "pace": round(theoretical / elapsed, 4) if elapsed and theoretical else None,
@@ -206,6 +241,7 @@ def run_demo(
         "injected_429": injected.get("429", 0),
         "faults_injected": sum(injected.values()),
         "faults_by_kind": injected,
+        "seed": options.seed,
         "closed_on_exchange": total - sum(len(a.orders) for a in exchange.accounts.values()),
         "reasons": dict(reasons.most_common(5)),
     }
@@ -237,7 +273,7 @@ def _progress_printer(
 ) -> Callable[[list[WeexClient], float], None]:
     """Progress: the orders no longer open on the exchange (what the fake's book says), the
     account pool's use, and the callers waiting for the rate-limit window."""
-    last: dict[str, Any] = {"at": -1.0, "line": ""}
+    last: dict[str, Any] = {"at": -1.0, "line": "", "all_closed": False}
 
     def show(clients: list[WeexClient], elapsed: float) -> None:
         done = total - sum(len(account.orders) for account in exchange.accounts.values())
@@ -246,7 +282,11 @@ def _progress_printer(
         uid_used = max((s.used for s in pools if s.name.startswith("uid")), default=0)
         window_pools = [s for s in pools if s.name.startswith(("uid", "ip", "trade"))]
         paused = max((s.paused_for for s in window_pools), default=0.0)
-        frees_in = max((s.ready_in for s in window_pools if s.waiting), default=0.0)
+        holding = max(  # the rule that holds the queue: the pool that frees last
+            (s for s in window_pools if s.waiting and 0 < s.ready_in < math.inf),
+            key=lambda s: s.ready_in,
+            default=None,
+        )
         if live:
             width = 30
             filled = int(width * done / total) if total else width
@@ -261,16 +301,41 @@ def _progress_printer(
             return
         line = f"closed on the exchange {done}/{total}, queued {queued}"
         if paused > 0:
-            line += f", paused after an HTTP 429: {paused:.1f}s left"
-        elif queued and 0 < frees_in < math.inf:
-            line += f", waiting for the rate-limit window: weight frees in {frees_in:.1f}s"
+            line += f", paused after an HTTP 429: {_up(paused)}s left"
+        elif queued and holding is not None:
+            line += f", waiting for {_rule(holding)} in {_up(holding.ready_in)}s"
         changed = line != last["line"]
-        if changed and (elapsed - last["at"] >= 1.0 or done == total):
-            last.update(at=elapsed, line=line)
+        # a line a second at most, but the first one saying every order is closed at once
+        first_all_closed = done == total and not last["all_closed"]
+        if changed and (elapsed - last["at"] >= 1.0 or first_all_closed):
+            last.update(at=elapsed, line=line, all_closed=done == total)
             out.write(f"{elapsed:5.1f}s  {line}\n")
             out.flush()
 
     return show
+
+
+def _up(seconds: float) -> str:
+    """Seconds rounded up to a tenth: a wait never reads 0.0 s while it lasts."""
+    return f"{math.ceil(seconds * 10 - 1e-9) / 10:.1f}"
+
+
+def _rule(pool: PoolSnapshot) -> str:
+    """The rule a pool stands for, and what frees in it, as the progress line says them."""
+    kind = pool.name.split(":", 1)[0]
+    if kind == "trade":
+        return f"the trade cap ({pool.budget} trade calls per second): a call frees"
+    who = "account's (UID)" if kind == "uid" else "IP's"
+    return f"the {who} rate-limit window ({pool.budget} weight per window): weight frees"
+
+
+def _calls_line(summary: dict[str, Any]) -> str:
+    kinds = summary.get("calls_by_kind") or {}
+    parts = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    line = f"calls        {summary['calls']}" + (f": {parts}" if parts else "")
+    if summary["mode"] != "flatten":
+        line += f" (batches of up to {summary['batch_size']} ids)"
+    return line + f" (API {summary['api_version'].upper()})"
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -283,14 +348,13 @@ def format_summary(summary: dict[str, Any]) -> str:
             f" (a last listing showed no open order), in {summary['rounds']} round(s)",
             f"cancelled    {summary['cancelled']}   still open {summary['still_open']}"
             f"   unknown {summary['unknown']}",
-            f"calls        {summary['calls']} (listings, batch cancels, cancel-alls)",
+            _calls_line(summary),
         ]
     else:
         lines += [
             f"cancelled    {summary['cancelled']}   failed {summary['failed']}"
             f"   unknown {summary['unknown']}",
-            f"calls        {summary['calls']} batch cancels of up to {summary['batch_size']} ids"
-            f" (API {summary['api_version'].upper()})",
+            _calls_line(summary),
         ]
     lines.append(
         f"closed       {summary['closed_on_exchange']} of {summary['orders']} orders are no longer"
@@ -302,8 +366,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"rate         {summary['calls_per_s']} calls/s"
         + (
             f"; pace {summary['pace'] * 100:.1f}% of the theoretical"
+            + (
+                " (a minimum without faults: the retries, lookups and slow answers they cause"
+                " are not in it)"
+                if summary["faults_injected"]
+                else ""
+            )
             if summary["pace"]
             else "; the budgets need no wait: the time is round trips"
+            + (
+                ", and the retries, lookups and slow answers of the faults"
+                if summary["faults_injected"]
+                else ""
+            )
         ),
         f"server worst window   IP {summary['worst_window_ip']}/{summary['ip_budget']}"
         f"   UID {summary['worst_window_uid']}/{summary['uid_budget']}"
@@ -317,6 +392,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["faults_injected"]:
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["faults_by_kind"].items()))
         lines.append(f"faults injected       {summary['faults_injected']}: {kinds}")
+        lines.append(f"  {SEED_FIXES.format(seed=summary['seed'])}")
     for reason, count in summary["reasons"].items():
         lines.append(f"  {count:5d} x {reason}")
     return "\n".join(lines)

@@ -35,11 +35,17 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ._api import Api
-from ._cancel import BatchLimit, CancelRun, wait_all
+from ._cancel import BatchLimit, CancelRun, refusal, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
 from ._session import DeadlineReached, Session, Trace
-from .errors import AuthenticationError, BadRequestError, PermissionDeniedError, WeexError
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    PermissionDeniedError,
+    WeexAPIError,
+)
 from .models import CancelAllResult, FlattenReport, Order, SymbolReport
 
 __all__ = ["LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
@@ -62,6 +68,8 @@ Outcome = Literal["cancelled", "gone", "unknown"]
 def _describe(error: BaseException) -> str:
     if isinstance(error, DeadlineReached):
         return "the deadline passed before an answer"
+    if isinstance(error, ClientClosedError):  # closed meanwhile (aclose, the CLI's Ctrl-C)
+        return "the client was closed"
     return f"{type(error).__name__}: {error}"
 
 
@@ -128,8 +136,9 @@ class FlattenRun:
         self._cancelled: list[str] = []
         #: why an order may still be open (the last cancel's problem)
         self._why_open: dict[str, str] = {}
-        #: the first listing of each symbol
+        #: each symbol's orders any listing showed open, in the order first seen
         self._seen: dict[str, list[str]] = {}
+        self._seen_any: set[str] = set()
         #: per target: the open orders its last listing showed (``None``: it failed), and whether
         #: that listing was complete (shorter than a page)
         self._last: dict[str | None, list[str] | None] = {}
@@ -169,9 +178,9 @@ class FlattenRun:
         where = "the account" if target is None else target
         self.problems.append(f"{where}: {text}")
 
-    def _stop(self, error: WeexError) -> None:
+    def _stop(self, error: WeexAPIError) -> None:
         if self._stopped is None:
-            self._stopped = f"the exchange refused this key ({_describe(error)})"
+            self._stopped = f"the exchange refused this key ({refusal(error)})"
             log.warning("cancel_everything: stopping, %s", self._stopped)
 
     # -- one target --------------------------------------------------------------------------------
@@ -194,6 +203,8 @@ class FlattenRun:
                 self._problem(target, f"{IDLE_ROUNDS} rounds in a row cancelled nothing")
                 self._left_open(target, f"{IDLE_ROUNDS} rounds of cancels did not cancel it")
                 return
+            if self._session.closed and self._stopped is None:
+                self._stopped = "the client was closed"  # nothing more can be sent
             if self._stopped is not None:
                 self._problem(target, f"stopped: {self._stopped}")
                 self._left_open(target, f"not cancelled: {self._stopped}")
@@ -237,7 +248,7 @@ class FlattenRun:
             )
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
-            self._problem(target, f"the listing was refused ({_describe(exc)})")
+            self._problem(target, f"the listing was refused ({refusal(exc)})")
             self._last[target] = None
             return None
         except (Exception, DeadlineReached) as exc:
@@ -256,7 +267,8 @@ class FlattenRun:
         for order in listed:
             name = order.order_id
             self._meet(name, target, order.symbol)
-            if first:
+            if name not in self._seen_any:  # every page met, not just the first listing's
+                self._seen_any.add(name)
                 self._seen.setdefault(self._symbol[name], []).append(name)
             if name in self._outcome and self._outcome[name][0] != "cancelled":
                 del self._outcome[name]  # listed open again: neither gone nor unknown yet
@@ -286,9 +298,9 @@ class FlattenRun:
             return
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
-            self._problem(target, f"the cancel-all was refused ({_describe(exc)})")
+            self._problem(target, f"the cancel-all was refused ({refusal(exc)})")
             for order in listed:
-                self._why_open[order.order_id] = f"the cancel-all was refused ({_describe(exc)})"
+                self._why_open[order.order_id] = f"the cancel-all was refused ({refusal(exc)})"
             return
         except (Exception, DeadlineReached) as exc:
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")

@@ -12,9 +12,11 @@ Every command on an account takes ``add_account_options``'s options (``--base-ur
 ``--api-version``, default ``WEEX_API_VERSION``, else ``v2``) and builds its client with
 ``account_client``, so a new command gets them by calling the two.
 
-Exit codes: 0 success (``flatten``: a last listing showed no open order); 1 the command ran but
-not everything succeeded (an order not cancelled, not proven flat, an error from the exchange); 2
-bad usage or configuration (a one-line message, no traceback); 130 interrupted.
+Exit codes (``EXIT_CODES``, the same for every command): 0 success (``flatten``: a last listing
+showed no open order; ``fake-exchange``: stopped by Ctrl-C); 1 the command ran but not everything
+succeeded (an order not cancelled, not proven flat, an error from the exchange); 2 bad usage or
+configuration (a one-line message, no traceback); 130 interrupted (``cancel`` and ``flatten``
+print their report of what they did first).
 """
 
 from __future__ import annotations
@@ -24,21 +26,41 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import attrs
 
 from . import __version__
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
 from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
-from .models import FlattenReport
+from .events import Event, RequestDone
+from .models import CancelReport, FlattenReport
 
 __all__ = ["account_client", "add_account_options", "main"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: The environment variable that points ``--base-url`` (and the docs' examples) elsewhere, such
+#: as at ``weex-async fake-exchange``.
+BASE_URL_VARIABLE = "WEEX_BASE_URL"
+
+#: Every command's exit codes, one table (docs/cli.md says the same; a test keeps them equal).
+EXIT_CODES = {
+    EXIT_OK: "done (flatten: a last listing showed no open order; "
+    "fake-exchange: stopped by Ctrl-C, its way to stop)",
+    EXIT_INCOMPLETE: "ran, but not everything succeeded",
+    EXIT_USAGE: "bad usage or configuration, nothing sent",
+    EXIT_INTERRUPTED: "interrupted by Ctrl-C (cancel and flatten first print what they did)",
+}
+_EXIT_EPILOG = "exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +91,25 @@ _port = _number(int, lambda value: 1 <= value <= 65535, "a port from 1 to 65535"
 _batch_size = _number(int, lambda value: 1 <= value <= MAX_IDS_V2, f"1 to {MAX_IDS_V2}")
 _positive_float = _number(float, lambda value: value > 0, "a number > 0")
 _rate = _number(float, lambda value: 0.0 <= value <= 1.0, "a share between 0 and 1")
+
+
+def _base_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host and, if any, a port from 1 to 65535."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError when out of 0-65535 or not a number
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL with a port from 1 to 65535, got {text!r}"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL with a host, such as https://api-contract.weex.com, "
+            f"got {text!r}"
+        )
+    if port == 0:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return text
 
 
 def _account(text: str) -> tuple[str, str, str]:
@@ -108,7 +149,12 @@ def _add_api_version(parser: argparse.ArgumentParser) -> None:
 def add_account_options(parser: argparse.ArgumentParser) -> None:
     """The options every command on a real account shares: where the API is, and which of its
     versions to speak. ``account_client`` builds the client they describe."""
-    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
+    parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        default=os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
+        help=f"the API's root URL (${BASE_URL_VARIABLE} when set)",
+    )
     _add_api_version(parser)
 
 
@@ -130,8 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="weex-async",
         description="WEEX futures SDK: the demo, a fake exchange, and commands for your account.",
-        epilog="exit codes: 0 done; 1 ran, but not everything succeeded; 2 bad usage; "
-        "130 interrupted",
+        epilog=_EXIT_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(
@@ -143,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
             name,
             help=text,
             description=text,
-            epilog=epilog,
+            epilog=f"{epilog}. {_EXIT_EPILOG}" if epilog else _EXIT_EPILOG,
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
 
@@ -172,7 +217,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--faults", type=_rate, default=0.0, help="share of requests that meet a fault (0 to 1)"
     )
-    demo.add_argument("--seed", type=int, default=1, help="seed of the injected faults")
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the injected faults: it fixes the fault drawn for the n-th request the "
+        "fake receives; which request comes n-th depends on timing, so runs differ",
+    )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.add_argument(
         "--flatten",
@@ -255,6 +306,111 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+# -- Ctrl-C, reachability and unexpected errors: one way for every command ---------------------
+
+
+class _Interrupt:
+    """Ctrl-C during a command on an account: send nothing more, and keep the report.
+
+    The first Ctrl-C closes the client: calls waiting to be sent end "not sent: interrupted",
+    those on the wire are cut (their orders unknown), and the command prints what is known, then
+    exits 130. A second Ctrl-C stops at once (one line, exit 130). Where the event loop cannot
+    take a signal handler (Windows), Ctrl-C stops at once.
+    """
+
+    def __init__(self, client: WeexClient) -> None:
+        self.client = client
+        self.interrupted = False
+        self._closing: asyncio.Task[None] | None = None
+        self._installed = False
+
+    async def __aenter__(self) -> _Interrupt:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        if self._closing is not None:
+            await self._closing
+
+    def _on_sigint(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+        self.interrupted = True
+        print(
+            "weex-async: interrupted: nothing more is sent; the report follows "
+            "(Ctrl-C again stops at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+        self._closing = asyncio.ensure_future(self.client.aclose())
+
+
+def _interrupted(reason: str) -> str:
+    """An outcome's reason as an interrupted command says it (the client was closed by Ctrl-C)."""
+    return reason.replace("the client was closed", "interrupted")
+
+
+def _cancel_report_interrupted(report: CancelReport) -> CancelReport:
+    return attrs.evolve(
+        report,
+        failed={name: _interrupted(why) for name, why in report.failed.items()},
+        unknown={name: _interrupted(why) for name, why in report.unknown.items()},
+    )
+
+
+def _flatten_report_interrupted(report: FlattenReport) -> FlattenReport:
+    return attrs.evolve(
+        report,
+        symbols={
+            symbol: attrs.evolve(
+                part,
+                still_open={name: _interrupted(why) for name, why in part.still_open.items()},
+                unknown={name: _interrupted(why) for name, why in part.unknown.items()},
+            )
+            for symbol, part in report.symbols.items()
+        },
+        problems=tuple(_interrupted(problem) for problem in report.problems),
+    )
+
+
+class _Answers:
+    """Counts the attempts that went out and those that got an HTTP answer (``on_event``)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.answered = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestDone):
+            self.sent += 1
+            self.answered += event.status_code is not None
+
+
+def _unreachable(url: str, detail: str) -> str:
+    """The one wording of "nothing answered", for every command."""
+    return f"could not reach {url}: {detail}"
+
+
+def _cause(error: BaseException) -> str:
+    """What went wrong, named: an exception group (anyio's, from a connection attempt) is
+    unwrapped to its first cause, which is what a user can act on."""
+    while isinstance(getattr(error, "exceptions", None), tuple) and error.exceptions:  # type: ignore[attr-defined]
+        error = error.exceptions[0]  # type: ignore[attr-defined]
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import DemoOptions, format_summary, run_demo
 
@@ -319,11 +475,27 @@ def _fake_exchange(args: argparse.Namespace) -> int:
                     print("".join(f"    {order_id}\n" for order_id in ids), end="")
             if args.ids_out:
                 print(f"  their ids are in {args.ids_out}, one per line")
+            print(_fake_exchange_usage(url, demo=not args.account))
             sys.stdout.flush()
             while True:
                 time.sleep(3600)  # the server runs in its own thread
     except KeyboardInterrupt:  # Ctrl-C is how it stops, at any moment
         return EXIT_OK
+
+
+def _fake_exchange_usage(url: str, *, demo: bool) -> str:
+    """The banner's ready-to-copy line: the demo account's credentials (fake, documented), never
+    those of an account given with --account, which are the user's to keep."""
+    from ._demo import demo_credentials
+
+    if not demo:
+        return f"  point the commands at it:\n    export {BASE_URL_VARIABLE}={url}"
+    creds = demo_credentials(1)
+    return (
+        "  use it from a shell (its demo account's credentials are fake and documented):\n"
+        f"    export WEEX_API_KEY={creds.api_key} WEEX_API_SECRET={creds.api_secret} "
+        f"WEEX_API_PASSPHRASE={creds.passphrase} {BASE_URL_VARIABLE}={url}"
+    )
 
 
 async def _time(args: argparse.Namespace) -> int:
@@ -351,8 +523,12 @@ async def _cancel(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_OK
-    async with account_client(args, creds) as client:
+    answers = _Answers()
+    client = account_client(args, creds, on_event=answers)
+    async with client, _Interrupt(client) as interrupt:
         report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
+    if interrupt.interrupted:
+        report = _cancel_report_interrupted(report)
     if args.json:
         print(
             json.dumps(
@@ -361,6 +537,7 @@ async def _cancel(args: argparse.Namespace) -> int:
                     "failed": report.failed,
                     "unknown": report.unknown,
                     "calls": report.calls,
+                    "interrupted": interrupt.interrupted,
                 }
             )
         )
@@ -368,24 +545,43 @@ async def _cancel(args: argparse.Namespace) -> int:
         for name in report.cancelled:
             print(f"cancelled  {name}")
         for kind, outcomes in (("failed", report.failed), ("unknown", report.unknown)):
-            for reason, names in _by_reason(outcomes).items():
-                if len(names) > GROUPED:  # one line for a reason many orders share
-                    print(f"{kind:<10} {len(names)} orders ({names[0]} ... {names[-1]}): {reason}")
-                else:
-                    for name in names:
-                        print(f"{kind:<10} {name}  {reason}")
+            _print_outcomes(kind, outcomes, width=10)
         print(
             f"{len(report.cancelled)} cancelled, {len(report.failed)} failed, "
-            f"{len(report.unknown)} unknown, in {report.calls} call(s)"
+            f"{len(report.unknown)} unknown, {_calls(report.calls, answers)}"
+            + (" (interrupted)" if interrupt.interrupted else "")
         )
-    reasons = [*report.failed.values(), *report.unknown.values()]
-    if any("TransportError" in reason for reason in reasons):
-        print(f"weex-async: could not reach {args.base_url}", file=sys.stderr)
-    return EXIT_OK if report.all_cancelled else EXIT_INCOMPLETE
+    return _finish(args.base_url, answers, interrupt, report.all_cancelled)
+
+
+def _calls(calls: int, answers: _Answers) -> str:
+    if calls and not answers.answered:
+        return f"{calls} call(s) sent, none answered"
+    return f"in {calls} call(s)"
+
+
+def _finish(url: str, answers: _Answers, interrupt: _Interrupt, done: bool) -> int:
+    """The exit code of a command on an account, after saying why it could reach nothing."""
+    if answers.sent and not answers.answered and not interrupt.interrupted:
+        detail = f"no answer to any of {answers.sent} request(s), server-time syncs included"
+        print(f"weex-async: error: {_unreachable(url, detail)}", file=sys.stderr)
+    if interrupt.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if done else EXIT_INCOMPLETE
 
 
 #: More orders than this with one reason are said in one line.
 GROUPED = 3
+
+
+def _print_outcomes(kind: str, outcomes: dict[str, str], *, width: int) -> None:
+    """One line per order, or one line for a reason many orders share (cancel and flatten)."""
+    for reason, names in _by_reason(outcomes).items():
+        if len(names) > GROUPED:
+            print(f"{kind:<{width}} {len(names)} orders ({names[0]} ... {names[-1]}): {reason}")
+        else:
+            for name in names:
+                print(f"{kind:<{width}} {name}  {reason}")
 
 
 def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
@@ -397,26 +593,40 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 async def _flatten(args: argparse.Namespace) -> int:
     creds = Credentials.from_env()
-    async with account_client(args, creds) as client:
+    answers = _Answers()
+    client = account_client(args, creds, on_event=answers)
+    async with client, _Interrupt(client) as interrupt:
         report = await client.cancel_everything(args.symbols, deadline=args.deadline)
+    if interrupt.interrupted:
+        report = _flatten_report_interrupted(report)
     if args.json:
-        print(json.dumps(flatten_json(report)))
+        print(json.dumps({**flatten_json(report), "interrupted": interrupt.interrupted}))
     else:
         for symbol, part in report.symbols.items():
             print(
-                f"{symbol or '(symbol not known)'}: {len(part.seen_open)} seen open, "
+                f"{_symbol_label(symbol)}: {len(part.seen_open)} seen open, "
                 f"{len(part.cancelled)} cancelled, {len(part.gone)} gone, "
                 f"{len(part.still_open)} still open, {len(part.unknown)} unknown"
             )
-            for name, why in part.still_open.items():
-                print(f"  still open  {name}  {why}")
-            for name, why in part.unknown.items():
-                print(f"  unknown     {name}  {why}")
+            for kind, outcomes in (("still open", part.still_open), ("unknown", part.unknown)):
+                _print_outcomes(f"  {kind}", outcomes, width=13)
         for problem in report.problems:
             print(f"problem: {problem}")
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
-        print(f"{state} ({report.calls} call(s), {report.rounds} round(s), {report.elapsed:.2f} s)")
-    return EXIT_OK if report.flat else EXIT_INCOMPLETE
+        print(
+            f"{state} ({_calls(report.calls, answers)}, {report.rounds} round(s), "
+            f"{report.elapsed:.2f} s)" + (" (interrupted)" if interrupt.interrupted else "")
+        )
+    return _finish(args.base_url, answers, interrupt, report.flat)
+
+
+#: How text and JSON name the symbol of orders known only from an account-wide cancel-all's
+#: answer (the SDK files them under ``""``).
+SYMBOL_NOT_KNOWN = "(symbol not known)"
+
+
+def _symbol_label(symbol: str) -> str:
+    return symbol or SYMBOL_NOT_KNOWN
 
 
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
@@ -424,7 +634,7 @@ def flatten_json(report: FlattenReport) -> dict[str, Any]:
     return {
         "flat": report.flat,
         "symbols": {
-            symbol: {
+            _symbol_label(symbol): {
                 "seen_open": list(part.seen_open),
                 "cancelled": list(part.cancelled),
                 "gone": part.gone,
@@ -472,13 +682,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, InvalidRequestError) as exc:
         return _fail(str(exc))
     except TransportError as exc:
-        return _fail(f"could not reach {args.base_url}: {exc}", EXIT_INCOMPLETE)
+        return _fail(_unreachable(args.base_url, str(exc)), EXIT_INCOMPLETE)
     except WeexError as exc:
-        return _fail(f"{type(exc).__name__}: {exc}", EXIT_INCOMPLETE)
+        return _fail(_cause(exc), EXIT_INCOMPLETE)
     except RuntimeError as exc:  # e.g. the fake exchange needs uvicorn, or its port is taken
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # never a traceback, never an exception group: name the cause
+        return _fail(f"unexpected error: {_cause(exc)}", EXIT_INCOMPLETE)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,7 @@
         ├── ServerError                          5xx or WEEX's "system error" (40015)
         └── UnrecognizedAPIError                 neither code nor HTTP status tells: outcome unknown
 
-``WeexAPIError`` is chosen by :func:`api_error_for` from the body's ``code`` first (the table
+``WeexAPIError`` is chosen by ``api_error_for`` from the body's ``code`` first (the table
 ``CODE_TABLE``: WEEX's documented V2 codes, and V3's negative codes), then, for a code it does not
 know or no code, from the HTTP status (``STATUS_TABLE``: 400, 401, 403, 404, 422, 429; 5xx); only
 where neither tells is it ``UnrecognizedAPIError``. No message of any error contains a secret:

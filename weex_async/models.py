@@ -132,8 +132,9 @@ class SymbolReport:
     ``cancelled``, ``gone``, ``still_open`` and ``unknown``.
 
     Attributes:
-        seen_open: the ids the first listing of the symbol showed open (its first page, up to
-            100), in the exchange's order; empty when that listing failed.
+        seen_open: the ids any listing of the symbol showed open (each round lists one page of
+            up to 100: every page met counts), in the order first seen; empty when no listing
+            succeeded.
         cancelled: ids the exchange said it cancelled (in a cancel-all's or a batch cancel's
             answer), in the order they were cancelled.
         gone: id -> why: no longer open, but not cancelled by this call as far as the exchange

@@ -21,9 +21,12 @@ __all__ = ["serve"]
 def _uvicorn() -> Any:
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - depends on the installed extras
+    except ImportError:
+        # weex-async is not on the package index yet: a hint naming the index could install
+        # someone else's package, so it names the checkout.
         raise RuntimeError(
-            "serving the fake exchange needs uvicorn: pip install 'weex-async[fake]'"
+            "serving the fake exchange needs uvicorn (the 'fake' extra): in your checkout of "
+            "weex-async, pip install -e '.[fake]'"
         ) from None
     return uvicorn
 
