@@ -7,10 +7,13 @@
     weex-async time [--base-url URL]                           server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+    weex-async guard [--heartbeat F --stale-after S] [--grace S] ... (-- COMMAND ... | --pid P)
+                                                   flatten when the engine dies or hangs
 
 Exit codes: 0 success (``flatten``: a last listing showed no open order); 1 the command ran but
 not everything succeeded (an order not cancelled, not proven flat, an error from the exchange); 2
-bad usage or configuration (a one-line message, no traceback); 130 interrupted.
+bad usage or configuration (a one-line message, no traceback); 130 interrupted. ``guard`` exits
+with its flatten's code (0 only when flat), or 2 when it could not start guarding.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from . import __version__
 from ._checks import MAX_IDS_V2
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
-from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    TransportError,
+    WeexError,
+)
 from .models import FlattenReport
 
 __all__ = ["main"]
@@ -196,7 +206,67 @@ def _parser() -> argparse.ArgumentParser:
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
             )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    _guard_arguments(
+        command(
+            "guard",
+            "run (or watch) your engine, and flatten the account when it dies or stops beating",
+            f"{_CREDENTIALS}; docs/guard.md has systemd and container set-ups",
+        )
+    )
     return parser
+
+
+def _guard_arguments(guard: argparse.ArgumentParser) -> None:
+    """``guard``'s options: the engine, its heartbeat, and ``flatten``'s own."""
+    guard.add_argument(
+        "--pid", type=_positive_int, help="watch this running process instead of starting one"
+    )
+    guard.add_argument(
+        "--heartbeat", metavar="FILE", help="the engine's heartbeat file (weex_async.Heartbeat)"
+    )
+    guard.add_argument(
+        "--stale-after",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --heartbeat: flatten when no beat came for this long",
+    )
+    guard.add_argument(
+        "--first-beat-within",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --heartbeat: the engine's first beat must come this soon after the start",
+    )
+    guard.add_argument(
+        "--grace",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="after SIGTERM to its own engine, SIGKILL when it has not exited after this long",
+    )
+    guard.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
+    guard.add_argument("--api-version", choices=("v2", "v3"), default="v2", help="WEEX's API")
+    guard.add_argument(
+        "--symbol",
+        action="append",
+        dest="symbols",
+        metavar="S",
+        help="flatten only this symbol (repeatable); none: the whole account",
+    )
+    guard.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=60.0,
+        help="seconds the flatten keeps trying (retrying until flat) before it gives up",
+    )
+    guard.add_argument("--json", action="store_true", help="print the flatten's report as JSON")
+    guard.add_argument(
+        "engine",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND [ARGS ...]",
+        help="the engine to run as the guard's child (unless --pid)",
+    )
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -345,7 +415,9 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 async def _flatten(args: argparse.Namespace) -> int:
     creds = Credentials.from_env()
-    async with WeexClient(creds, base_url=args.base_url) as client:
+    # ``guard`` calls this too, with its own parsed arguments (and their --api-version)
+    version: Any = getattr(args, "api_version", "v2")
+    async with WeexClient(creds, base_url=args.base_url, api_version=version) as client:
         report = await client.cancel_everything(args.symbols, deadline=args.deadline)
     if args.json:
         print(json.dumps(flatten_json(report)))
@@ -365,6 +437,51 @@ async def _flatten(args: argparse.Namespace) -> int:
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
         print(f"{state} ({report.calls} call(s), {report.rounds} round(s), {report.elapsed:.2f} s)")
     return EXIT_OK if report.flat else EXIT_INCOMPLETE
+
+
+async def _guard(args: argparse.Namespace) -> int:
+    """``guard``: check the key, then run ``_guard.run_guard`` with ``_flatten`` as its flatten."""
+    from pathlib import Path
+
+    from ._guard import GuardOptions, run_guard
+
+    command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
+    if bool(command) == (args.pid is not None):
+        return _fail("guard needs either -- COMMAND [ARGS ...] or --pid PID (one of them)")
+    creds = Credentials.from_env()
+    async with WeexClient(creds, base_url=args.base_url, api_version=args.api_version) as client:
+        try:  # one signed read: a guard whose key is refused could never flatten
+            await client.open_orders(limit=1)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            return _fail(
+                f"the exchange refused this key ({type(exc).__name__}: {exc}): "
+                "nothing started, nothing watched"
+            )
+        except WeexError as exc:
+            print(
+                f"weex-async guard: warning: could not check the key ({type(exc).__name__}: "
+                f"{exc}); guarding anyway",
+                file=sys.stderr,
+            )
+
+    def flatten(left: float | None) -> Any:
+        return _flatten(argparse.Namespace(**{**vars(args), "deadline": left}))
+
+    options = GuardOptions(
+        command=command,
+        pid=args.pid,
+        heartbeat=Path(args.heartbeat) if args.heartbeat else None,
+        stale_after=args.stale_after,
+        first_beat_within=args.first_beat_within,
+        grace=args.grace,
+        deadline=args.deadline,
+    )
+    try:
+        return await run_guard(options, flatten)
+    except ProcessLookupError:
+        return _fail(f"no process {args.pid} to watch")
+    except OSError as exc:
+        return _fail(f"cannot start {command[0]}: {exc.strerror or exc}")
 
 
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
@@ -415,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fake_exchange(args)
         if args.command == "cancel" and args.ids_file:
             args.ids = _read_ids(args.ids_file)  # before the loop: no blocking I/O on it
-        runner: Any = {"time": _time, "cancel": _cancel, "flatten": _flatten}[args.command]
+        runner: Any = {"time": _time, "cancel": _cancel, "flatten": _flatten, "guard": _guard}[
+            args.command
+        ]
         return int(asyncio.run(runner(args)))
     except (ConfigurationError, InvalidRequestError) as exc:
         return _fail(str(exc))
