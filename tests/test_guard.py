@@ -284,6 +284,47 @@ def test_an_engine_it_did_not_start_is_watched_by_pid(desk: Desk) -> None:
     assert f"the engine (pid {pid}) is gone" in err
 
 
+def test_a_stale_engine_it_did_not_start_is_flattened_but_only_reported(desk: Desk) -> None:
+    engine = subprocess.Popen(
+        desk.engine("block"), stdout=subprocess.PIPE, text=True, env=desk.env()
+    )
+    try:
+        pid = ready(engine)
+        guard = desk.guard(
+            "--pid", str(pid), "--heartbeat", str(desk.folder / "beat"),
+            "--stale-after", "1", "--first-beat-within", "1",
+        )  # fmt: skip
+        code, _, err = finish(guard)
+        assert engine.poll() is None, "never signalled: it is not the guard's"
+    finally:
+        engine.kill()
+        engine.communicate(timeout=TIMEOUT)
+    assert code == 0
+    assert desk.orders == 0
+    assert f"warning: the engine (pid {pid}) is not the guard's child and is not stopped" in err
+    assert err.strip().splitlines()[-1].endswith("flat; the engine still runs")
+
+
+def test_sigterm_to_a_guard_by_pid_leaves_a_running_engine_alone(desk: Desk) -> None:
+    engine = subprocess.Popen(
+        desk.engine("wait"), stdout=subprocess.PIPE, text=True, env=desk.env()
+    )
+    try:
+        pid = ready(engine)
+        guard = desk.guard("--pid", str(pid), "--grace", "0.5")
+        assert guard.stderr is not None
+        assert "guarding the engine it watches" in guard.stderr.readline()
+        guard.send_signal(signal.SIGTERM)
+        code, _, err = finish(guard)
+        assert engine.poll() is None
+    finally:
+        engine.kill()
+        engine.communicate(timeout=TIMEOUT)
+    assert code == 1, "not flat, and never 0 without a flat report"
+    assert desk.orders == ORDERS, "a live engine's orders are not the guard's to cancel"
+    assert "is not the guard's to stop: nothing flattened" in err
+
+
 def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: Path) -> None:
     (tmp_path / "engine.py").write_text(ENGINE)
     exchange = FakeExchange()

@@ -360,23 +360,35 @@ async def run_guard(
     """
     loop = asyncio.get_running_loop()
     clock = clock or loop
-    engine = Engine.adopt(options.pid) if options.pid is not None else Engine.start(options.command)
-    what = "the engine" if engine.owned else "the engine it watches"
-    say(f"guarding {what} (pid {engine.pid})")
     stop: asyncio.Future[int] = loop.create_future()
+    engines: list[Engine] = []  # the engine, once started: the handlers are in place before
     flattening = False
 
     def on_signal(sig: int) -> None:
         if flattening:
             say(f"{signal.Signals(sig).name} received while flattening: the flatten goes on")
             return
-        engine.signal(sig)  # passed on to its own child at once
+        for engine in engines:
+            engine.signal(sig)  # passed on to its own child at once
         if not stop.done():
             stop.set_result(sig)
 
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        engine = (
+            Engine.adopt(options.pid) if options.pid is not None else Engine.start(options.command)
+        )
+    except BaseException:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        raise
+    engines.append(engine)
+    if stop.done():  # a signal came while it started
+        engine.signal(stop.result())
+    what = "the engine" if engine.owned else "the engine it watches"
+    say(f"guarding {what} (pid {engine.pid})")
     try:
         beats = (
             BeatWatch(options.heartbeat, options.stale_after, options.first_beat_within, clock.time)
