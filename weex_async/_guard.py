@@ -303,7 +303,9 @@ async def stop_engine(
     """Stop the guard's own child: SIGTERM (unless already passed on), SIGKILL after ``grace``."""
     if not engine.owned or engine.ended.done():
         return
-    if not signalled:
+    if signalled:
+        say(f"passed on to the engine (pid {engine.pid}); SIGKILL after {grace:g} s if it runs on")
+    else:
         say(f"stopping the engine (pid {engine.pid}): SIGTERM, then SIGKILL after {grace:g} s")
         engine.signal(signal.SIGTERM)
     await _first(clock, clock.time() + grace, engine.ended)
