@@ -25,6 +25,7 @@ from .drawing import svg
 from .scenarios import (
     admission_cost,
     beat_cost,
+    cancel_latency_beside_beats,
     flatten_time,
     guard_time,
     pacing,
@@ -59,7 +60,8 @@ async def main(argv: list[str]) -> None:
     print("\n" + report.flatten_table(flat_rows))
     print("  running: the guard ...", file=sys.stderr, flush=True)
     guard_rows = await asyncio.to_thread(lambda: [guard_time("kill"), guard_time("hang")])
-    print("\n" + report.guard_table(guard_rows, beat_cost()))
+    latency = await cancel_latency_beside_beats()
+    print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

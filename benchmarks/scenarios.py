@@ -715,3 +715,47 @@ def beat_cost(beats: int = 5_000) -> tuple[float, float]:
             times.append(time.perf_counter() - started)
     times.sort()
     return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+async def cancel_latency_beside_beats(
+    calls: int = 400, every: float = 0.01, repeats: int = 3
+) -> tuple[float, float, float, float]:
+    """Median and 99th-percentile ms of one batch cancel against the in-process fake exchange,
+    without a ``Heartbeat`` and beside one beating every ``every`` s (100 times the default rate),
+    interleaved over ``repeats`` rounds."""
+    plain: list[float] = []
+    beating: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeats):
+            for with_beats in (False, True):
+                exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9)
+                exchange.add_account("beat", "secret", "pass")
+                ids = exchange.open_orders("beat", calls)
+                async with contextlib.AsyncExitStack() as stack:
+                    if with_beats:
+                        await stack.enter_async_context(Heartbeat(Path(folder) / "b", every))
+                    client = await stack.enter_async_context(
+                        WeexClient(
+                            Credentials("beat", "secret", "pass"),
+                            base_url="http://fake",
+                            transport=exchange.transport(),
+                            rate_limits=unlimited(),
+                            sync_time=False,
+                        )
+                    )
+                    for order_id in ids:
+                        started = time.perf_counter()
+                        await client.cancel_batch_orders(ids=[order_id])
+                        (beating if with_beats else plain).append(time.perf_counter() - started)
+    plain.sort()
+    beating.sort()
+
+    def p99(times: list[float]) -> float:
+        return times[int(len(times) * 0.99)] * 1e3
+
+    return (
+        statistics.median(plain) * 1e3,
+        p99(plain),
+        statistics.median(beating) * 1e3,
+        p99(beating),
+    )
