@@ -67,8 +67,11 @@ async def main() -> int:
                 still = len(await client.open_orders())
                 print("still open", still, flush=True)
                 return 0 if still == orders else 3
-            else:  # "wait": until a signal ends it
-                await asyncio.sleep(600)
+            else:  # "wait": until SIGTERM kills it, or SIGINT makes it exit with 130
+                interrupted = asyncio.Event()
+                asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
+                await asyncio.wait_for(interrupted.wait(), 600)
+                return 130
     return 0
 
 
@@ -239,15 +242,24 @@ def test_a_healthy_engine_is_left_alone_for_many_stale_periods(desk: Desk) -> No
 # -- the guard itself ----------------------------------------------------------------------------
 
 
-def test_sigterm_to_the_guard_stops_its_engine_and_flattens(desk: Desk) -> None:
+@pytest.mark.parametrize(
+    ("sig", "engine_end"),
+    [
+        (signal.SIGTERM, "was killed by SIGTERM (exit code 143)"),
+        (signal.SIGINT, "exited with code 130"),  # the engine's own SIGINT handler ran
+    ],
+)
+def test_a_signal_to_the_guard_is_passed_on_then_it_flattens(
+    desk: Desk, sig: signal.Signals, engine_end: str
+) -> None:
     guard = desk.guard(*beating(desk), engine=desk.engine("wait"))
     pid = ready(guard)
-    guard.send_signal(signal.SIGTERM)
+    guard.send_signal(sig)
     code, out, err = finish(guard)
     assert code == 0
     assert desk.orders == 0
-    assert "SIGTERM received" in err
-    assert f"the engine (pid {pid}) was killed by SIGTERM (exit code 143)" in err, "passed on"
+    assert f"{sig.name} received" in err
+    assert f"the engine (pid {pid}) {engine_end}" in err, "passed on"
     assert "FLAT" in out
 
 
