@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 from weex_async._guard import BeatWatch, Ending, flatten_until_flat, stop_engine, watch
-from weex_async.testing import FakeExchange, serve
+from weex_async.testing import FakeExchange, free_port, serve
 
 from .manual_clock import ManualClock
 
@@ -356,6 +356,19 @@ def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: 
         .splitlines()[-1]
         .endswith("NOT flat; the engine was killed by SIGKILL (exit code 137)")
     )
+
+
+def test_an_exchange_unreachable_at_the_start_is_a_warning_and_never_exit_0(
+    tmp_path: Path,
+) -> None:
+    desk = Desk(FakeExchange(), f"http://127.0.0.1:{free_port()}", tmp_path)  # nothing listens
+    guard = desk.guard("--deadline", "1", engine=[sys.executable, "-c", "print('engine ran')"])
+    code, out, err = finish(guard)
+    assert code == 1
+    assert "warning: could not check the key (TransportError" in err
+    assert out.splitlines()[0] == "engine ran", "guarded anyway"
+    assert "NOT FLAT" in out
+    assert "giving up" in err
 
 
 @pytest.mark.parametrize(
