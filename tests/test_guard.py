@@ -20,7 +20,14 @@ from pathlib import Path
 import attrs
 import pytest
 
-from weex_async._guard import BeatWatch, Ending, flatten_until_flat, stop_engine, watch
+from weex_async._guard import (
+    BeatWatch,
+    Ending,
+    Engine,
+    flatten_until_flat,
+    stop_engine,
+    watch,
+)
 from weex_async.testing import FakeExchange, free_port, serve
 
 from .manual_clock import ManualClock
@@ -402,6 +409,34 @@ def test_a_command_that_cannot_start_is_exit_2_and_flattens_nothing(desk: Desk) 
     assert code == 2
     assert "cannot start" in err
     assert guard_cancels(desk) == 0
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+async def test_the_end_of_a_process_is_seen_with_or_without_a_pidfd(
+    pidfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux tells through a pidfd; elsewhere (no ``os.pidfd_open``) the guard looks every
+    ``POLL`` seconds, for its child and for a process it adopted."""
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    elif not hasattr(os, "pidfd_open"):
+        pytest.skip("no pidfd here")
+    script = "import time; time.sleep(60)"
+    child = Engine.start([sys.executable, "-c", script])
+    assert child.owned
+    other = subprocess.Popen([sys.executable, "-c", script])  # noqa: ASYNC220 (not the guard's)
+    adopted = Engine.adopt(other.pid)
+    assert not adopted.owned
+    adopted.signal(signal.SIGKILL)  # never signalled: not the guard's
+    assert other.poll() is None
+    assert child.process is not None
+    os.kill(child.pid, signal.SIGTERM)
+    assert await asyncio.wait_for(child.ended, TIMEOUT) == -signal.SIGTERM
+    other.kill()
+    assert await asyncio.wait_for(adopted.ended, TIMEOUT) is None, "its parent reads the code"
+    other.wait()
+    with pytest.raises(ProcessLookupError):
+        Engine.adopt(other.pid)
 
 
 # -- the time logic, on the manual clock -------------------------------------------------------
