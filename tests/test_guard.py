@@ -61,6 +61,8 @@ async def main() -> int:
                     for n in range(start, min(orders, start + 20))
                 ]
                 await client.place_orders(batch)
+            interrupted = asyncio.Event()  # SIGINT makes "wait" exit with 130, once ready
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
             print("ready", os.getpid(), flush=True)
             if mode == "block":  # a hang: no beat, and SIGTERM's handler never gets to run
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, print, "TERM")
@@ -75,8 +77,6 @@ async def main() -> int:
                 print("still open", still, flush=True)
                 return 0 if still == orders else 3
             else:  # "wait": until SIGTERM kills it, or SIGINT makes it exit with 130
-                interrupted = asyncio.Event()
-                asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
                 await asyncio.wait_for(interrupted.wait(), 600)
                 return 130
     return 0
