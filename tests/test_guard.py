@@ -550,9 +550,12 @@ async def test_watch_ends_at_once_when_the_engine_ends_or_a_signal_comes() -> No
     await clock.advance(0)
     stop.set_result(signal.SIGTERM)
     assert await watching == Ending("signal", "SIGTERM received")
-    engine.ended.set_result(-9)
+    engine.ended.set_result(-signal.SIGTERM)
     ending = await watch(engine, None, stop, clock)  # type: ignore[arg-type]
-    assert ending.why == "exited"
+    assert ending.why == "signal", "the signal passed on ended it: the signal is the cause"
+    calm: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    ending = await watch(engine, None, calm, clock)  # type: ignore[arg-type]
+    assert ending == Ending("exited", "the engine (pid 4242) was killed by SIGTERM (exit code 143)")
 
 
 async def test_flatten_is_retried_with_backoff_until_flat() -> None:

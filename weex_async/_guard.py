@@ -283,13 +283,13 @@ async def watch(
 ) -> Ending:
     """Until the engine ends, goes stale, or the guard is told to stop."""
     while True:
+        if stop.done():  # first: a signal passed on may have ended the engine already
+            name = signal.Signals(stop.result()).name
+            return Ending("signal", f"{name} received")
         if engine.ended.done():
             return Ending(
                 "exited", f"the engine (pid {engine.pid}) {_describe_exit(engine.ended.result())}"
             )
-        if stop.done():
-            name = signal.Signals(stop.result()).name
-            return Ending("signal", f"{name} received")
         stale = beats.look() if beats is not None else None
         if stale is not None:
             return Ending("stale", f"the engine (pid {engine.pid}) stopped beating: {stale}")
@@ -300,15 +300,17 @@ async def watch(
 async def stop_engine(
     engine: Engine, grace: float, clock: Clock, say: Say, *, signalled: bool
 ) -> None:
-    """Stop the guard's own child: SIGTERM (unless already passed on), SIGKILL after ``grace``."""
-    if not engine.owned or engine.ended.done():
+    """Stop the guard's own child: SIGTERM (unless already passed on), SIGKILL after ``grace``;
+    then say how it ended."""
+    if not engine.owned:
         return
-    if signalled:
-        say(f"passed on to the engine (pid {engine.pid}); SIGKILL after {grace:g} s if it runs on")
-    else:
-        say(f"stopping the engine (pid {engine.pid}): SIGTERM, then SIGKILL after {grace:g} s")
-        engine.signal(signal.SIGTERM)
-    await _first(clock, clock.time() + grace, engine.ended)
+    if not engine.ended.done():
+        if signalled:
+            say(f"passed on to the engine (pid {engine.pid}); SIGKILL after {grace:g} s")
+        else:
+            say(f"stopping the engine (pid {engine.pid}): SIGTERM, then SIGKILL after {grace:g} s")
+            engine.signal(signal.SIGTERM)
+        await _first(clock, clock.time() + grace, engine.ended)
     if not engine.ended.done():
         say(f"the engine (pid {engine.pid}) is still running {grace:g} s later: SIGKILL")
         engine.signal(signal.SIGKILL)
@@ -414,7 +416,8 @@ async def run_guard(
                 f"warning: the engine (pid {engine.pid}) is not the guard's child and is not "
                 "stopped: it may place orders again after this flatten"
             )
-        await stop_engine(engine, options.grace, clock, say, signalled=ending.why == "signal")
+        if ending.why != "exited":  # (an exit was said already)
+            await stop_engine(engine, options.grace, clock, say, signalled=ending.why == "signal")
         if engine.kill_leftovers():
             say(f"processes were left in the engine's process group ({engine.pid}): SIGKILL sent")
         flattening = True
