@@ -24,7 +24,10 @@ from . import report
 from .drawing import svg
 from .scenarios import (
     admission_cost,
+    beat_cost,
+    cancel_latency_beside_beats,
     flatten_time,
+    guard_time,
     pacing,
     priority_inversion,
     processes_through_redis,
@@ -55,6 +58,10 @@ async def main(argv: list[str]) -> None:
         lambda: [flatten_time(v, whole) for v in ("v2", "v3") for whole in (True, False)]
     )
     print("\n" + report.flatten_table(flat_rows))
+    print("  running: the guard ...", file=sys.stderr, flush=True)
+    guard_rows = await asyncio.to_thread(lambda: [guard_time("kill"), guard_time("hang")])
+    latency = await cancel_latency_beside_beats()
+    print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

@@ -9,17 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import attrs
 import httpx
 from aiolimiter import AsyncLimiter
 
-from weex_async import Budget, Credentials, FlattenReport, RateLimits, WeexAuth, WeexClient
+from weex_async import (
+    Budget,
+    Credentials,
+    FlattenReport,
+    Heartbeat,
+    RateLimits,
+    WeexAuth,
+    WeexClient,
+)
 from weex_async._checks import ApiVersion, HttpBackend
 from weex_async._client import API
 from weex_async._demo import DemoOptions, theoretical_seconds
@@ -588,4 +600,162 @@ def flatten_time(
         min_uid=min_uid,
         rate_limited=exchange.rate_limited,
         flat=report.flat and not exchange.accounts["flat"].orders,
+    )
+
+
+GUARDED_ENGINE = """\
+import sys, time, asyncio
+from weex_async import Heartbeat
+
+async def main() -> None:
+    async with Heartbeat(sys.argv[2], every=0.1):
+        print("ready", flush=True)
+        await asyncio.sleep(0.5)
+        if sys.argv[1] == "hang":
+            print("hang", time.monotonic(), flush=True)
+            time.sleep(600)  # the loop blocked: the beats stop (SIGTERM still ends it)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@attrs.frozen
+class GuardRow:
+    """From the engine's death (or its last beat) to the guard's proving listing: medians."""
+
+    name: str
+    orders: int
+    elapsed: float
+    detection: float  #: the least time to notice: 0 for an exit, ``stale_after`` for a hang
+    least_flat: float  #: the least time to flat under the budgets (round trips not counted)
+    flat: bool
+
+
+def guard_time(
+    how: str, stale_after: float = 1.0, symbols: int = 20, each: int = 100, repeats: int = 3
+) -> GuardRow:
+    """``weex-async guard`` over an engine that beats, then is SIGKILLed (``how="kill"``) or
+    blocks its event loop (``"hang"``), with ``symbols`` x ``each`` orders resting on the fake
+    exchange served on loopback. The end is the arrival of the guard's last request (the listing
+    that proved the account flat), on the same monotonic clock as the death."""
+    names = [f"cmt_s{n}usdt" for n in range(symbols)]
+    elapsed: list[float] = []
+    flat = True
+    with tempfile.TemporaryDirectory() as folder:
+        engine = Path(folder) / "engine.py"
+        engine.write_text(GUARDED_ENGINE)
+        beat = str(Path(folder) / "beat")
+        for _ in range(repeats):
+            exchange = FakeExchange()
+            exchange.add_account("guarded", "secret", "pass")
+            for name in names:
+                exchange.open_orders("guarded", each, symbol=name)
+            with serve(exchange) as url:
+                env = {
+                    **os.environ,
+                    "WEEX_API_KEY": "guarded",
+                    "WEEX_API_SECRET": "secret",
+                    "WEEX_API_PASSPHRASE": "pass",
+                    "XDG_STATE_HOME": folder,
+                }
+                command = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", url]
+                command += ["--heartbeat", beat, "--stale-after", str(stale_after), "--"]
+                command += [sys.executable, str(engine), how, beat]
+                guard = subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+                )
+                assert guard.stdout is not None
+                if guard.stdout.readline().strip() != "ready":
+                    guard.kill()
+                    raise RuntimeError("the guarded engine did not start")
+                if how == "kill":
+                    died = time.monotonic()
+                    for pid in _children(guard.pid):
+                        os.kill(pid, signal.SIGKILL)
+                else:
+                    died = float(guard.stdout.readline().split()[1])
+                guard.communicate(timeout=120)
+                last = max(a.at for a in exchange.arrivals if "/market/time" not in a.path)
+                elapsed.append(last - died)
+                flat = flat and guard.returncode == 0 and not exchange.accounts["guarded"].orders
+    least, _, _ = least_time(
+        API["v2"], RateLimits(), dict.fromkeys(names, each), whole_account=True
+    )
+    return GuardRow(
+        name="engine SIGKILLed"
+        if how == "kill"
+        else f"event loop blocked (stale after {stale_after:g} s)",
+        orders=symbols * each,
+        elapsed=statistics.median(elapsed),
+        detection=0.0 if how == "kill" else stale_after,
+        least_flat=least,
+        flat=flat,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (Linux's /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(child) for child in handle.read().split()]
+    except OSError:
+        return []
+
+
+def beat_cost(beats: int = 5_000) -> tuple[float, float]:
+    """Microseconds per ``Heartbeat.beat()`` (one atomic rewrite of the file): median and the
+    99th percentile. A cancel waits behind at most one beat on the engine's loop."""
+    with tempfile.TemporaryDirectory() as folder:
+        heart = Heartbeat(Path(folder) / "beat")
+        times = []
+        for _ in range(beats):
+            started = time.perf_counter()
+            heart.beat()
+            times.append(time.perf_counter() - started)
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+async def cancel_latency_beside_beats(
+    calls: int = 400, every: float = 0.01, repeats: int = 3
+) -> tuple[float, float, float, float]:
+    """Median and 99th-percentile ms of one batch cancel against the in-process fake exchange,
+    without a ``Heartbeat`` and beside one beating every ``every`` s (100 times the default rate),
+    interleaved over ``repeats`` rounds."""
+    plain: list[float] = []
+    beating: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeats):
+            for with_beats in (False, True):
+                exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9)
+                exchange.add_account("beat", "secret", "pass")
+                ids = exchange.open_orders("beat", calls)
+                async with contextlib.AsyncExitStack() as stack:
+                    if with_beats:
+                        await stack.enter_async_context(Heartbeat(Path(folder) / "b", every))
+                    client = await stack.enter_async_context(
+                        WeexClient(
+                            Credentials("beat", "secret", "pass"),
+                            base_url="http://fake",
+                            transport=exchange.transport(),
+                            rate_limits=unlimited(),
+                            sync_time=False,
+                        )
+                    )
+                    for order_id in ids:
+                        started = time.perf_counter()
+                        await client.cancel_batch_orders(ids=[order_id])
+                        (beating if with_beats else plain).append(time.perf_counter() - started)
+    plain.sort()
+    beating.sort()
+
+    def p99(times: list[float]) -> float:
+        return times[int(len(times) * 0.99)] * 1e3
+
+    return (
+        statistics.median(plain) * 1e3,
+        p99(plain),
+        statistics.median(beating) * 1e3,
+        p99(beating),
     )

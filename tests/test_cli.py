@@ -173,7 +173,7 @@ def test_demo_flatten(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- help, version, arguments --------------------------------------------------------------------
 
-SUBCOMMANDS = ["demo", "fake-exchange", "time", "cancel", "flatten"]
+SUBCOMMANDS = ["demo", "fake-exchange", "time", "cancel", "flatten", "guard"]
 
 
 def help_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -200,7 +200,7 @@ def test_every_option_has_help_and_shows_its_default(
         assert action.help, f"{command} {action.option_strings} has no help"
         if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
             assert f"(default: {action.default})" in text, (command, action.dest)
-    if command in ("cancel", "flatten"):
+    if command in ("cancel", "flatten", "guard"):
         assert "WEEX_API_KEY, WEEX_API_SECRET and WEEX_API_PASSPHRASE" in text
 
 

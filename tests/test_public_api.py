@@ -10,6 +10,7 @@ PUBLIC = {
     "CancelReport",
     "Credentials",
     "FlattenReport",
+    "Heartbeat",
     "Limiter",
     "Order",
     "OrderAck",

@@ -7,6 +7,7 @@ exchange's rate limits.
 from importlib.metadata import PackageNotFoundError, version
 
 from ._client import WeexClient
+from ._heartbeat import Heartbeat
 from ._limiter import Budget, Limiter, PoolSnapshot, Priority, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials, WeexAuth, sign
@@ -36,6 +37,7 @@ __all__ = [
     "CancelReport",
     "Credentials",
     "FlattenReport",
+    "Heartbeat",
     "Limiter",
     "Order",
     "OrderAck",

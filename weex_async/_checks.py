@@ -29,6 +29,7 @@ __all__ = [
     "Key",
     "check_batch_size",
     "check_deadline",
+    "check_period",
     "check_symbol",
     "checked_symbols",
     "checked_names",
@@ -216,4 +217,16 @@ def check_deadline(value: object) -> float | None:
         or value <= 0
     ):
         raise InvalidRequestError(f"deadline must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_period(name: str, value: object) -> float:
+    """A period in seconds (a setting such as a heartbeat's): a positive finite number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)

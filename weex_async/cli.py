@@ -7,6 +7,8 @@
     weex-async time [--base-url URL] [--api-version v2|v3]     server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+    weex-async guard [--heartbeat F --stale-after S] [--grace S] ... (-- COMMAND ... | --pid P)
+                                                   flatten when the engine dies or hangs
 
 Every command on an account takes ``add_account_options``'s options (``--base-url``,
 ``--api-version``, default ``WEEX_API_VERSION``, else ``v2``) and builds its client with
@@ -37,10 +39,18 @@ from urllib.parse import urlsplit
 import attrs
 
 from . import __version__
+from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
-from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    TransportError,
+    WeexError,
+)
 from .events import Event, RequestDone
 from .models import CancelReport, FlattenReport
 
@@ -298,7 +308,66 @@ def _parser() -> argparse.ArgumentParser:
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
             )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    _guard_arguments(
+        command(
+            "guard",
+            "run (or watch) your engine, and flatten the account when it dies or stops beating",
+            f"{_CREDENTIALS}; docs/guard.md has systemd and container set-ups",
+        )
+    )
     return parser
+
+
+def _guard_arguments(guard: argparse.ArgumentParser) -> None:
+    """``guard``'s options: the engine, its heartbeat, and ``flatten``'s own."""
+    guard.add_argument(
+        "--pid", type=_positive_int, help="watch this running process instead of starting one"
+    )
+    guard.add_argument(
+        "--heartbeat", metavar="FILE", help="the engine's heartbeat file (weex_async.Heartbeat)"
+    )
+    guard.add_argument(
+        "--stale-after",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --heartbeat: flatten when no beat came for this long",
+    )
+    guard.add_argument(
+        "--first-beat-within",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --heartbeat: the engine's first beat must come this soon after the start",
+    )
+    guard.add_argument(
+        "--grace",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="after SIGTERM to its own engine, SIGKILL when it has not exited after this long",
+    )
+    add_account_options(guard)
+    guard.add_argument(
+        "--symbol",
+        action="append",
+        dest="symbols",
+        metavar="S",
+        help="flatten only this symbol (repeatable); none: the whole account",
+    )
+    guard.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=60.0,
+        help="seconds the flatten keeps trying (retrying until flat) before it gives up",
+    )
+    guard.add_argument("--json", action="store_true", help="print the flatten's report as JSON")
+    guard.add_argument(
+        "engine",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND [ARGS ...]",
+        help="the engine to run as the guard's child (unless --pid)",
+    )
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -629,6 +698,50 @@ def _symbol_label(symbol: str) -> str:
     return symbol or SYMBOL_NOT_KNOWN
 
 
+async def _guard(args: argparse.Namespace) -> int:
+    """``guard``: check the key, then run ``_guard.run_guard`` with ``_flatten`` as its flatten."""
+    from pathlib import Path
+
+    from ._guard import GuardOptions, run_guard
+
+    command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
+    if bool(command) == (args.pid is not None):
+        return _fail("guard needs either -- COMMAND [ARGS ...] or --pid PID (one of them)")
+    creds = Credentials.from_env()
+    async with account_client(args, creds) as client:
+        try:  # one signed read: a guard whose key is refused could never flatten
+            await client.open_orders(limit=1)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            return _fail(
+                f"the exchange refused this key ({refusal(exc)}): nothing started, nothing watched"
+            )
+        except WeexError as exc:
+            print(
+                f"weex-async guard: warning: could not check the key ({type(exc).__name__}: "
+                f"{exc}); guarding anyway",
+                file=sys.stderr,
+            )
+
+    def flatten(left: float | None) -> Any:
+        return _flatten(argparse.Namespace(**{**vars(args), "deadline": left}))
+
+    options = GuardOptions(
+        command=command,
+        pid=args.pid,
+        heartbeat=Path(args.heartbeat) if args.heartbeat else None,
+        stale_after=args.stale_after,
+        first_beat_within=args.first_beat_within,
+        grace=args.grace,
+        deadline=args.deadline,
+    )
+    try:
+        return await run_guard(options, flatten)
+    except ProcessLookupError:
+        return _fail(f"no process {args.pid} to watch")
+    except OSError as exc:
+        return _fail(f"cannot start {command[0]}: {exc.strerror or exc}")
+
+
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
     """A ``FlattenReport`` as plain JSON."""
     return {
@@ -677,7 +790,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fake_exchange(args)
         if args.command == "cancel" and args.ids_file:
             args.ids = _read_ids(args.ids_file)  # before the loop: no blocking I/O on it
-        runner: Any = {"time": _time, "cancel": _cancel, "flatten": _flatten}[args.command]
+        runner: Any = {"time": _time, "cancel": _cancel, "flatten": _flatten, "guard": _guard}[
+            args.command
+        ]
         return int(asyncio.run(runner(args)))
     except (ConfigurationError, InvalidRequestError) as exc:
         return _fail(str(exc))
