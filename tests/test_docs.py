@@ -123,6 +123,14 @@ def test_the_docs_point_to_nothing_outside_the_repository() -> None:
         assert "../shared" not in text, path.name
 
 
+def test_the_docs_install_extras_from_the_checkout() -> None:
+    # weex-async is not on the package index yet: `pip install 'weex-async[redis]'` could install
+    # someone else's package; the docs say `pip install -e '.[redis]'` in the checkout instead
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        assert "install 'weex-async[" not in text, path.name
+
+
 # -- whole programs, run as written against `weex-async fake-exchange` ----------------------------
 
 TOML = re.compile(r"```toml\n(.*?)```", re.S)

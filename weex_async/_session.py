@@ -547,8 +547,11 @@ def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     try:
         from httpx_aiohttp import AiohttpTransport
     except ImportError:
+        # weex-async is not on the package index yet: a hint naming the index could install
+        # someone else's package, so it names the checkout.
         raise ConfigurationError(
-            "http_backend='aiohttp' needs the aiohttp extra: pip install 'weex-async[aiohttp]'"
+            "http_backend='aiohttp' needs the aiohttp extra: in your checkout of weex-async, "
+            "pip install -e '.[aiohttp]'"
         ) from None
     transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
     return transport
