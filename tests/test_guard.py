@@ -403,6 +403,26 @@ def test_bad_usage_is_one_line_exit_2(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("option", ["--deadline", "--grace", "--stale-after"])
+def test_an_infinite_number_of_seconds_is_refused_before_the_engine_starts(
+    desk: Desk, option: str
+) -> None:
+    """``--deadline inf`` used to be read as a number: the engine ran, and once it ended every
+    flatten attempt failed (``cancel_everything`` refuses an infinite deadline) for ever."""
+    guard = desk.guard(option, "inf", engine=[sys.executable, "-c", "print('engine ran')"])
+    try:
+        out, err = guard.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        guard.kill()
+        guard.communicate()
+        pytest.fail("the guard never ended")
+    assert guard.returncode == 2, err
+    assert f"argument {option}: expected a finite number > 0, got inf" in err
+    assert err.count("\n") == 1
+    assert "engine ran" not in out
+    assert desk.exchange.arrivals == []
+
+
 def test_a_command_that_cannot_start_is_exit_2_and_flattens_nothing(desk: Desk) -> None:
     guard = desk.guard(engine=[str(desk.folder / "no-such-engine")])
     code, _, err = finish(guard)

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -99,7 +100,8 @@ _positive_int = _number(int, lambda value: value >= 1, "a whole number >= 1")
 _count = _number(int, lambda value: value >= 0, "a whole number >= 0")
 _port = _number(int, lambda value: 1 <= value <= 65535, "a port from 1 to 65535")
 _batch_size = _number(int, lambda value: 1 <= value <= MAX_IDS_V2, f"1 to {MAX_IDS_V2}")
-_positive_float = _number(float, lambda value: value > 0, "a number > 0")
+#: finite: an infinite deadline or grace is refused here, not by a guard already running
+_positive_float = _number(float, lambda value: 0 < value < math.inf, "a finite number > 0")
 _rate = _number(float, lambda value: 0.0 <= value <= 1.0, "a share between 0 and 1")
 
 
