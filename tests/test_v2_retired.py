@@ -121,17 +121,36 @@ def v2_gone(request: httpx.Request) -> httpx.Response | None:
 async def test_cancel_orders_reports_every_order_with_the_reason_and_sends_no_more(
     exchange: FakeExchange,
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 25)
+    ids = exchange.open_orders(API_KEY, 45)
     transport = Wrapped(exchange, v2_gone)
-    async with client_for(exchange, transport, batch_size=10) as client:
+    async with client_for(exchange, transport, batch_size=10, max_in_flight=1) as client:
         report = await client.cancel_orders(ids=ids)
     check(report, ids, exchange)
     assert not report.cancelled
     assert set(report.failed) == set(ids), "certainly not cancelled: the path is gone"
     assert all("2026-09-30" in why and 'api_version="v3"' in why for why in report.failed.values())
     batches = [r for r in transport.seen if r.url.path.endswith("cancel_batch_orders")]
-    assert len(batches) == 1, "the first batch learns it; the others are not sent"
-    assert report.calls == 1
+    assert len(batches) == 2, "the first batch learns it, a second confirms it; no other is sent"
+    assert report.calls == 2
+
+
+async def test_one_404_does_not_stop_the_kill_switch(exchange: FakeExchange) -> None:
+    """A proxy or a gateway can answer one request 404 in passing: that batch is refused, but the
+    kill switch goes on with the others (it stopped at once, and cancelled nothing, before)."""
+    ids = exchange.open_orders(API_KEY, 25)
+    answered_404: list[httpx.Request] = []
+
+    def once(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith("cancel_batch_orders") and not answered_404:
+            answered_404.append(request)
+            return v2_gone(request)
+        return None
+
+    async with client_for(exchange, Wrapped(exchange, once), batch_size=10) as client:
+        report = await client.cancel_orders(ids=ids)
+    check(report, ids, exchange)
+    assert set(report.failed) == set(ids[:10]), "the batch answered 404"
+    assert set(report.cancelled) == set(ids[10:]), "the other batches were sent, and cancelled"
 
 
 async def test_an_html_page_is_retried_and_never_stops_the_kill_switch(

@@ -51,6 +51,8 @@ log = logging.getLogger("weex_async")
 TOO_MANY_IDS = "40912"
 #: Said of an order that was "not found" after an earlier attempt went unanswered.
 MAYBE_CANCELLED_EARLIER = "an earlier attempt that got no answer may have cancelled it"
+#: Batches answered 404 or 410 (V2 retired) before a run sends no more: one could be a proxy's.
+RETIRED_CONFIRMED = 2
 #: The reason of an order a closed client did not send.
 NOT_SENT_CLOSED = "not sent: the client was closed"
 
@@ -138,6 +140,8 @@ class CancelRun:
         self.calls = 0
         #: why nothing more is sent (the key was refused), once it is so
         self._stopped: str | None = None
+        #: batches answered as if the API version were gone (HTTP 404 or 410)
+        self._retired = 0
         #: the batches running now, and what their attempts did
         self._running: dict[asyncio.Task[None], Trace] = {}
 
@@ -243,7 +247,10 @@ class CancelRun:
             self._stop(f"the exchange refused this key ({refusal(exc)})")
         except ApiVersionRetiredError as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
-            if exc.definite:  # the path is gone: every batch would meet it, send no more
+            # The path is gone once a second batch meets it too (then every batch would): send
+            # no more. One 404 alone may be a proxy's passing fault: the kill switch goes on.
+            self._retired += exc.definite
+            if self._retired >= RETIRED_CONFIRMED:
                 self._stop(exc.message)
         except BadRequestError as exc:
             if exc.code == TOO_MANY_IDS and len(pending) > 1:

@@ -175,7 +175,8 @@ class ApiVersionRetiredError(NotFoundError, NonJSONResponseError):
 
     Both a ``NotFoundError`` and a ``NonJSONResponseError``, so code that caught what these
     answers raised before still catches it. A 404 or 410 is ``definite``: never retried, and
-    ``cancel_orders`` reports its orders failed with this message and sends nothing more. An HTML
+    ``cancel_orders`` reports its orders failed with this message, and sends nothing more once a
+    second batch is answered so (one 404 may be a proxy's passing fault). An HTML
     page is not: a proxy's passing error page looks the same, so it is retried like any
     unreadable answer, and only says "may be retired" if it persists.
 
