@@ -271,6 +271,31 @@ def test_connection_errors_name_the_url(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", [["time"], ["cancel", "--ids", "1"], ["flatten"]])
+@pytest.mark.parametrize("port", ["closed", "99999"])
+def test_a_password_in_the_url_is_never_printed(
+    command: list[str],
+    port: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``https://user:password@proxy`` is a URL a user may give (a proxy's basic auth): the
+    password is a secret, so the messages that name the URL show it as ``***``."""
+    monkeypatch.setenv("WEEX_API_KEY", "k")
+    monkeypatch.setenv("WEEX_API_SECRET", "secret-never-shown")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "passphrase-never-shown")
+    number = str(free_port()) if port == "closed" else port  # nothing listens / no such port
+    url = f"http://me:url-password-xyz@127.0.0.1:{number}"
+    try:
+        code = main([*command, "--base-url", url])
+    except SystemExit as exit_:  # argparse's refusal of the port
+        code = exit_.code  # type: ignore[assignment]
+    out, err = capsys.readouterr()
+    assert code in (1, 2)
+    assert "url-password-xyz" not in out + err
+    assert f"me:***@127.0.0.1:{number}" in err, err
+
+
 def test_fake_exchange_prints_and_writes_the_ids_it_opened(tmp_path: Path) -> None:
     port = free_port()
     out_file = tmp_path / "ids.txt"

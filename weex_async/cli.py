@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -105,6 +106,12 @@ _positive_float = _number(float, lambda value: 0 < value < math.inf, "a finite n
 _rate = _number(float, lambda value: 0.0 <= value <= 1.0, "a share between 0 and 1")
 
 
+def _shown_url(url: str) -> str:
+    """``url`` as a message may show it: a password in it (``https://user:password@proxy``, a
+    proxy's basic auth) is a secret, said as ``***``."""
+    return re.sub(r"(//[^/:@]*:)[^/]*@", r"\1***@", url)
+
+
 def _base_url(text: str) -> str:
     """An argparse type: an http(s) URL with a host and, if any, a port from 1 to 65535."""
     try:
@@ -112,15 +119,17 @@ def _base_url(text: str) -> str:
         port = parts.port  # ValueError when out of 0-65535 or not a number
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an http(s) URL with a port from 1 to 65535, got {text!r}"
+            f"expected an http(s) URL with a port from 1 to 65535, got {_shown_url(text)!r}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(
             f"expected an http(s) URL with a host, such as https://api-contract.weex.com, "
-            f"got {text!r}"
+            f"got {_shown_url(text)!r}"
         )
     if port == 0:
-        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 1 to 65535, got {_shown_url(text)!r}"
+        )
     return text
 
 
@@ -470,7 +479,7 @@ class _Answers:
 
 def _unreachable(url: str, detail: str) -> str:
     """The one wording of "nothing answered", for every command."""
-    return f"could not reach {url}: {detail}"
+    return f"could not reach {_shown_url(url)}: {detail}"
 
 
 def _cause(error: BaseException) -> str:
