@@ -29,7 +29,7 @@ KEY, SECRET, PASSPHRASE = "docs-key", "docs-secret", "docs-pass"
 
 #: Pages whose examples are whole programs, run as written against ``weex-async fake-exchange``
 #: (below), not through the patched client.
-PROGRAM_PAGES = ("trading-engine.md",)
+PROGRAM_PAGES = ("trading-engine.md", "guard.md")
 
 
 def examples() -> list[Any]:
