@@ -28,7 +28,7 @@ from weex_async._guard import (
     stop_engine,
     watch,
 )
-from weex_async.testing import FakeExchange, free_port, serve
+from weex_async.testing import FakeExchange, Fault, free_port, serve
 
 from .manual_clock import ManualClock
 
@@ -342,6 +342,30 @@ def test_sigterm_to_a_guard_by_pid_leaves_a_running_engine_alone(desk: Desk) -> 
     assert code == 1, "not flat, and never 0 without a flat report"
     assert desk.orders == ORDERS, "a live engine's orders are not the guard's to cancel"
     assert "is not the guard's to stop: nothing flattened" in err
+
+
+def test_ctrl_c_while_the_guard_flattens_does_not_cut_the_flatten(desk: Desk) -> None:
+    """The guard lets its flatten go on through SIGINT. Its flatten is ``weex-async flatten``'s,
+    whose own Ctrl-C handler used to take the signal there: the attempt was cut ("interrupted",
+    not flat), and once that handler was removed the next Ctrl-C killed the guard mid-retry."""
+    desk.exchange.open_orders(KEY, 5)
+    desk.exchange.faults.slow_delay = 2.0  # the key check's listing, then the flatten's first
+    desk.exchange.faults.next(Fault.SLOW, 2, path="/capi/v2/order/current")
+    guard = desk.guard(engine=[sys.executable, "-c", "pass"])
+    assert guard.stderr is not None
+    said = []
+    for line in iter(guard.stderr.readline, ""):
+        said.append(line)
+        if "flattening the account" in line:
+            break
+    guard.send_signal(signal.SIGINT)  # during the flatten's slow first listing
+    code, out, err = finish(guard)
+    err = "".join(said) + err
+    assert "SIGINT received while flattening: the flatten goes on" in err
+    assert "interrupted" not in out + err
+    assert "was not flat" not in err, "one attempt, not cut"
+    assert code == 0
+    assert desk.orders == 0
 
 
 def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: Path) -> None:

@@ -398,13 +398,16 @@ class _Interrupt:
     take a signal handler (Windows), Ctrl-C stops at once.
     """
 
-    def __init__(self, client: WeexClient) -> None:
+    def __init__(self, client: WeexClient, *, install: bool = True) -> None:
         self.client = client
         self.interrupted = False
         self._closing: asyncio.Task[None] | None = None
         self._installed = False
+        self._install = install
 
     async def __aenter__(self) -> _Interrupt:
+        if not self._install:  # the guard's flatten: the guard's own handlers stay in place
+            return self
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_sigint)
             self._installed = True
@@ -671,11 +674,13 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
     return grouped
 
 
-async def _flatten(args: argparse.Namespace) -> int:
+async def _flatten(args: argparse.Namespace, *, interruptible: bool = True) -> int:
+    """``flatten``; the guard's flatten is not ``interruptible``: a Ctrl-C there is the guard's
+    (its flatten goes on), so no handler of ours replaces, then removes, the guard's."""
     creds = Credentials.from_env()
     answers = _Answers()
     client = account_client(args, creds, on_event=answers)
-    async with client, _Interrupt(client) as interrupt:
+    async with client, _Interrupt(client, install=interruptible) as interrupt:
         report = await client.cancel_everything(args.symbols, deadline=args.deadline)
     if interrupt.interrupted:
         report = _flatten_report_interrupted(report)
@@ -734,7 +739,7 @@ async def _guard(args: argparse.Namespace) -> int:
             )
 
     def flatten(left: float | None) -> Any:
-        return _flatten(argparse.Namespace(**{**vars(args), "deadline": left}))
+        return _flatten(argparse.Namespace(**{**vars(args), "deadline": left}), interruptible=False)
 
     options = GuardOptions(
         command=command,
