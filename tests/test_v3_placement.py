@@ -143,6 +143,42 @@ async def test_one_request_refused_or_unclear_is_that_orders_ack(
     assert sorted(sent) == [f"lad-{i}" for i in range(4)], "each sent once"
 
 
+@pytest.mark.parametrize("code", [-1047, -3236])  # authentication failed; no API permission
+async def test_a_key_refused_after_others_were_placed_hides_no_live_order(code: int) -> None:
+    """The key confirmed by the first placement, then refused for one of the others (revoked,
+    an IP rule changed): the orders placed are live, so their acks come back; the refused one is
+    its ack. It used to be raised, and the live orders' acks were lost."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["newClientOrderId"] == "lad-2":
+            return httpx.Response(401 if code == -1047 else 403, json={"code": code, "msg": "no"})
+        return placed(request)
+
+    async with mock_client(httpx.MockTransport(handler)) as client:
+        acks = await client.place_orders(ladder(4))  # type: ignore[arg-type]
+    assert [a.success for a in acks] == [True, True, False, True]
+    assert (acks[2].client_oid, acks[2].error_code, acks[2].error_message) == (
+        "lad-2",
+        str(code),
+        "no",
+    )
+
+
+async def test_a_key_refused_by_every_request_is_raised() -> None:
+    """The key confirmed first, then every placement refused: nothing was placed, so the key's
+    refusal is the answer, raised as before."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=[])  # no open order: the key works
+        return httpx.Response(401, json={"code": -1047, "msg": "no"})
+
+    async with mock_client(httpx.MockTransport(handler)) as client:
+        assert await client.open_orders() == ()
+        with pytest.raises(AuthenticationError):
+            await client.place_orders(ladder(3))  # type: ignore[arg-type]
+
+
 async def test_a_wrong_key_is_refused_once_not_once_per_order(exchange: FakeExchange) -> None:
     transport = Wrapped(exchange, lambda request: None)
     async with client_for(exchange, transport, version="v3", secret="wrong-secret") as client:

@@ -475,7 +475,8 @@ class WeexClient:
             InvalidRequestError: before sending anything: too many orders, two with one
                 ``client_oid``, several symbols on V2.
             WeexAPIError: (a subclass) V2: the exchange refused the request; V3: it refused the
-                key (authentication or permission; a wrong key is sent once).
+                key (authentication or permission; a wrong key is sent once) and no order was
+                placed (a refusal beside orders placed is that order's ack, not raised).
             TransportError: V2: no answer came; the orders may or may not be live.
         """
         return await place_all(self._session, self._api.place_orders(orders))

@@ -17,8 +17,11 @@ live): it becomes the acks of its own orders instead of being raised:
   live, look it up by its ``client_oid``;
 - never sent (the client was closed first): ``error_code`` ``NOT_SENT``.
 
-A refusal of the key (authentication, permission) is raised, and is sent once: until a signed
-call has confirmed the key, the first request goes alone and the others follow its answer.
+A refusal of the key (authentication, permission) is raised when no order may be live, and is
+sent once: until a signed call has confirmed the key, the first request goes alone and the others
+follow its answer. A refusal of one request while others placed their orders (a key revoked, an
+IP rule changed, mid-batch) is that request's acks, like any refusal: raising it would hide live
+orders.
 """
 
 from __future__ import annotations
@@ -45,28 +48,35 @@ async def place_all(session: Session, placements: Sequence[Placement]) -> tuple[
     if len(placements) == 1:
         return await session.send(placements[0].call)
     acks: list[tuple[OrderAck, ...]] = [() for _ in placements]
+    refusals: list[WeexError] = []
 
-    async def place(index: int) -> None:
+    async def place(index: int, *, alone: bool = False) -> None:
         placement = placements[index]
         trace = Trace()
         try:
             acks[index] = await session.send(placement.call, trace=trace)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            if alone:
+                raise  # nothing else was sent: the key's refusal is the answer
+            refusals.append(exc)
+            acks[index] = _failed(placement, exc, trace, session)
         except WeexError as exc:
             acks[index] = _failed(placement, exc, trace, session)
 
     first = 0
     if placements and not session.key_confirmed:
-        await place(0)  # a wrong key is refused once, not once per order
+        await place(0, alone=True)  # a wrong key is refused once, not once per order
         first = 1
     tasks = [asyncio.ensure_future(place(i)) for i in range(first, len(placements))]
     await wait_all(tasks)
     for task in tasks:
         error = task.exception()
-        if error is not None:  # the key refused by a later request: said, not hidden
+        if error is not None:  # not an answer (a bug): said, not hidden
             raise error
-    return tuple(ack for answered in acks for ack in answered)
+    result = tuple(ack for answered in acks for ack in answered)
+    if refusals and not any(ack.success or ack.error_code == OUTCOME_UNKNOWN for ack in result):
+        raise refusals[0]  # no order may be live: the key's refusal is the answer
+    return result
 
 
 def _failed(
