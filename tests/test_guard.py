@@ -24,7 +24,9 @@ from weex_async._guard import (
     BeatWatch,
     Ending,
     Engine,
+    GuardOptions,
     flatten_until_flat,
+    run_guard,
     stop_engine,
     watch,
 )
@@ -584,6 +586,50 @@ async def test_watch_ends_on_a_stale_heartbeat_by_the_clock(tmp_path: Path) -> N
     ending = await watching
     assert ending.why == "stale"
     assert clock.armed <= 11 / beats.every, "a look every stale_after / 10, no busy loop"
+
+
+async def test_a_first_beat_written_as_the_engine_starts_is_a_beat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard took the file's "previous run" content only after starting the engine: a first
+    beat written meanwhile was taken for a previous run's, and a hang right after it was seen
+    only after ``first_beat_within`` (30 s), not ``stale_after``."""
+    clock = ManualClock()
+    path = tmp_path / "beat"
+    path.write_text("7 0.0 1\n")  # a previous run's last beat
+    start = Engine.start
+
+    engines: list[Engine] = []
+
+    def start_then_beat(command: list[str]) -> Engine:
+        engines.append(start(command))
+        path.write_text("1 1.0 2\n")  # its first beat, at once; then it hangs
+        return engines[-1]
+
+    monkeypatch.setattr(Engine, "start", staticmethod(start_then_beat))
+    said: list[str] = []
+
+    async def flatten(left: float | None) -> int:
+        return 0
+
+    options = GuardOptions(
+        command=[sys.executable, "-c", "import time; time.sleep(600)"],
+        heartbeat=path,
+        stale_after=1.0,
+        first_beat_within=30.0,
+        grace=5.0,
+    )
+    guarding = asyncio.ensure_future(run_guard(options, flatten, clock=clock, say=said.append))
+    try:
+        for _ in range(20):  # 2 s: twice stale_after, far below first_beat_within
+            await clock.advance(0.1)
+        assert any("stopped beating" in line for line in said), said
+        assert await asyncio.wait_for(guarding, TIMEOUT) == 0  # SIGTERM ended it (real time)
+    finally:
+        for engine in engines:
+            engine.signal(signal.SIGKILL)
+        guarding.cancel()
+        await asyncio.gather(guarding, return_exceptions=True)
 
 
 async def test_watch_ends_at_once_when_the_engine_ends_or_a_signal_comes() -> None:

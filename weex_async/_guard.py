@@ -377,6 +377,13 @@ async def run_guard(
         if not stop.done():
             stop.set_result(sig)
 
+    # The file's content now is a previous run's: read before the engine starts, so that a first
+    # beat the engine writes at once is a beat, not taken for an old one.
+    beats = (
+        BeatWatch(options.heartbeat, options.stale_after, options.first_beat_within, clock.time)
+        if options.heartbeat is not None
+        else None
+    )
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
@@ -394,11 +401,6 @@ async def run_guard(
     what = "the engine" if engine.owned else "the engine it watches"
     say(f"guarding {what} (pid {engine.pid})")
     try:
-        beats = (
-            BeatWatch(options.heartbeat, options.stale_after, options.first_beat_within, clock.time)
-            if options.heartbeat is not None
-            else None
-        )
         ending = await watch(engine, beats, stop, clock)
         say(ending.text)
         if ending.why == "signal" and not engine.owned:
