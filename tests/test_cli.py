@@ -296,6 +296,19 @@ def test_a_password_in_the_url_is_never_printed(
     assert f"me:***@127.0.0.1:{number}" in err, err
 
 
+@pytest.mark.parametrize("command", ["time", "cancel", "flatten", "guard"])
+def test_help_never_shows_a_password_of_weex_base_url(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEEX_BASE_URL", "https://me:url-password-xyz@proxy.example:8443")
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "url-password-xyz" not in out
+    assert "me:***@proxy.example:8443" in out.replace("\n", "").replace(" ", "")
+
+
 def test_fake_exchange_prints_and_writes_the_ids_it_opened(tmp_path: Path) -> None:
     port = free_port()
     out_file = tmp_path / "ids.txt"

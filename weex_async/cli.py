@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import math
@@ -110,6 +111,16 @@ def _shown_url(url: str) -> str:
     """``url`` as a message may show it: a password in it (``https://user:password@proxy``, a
     proxy's basic auth) is a secret, said as ``***``."""
     return re.sub(r"(//[^/:@]*:)[^/]*@", r"\1***@", url)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with every default, a password in a URL (``$WEEX_BASE_URL``'s) said as ``***``."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if isinstance(action.default, str) and "@" in action.default:
+            action = copy.copy(action)
+            action.default = _shown_url(action.default)
+        return super()._expand_help(action)
 
 
 def _base_url(text: str) -> str:
@@ -210,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
             help=text,
             description=text,
             epilog=f"{epilog}. {_EXIT_EPILOG}" if epilog else _EXIT_EPILOG,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
 
     demo = command(
