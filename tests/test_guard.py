@@ -9,11 +9,13 @@ logic (staleness, the grace, the retries) is tested on the manual clock further 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -368,6 +370,44 @@ def test_ctrl_c_while_the_guard_flattens_does_not_cut_the_flatten(desk: Desk) ->
     assert "was not flat" not in err, "one attempt, not cut"
     assert code == 0
     assert desk.orders == 0
+
+
+def test_a_terminal_that_goes_away_still_gets_the_account_flattened(desk: Desk) -> None:
+    """An ssh session that drops: SIGHUP reaches the guard (the engine, in a session of its own,
+    gets none), and the guard's terminal is gone. The guard used to die of it, leaving the engine
+    running unguarded; it now passes SIGHUP on, flattens, and its failed writes stop nothing."""
+    import pty
+
+    desk.exchange.open_orders(KEY, 5)
+    engine = [sys.executable, "-c", "import time; time.sleep(600)"]
+    argv = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", desk.url, "--grace", "1"]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the guard, on the terminal
+        os.execve(sys.executable, [*argv, "--", *engine], desk.env())
+    engine_pid = None
+    try:
+        said = b""
+        while b"guarding the engine" not in said:
+            said += os.read(terminal, 1024)
+        engine_pid = int(said.split(b"(pid ")[1].split(b")")[0])
+    finally:
+        os.close(terminal)  # the terminal goes away: SIGHUP to the guard
+    for _ in range(TIMEOUT * 10):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    try:
+        assert not os.WIFSIGNALED(status), "the guard died of it"
+        assert desk.orders == 0, "flattened"
+        with pytest.raises(ProcessLookupError):
+            os.kill(engine_pid, 0)  # the engine was stopped (and reaped)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(engine_pid, signal.SIGKILL)
 
 
 def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: Path) -> None:

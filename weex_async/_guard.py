@@ -9,7 +9,7 @@ hung engine leaves its quotes on the book. The guard is the watchdog that flatte
    reaches it) or adopt a running one (``--pid``).
 3. Watch three things at once: the engine's exit (a pidfd on Linux: no polling; elsewhere a poll
    every ``POLL`` seconds), its heartbeat file (``--heartbeat``, read every ``stale_after / 10``
-   seconds), and the guard's own SIGTERM / SIGINT (passed on to its child at once).
+   seconds), and the guard's own SIGTERM / SIGINT / SIGHUP (passed on to its child at once).
 4. When the engine is gone, or stale, or the guard is told to stop: make sure its own child is
    stopped (SIGTERM, then SIGKILL after ``grace``; any process left in the child's process group
    is killed too), so a half-alive engine cannot place again behind the guard's back. An engine
@@ -25,20 +25,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import attrs
 
 from ._heartbeat import sleep_until
 from ._limiter._admission import Clock
 
-__all__ = ["BeatWatch", "Ending", "Engine", "GuardOptions", "flatten_until_flat", "run_guard"]
+__all__ = [
+    "BeatWatch",
+    "Ending",
+    "Engine",
+    "GuardOptions",
+    "Unfailing",
+    "flatten_until_flat",
+    "run_guard",
+    "unfailing_output",
+]
 
 #: Seconds between two looks at a process's state where no pidfd tells when it ends.
 POLL = 0.05
@@ -49,6 +59,9 @@ LAST_RETRY = 8.0
 #: The exit codes (those of every ``weex-async`` command).
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
+#: Where there is one (not on Windows).
+_SIGHUP = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+
 Say = Callable[[str], None]
 #: One flatten: given the seconds left (``None``: no deadline), returns 0 only when flat.
 Flatten = Callable[[float | None], Awaitable[int]]
@@ -56,6 +69,39 @@ Flatten = Callable[[float | None], Awaitable[int]]
 
 def say_on_stderr(text: str) -> None:
     print(f"weex-async guard: {text}", file=sys.stderr, flush=True)
+
+
+class Unfailing(io.TextIOBase):
+    """A text stream whose writes never raise: the guard's output may fail (its terminal gone
+    with an ssh session, a closed pipe, a full disk), and that must never stop its flatten."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+
+@contextlib.contextmanager
+def unfailing_output() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` made ``Unfailing`` for the guard's life."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = Unfailing(sys.stdout)
+    sys.stderr = Unfailing(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 @attrs.frozen
@@ -384,7 +430,9 @@ async def run_guard(
         if options.heartbeat is not None
         else None
     )
-    signals = (signal.SIGTERM, signal.SIGINT)
+    # SIGHUP: the guard's terminal went away (an ssh session that dropped). The engine, in a
+    # session of its own, gets none from the terminal: passed on, as it would have had it.
+    signals = (signal.SIGTERM, signal.SIGINT, *_SIGHUP)
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
     try:

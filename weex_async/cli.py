@@ -729,7 +729,7 @@ async def _guard(args: argparse.Namespace) -> int:
     """``guard``: check the key, then run ``_guard.run_guard`` with ``_flatten`` as its flatten."""
     from pathlib import Path
 
-    from ._guard import GuardOptions, run_guard
+    from ._guard import GuardOptions, run_guard, unfailing_output
 
     command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
     if bool(command) == (args.pid is not None):
@@ -762,7 +762,8 @@ async def _guard(args: argparse.Namespace) -> int:
         deadline=args.deadline,
     )
     try:
-        return await run_guard(options, flatten)
+        with unfailing_output():  # a terminal gone, a closed pipe: the flatten goes on
+            return await run_guard(options, flatten)
     except ProcessLookupError:
         return _fail(f"no process {args.pid} to watch")
     except OSError as exc:
