@@ -143,6 +143,27 @@ async def test_one_request_refused_or_unclear_is_that_orders_ack(
     assert sorted(sent) == [f"lad-{i}" for i in range(4)], "each sent once"
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (400, {"code": -1142, "msg": "Parameter 'symbol' is invalid."}, "-1142"),
+        (503, {"code": -1054, "msg": "System error"}, OUTCOME_UNKNOWN),
+    ],
+)
+async def test_one_order_is_acked_as_in_a_ladder(
+    status: int, body: dict[str, object], code: str
+) -> None:
+    """V3 places one order as it places each of many: its refusal or unclear answer is its ack.
+    It used to be raised (``BadRequestError``, ``ServerError``) for a list of one."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    async with mock_client(httpx.MockTransport(handler)) as client:
+        acks = await client.place_orders(ladder(1))  # type: ignore[arg-type]
+    assert [(a.client_oid, a.success, a.error_code) for a in acks] == [("lad-0", False, code)]
+
+
 @pytest.mark.parametrize("code", [-1047, -3236])  # authentication failed; no API permission
 async def test_a_key_refused_after_others_were_placed_hides_no_live_order(code: int) -> None:
     """The key confirmed by the first placement, then refused for one of the others (revoked,

@@ -109,9 +109,12 @@ class Api(abc.ABC):
         max_orders: the most orders in one batch placement.
         cid_pattern: the version's own rule for client order ids, if stricter than the common one.
         endpoints: every endpoint of the version (the fake exchange must route each one).
+        places_one_by_one: ``place_orders`` sends a request per order (V3): an error of one is its
+            order's ack, even when there is one order; else a batch's one request's error is raised.
     """
 
     version: ClassVar[ApiVersion]
+    places_one_by_one: ClassVar[bool] = False
     max_ids: ClassVar[int]
     max_orders: ClassVar[int]
     cid_pattern: ClassVar[re.Pattern[str] | None] = None

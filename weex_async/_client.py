@@ -479,7 +479,9 @@ class WeexClient:
                 placed (a refusal beside orders placed is that order's ack, not raised).
             TransportError: V2: no answer came; the orders may or may not be live.
         """
-        return await place_all(self._session, self._api.place_orders(orders))
+        return await place_all(
+            self._session, self._api.place_orders(orders), one_by_one=self._api.places_one_by_one
+        )
 
     async def open_orders(
         self, symbol: str | None = None, *, limit: int | None = None, page: int | None = None

@@ -38,14 +38,18 @@ from .models import OrderAck
 __all__ = ["place_all"]
 
 
-async def place_all(session: Session, placements: Sequence[Placement]) -> tuple[OrderAck, ...]:
+async def place_all(
+    session: Session, placements: Sequence[Placement], *, one_by_one: bool = False
+) -> tuple[OrderAck, ...]:
     """Send ``placements`` and return one ack per order, in order (see the module docstring).
+    ``one_by_one``: each placement is one order's own request (V3), so even a lone one's error
+    is its ack, as in a batch of many.
 
     Raises:
-        WeexError: (a subclass) the error of the only request, when there is one; or a refusal
-            of the key by the first request (nothing was placed).
+        WeexError: (a subclass) the error of the only request of a batch (V2); or a refusal of
+            the key when no order was placed.
     """
-    if len(placements) == 1:
+    if len(placements) == 1 and not one_by_one:
         return await session.send(placements[0].call)
     acks: list[tuple[OrderAck, ...]] = [() for _ in placements]
     refusals: list[WeexError] = []

@@ -271,6 +271,7 @@ class V3Api(Api):
     """WEEX API V3."""
 
     version = "v3"
+    places_one_by_one = True  # WEEX refuses V3 batch placement
     max_ids = MAX_IDS_V3
     max_orders = MAX_ORDERS_V3
     cid_pattern = V3_CID_PATTERN
