@@ -245,6 +245,16 @@ def test_the_docs_table_is_the_commands_table(capsys: pytest.CaptureFixture[str]
             assert f"{code} " in text.split("exit codes:", 1)[1], (command, code)
 
 
+def test_the_table_says_what_ctrl_c_does_to_the_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    """The guard does not exit 130 on Ctrl-C: it passes it on, flattens, and exits with the
+    flatten's code; its help and the docs' table used to say only 130."""
+    assert "guard" in exit_table()[130]
+    with pytest.raises(SystemExit):
+        main(["guard", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "guard: passes it on to the engine, flattens" in text
+
+
 def test_fake_exchange_stops_on_ctrl_c_with_exit_0_as_the_table_says() -> None:
     assert "fake-exchange" in exit_table()[0]
     process = subprocess.Popen(

@@ -18,7 +18,7 @@ Exit codes (``EXIT_CODES``, the same for every command): 0 success (``flatten``:
 showed no open order; ``fake-exchange``: stopped by Ctrl-C); 1 the command ran but not everything
 succeeded (an order not cancelled, not proven flat, an error from the exchange); 2 bad usage or
 configuration (a one-line message, no traceback); 130 interrupted (``cancel`` and ``flatten``
-print their report of what they did first).
+print their report of what they did first; ``guard`` passes Ctrl-C on and flattens instead).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ EXIT_CODES = {
     "fake-exchange: stopped by Ctrl-C, its way to stop)",
     EXIT_INCOMPLETE: "ran, but not everything succeeded",
     EXIT_USAGE: "bad usage or configuration, nothing sent",
-    EXIT_INTERRUPTED: "interrupted by Ctrl-C (cancel and flatten first print what they did)",
+    EXIT_INTERRUPTED: "interrupted by Ctrl-C (cancel and flatten first print what they did; "
+    "guard: passes it on to the engine, flattens, and exits with the flatten's code)",
 }
 _EXIT_EPILOG = "exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
