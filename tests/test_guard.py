@@ -489,6 +489,23 @@ def test_an_infinite_number_of_seconds_is_refused_before_the_engine_starts(
     assert desk.exchange.arrivals == []
 
 
+@pytest.mark.parametrize("symbol", ["", "a b"])
+def test_a_symbol_the_flatten_would_refuse_is_refused_before_the_engine_starts(
+    desk: Desk, symbol: str
+) -> None:
+    """A guard whose flatten can never run is no guard: the engine used to start, and every
+    flatten attempt then failed on the symbol until the deadline."""
+    guard = desk.guard(
+        "--symbol", symbol, "--deadline", "2", engine=[sys.executable, "-c", "print('engine ran')"]
+    )
+    code, out, err = finish(guard)
+    assert code == 2, err
+    assert "symbol must be" in err
+    assert err.count("\n") == 1
+    assert "engine ran" not in out
+    assert desk.exchange.arrivals == []
+
+
 def test_a_command_that_cannot_start_is_exit_2_and_flattens_nothing(desk: Desk) -> None:
     guard = desk.guard(engine=[str(desk.folder / "no-such-engine")])
     code, _, err = finish(guard)

@@ -43,7 +43,7 @@ import attrs
 
 from . import __version__
 from ._cancel import refusal
-from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
+from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion, checked_symbols
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
 from .errors import (
@@ -735,6 +735,7 @@ async def _guard(args: argparse.Namespace) -> int:
     command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
     if bool(command) == (args.pid is not None):
         return _fail("guard needs either -- COMMAND [ARGS ...] or --pid PID (one of them)")
+    checked_symbols(args.symbols)  # a symbol its flatten would refuse: it could never flatten
     creds = Credentials.from_env()
     async with account_client(args, creds) as client:
         try:  # one signed read: a guard whose key is refused could never flatten
