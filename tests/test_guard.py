@@ -410,6 +410,32 @@ def test_a_terminal_that_goes_away_still_gets_the_account_flattened(desk: Desk) 
             os.kill(engine_pid, signal.SIGKILL)
 
 
+def test_under_nohup_sighup_stays_ignored(desk: Desk) -> None:
+    """``nohup weex-async guard ...``: SIGHUP ignored on purpose, so that guard and engine outlive
+    the terminal. The guard leaves it ignored; only SIGTERM stops it here."""
+
+    def like_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    argv = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", desk.url, "--grace", "1"]
+    guard = subprocess.Popen(
+        [*argv, "--", sys.executable, "-c", "import time; time.sleep(600)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=desk.env(),
+        preexec_fn=like_nohup,  # only signal.signal before exec
+    )
+    assert guard.stderr is not None
+    assert "guarding the engine" in guard.stderr.readline()
+    guard.send_signal(signal.SIGHUP)
+    guard.send_signal(signal.SIGTERM)
+    code, _, err = finish(guard)
+    assert "SIGHUP" not in err
+    assert "SIGTERM received" in err
+    assert code == 0
+
+
 def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: Path) -> None:
     (tmp_path / "engine.py").write_text(ENGINE)
     exchange = FakeExchange()

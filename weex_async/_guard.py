@@ -59,8 +59,15 @@ LAST_RETRY = 8.0
 #: The exit codes (those of every ``weex-async`` command).
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
-#: Where there is one (not on Windows).
-_SIGHUP = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+
+def _sighup() -> tuple[int, ...]:
+    """SIGHUP, where there is one (not on Windows) and it is not ignored: ``nohup`` ignores it
+    so that the guard and its engine outlive the terminal, and that must stay so."""
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is None or signal.getsignal(sighup) is signal.SIG_IGN:
+        return ()
+    return (sighup,)
+
 
 Say = Callable[[str], None]
 #: One flatten: given the seconds left (``None``: no deadline), returns 0 only when flat.
@@ -432,7 +439,7 @@ async def run_guard(
     )
     # SIGHUP: the guard's terminal went away (an ssh session that dropped). The engine, in a
     # session of its own, gets none from the terminal: passed on, as it would have had it.
-    signals = (signal.SIGTERM, signal.SIGINT, *_SIGHUP)
+    signals = (signal.SIGTERM, signal.SIGINT, *_sighup())
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
