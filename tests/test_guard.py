@@ -382,7 +382,8 @@ def test_a_terminal_that_goes_away_still_gets_the_account_flattened(desk: Desk) 
     engine = [sys.executable, "-c", "import time; time.sleep(600)"]
     argv = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", desk.url, "--grace", "1"]
     pid, terminal = pty.fork()
-    if pid == 0:  # the guard, on the terminal
+    if pid == 0:  # the guard, on the terminal (SIGHUP not ignored, even if this run is nohup's)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execve(sys.executable, [*argv, "--", *engine], desk.env())
     engine_pid = None
     try:
