@@ -379,12 +379,11 @@ class CancelRun:
             return
         finally:
             self.calls += trace.sent
-        status = order.status.lower()
-        if status in ("canceled", "cancelled"):
+        if order.is_cancelled:
             del self.unknown[name]
             self.cancelled[name] = None
-        elif order.is_open:
+        elif order.is_open:  # any status not documented as final: cancel it again
             still_open.append(name)
         else:
             del self.unknown[name]
-            self.failed[name] = f"{status} (found by lookup)"
+            self.failed[name] = f"{order.status.lower()} (found by lookup)"

@@ -335,10 +335,22 @@ class OrderAck:
     error_message: str = ""
 
 
-#: Statuses (V2's and V3's) of an order that may still trade.
-OPEN_STATUSES = frozenset(
-    {"pending", "open", "canceling", "untriggered", "new", "partially_filled"}
-)
+#: Statuses WEEX documents as final, in either version's spelling, lower case (docs/weex-facts.md):
+#: V2 ``filled``, ``canceled``; V3 ``FILLED``, ``CANCELED``, ``REJECTED``, ``EXPIRED``; plus the
+#: spellings public clients read (``cancelled``, ``full_fill``). A deny-list on purpose: any other
+#: status (``PENDING_NEW``, ``PENDING_CANCEL``, ``partial_filled``, a number, none at all) is read
+#: as "may still trade", the reading that costs least when wrong (one more cancel, answered "not
+#: found"), where an allow-list of open statuses would call a resting order closed.
+FINAL_STATUSES = frozenset({"filled", "full_fill", "canceled", "cancelled", "rejected", "expired"})
+
+#: The final statuses that say "cancelled" (not filled, rejected or expired).
+CANCELLED_STATUSES = frozenset({"canceled", "cancelled"})
+
+
+def is_final_status(status: object) -> bool:
+    """True only for a status WEEX documents as final (``FINAL_STATUSES``, any case); anything
+    else, a missing or non-string status included, may still trade."""
+    return isinstance(status, str) and status.strip().lower() in FINAL_STATUSES
 
 
 @attrs.frozen
@@ -351,7 +363,7 @@ class Order:
         symbol: the symbol as the version spells it.
         status: the status as sent: V2 ``pending``, ``open``, ``filled``, ``canceling``,
             ``canceled``, ``untriggered``; V3 ``NEW``, ``PARTIALLY_FILLED``, ``FILLED``,
-            ``CANCELED``, ... (see ``is_open``).
+            ``CANCELED``, ``REJECTED``, ``EXPIRED`` (``""`` when none is sent; see ``is_open``).
         side: ``"BUY"`` or ``"SELL"`` (from V2's ``type``, e.g. ``open_long`` is BUY LONG);
             ``""`` for a type V2 does not document.
         position_side: ``"LONG"`` or ``"SHORT"`` (``""`` when unknown).
@@ -380,8 +392,20 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        """True while the order may still trade (open, partly filled, pending or canceling)."""
-        return self.status.lower() in OPEN_STATUSES
+        """False only when ``status`` is one WEEX documents as final (``FINAL_STATUSES``: filled,
+        cancelled, rejected, expired, in either version's spelling, any case).
+
+        Any other status is open: ``NEW``, ``PARTIALLY_FILLED``, ``canceling``, and also one this
+        SDK has never seen (``PENDING_NEW``, ``partial_filled``, ``live``, a number) or an empty
+        one. Reading an unknown status as open costs one more cancel at worst; reading it as
+        closed could leave an order resting while a report says flat.
+        """
+        return not is_final_status(self.status)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True when ``status`` says the order was cancelled (``canceled`` / ``CANCELED``)."""
+        return self.status.strip().lower() in CANCELLED_STATUSES
 
 
 @attrs.frozen

@@ -95,6 +95,10 @@ class FakeExchange:
         refuse_ids_and_cids: refuse a batch cancel that names orders both by exchange id and by
             client id (40017 / -1140). WEEX documents neither way: on by default (the stricter
             reading); off, the exchange ids are used.
+        open_status: the status an open order shows in listings and lookups: ``None`` (the
+            default) for the version's own (V2 ``open``, V3 ``NEW``), any text to show that
+            instead (``"PENDING_NEW"``, ``"partial_filled"``, ``"live"``: statuses WEEX may send
+            that a client must not read as closed), ``""`` for no status field at all.
         monotonic: the metering clock (seconds); injectable for tests.
         wall: the wall clock (seconds since the epoch); injectable for tests.
     """
@@ -115,6 +119,7 @@ class FakeExchange:
         v3_batch_cancel_shape: str = "list",
         content_type_on_get: bool = False,
         refuse_ids_and_cids: bool = True,
+        open_status: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -150,6 +155,7 @@ class FakeExchange:
             cancel_all_cap=cancel_all_cap,
             v3_batch_cancel_shape=v3_batch_cancel_shape,
             refuse_ids_and_cids=refuse_ids_and_cids,
+            open_status=open_status,
         )
 
     # -- set-up ----------------------------------------------------------------------------------

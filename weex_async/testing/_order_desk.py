@@ -214,6 +214,8 @@ class OrderDesk:
         v3_batch_cancel_shape: the V3 batch cancel's answer: a bare ``"list"``, or the list
             under ``"orderList"`` or ``"data"``.
         refuse_ids_and_cids: refuse a batch cancel that names orders both ways.
+        open_status: the status an open order shows in listings and lookups (``None``: the
+            version's own, V2 ``open``, V3 ``NEW``; ``""``: no status field at all).
         now_ms: the exchange's clock in Unix milliseconds.
     """
 
@@ -226,6 +228,7 @@ class OrderDesk:
         cancel_all_cap: int | None = None,
         v3_batch_cancel_shape: str = "list",
         refuse_ids_and_cids: bool = True,
+        open_status: str | None = None,
     ) -> None:
         if v3_batch_cancel_shape not in V3_BATCH_CANCEL_SHAPES:
             raise ValueError(f"v3_batch_cancel_shape must be one of {V3_BATCH_CANCEL_SHAPES}")
@@ -233,6 +236,7 @@ class OrderDesk:
         self.cancel_all_cap = cancel_all_cap
         self.v3_batch_cancel_shape = v3_batch_cancel_shape
         self.refuse_ids_and_cids = refuse_ids_and_cids
+        self.open_status = open_status
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
@@ -554,10 +558,18 @@ class OrderDesk:
 
     # -- querying --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _v2_order(order: FakeOrder) -> dict[str, Any]:
+    def _status(self, order: FakeOrder, answer: dict[str, Any], field: str, spelled: str) -> None:
+        """Write the order's status into ``answer``: an open order's as ``open_status`` says."""
+        if order.status != "open" or self.open_status is None:
+            answer[field] = spelled
+        elif self.open_status:
+            answer[field] = self.open_status
+        else:
+            answer.pop(field, None)
+
+    def _v2_order(self, order: FakeOrder) -> dict[str, Any]:
         filled = order.quantity if order.status == "filled" else Decimal(0)
-        return {
+        answer: dict[str, Any] = {
             "symbol": v2_symbol(order.symbol),
             "size": _text(order.quantity),
             "client_oid": order.client_oid or None,
@@ -572,11 +584,12 @@ class OrderDesk:
             "order_type": _V2_TIF_NAME[order.time_in_force],
             "totalProfits": "0",
         }
+        self._status(order, answer, "status", order.status)
+        return answer
 
-    @staticmethod
-    def _v3_order(order: FakeOrder) -> dict[str, Any]:
+    def _v3_order(self, order: FakeOrder) -> dict[str, Any]:
         filled = order.quantity if order.status == "filled" else Decimal(0)
-        return {
+        answer: dict[str, Any] = {
             "avgPrice": _text(order.price) if filled else "0",
             "clientOrderId": order.client_oid,
             "cumQuote": _text(filled * (order.price or 0)),
@@ -600,6 +613,8 @@ class OrderDesk:
             "selfTradePreventionMode": "NONE",
             "goodTillDate": 0,
         }
+        self._status(order, answer, "status", _V3_STATUS[order.status])
+        return answer
 
     @staticmethod
     def _page(
