@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ._api import Api
-from ._cancel import BatchLimit, CancelRun, wait_all
+from ._cancel import BatchLimit, CancelRun, Verdict, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
 from ._session import DeadlineReached, Session, Trace
@@ -247,7 +247,8 @@ class FlattenRun:
         finally:
             self.calls += trace.sent
             self._key_checked.set()
-        listed = [order for order in page if order.is_open]
+        # An order shown twice (on one page, or by a page that moved) is one order, met once.
+        listed = list({order.order_id: order for order in page if order.is_open}.values())
         self._listed_at[target] = next(self._clock)
         self._last[target] = [order.order_id for order in listed]
         self._complete[target] = len(page) < LIST_LIMIT
@@ -347,16 +348,18 @@ class FlattenRun:
         for run, report in zip(runs, reports, strict=True):
             self._stopped = self._stopped or run.stopped  # the key was refused: stop every target
             self.calls += report.calls
-            for name in report.cancelled:
-                self._set(name, "cancelled", "")
-            for name, why in report.failed.items():
-                self._why_open[name] = why
-                if _says_gone(why):  # "not found", or filled: no longer open
-                    self._set(name, "gone", why)
-                # else refused or not sent: it may rest; the next listing says
-            for name, why in report.unknown.items():
-                self._set(name, "unknown", why)
-                self._why_open[name] = f"the cancel's outcome is unknown: {why}"
+            for name, outcome in run.outcomes.items():  # typed: the reasons are for people
+                why = outcome.reason
+                if outcome.verdict is Verdict.CANCELLED:
+                    self._set(name, "cancelled", "")
+                elif outcome.verdict is Verdict.UNKNOWN:
+                    self._set(name, "unknown", why)
+                    self._why_open[name] = f"the cancel's outcome is unknown: {why}"
+                else:
+                    self._why_open[name] = why
+                    if outcome.verdict.gone:  # "not found", or found closed: no longer open
+                        self._set(name, "gone", why)
+                    # else refused or not sent: it may rest; the next listing says
 
     def _set(self, name: str, outcome: Outcome, why: str) -> None:
         """Record what the exchange said; a confirmed cancel is never taken back."""
@@ -444,12 +447,6 @@ class _SymbolParts:
         self.gone: dict[str, str] = {}
         self.still_open: dict[str, str] = {}
         self.unknown: dict[str, str] = {}
-
-
-def _says_gone(reason: str) -> bool:
-    """Whether a ``cancel_orders`` failure says the order is no longer open (the exchange did not
-    find it, or a lookup found it filled) rather than that the cancel was refused or not sent."""
-    return "NOT_FOUND" in reason.upper().replace(" ", "_") or reason.endswith("(found by lookup)")
 
 
 def _gone_reason(outcome: Outcome | None, why: str) -> str:

@@ -99,6 +99,9 @@ class FakeExchange:
             default) for the version's own (V2 ``open``, V3 ``NEW``), any text to show that
             instead (``"PENDING_NEW"``, ``"partial_filled"``, ``"live"``: statuses WEEX may send
             that a client must not read as closed), ``""`` for no status field at all.
+        repeat_on_page: every listing page (open orders, trigger orders) shows its first
+            ``repeat_on_page`` items a second time at its end, as a page that moved while it was
+            read does (0, the default: none); the page still holds at most ``limit`` items.
         monotonic: the metering clock (seconds); injectable for tests.
         wall: the wall clock (seconds since the epoch); injectable for tests.
     """
@@ -120,6 +123,7 @@ class FakeExchange:
         content_type_on_get: bool = False,
         refuse_ids_and_cids: bool = True,
         open_status: str | None = None,
+        repeat_on_page: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -156,6 +160,7 @@ class FakeExchange:
             v3_batch_cancel_shape=v3_batch_cancel_shape,
             refuse_ids_and_cids=refuse_ids_and_cids,
             open_status=open_status,
+            repeat_on_page=repeat_on_page,
         )
 
     # -- set-up ----------------------------------------------------------------------------------

@@ -216,6 +216,8 @@ class OrderDesk:
         refuse_ids_and_cids: refuse a batch cancel that names orders both ways.
         open_status: the status an open order shows in listings and lookups (``None``: the
             version's own, V2 ``open``, V3 ``NEW``; ``""``: no status field at all).
+        repeat_on_page: each listing page shows its first ``repeat_on_page`` items a second time
+            at its end (the page still holds at most ``limit`` items).
         now_ms: the exchange's clock in Unix milliseconds.
     """
 
@@ -229,6 +231,7 @@ class OrderDesk:
         v3_batch_cancel_shape: str = "list",
         refuse_ids_and_cids: bool = True,
         open_status: str | None = None,
+        repeat_on_page: int = 0,
     ) -> None:
         if v3_batch_cancel_shape not in V3_BATCH_CANCEL_SHAPES:
             raise ValueError(f"v3_batch_cancel_shape must be one of {V3_BATCH_CANCEL_SHAPES}")
@@ -237,6 +240,7 @@ class OrderDesk:
         self.v3_batch_cancel_shape = v3_batch_cancel_shape
         self.refuse_ids_and_cids = refuse_ids_and_cids
         self.open_status = open_status
+        self.repeat_on_page = repeat_on_page
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
@@ -616,11 +620,10 @@ class OrderDesk:
         self._status(order, answer, "status", _V3_STATUS[order.status])
         return answer
 
-    @staticmethod
     def _page(
-        account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
+        self, account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
     ) -> list[FakeOrder]:
-        orders = OrderDesk._open_of(account, request.query.get("symbol"))
+        orders = self._open_of(account, request.query.get("symbol"))
         try:
             limit = int(request.query.get("limit", "100"))
             page = int(request.query.get("page", "0"))
@@ -628,7 +631,8 @@ class OrderDesk:
             raise refuse("limit and page must be integers") from None
         if not 1 <= limit <= 100 or page < 0:
             raise refuse("limit must be 1 to 100 and page >= 0")
-        return orders[page * limit : (page + 1) * limit]
+        shown = orders[page * limit : (page + 1) * limit]
+        return [*shown, *shown[: self.repeat_on_page]][:limit]
 
     def v2_open_orders(self, account: FakeAccount, request: Request) -> Answer:
         return 200, [self._v2_order(o) for o in self._page(account, request, _v2_refuse)]
