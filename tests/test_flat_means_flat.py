@@ -12,12 +12,13 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from weex_async import Credentials, Order, WeexClient
+from weex_async import ClosePositionResult, Credentials, Order, TriggerOrder, WeexClient
 from weex_async._cancel import BatchLimit, CancelRun, Verdict
 from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
 from weex_async._session import Trace
+from weex_async.errors import TransportError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
 
@@ -27,6 +28,7 @@ from .helpers import FAST_RETRY, SYMBOL, client_for
 #: Each version's paths: listing, batch cancel.
 LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
 BATCH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}
+TRIGGERS = {"v2": "/capi/v2/order/currentPlan", "v3": "/capi/v3/openAlgoOrders"}
 
 #: Statuses an open-orders listing may show that this SDK never wrote, and no status at all.
 UNFAMILIAR = ["PENDING_NEW", "PENDING_CANCEL", "partial_filled", "live", "-1", ""]
@@ -109,7 +111,8 @@ async def test_an_order_twice_on_a_page_is_cancelled_once_and_reported_cancelled
     assert part.seen_open == tuple(opened), "met once"
     assert not part.gone
     assert not part.unknown
-    cancels = [a.path for a in exchange.arrivals if a.path != LIST[version]]
+    listings = (LIST[version], TRIGGERS[version])
+    cancels = [a.path for a in exchange.arrivals if a.path not in listings]
     assert len([p for p in cancels if "/market/time" not in p]) == 1, "one cancel call"
 
 
@@ -183,3 +186,163 @@ async def test_cancel_run_gives_typed_outcomes(version: ApiVersion) -> None:
     assert Verdict.NOT_FOUND.gone
     assert Verdict.CLOSED.gone
     assert not Verdict.REFUSED.gone
+
+
+# -- 2. trigger orders -----------------------------------------------------------------------------
+
+
+async def test_trigger_orders_are_listed_and_cancelled_on_both_versions(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    mine = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    other_symbol = "cmt_ethusdt" if version == "v2" else "ETHUSDT"
+    other = exchange.open_trigger_orders(API_KEY, 2, symbol=other_symbol)
+    orders = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        listed = await client.open_trigger_orders()
+        assert [t.order_id for t in listed] == mine + other
+        first = listed[0]
+        assert (first.symbol, first.side, first.position_side) == (
+            SYMBOL[version],
+            "SELL",
+            "LONG",
+        )
+        assert (first.quantity, first.trigger_price, first.is_open) == (
+            Decimal(1),
+            Decimal(90),
+            True,
+        )
+        assert [t.order_id for t in await client.open_trigger_orders(other_symbol)] == other
+        result = await client.cancel_all_trigger_orders(SYMBOL[version])
+        assert sorted(result.cancelled) == sorted(mine)
+        assert [t.order_id for t in await client.open_trigger_orders()] == other
+    account = exchange.accounts[API_KEY]
+    assert sorted(account.cancelled_triggers) == sorted(mine)
+    assert sorted(account.orders) == sorted(orders), "ordinary orders untouched"
+
+
+async def test_flatten_leaves_trigger_orders_by_default_but_reports_them(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    triggers = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything()
+    assert report.flat, "no ordinary order left"
+    assert not report.include_triggers
+    assert report.triggers_listed
+    assert report.symbols[SYMBOL[version]].triggers_open == tuple(triggers)
+    assert report.triggers_open == tuple(triggers)
+    assert sorted(exchange.accounts[API_KEY].triggers) == sorted(triggers), "left in place"
+    assert sum(a.path == TRIGGERS[version] for a in exchange.arrivals) == 1, "one listing"
+
+
+@pytest.mark.parametrize("status", [None, "PENDING", ""])
+async def test_flatten_with_include_triggers_cancels_them_and_proves_it(
+    version: ApiVersion, status: str | None
+) -> None:
+    exchange = fake(open_status=status)
+    symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
+    triggers = [t for s in symbols for t in exchange.open_trigger_orders(API_KEY, 2, symbol=s)]
+    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+    account = exchange.accounts[API_KEY]
+    assert not account.triggers
+    assert not account.orders
+    assert report.flat
+    assert report.include_triggers
+    assert report.triggers_open == ()
+    cancelled = [t for part in report.symbols.values() for t in part.triggers_cancelled]
+    assert sorted(cancelled) == sorted(triggers)
+    assert report.symbols[symbols[1]].triggers_cancelled == tuple(triggers[2:])
+
+
+async def test_flatten_with_include_triggers_is_not_flat_while_a_trigger_listing_fails(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    exchange.open_trigger_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.SERVER_ERROR, 1000, path=TRIGGERS[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+        default = await client.cancel_everything()
+    assert not report.flat
+    assert not report.triggers_listed
+    assert any("trigger-order listing failed" in p for p in report.problems)
+    assert default.flat, "by default, trigger orders do not decide flat"
+    assert not default.triggers_listed
+
+
+@pytest.mark.parametrize(
+    ("status", "is_open"),
+    [
+        ("UNTRIGGERED", True),
+        ("untriggered", True),
+        ("0", True),
+        ("", True),
+        ("NEW", True),
+        ("TRIGGERED", False),
+        ("CANCELED", False),
+        ("cancelled", False),
+        ("EXPIRED", False),
+        ("FILLED", False),
+    ],
+)
+def test_a_trigger_order_is_open_unless_its_status_is_final(status: str, is_open: bool) -> None:
+    trigger = TriggerOrder("1", "", "BTCUSDT", status, "BUY", "LONG", Decimal(1), None, 0)
+    assert trigger.is_open is is_open
+
+
+# -- 3. positions ----------------------------------------------------------------------------------
+
+CLOSE = {"v2": "/capi/v2/order/closePositions", "v3": "/capi/v3/closePositions"}
+
+
+async def test_close_positions_closes_each_position_and_says_so(version: ApiVersion) -> None:
+    exchange = fake()
+    other_symbol = "cmt_ethusdt" if version == "v2" else "ETHUSDT"
+    long_ = exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    short = exchange.open_position(API_KEY, symbol=SYMBOL[version], side="SHORT", quantity="2")
+    stuck = exchange.open_position(API_KEY, symbol=SYMBOL[version], refuse="position is frozen")
+    other = exchange.open_position(API_KEY, symbol=other_symbol)
+    account = exchange.accounts[API_KEY]
+    async with client_for(exchange, version=version) as client:
+        results = await client.close_positions(SYMBOL[version])
+        assert [r.position_id for r in results] == [long_, short, stuck]
+        assert [r.success for r in results] == [True, True, False]
+        assert results[2] == ClosePositionResult(stuck, False, "", "position is frozen")
+        closing = account.history[results[1].order_id]
+        assert (closing.side, closing.position_side, closing.quantity, closing.status) == (
+            "BUY",
+            "SHORT",
+            Decimal(2),
+            "filled",
+        )
+        assert sorted(account.positions) == sorted([stuck, other])
+        assert [r.position_id for r in await client.close_positions()] == [stuck, other]
+        assert await client.close_positions(other_symbol) == ()
+
+
+async def test_close_positions_is_never_retried(version: ApiVersion) -> None:
+    exchange = fake()
+    exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=CLOSE[version])
+    async with client_for(exchange, version=version) as client:
+        with pytest.raises(TransportError):
+            await client.close_positions()
+    assert [a.path for a in exchange.arrivals].count(CLOSE[version]) == 1, "sent once"
+    assert not exchange.accounts[API_KEY].positions, "the exchange acted on it"
+
+
+async def test_flatten_never_closes_a_position(version: ApiVersion) -> None:
+    exchange = fake()
+    position = exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    exchange.open_orders(API_KEY, 3, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+    assert report.flat
+    assert list(exchange.accounts[API_KEY].positions) == [position]
+    assert CLOSE[version] not in [a.path for a in exchange.arrivals]

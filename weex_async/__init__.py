@@ -15,12 +15,14 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    ClosePositionResult,
     FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
     SymbolReport,
+    TriggerOrder,
 )
 
 try:
@@ -34,6 +36,7 @@ __all__ = [
     "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
+    "ClosePositionResult",
     "Credentials",
     "FlattenReport",
     "Limiter",
@@ -46,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "ServerTime",
     "SymbolReport",
+    "TriggerOrder",
     "WeexAuth",
     "WeexClient",
     "sign",

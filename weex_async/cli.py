@@ -6,7 +6,7 @@
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL]                           server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
-    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--include-triggers] [--json]
 
 Exit codes: 0 success (``flatten``: a last listing showed no open order); 1 the command ran but
 not everything succeeded (an order not cancelled, not proven flat, an error from the exchange); 2
@@ -195,6 +195,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
             )
+            sub.add_argument(
+                "--include-triggers",
+                action="store_true",
+                help="also cancel trigger (plan / algo) orders, and say FLAT only when none is "
+                "left; by default they are left in place and counted",
+            )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -344,10 +350,31 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 
 async def _flatten(args: argparse.Namespace) -> int:
+    return await flatten_account(
+        args.base_url,
+        args.symbols,
+        deadline=args.deadline,
+        include_triggers=args.include_triggers,
+        as_json=args.json,
+    )
+
+
+async def flatten_account(
+    base_url: str,
+    symbols: Sequence[str] | None,
+    *,
+    deadline: float | None = None,
+    include_triggers: bool = False,
+    as_json: bool = False,
+) -> int:
+    """The ``flatten`` command: ``cancel_everything`` with these options, its report printed;
+    returns the exit code (0 only when flat). Other commands reuse it."""
     creds = Credentials.from_env()
-    async with WeexClient(creds, base_url=args.base_url) as client:
-        report = await client.cancel_everything(args.symbols, deadline=args.deadline)
-    if args.json:
+    async with WeexClient(creds, base_url=base_url) as client:
+        report = await client.cancel_everything(
+            symbols, deadline=deadline, include_triggers=include_triggers
+        )
+    if as_json:
         print(json.dumps(flatten_json(report)))
     else:
         for symbol, part in report.symbols.items():
@@ -362,9 +389,23 @@ async def _flatten(args: argparse.Namespace) -> int:
                 print(f"  unknown     {name}  {why}")
         for problem in report.problems:
             print(f"problem: {problem}")
+        print(_triggers_text(report))
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
         print(f"{state} ({report.calls} call(s), {report.rounds} round(s), {report.elapsed:.2f} s)")
     return EXIT_OK if report.flat else EXIT_INCOMPLETE
+
+
+def _triggers_text(report: FlattenReport) -> str:
+    """How many trigger orders remain, as the report knows it."""
+    left = len(report.triggers_open)
+    cancelled = sum(len(part.triggers_cancelled) for part in report.symbols.values())
+    if not report.triggers_listed:
+        return "trigger orders: not known (a trigger-order listing failed or was not made)"
+    if report.include_triggers:
+        return f"trigger orders: {cancelled} cancelled, {left} still open"
+    if left:
+        return f"trigger orders: {left} still open, left in place (--include-triggers cancels them)"
+    return "trigger orders: none open"
 
 
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
@@ -378,9 +419,13 @@ def flatten_json(report: FlattenReport) -> dict[str, Any]:
                 "gone": part.gone,
                 "still_open": part.still_open,
                 "unknown": part.unknown,
+                "triggers_open": list(part.triggers_open),
+                "triggers_cancelled": list(part.triggers_cancelled),
             }
             for symbol, part in report.symbols.items()
         },
+        "include_triggers": report.include_triggers,
+        "triggers_listed": report.triggers_listed,
         "calls": report.calls,
         "rounds": report.rounds,
         "elapsed_s": round(report.elapsed, 3),

@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,7 @@ import attrs
 from .._signing import sign
 from ._faults import DroppedConnection, Fault, Faults
 from ._measure import Meter, worst_window
-from ._order_desk import ROUTES, FakeAccount, OrderDesk, Request
+from ._order_desk import ROUTES, FakeAccount, FakePosition, OrderDesk, Request
 from ._transport import FakeTransport
 
 __all__ = ["Arrival", "FakeAccount", "FakeExchange"]
@@ -188,6 +189,37 @@ class FakeExchange:
             account.open_order(order_id, cid, symbol=symbol, created_ms=self.server_ms())
             opened.append(order_id)
         return opened
+
+    def open_trigger_orders(
+        self, api_key: str, count: int, *, symbol: str = "cmt_btcusdt"
+    ) -> list[str]:
+        """Open ``count`` trigger (V2 plan, V3 algo) orders of ``symbol`` for ``api_key``: stop
+        orders waiting for their trigger price, listed by ``open_trigger_orders`` only; returns
+        their ids."""
+        account = self.accounts[api_key]
+        opened = []
+        for _ in range(count):
+            order_id = self.desk.new_id()
+            account.open_trigger(order_id, symbol=symbol, side="SELL", created_ms=self.server_ms())
+            opened.append(order_id)
+        return opened
+
+    def open_position(
+        self,
+        api_key: str,
+        *,
+        symbol: str = "cmt_btcusdt",
+        side: str = "LONG",
+        quantity: str = "1",
+        refuse: str = "",
+    ) -> str:
+        """Give ``api_key`` an open position (``close_positions`` closes it with a market order,
+        or, with ``refuse``, answers ``success: false`` with that message); returns its id."""
+        position_id = self.desk.new_id()
+        self.accounts[api_key].positions[position_id] = FakePosition(
+            position_id, symbol, side, Decimal(quantity), refuse
+        )
+        return position_id
 
     def spend_elsewhere(
         self, weight: int, *, api_key: str | None = None, ip: str | None = None

@@ -22,6 +22,7 @@ __all__ = [
     "V3_BATCH_CANCEL_SHAPES",
     "FakeAccount",
     "FakeOrder",
+    "FakePosition",
     "OrderDesk",
     "Request",
     "same_symbol",
@@ -56,6 +57,11 @@ ROUTES: dict[tuple[str, str], tuple[int, int, str]] = {
     ("GET", "/capi/v3/openOrders"): (2, 3, "v3_open_orders"),
     ("GET", "/capi/v2/order/detail"): (2, 2, "v2_order_detail"),
     ("GET", "/capi/v3/order"): (2, 3, "v3_order_detail"),
+    ("GET", "/capi/v2/order/currentPlan"): (3, 3, "v2_open_triggers"),
+    ("GET", "/capi/v3/openAlgoOrders"): (3, 3, "v3_open_triggers"),
+    ("DELETE", "/capi/v3/algoOpenOrders"): (5, 10, "v3_cancel_all_triggers"),
+    ("POST", "/capi/v2/order/closePositions"): (50, 50, "v2_close_positions"),
+    ("POST", "/capi/v3/closePositions"): (50, 50, "v3_close_positions"),
 }
 
 
@@ -75,6 +81,21 @@ class FakeOrder:
     created_ms: int = 0
     #: ``open``, ``filled`` or ``canceled``
     status: str = "open"
+    #: the price that fires a trigger order (``None`` for an ordinary order)
+    trigger_price: Decimal | None = None
+
+
+@attrs.define
+class FakePosition:
+    """One open position of a fake account."""
+
+    position_id: str
+    symbol: str = "cmt_btcusdt"
+    #: ``LONG`` or ``SHORT``
+    side: str = "LONG"
+    quantity: Decimal = Decimal("1")
+    #: when set, closing it is refused with this message (``success: false``)
+    refuse: str = ""
 
 
 @attrs.define
@@ -90,12 +111,33 @@ class FakeAccount:
     history: dict[str, FakeOrder] = attrs.field(factory=dict)
     #: every order this account ever cancelled, in order
     cancelled: list[str] = attrs.field(factory=list)
+    #: open trigger (V2 plan, V3 algo) orders by exchange id
+    triggers: dict[str, FakeOrder] = attrs.field(factory=dict)
+    #: every trigger order this account ever cancelled, in order
+    cancelled_triggers: list[str] = attrs.field(factory=list)
+    #: open positions by position id
+    positions: dict[str, FakePosition] = attrs.field(factory=dict)
 
     def open_order(self, order_id: str, client_oid: str = "", **fields: Any) -> FakeOrder:
         """Add an open order (``fields`` as in ``FakeOrder``)."""
         order = FakeOrder(order_id, client_oid, **fields)
         self.orders[order_id] = order
         self.history[order_id] = order
+        return order
+
+    def open_trigger(self, order_id: str, client_oid: str = "", **fields: Any) -> FakeOrder:
+        """Add an open trigger order (``fields`` as in ``FakeOrder``; ``trigger_price`` defaults
+        to 90)."""
+        fields.setdefault("trigger_price", Decimal("90"))
+        order = FakeOrder(order_id, client_oid, **fields)
+        self.triggers[order_id] = order
+        return order
+
+    def cancel_trigger(self, order_id: str) -> FakeOrder:
+        """Cancel an open trigger order."""
+        order = self.triggers.pop(order_id)
+        order.status = "canceled"
+        self.cancelled_triggers.append(order_id)
         return order
 
     def by_client_oid(self, client_oid: str) -> str | None:
@@ -397,7 +439,10 @@ class OrderDesk:
         if body.get("cancelOrderType", "normal") not in ("normal", "plan"):
             return error("40017", "cancelOrderType must be normal or plan")
         if body.get("cancelOrderType") == "plan":
-            return 200, []  # the fake keeps no trigger orders
+            return 200, [
+                {"orderId": int(order_id), "success": True}
+                for order_id in self._cancel_triggers_of(account, body.get("symbol"))
+            ]
         # As WEEX's page shows it: the order id as a JSON number, and "success".
         return 200, [
             {"orderId": int(order_id), "success": ok}
@@ -411,12 +456,81 @@ class OrderDesk:
         orders = self._open_of(account, symbol)[: self.cancel_all_cap]
         return [self._cancel(account, order.order_id, by_id=True) for order in orders]
 
+    @staticmethod
+    def _cancel_triggers_of(account: FakeAccount, symbol: str | None) -> list[str]:
+        """Cancel the open trigger orders of a symbol (or all); their ids."""
+        names = [
+            order_id
+            for order_id, order in account.triggers.items()
+            if symbol is None or same_symbol(order.symbol, symbol)
+        ]
+        for order_id in names:
+            account.cancel_trigger(order_id)
+        return names
+
+    def v3_cancel_all_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        cancelled = self._cancel_triggers_of(account, request.query.get("symbol"))
+        return 200, [
+            {"orderId": order_id, "success": True, "errorCode": "", "errorMessage": ""}
+            for order_id in cancelled
+        ]
+
     def v3_cancel_all(self, account: FakeAccount, request: Request) -> Answer:
         cancelled = self._cancel_all_of(account, request.query.get("symbol"))
         return 200, [
             {k: v for k, v in self._v3_item(*c).items() if k != "origClientOrderId"}
             for c in cancelled
         ]
+
+    # -- closing positions -----------------------------------------------------------------------
+
+    def _close_positions(
+        self, account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
+    ) -> Answer:
+        """Close every position (of ``symbol``) with a market order; as WEEX's page shows the
+        answer: ids as JSON numbers, one item per position."""
+        symbol = _object_body(request, refuse).get("symbol") if request.body else None
+        if symbol is not None and not isinstance(symbol, str):
+            raise refuse("symbol must be a string")
+        items = []
+        for position in list(account.positions.values()):
+            if symbol is not None and not same_symbol(position.symbol, symbol):
+                continue
+            if position.refuse:
+                items.append(
+                    {
+                        "positionId": int(position.position_id),
+                        "success": False,
+                        "successOrderId": 0,
+                        "errorMessage": position.refuse,
+                    }
+                )
+                continue
+            del account.positions[position.position_id]
+            closing = self._open(
+                account,
+                symbol=position.symbol,
+                side="SELL" if position.side == "LONG" else "BUY",
+                position_side=position.side,
+                quantity=position.quantity,
+                price=None,
+                order_type="MARKET",
+            )
+            items.append(
+                {
+                    "positionId": int(position.position_id),
+                    "success": True,
+                    "successOrderId": int(closing.order_id),
+                    "errorMessage": "",
+                }
+            )
+        return 200, items
+
+    def v2_close_positions(self, account: FakeAccount, request: Request) -> Answer:
+        return self._close_positions(account, request, _v2_refuse)
+
+    def v3_close_positions(self, account: FakeAccount, request: Request) -> Answer:
+        return self._close_positions(account, request, _v3_refuse)
 
     # -- placing ---------------------------------------------------------------------------------
 
@@ -621,16 +735,32 @@ class OrderDesk:
         return answer
 
     def _page(
-        self, account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
+        self,
+        account: FakeAccount,
+        request: Request,
+        refuse: Callable[[str], _Refusal],
+        *,
+        triggers: bool = False,
+        first: int = 0,
     ) -> list[FakeOrder]:
-        orders = self._open_of(account, request.query.get("symbol"))
+        """One page of the open orders (or trigger orders); pages count from ``first``."""
+        symbol = request.query.get("symbol")
+        orders = (
+            [
+                o
+                for o in account.triggers.values()
+                if symbol is None or same_symbol(o.symbol, symbol)
+            ]
+            if triggers
+            else self._open_of(account, symbol)
+        )
         try:
             limit = int(request.query.get("limit", "100"))
-            page = int(request.query.get("page", "0"))
+            page = int(request.query.get("page", str(first))) - first
         except ValueError:
             raise refuse("limit and page must be integers") from None
         if not 1 <= limit <= 100 or page < 0:
-            raise refuse("limit must be 1 to 100 and page >= 0")
+            raise refuse(f"limit must be 1 to 100 and page >= {first}")
         shown = orders[page * limit : (page + 1) * limit]
         return [*shown, *shown[: self.repeat_on_page]][:limit]
 
@@ -639,6 +769,50 @@ class OrderDesk:
 
     def v3_open_orders(self, account: FakeAccount, request: Request) -> Answer:
         return 200, [self._v3_order(o) for o in self._page(account, request, _v3_refuse)]
+
+    def v2_open_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        orders = self._page(account, request, _v2_refuse, triggers=True)
+        return 200, [self._v2_trigger(o) for o in orders]
+
+    def v3_open_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        orders = self._page(account, request, _v3_refuse, triggers=True, first=1)
+        return 200, [self._v3_trigger(o) for o in orders]
+
+    def _v2_trigger(self, order: FakeOrder) -> dict[str, Any]:
+        answer = self._v2_order(order)
+        answer["triggerPrice"] = _text(order.trigger_price)
+        self._status(order, answer, "status", "untriggered")
+        return answer
+
+    def _v3_trigger(self, order: FakeOrder) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "algoId": order.order_id,  # a string, as recorded from the live exchange
+            "clientAlgoId": order.client_oid or None,
+            "algoType": "CONDITIONAL",
+            "orderType": "STOP" if order.order_type == "LIMIT" else "STOP_MARKET",
+            "symbol": v3_symbol(order.symbol),
+            "side": order.side,
+            "positionSide": order.position_side,
+            "timeInForce": order.time_in_force,
+            "quantity": _text(order.quantity),
+            "actualOrderId": None,
+            "actualPrice": "0",
+            "triggerPrice": _text(order.trigger_price),
+            "price": _text(order.price),
+            "tpTriggerPrice": None,
+            "tpPrice": None,
+            "slTriggerPrice": None,
+            "slPrice": None,
+            "tpOrderType": None,
+            "workingType": "CONTRACT_PRICE",
+            "closePosition": False,
+            "reduceOnly": False,
+            "createTime": str(order.created_ms),
+            "updateTime": str(order.created_ms),
+            "triggerTime": 0,
+        }
+        self._status(order, answer, "algoStatus", "UNTRIGGERED")
+        return answer
 
     def v2_order_detail(self, account: FakeAccount, request: Request) -> Answer:
         order = account.history.get(request.query.get("orderId", ""))
