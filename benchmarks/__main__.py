@@ -29,6 +29,7 @@ from .scenarios import (
     priority_inversion,
     processes_through_redis,
     redis_admission_cost,
+    settle_time,
     throughput_table,
 )
 
@@ -55,6 +56,11 @@ async def main(argv: list[str]) -> None:
         lambda: [flatten_time(v, whole) for v in ("v2", "v3") for whole in (True, False)]
     )
     print("\n" + report.flatten_table(flat_rows))
+    print("  running: settling unknowns ...", file=sys.stderr, flush=True)
+    settle_rows = await asyncio.to_thread(
+        lambda: [settle_time("v2", pages_first=first) for first in (False, True)]
+    )
+    print("\n" + report.settle_table(settle_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

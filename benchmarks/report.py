@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import FlattenRow, Row, ThroughputRow
+from .scenarios import FlattenRow, Row, SettleRow, ThroughputRow
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -110,5 +110,27 @@ def flatten_table(rows: list[FlattenRow]) -> str:
         "in advance: one cancel-all per symbol or for the account, or batch cancels, then one "
         "listing per target to prove it flat), spent from empty pools; round trips are not "
         "counted, so 0 s means the budgets need no wait and the time is round trips."
+    )
+    return "\n".join(lines)
+
+
+def settle_table(rows: list[SettleRow]) -> str:
+    lines = [
+        "## Settling unknowns: `cancel_orders` of 2,000 ids with 20% of the requests failing "
+        "(5xx, unreadable answers, connections dropped before or after the exchange acted), "
+        "WEEX's budgets and the default trade cap, the fake exchange in process; the same 5 "
+        "seeds per row\n",
+        "| scenario | last order gone s (median) | report s (median) | worst report after gone s "
+        "| calls | lookups | listing + history pages | unknown | exact |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.gone_at:.2f} | {r.reported_at:.2f} | {r.worst_delay:.2f} | {r.calls} "
+        f"| {r.lookups} | {r.pages} | {r.unknown} | {'yes' if r.exact else 'NO'} |"
+        for r in rows
+    ]
+    lines.append(
+        "\nExact: no order reported cancelled that the exchange did not cancel. Calls, lookups, "
+        "pages and unknowns are totals over the runs."
     )
     return "\n".join(lines)

@@ -289,6 +289,8 @@ TABLE = {
     ("v2", "open_trigger_orders"): ("GET", 3, 3, Priority.QUERY, True),
     ("v3", "open_trigger_orders_v3"): ("GET", 3, 3, Priority.QUERY, True),
     ("v3", "cancel_all_trigger_orders_v3"): ("DELETE", 5, 10, Priority.CANCEL, True),
+    ("v2", "order_history"): ("GET", 10, 10, Priority.QUERY, True),
+    ("v3", "order_history_v3"): ("GET", 10, 10, Priority.QUERY, True),
     ("v2", "close_positions"): ("POST", 50, 50, Priority.CANCEL, False),
     ("v3", "close_positions_v3"): ("POST", 50, 50, Priority.CANCEL, False),
 }
@@ -357,6 +359,30 @@ DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
     ("v2", "open_trigger_orders"): (lambda api: api.open_trigger_orders(None), []),
     ("v3", "open_trigger_orders_v3"): (lambda api: api.open_trigger_orders(None), []),
     ("v3", "cancel_all_trigger_orders_v3"): (lambda api: api.cancel_all_triggers(None), [_V3_ITEM]),
+    ("v2", "order_history"): (lambda api: api.order_history(None, 100, 0), [{"order_id": "7"}]),
+    ("v3", "order_history_v3"): (
+        lambda api: api.order_history(None, 100, 0),
+        # an item of /capi/v3/order/history as Weex.Net's recorded sample shows it
+        [
+            {
+                "orderId": 702345678901234567,
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "positionSide": "LONG",
+                "status": "FILLED",
+                "type": "LIMIT",
+                "time": 1764400000000,
+                "price": "65000",
+                "origQty": "0.01",
+                "executedQty": "0.01",
+                "avgPrice": "64999.5",
+                "updateTime": 1764400001234,
+                "clientOrderId": "hist-1",
+                "cumQuote": "649.995",
+                "timeInForce": "GTC",
+            }
+        ],
+    ),
     ("v2", "close_positions"): (lambda api: api.close_positions(None), [_CLOSED]),
     ("v3", "close_positions_v3"): (lambda api: api.close_positions("BTCUSDT"), [_CLOSED]),
 }

@@ -346,3 +346,56 @@ async def test_flatten_never_closes_a_position(version: ApiVersion) -> None:
     assert report.flat
     assert list(exchange.accounts[API_KEY].positions) == [position]
     assert CLOSE[version] not in [a.path for a in exchange.arrivals]
+
+
+# -- 4. unknowns settled by the cheaper look ------------------------------------------------------
+
+DETAIL = {"v2": "/capi/v2/order/detail", "v3": "/capi/v3/order"}
+HISTORY = {"v2": "/capi/v2/order/history", "v3": "/capi/v3/order/history"}
+
+
+def counted(exchange: FakeExchange) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for arrival in exchange.arrivals:
+        if "/market/time" not in arrival.path:
+            counts[arrival.path] = counts.get(arrival.path, 0) + 1
+    return counts
+
+
+async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_BEFORE, 3, path=BATCH[version])  # every attempt lost
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert not exchange.accounts[API_KEY].orders
+    assert counted(exchange) == {BATCH[version]: 3 + 1, LIST[version]: 1}, "no lookup"
+    assert report.calls == 5
+
+
+async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVersion) -> None:
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[3])  # filled before the cancel reached it
+    # The first attempt cancels the rest, its answer is lost; the retry hears "not found".
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[3])
+    assert report.failed == {opened[3]: "filled (found in the order history)"}
+    assert not report.unknown
+    assert counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
+
+
+async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:
+    """Below the break-even, a listing and a history page would cost more than the lookups."""
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}

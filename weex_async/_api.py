@@ -205,6 +205,10 @@ class Api(abc.ABC):
         """One order, open or not."""
 
     @abc.abstractmethod
+    def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
+        """One page (from 0) of the account's closed orders, the most recently closed first."""
+
+    @abc.abstractmethod
     def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
         """The first page (up to ``TRIGGER_PAGE``) of the open trigger orders."""
 

@@ -508,6 +508,22 @@ class WeexClient:
         """
         return await self._session.send(self._api.open_orders(symbol, limit, page))
 
+    async def order_history(
+        self, symbol: str | None = None, *, limit: int = 100, page: int = 0
+    ) -> tuple[Order, ...]:
+        """Closed orders, the most recently closed first: ``GET /capi/v2/order/history`` or V3
+        ``GET /capi/v3/order/history`` (IP 10, UID 10 charged: docs/weex-facts.md).
+
+        One page tells cancelled from filled for up to 100 orders, where ``order_detail`` tells
+        it for one.
+
+        Args:
+            symbol: only this symbol's orders.
+            limit: orders per page, 1 to 100.
+            page: the page, from 0 (V3 is sent ``page + 1``: it counts from 1).
+        """
+        return await self._session.send(self._api.order_history(symbol, limit, page))
+
     async def open_trigger_orders(self, symbol: str | None = None) -> tuple[TriggerOrder, ...]:
         """The open trigger (conditional) orders, which ``open_orders`` does not list: V2 "plan"
         orders, ``GET /capi/v2/order/currentPlan`` (IP 3, UID 3), or V3 "algo" orders,

@@ -215,6 +215,19 @@ ORDER_DETAIL: Endpoint[V2Order] = Endpoint(
     priority=Priority.QUERY,
 )
 
+#: Closed orders, most recent first: ``pageSize`` (and ``page``, read as from 0; WEEX's V2 page is
+#: not certain about paging). Weights not documented with certainty: 10/10 is charged.
+ORDER_HISTORY: Endpoint[tuple[V2Order, ...]] = Endpoint(
+    "order_history",
+    "GET",
+    "/capi/v2/order/history",
+    ip_weight=10,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V2Order, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
 #: Open trigger ("plan") orders. Weights from WEEX's page (3/3); the item shape is read leniently.
 OPEN_TRIGGER_ORDERS: Endpoint[tuple[V2PlanOrder, ...]] = Endpoint(
     "open_trigger_orders",
@@ -450,6 +463,11 @@ class V2Api(Api):
     def order_detail(self, order_id: str | int) -> Call[Order]:
         _, name = one_name(order_id, None, None)
         return request(ORDER_DETAIL, _order, params={"orderId": name})
+
+    def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
+        query = page_query(symbol, limit, page)
+        query["pageSize"] = query.pop("limit")
+        return request(ORDER_HISTORY, _orders, params=query)
 
     def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
         return request(OPEN_TRIGGER_ORDERS, _triggers, params=page_query(symbol, TRIGGER_PAGE, 0))

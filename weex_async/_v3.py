@@ -231,6 +231,19 @@ ORDER_DETAIL: Endpoint[V3Order] = Endpoint(
     priority=Priority.QUERY,
 )
 
+#: Closed orders (ordinary and algo), most recent first: ``limit``, ``page`` (read as from 1, like
+#: ``openAlgoOrders``). ccxt and Weex.Net charge UID 10; the IP weight is not documented: 10.
+ORDER_HISTORY: Endpoint[tuple[V3Order, ...]] = Endpoint(
+    "order_history_v3",
+    "GET",
+    "/capi/v3/order/history",
+    ip_weight=10,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V3Order, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
 #: Open trigger ("algo") orders: ``page`` from 1 (WEEX's V3 page; ccxt and Weex.Net charge 3).
 OPEN_TRIGGER_ORDERS: Endpoint[tuple[V3AlgoOrder, ...]] = Endpoint(
     "open_trigger_orders_v3",
@@ -446,6 +459,11 @@ class V3Api(Api):
     def order_detail(self, order_id: str | int) -> Call[Order]:
         _, name = one_name(order_id, None, None)
         return request(ORDER_DETAIL, _order, params={"orderId": name})
+
+    def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
+        query = page_query(symbol, limit, page)
+        query["page"] = str(page + 1)  # V3 counts pages from 1
+        return request(ORDER_HISTORY, _orders, params=query)
 
     def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
         # V3 counts pages from 1 (the first page is the default: none is sent).

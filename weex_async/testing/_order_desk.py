@@ -60,6 +60,8 @@ ROUTES: dict[tuple[str, str], tuple[int, int, str]] = {
     ("GET", "/capi/v2/order/currentPlan"): (3, 3, "v2_open_triggers"),
     ("GET", "/capi/v3/openAlgoOrders"): (3, 3, "v3_open_triggers"),
     ("DELETE", "/capi/v3/algoOpenOrders"): (5, 10, "v3_cancel_all_triggers"),
+    ("GET", "/capi/v2/order/history"): (10, 10, "v2_order_history"),
+    ("GET", "/capi/v3/order/history"): (10, 10, "v3_order_history"),
     ("POST", "/capi/v2/order/closePositions"): (50, 50, "v2_close_positions"),
     ("POST", "/capi/v3/closePositions"): (50, 50, "v3_close_positions"),
 }
@@ -111,6 +113,8 @@ class FakeAccount:
     history: dict[str, FakeOrder] = attrs.field(factory=dict)
     #: every order this account ever cancelled, in order
     cancelled: list[str] = attrs.field(factory=list)
+    #: every order that closed (cancelled, filled), in the order they closed
+    closed: list[str] = attrs.field(factory=list)
     #: open trigger (V2 plan, V3 algo) orders by exchange id
     triggers: dict[str, FakeOrder] = attrs.field(factory=dict)
     #: every trigger order this account ever cancelled, in order
@@ -152,12 +156,14 @@ class FakeAccount:
         order = self.orders.pop(order_id)
         order.status = "canceled"
         self.cancelled.append(order_id)
+        self.closed.append(order_id)
         return order
 
     def fill(self, order_id: str) -> FakeOrder:
         """Fill an open order: it is no longer open, and a lookup says ``filled``."""
         order = self.orders.pop(order_id)
         order.status = "filled"
+        self.closed.append(order_id)
         return order
 
 
@@ -542,6 +548,7 @@ class OrderDesk:
             order.status = "canceled"  # nothing to trade against
         if order.status != "open":
             del account.orders[order.order_id]
+            account.closed.append(order.order_id)
         return order
 
     def _v2_order_fields(self, data: Any, symbol: Any) -> dict[str, Any]:
@@ -769,6 +776,31 @@ class OrderDesk:
 
     def v3_open_orders(self, account: FakeAccount, request: Request) -> Answer:
         return 200, [self._v3_order(o) for o in self._page(account, request, _v3_refuse)]
+
+    def _history(
+        self, account: FakeAccount, request: Request, size: str, first: int
+    ) -> list[FakeOrder]:
+        """A page of the closed orders, the most recently closed first."""
+        symbol = request.query.get("symbol")
+        closed = [
+            account.history[order_id]
+            for order_id in reversed(account.closed)
+            if symbol is None or same_symbol(account.history[order_id].symbol, symbol)
+        ]
+        try:
+            limit = int(request.query.get(size, "100"))
+            page = int(request.query.get("page", str(first))) - first
+        except ValueError:
+            raise _v2_refuse("page and page size must be integers") from None
+        if not 1 <= limit <= 100 or page < 0:
+            raise _v2_refuse(f"page size must be 1 to 100 and page >= {first}")
+        return closed[page * limit : (page + 1) * limit]
+
+    def v2_order_history(self, account: FakeAccount, request: Request) -> Answer:
+        return 200, [self._v2_order(o) for o in self._history(account, request, "pageSize", 0)]
+
+    def v3_order_history(self, account: FakeAccount, request: Request) -> Answer:
+        return 200, [self._v3_order(o) for o in self._history(account, request, "limit", 1)]
 
     def v2_open_triggers(self, account: FakeAccount, request: Request) -> Answer:
         orders = self._page(account, request, _v2_refuse, triggers=True)
