@@ -399,3 +399,15 @@ async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> N
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
     assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
+
+
+async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:
+    exchange = fake()
+    symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
+    for name in symbols:
+        exchange.open_trigger_orders(API_KEY, 2, symbol=name)
+    async with client_for(exchange, version=version, secret="wrong") as client:
+        report = await client.cancel_everything(symbols, include_triggers=True)
+    assert not report.flat
+    assert report.calls == 1, "one trigger listing first, until the key is known good"
+    assert len(exchange.accounts[API_KEY].triggers) == 4

@@ -476,7 +476,8 @@ class CancelRun:
             for name in unknown
             if name in self._not_open or (complete and canonical_id(name) not in open_now)
         ]
-        to_look = [name for name in unknown if name not in again and name not in closed]
+        settled_elsewhere = {*again, *closed}
+        to_look = [name for name in unknown if name not in settled_elsewhere]
         still_open: list[str] = []
 
         async def look() -> None:

@@ -10,6 +10,11 @@ Each *target* (the whole account, or one symbol asked for) runs rounds on its ow
 4. Go to 1, until flat, the deadline, ``IDLE_ROUNDS`` rounds in a row that cancelled nothing, or
    ``MAX_ROUNDS``.
 
+Trigger (plan / algo) orders are not in that listing. By default each target lists them once,
+after its orders, for the report (``SymbolReport.triggers_open``); with ``include_triggers`` it
+first runs the same rounds on them (list, one trigger cancel-all, list again) and is flat only
+when both listings are empty. Positions are never touched.
+
 The choice. A call's cost is the largest share of a window's budget it takes from any pool
 (``max(ip_weight / ip budget, uid_weight / uid budget)``). A listing shorter than a page holds
 every open order of the target: the cancel-all is used when it costs no more than the batch
@@ -258,7 +263,9 @@ class FlattenRun:
         for order in page:
             self._trigger_symbol.setdefault(order.order_id, order.symbol or target or "")
         if len(page) >= TRIGGER_PAGE:
-            self._problem(target, f"{len(page)} trigger orders listed: a full page, more may be")
+            self._problem(
+                target, f"{len(page)} trigger orders listed: a full page, more may be open"
+            )
         self._triggers_last[target] = listed
         return listed
 
