@@ -32,6 +32,7 @@ from .scenarios import (
     priority_inversion,
     processes_through_redis,
     redis_admission_cost,
+    settle_time,
     throughput_table,
 )
 
@@ -62,6 +63,11 @@ async def main(argv: list[str]) -> None:
     guard_rows = await asyncio.to_thread(lambda: [guard_time("kill"), guard_time("hang")])
     latency = await cancel_latency_beside_beats()
     print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
+    print("  running: settling unknowns ...", file=sys.stderr, flush=True)
+    settle_rows = await asyncio.to_thread(
+        lambda: [settle_time("v2", pages_first=first) for first in (False, True)]
+    )
+    print("\n" + report.settle_table(settle_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

@@ -25,6 +25,7 @@ from aiolimiter import AsyncLimiter
 
 from weex_async import (
     Budget,
+    CancelReport,
     Credentials,
     FlattenReport,
     Heartbeat,
@@ -32,6 +33,7 @@ from weex_async import (
     WeexAuth,
     WeexClient,
 )
+from weex_async._cancel import CancelRun
 from weex_async._checks import ApiVersion, HttpBackend
 from weex_async._client import API
 from weex_async._demo import DemoOptions, theoretical_seconds
@@ -42,7 +44,7 @@ from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._signing import sign
 from weex_async._v2 import CANCEL_BATCH_ORDERS
-from weex_async.testing import FakeExchange, RedisServer, free_port, serve
+from weex_async.testing import FakeExchange, Fault, RedisServer, free_port, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 #: The first order id the fake exchange opens (its ids count up from there).
@@ -758,4 +760,120 @@ async def cancel_latency_beside_beats(
         p99(plain),
         statistics.median(beating) * 1e3,
         p99(beating),
+    )
+
+
+@attrs.define
+class SettleRow:
+    name: str
+    orders: int
+    runs: int
+    gone_at: float  # median seconds from the call until the book held none of the orders
+    reported_at: float  # median seconds from the call until the report
+    worst_delay: float  # the longest report-after-gone of the runs
+    calls: int  # all runs together
+    lookups: int  # single-order lookups (order detail), all runs together
+    pages: int  # open-order and order-history pages, all runs together
+    unknown: int  # orders the reports left unknown, all runs together
+    exact: bool  # nothing reported cancelled that was not cancelled, in any run
+
+
+#: The faults of the settling benchmark: every kind that leaves a batch's outcome unclear or
+#: refused, without the slow answers and 429 pauses whose waits would hide the settling time.
+SETTLE_FAULTS = (
+    Fault.SERVER_ERROR,
+    Fault.EMPTY_521,
+    Fault.BAD_JSON,
+    Fault.DROP_BEFORE,
+    Fault.DROP_AFTER,
+)
+
+
+class _Stamped(list[str]):
+    """The fake account's list of cancelled ids, noting when each was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def append(self, order_id: str) -> None:
+        self.stamps.append(time.monotonic())
+        super().append(order_id)
+
+
+async def _settle_once(
+    version: ApiVersion, orders: int, faults: float, seed: int
+) -> tuple[float, float, CancelReport, FakeExchange]:
+    exchange = FakeExchange()
+    exchange.add_account("settle", "secret", "pass")
+    symbol = "cmt_btcusdt" if version == "v2" else "BTCUSDT"
+    ids = exchange.open_orders("settle", orders, symbol=symbol)
+    account = exchange.accounts["settle"]
+    async with WeexClient(
+        Credentials("settle", "secret", "pass"),
+        base_url="http://fake",
+        transport=exchange.transport(),
+        api_version=version,
+    ) as client:
+        await client.sync_time()  # before the clock starts
+        exchange.faults.randomly(faults, SETTLE_FAULTS, seed=seed)
+        exchange.arrivals.clear()
+        account.cancelled = _Stamped()
+        started = time.monotonic()
+        report = await client.cancel_orders(ids=ids)
+        done = time.monotonic()
+    stamps = account.cancelled.stamps
+    empty_at = stamps[-1] if stamps and not account.orders else math.inf
+    return empty_at - started, done - started, report, exchange
+
+
+def settle_time(
+    version: ApiVersion,
+    *,
+    pages_first: bool,
+    orders: int = 2000,
+    faults: float = 0.2,
+    seeds: tuple[int, ...] = (1, 2, 3, 4, 5),
+) -> SettleRow:
+    """``cancel_orders`` of ``orders`` ids with ``faults`` of the private requests failing (5xx,
+    unreadable bodies, dropped connections before or after the exchange acted), WEEX's budgets
+    and the default trade cap, the fake exchange in process: when the last order left the book,
+    and when the report came. ``pages_first``: unknowns settled by listing and order-history
+    pages first (``False``: by single lookups only, as before)."""
+    CancelRun.pages_first = pages_first
+    gone: list[float] = []
+    reported: list[float] = []
+    calls = lookups = pages = unknown = 0
+    exact = True
+    detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
+    try:
+        for seed in seeds:
+            gone_s, reported_s, report, exchange = asyncio.run(
+                _settle_once(version, orders, faults, seed)
+            )
+            gone.append(gone_s)
+            reported.append(reported_s)
+            calls += report.calls
+            lookups += sum(a.path == detail and a.ip_weight == 2 for a in exchange.arrivals)
+            pages += sum(
+                a.path.endswith(("/current", "/openOrders", "/history")) for a in exchange.arrivals
+            )
+            unknown += len(report.unknown)
+            cancelled = set(exchange.accounts["settle"].cancelled)
+            exact = exact and all(name in cancelled for name in report.cancelled)
+    finally:
+        CancelRun.pages_first = True
+    return SettleRow(
+        name=f"{version.upper()}, "
+        + ("listing and history pages first" if pages_first else "single lookups (before)"),
+        orders=orders,
+        runs=len(seeds),
+        gone_at=statistics.median(gone),
+        reported_at=statistics.median(reported),
+        worst_delay=max(r - g for r, g in zip(reported, gone, strict=True)),
+        calls=calls,
+        lookups=lookups,
+        pages=pages,
+        unknown=unknown,
+        exact=exact,
     )

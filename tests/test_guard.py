@@ -225,7 +225,7 @@ def test_an_engine_that_flattens_itself_gets_no_cancel_from_the_guard(desk: Desk
     report = json.loads(lines[1])
     assert code == 0
     assert report["flat"] is True
-    assert report["calls"] == 1, "one listing, no cancel: the engine had left nothing"
+    assert report["calls"] == 2, "a listing of each kind (orders, triggers), no cancel"
     assert report["symbols"] == {}
     assert guard_cancels(desk) == engine_cancels
     assert "the engine (pid" in err

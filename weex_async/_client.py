@@ -47,11 +47,13 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    ClosePositionResult,
     FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
+    TriggerOrder,
 )
 
 __all__ = ["API", "DEFAULT_BASE_URL", "WeexClient"]
@@ -336,7 +338,11 @@ class WeexClient:
         return report
 
     async def cancel_everything(
-        self, symbols: Iterable[str] | None = None, *, deadline: float | None = None
+        self,
+        symbols: Iterable[str] | None = None,
+        *,
+        deadline: float | None = None,
+        include_triggers: bool = False,
     ) -> FlattenReport:
         """Leave no open order: on the whole account, or on ``symbols``; and prove it.
 
@@ -350,8 +356,17 @@ class WeexClient:
         **The contract** is ``cancel_orders``'s: once its arguments are read, it returns a
         ``FlattenReport`` and never raises, whatever the network or the exchange do; the one
         exception is ``asyncio.CancelledError`` when the awaiting task is cancelled (then nothing
-        is left running). ``report.flat`` is true only when the last listing of every target
-        showed no open order.
+        is left running).
+
+        **What ``flat`` proves.** ``report.flat`` is true only when the last open-orders listing
+        of every target, made after its last cancel, showed no order whose status is not a
+        final one (filled, cancelled, rejected, expired: ``Order.is_open``; an unfamiliar status
+        counts as open). Trigger (V2 plan, V3 algo) orders are not in that listing: by default
+        they are left in place (they often protect open positions) and only listed, one more
+        listing per target, into ``SymbolReport.triggers_open``; with ``include_triggers=True``
+        they are cancelled first (one trigger cancel-all per target) and ``flat`` also needs
+        an empty trigger-order listing. Positions are never closed: ``close_positions`` does
+        that. docs/flatten.md says the same at length.
 
         Args:
             symbols: the symbols to flatten (e.g. ``["cmt_btcusdt"]``; V3: ``["BTCUSDT"]``);
@@ -359,6 +374,8 @@ class WeexClient:
                 symbol).
             deadline: seconds after which nothing more is sent; ``RetryPolicy.deadline`` by
                 default (none).
+            include_triggers: cancel trigger orders too, and call the account flat only when
+                none is left; ``False`` (the default) leaves them and lists them in the report.
 
         Returns:
             A ``FlattenReport``: per symbol, the orders seen open at the start, those cancelled,
@@ -378,7 +395,14 @@ class WeexClient:
         if self.credentials is None:
             raise ConfigurationError("cancel_everything needs credentials")
         deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
-        run = FlattenRun(self._session, self._api, self._batch_limit, targets, deadline_at)
+        run = FlattenRun(
+            self._session,
+            self._api,
+            self._batch_limit,
+            targets,
+            deadline_at,
+            include_triggers=bool(include_triggers),
+        )
         report = await run.run()
         if self._session.observed:
             self._session.emit(
@@ -492,6 +516,73 @@ class WeexClient:
             page: the page, from 0.
         """
         return await self._session.send(self._api.open_orders(symbol, limit, page))
+
+    async def order_history(
+        self, symbol: str | None = None, *, limit: int = 100, page: int = 0
+    ) -> tuple[Order, ...]:
+        """Closed orders, the most recently closed first: ``GET /capi/v2/order/history`` or V3
+        ``GET /capi/v3/order/history`` (IP 10, UID 10 charged: docs/weex-facts.md).
+
+        One page tells cancelled from filled for up to 100 orders, where ``order_detail`` tells
+        it for one.
+
+        Args:
+            symbol: only this symbol's orders.
+            limit: orders per page, 1 to 100.
+            page: the page, from 0 (V3 is sent ``page + 1``: it counts from 1).
+        """
+        return await self._session.send(self._api.order_history(symbol, limit, page))
+
+    async def open_trigger_orders(self, symbol: str | None = None) -> tuple[TriggerOrder, ...]:
+        """The open trigger (conditional) orders, which ``open_orders`` does not list: V2 "plan"
+        orders, ``GET /capi/v2/order/currentPlan`` (IP 3, UID 3), or V3 "algo" orders,
+        ``GET /capi/v3/openAlgoOrders`` (IP 3, UID 3). The first page: up to 100.
+
+        Args:
+            symbol: only this symbol's trigger orders.
+
+        Returns:
+            Each trigger order, typed alike on both versions (judge each by ``is_open``).
+        """
+        return await self._session.send(self._api.open_trigger_orders(symbol))
+
+    async def cancel_all_trigger_orders(self, symbol: str | None = None) -> CancelAllResult:
+        """Cancel every open trigger (conditional) order, of one symbol or all of them: stop and
+        take-profit orders that would otherwise fire after a flatten.
+
+        V2: ``POST /capi/v2/order/cancelAllOrders`` with ``cancelOrderType: plan`` (IP 40, UID
+        50). V3: ``DELETE /capi/v3/algoOpenOrders`` (IP 5, UID 10). At cancel priority, retried
+        like every cancel. Ordinary orders are not touched (``cancel_all_orders`` takes those).
+
+        Returns:
+            The per-order verdicts the exchange listed; confirm with ``open_trigger_orders``.
+        """
+        return await self._session.send(self._api.cancel_all_triggers(symbol))
+
+    async def close_positions(self, symbol: str | None = None) -> tuple[ClosePositionResult, ...]:
+        """Market-close every open position, of one symbol or all of them: the second half of
+        "flat" in a trader's sense (``cancel_everything`` never closes a position).
+
+        V2: ``POST /capi/v2/order/closePositions``; V3: ``POST /capi/v3/closePositions``
+        (UID 50 per WEEX's V3 page; IP 50 is charged, the IP weight not being documented). At
+        cancel priority. **Never retried** once it may have reached the exchange: it places
+        market orders, and a lost answer may hide them (look at your positions before calling
+        it again). Retried only after a timestamp error, which the exchange refused.
+
+        Args:
+            symbol: only this symbol's positions (``"cmt_btcusdt"``; V3 ``"BTCUSDT"``).
+
+        Returns:
+            One ``ClosePositionResult`` per position the exchange reported on: judge each by
+            ``success`` (``order_id`` is the closing market order's id). An empty tuple when
+            there was no position.
+
+        Raises:
+            InvalidRequestError: before sending anything, for a bad ``symbol``.
+            WeexAPIError: (a subclass) the exchange refused the call: nothing was closed.
+            TransportError: no answer came; some positions may have been closed.
+        """
+        return await self._session.send(self._api.close_positions(symbol))
 
     async def order_detail(self, order_id: str | int) -> Order:
         """One order, open or not: ``GET /capi/v2/order/detail?orderId=…`` (IP 2, UID 2) or V3

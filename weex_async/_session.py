@@ -25,7 +25,7 @@ import httpx
 from ._checks import HTTP_BACKENDS, HttpBackend
 from ._clock import ServerClock
 from ._connections import ConnectionSlots, env_proxy_for
-from ._endpoints import Call
+from ._endpoints import Again, Call
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
 from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
@@ -285,6 +285,13 @@ class Session:
     ) -> R:
         """Send ``call`` until it succeeds or ``RetryPolicy`` says stop; return its result.
 
+        A reader may return ``Again`` (``_endpoints``): the answer was read, but it left part of
+        the request unsettled. The call is then sent again, like a retry after an unclear
+        outcome (idempotent calls only: after a backoff, charged and signed again, within
+        ``RetryPolicy.max_attempts`` and the deadline; ``trace.unclear`` is set, since the
+        exchange may have acted on what its answer did not mention). When the policy allows no
+        more attempts, that last ``Again`` is returned to the caller, never raised.
+
         Args:
             call: the request.
             retry_unclear: also retry (idempotent calls only) after errors that leave the outcome
@@ -313,15 +320,18 @@ class Session:
             self.check_usable()  # closed meanwhile: nothing more is sent
             try:
                 if deadline_at is None:
-                    return await self._attempt(call, attempt, trace)
-                left = deadline_at - loop.time()
-                if left <= 0:
-                    raise DeadlineReached(attempt - 1, False, last_error)
-                sent_before = trace.sent
-                try:
-                    return await asyncio.wait_for(self._attempt(call, attempt, trace), left)
-                except asyncio.TimeoutError:
-                    raise DeadlineReached(attempt, trace.sent > sent_before, last_error) from None
+                    result = await self._attempt(call, attempt, trace)
+                else:
+                    left = deadline_at - loop.time()
+                    if left <= 0:
+                        raise DeadlineReached(attempt - 1, False, last_error)
+                    sent_before = trace.sent
+                    try:
+                        result = await asyncio.wait_for(self._attempt(call, attempt, trace), left)
+                    except asyncio.TimeoutError:
+                        raise DeadlineReached(
+                            attempt, trace.sent > sent_before, last_error
+                        ) from None
             except WeexError as exc:
                 last_error = exc
                 if self.retry.outcome_unknown(exc):
@@ -347,6 +357,18 @@ class Session:
                     await self._resync()
                 elif decision is Decision.BACKOFF:
                     await asyncio.sleep(wait)
+                continue
+            if not isinstance(result, Again):
+                return result
+            trace.unclear = True  # the exchange may have acted on what it did not mention
+            if attempt >= self.retry.max_attempts or not endpoint.idempotent:
+                return result
+            wait = self.retry.backoff(attempt)
+            if deadline_at is not None:
+                wait = min(wait, max(0.0, deadline_at - loop.time()))
+            if self.observed:
+                self.emit(RetryScheduled(endpoint.name, attempt, "Again", wait))
+            await asyncio.sleep(wait)
 
     async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
         endpoint = call.endpoint

@@ -6,7 +6,8 @@
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL] [--api-version v2|v3]     server time and the local offset
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
-    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--include-triggers] [--json]
+                                                   no open order left
     weex-async guard [--heartbeat F --stale-after S] [--grace S] ... (-- COMMAND ... | --pid P)
                                                    flatten when the engine dies or hangs
 
@@ -307,6 +308,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
             )
+            _add_include_triggers(sub)
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
     _guard_arguments(
         command(
@@ -316,6 +318,15 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _add_include_triggers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include-triggers",
+        action="store_true",
+        help="also cancel trigger (plan / algo) orders, and say FLAT only when none is "
+        "left; by default they are left in place and counted",
+    )
 
 
 def _guard_arguments(guard: argparse.ArgumentParser) -> None:
@@ -361,6 +372,7 @@ def _guard_arguments(guard: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds the flatten keeps trying (retrying until flat) before it gives up",
     )
+    _add_include_triggers(guard)
     guard.add_argument("--json", action="store_true", help="print the flatten's report as JSON")
     guard.add_argument(
         "engine",
@@ -661,11 +673,15 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 
 async def _flatten(args: argparse.Namespace) -> int:
+    """The ``flatten`` command: ``cancel_everything`` with the parsed options, its report printed;
+    returns the exit code (0 only when flat). ``guard`` runs it too, with its own parsed options."""
     creds = Credentials.from_env()
     answers = _Answers()
     client = account_client(args, creds, on_event=answers)
     async with client, _Interrupt(client) as interrupt:
-        report = await client.cancel_everything(args.symbols, deadline=args.deadline)
+        report = await client.cancel_everything(
+            args.symbols, deadline=args.deadline, include_triggers=args.include_triggers
+        )
     if interrupt.interrupted:
         report = _flatten_report_interrupted(report)
     if args.json:
@@ -681,6 +697,7 @@ async def _flatten(args: argparse.Namespace) -> int:
                 _print_outcomes(f"  {kind}", outcomes, width=13)
         for problem in report.problems:
             print(f"problem: {problem}")
+        print(_triggers_text(report))
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
         print(
             f"{state} ({_calls(report.calls, answers)}, {report.rounds} round(s), "
@@ -742,6 +759,19 @@ async def _guard(args: argparse.Namespace) -> int:
         return _fail(f"cannot start {command[0]}: {exc.strerror or exc}")
 
 
+def _triggers_text(report: FlattenReport) -> str:
+    """How many trigger orders remain, as the report knows it."""
+    left = len(report.triggers_open)
+    cancelled = sum(len(part.triggers_cancelled) for part in report.symbols.values())
+    if not report.triggers_listed:
+        return "trigger orders: not known (a trigger-order listing failed or was not made)"
+    if report.include_triggers:
+        return f"trigger orders: {cancelled} cancelled, {left} still open"
+    if left:
+        return f"trigger orders: {left} still open, left in place (--include-triggers cancels them)"
+    return "trigger orders: none open"
+
+
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
     """A ``FlattenReport`` as plain JSON."""
     return {
@@ -753,9 +783,13 @@ def flatten_json(report: FlattenReport) -> dict[str, Any]:
                 "gone": part.gone,
                 "still_open": part.still_open,
                 "unknown": part.unknown,
+                "triggers_open": list(part.triggers_open),
+                "triggers_cancelled": list(part.triggers_cancelled),
             }
             for symbol, part in report.symbols.items()
         },
+        "include_triggers": report.include_triggers,
+        "triggers_listed": report.triggers_listed,
         "calls": report.calls,
         "rounds": report.rounds,
         "elapsed_s": round(report.elapsed, 3),
