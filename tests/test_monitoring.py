@@ -7,6 +7,7 @@ is even built when nobody listens.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -16,6 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient, _metrics, _session
+from weex_async.errors import ConfigurationError
 from weex_async.events import (
     CancelDone,
     Event,
@@ -171,3 +173,49 @@ async def test_open_telemetry_instruments(
     used = uid_pool(during["weex.limiter.pool.usage"])
     assert [p.value for p in used] == [20]  # one batch of 26 ids, sent twice (a 429, then ok)
     assert uid_pool(after.get("weex.limiter.pool.usage", [])) == [], "closed: not reported"
+
+
+async def test_a_hook_raising_cancelled_error_changes_no_report_and_no_cancel(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``CancelledError`` out of a hook is the hook's bug, not a cancellation of the caller:
+    every order is still cancelled and reported so, and the flatten still proves it flat."""
+
+    def broken(event: Event) -> None:
+        raise asyncio.CancelledError
+
+    ids = exchange.open_orders(API_KEY, 30)
+    async with client_for(exchange, on_event=broken) as client:
+        report = await client.cancel_orders(ids=ids)
+        exchange.open_orders(API_KEY, 5)
+        flat = await client.cancel_everything()
+    assert report.all_cancelled
+    assert sorted(report.cancelled) == sorted(ids)
+    assert flat.flat
+    assert "on_event raised on RequestDone" in caplog.text
+
+
+def test_an_async_hook_is_refused_at_construction() -> None:
+    async def hook(event: Event) -> None:
+        pass
+
+    class AsyncCallable:
+        async def __call__(self, event: Event) -> None:
+            pass
+
+    for bad in (hook, AsyncCallable(), "not a function"):
+        with pytest.raises(ConfigurationError, match="on_event"):
+            WeexClient(Credentials("k", "s", "p"), on_event=bad)  # type: ignore[arg-type]
+
+
+async def test_a_hook_returning_an_awaitable_is_logged_not_awaited(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def work(event: Event) -> None:
+        raise AssertionError("never run")
+
+    ids = exchange.open_orders(API_KEY, 3)
+    async with client_for(exchange, on_event=lambda event: work(event)) as client:
+        report = await client.cancel_orders(ids=ids)
+    assert report.all_cancelled
+    assert "on_event returned an awaitable" in caplog.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import TypeVar
 import attrs
 import httpx
 
-from ._checks import HTTP_BACKENDS, HttpBackend
+from ._checks import HTTP_BACKENDS, HttpBackend, check_hook, check_setting
 from ._clock import ServerClock
 from ._connections import ConnectionSlots, env_proxy_for
 from ._endpoints import Call
@@ -140,8 +141,8 @@ class Session:
             or max_in_flight < 1
         ):
             raise ConfigurationError("max_in_flight must be a positive integer")
-        if not isinstance(time_sync_interval, (int, float)) or not time_sync_interval > 0:
-            raise ConfigurationError("time_sync_interval must be positive")
+        check_setting("time_sync_interval", time_sync_interval)
+        check_hook("on_event", on_event)
         if http_backend not in HTTP_BACKENDS:
             raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
         if limiter is not None and not isinstance(limiter, Limiter):
@@ -253,17 +254,31 @@ class Session:
     # -- observability -----------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Tell the listeners; one that raises is logged and never breaks the call."""
+        """Tell the listeners; one that raises is logged and never breaks the call.
+
+        Whatever a listener raises is dropped, ``CancelledError`` included: a listener runs
+        synchronously and cannot be the target of a task's cancellation, so a ``CancelledError``
+        from it is its own bug, and must not pass for the cancellation of a kill switch (which
+        would report every order unknown, or abandon a flatten)."""
         if self._recorder is not None:
             try:
                 self._recorder.record(event)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
                 log.exception("OpenTelemetry metrics: recording %s failed", type(event).__name__)
         if self._hook is not None:
             try:
-                self._hook(event)
-            except Exception:
+                returned: object = self._hook(event)
+            except (Exception, asyncio.CancelledError):
                 log.exception("on_event raised on %s: the event is dropped", type(event).__name__)
+            else:
+                if inspect.isawaitable(returned):  # an async callable the check could not see
+                    if inspect.iscoroutine(returned):
+                        returned.close()  # never awaited: no "never awaited" warning either
+                    log.error(
+                        "on_event returned an awaitable on %s: it is not awaited (pass a plain "
+                        "function; hand the event to a queue or a task yourself)",
+                        type(event).__name__,
+                    )
 
     @property
     def time_offset_ms(self) -> float:
