@@ -89,8 +89,9 @@ class WeexClient:
             per request. Sized to ``max_in_flight`` like the default.
         on_event: called with each ``weex_async.events`` event (a request answered, a retry, a
             429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics: a plain
-            function (an ``async def`` one is refused); anything it raises is logged and dropped. With the ``otel`` extra the same events
-            feed OpenTelemetry instruments (docs/monitoring.md).
+            function (an ``async def`` one is refused); anything it raises is logged and
+            dropped. With the ``otel`` extra the same events feed OpenTelemetry instruments
+            (docs/monitoring.md).
     """
 
     def __init__(

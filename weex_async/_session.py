@@ -28,6 +28,7 @@ from ._clock import ServerClock
 from ._connections import ConnectionSlots, env_proxy_for
 from ._endpoints import Call
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
+from ._limiter._gate import PriorityGate
 from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
@@ -165,7 +166,9 @@ class Session:
         self._clock = ServerClock()
         self._sync_time = sync_time
         self._time_sync_interval = time_sync_interval
-        self._sync_lock: asyncio.Lock | None = None
+        #: callers wait here for the first sync, and leave in priority order
+        self._sync_gate: PriorityGate | None = None
+        self._first_sync_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         #: the first sync was tried (whatever its outcome): signed calls no longer wait for it
         self._sync_tried = False
@@ -239,10 +242,13 @@ class Session:
         if self._recorder is not None:
             self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+        # the first sync before the background one: it starts the other unless closed
+        for name in ("_first_sync_task", "_sync_task"):
+            task: asyncio.Task[None] | None = getattr(self, name)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._http.aclose()
 
     @property
@@ -316,7 +322,7 @@ class Session:
         if endpoint.signed:
             if self._auth is None:
                 raise ConfigurationError(f"{endpoint.name} needs credentials")
-            await self._ensure_time_synced()
+            await self._ensure_time_synced(endpoint.priority)
         trace = trace if trace is not None else Trace()
         loop = asyncio.get_running_loop()
         attempt = 0
@@ -490,31 +496,40 @@ class Session:
         except (WeexError, DeadlineReached) as exc:
             log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
 
-    async def _ensure_time_synced(self) -> None:
+    async def _ensure_time_synced(self, priority: int) -> None:
         """Before the first signed call: one sync, bounded by ``FIRST_SYNC_BUDGET``; if it fails,
-        sign with the local clock (one WARNING) and keep trying in the background."""
+        sign with the local clock (one WARNING) and keep trying in the background.
+
+        The sync runs as a task of its own (a caller cancelled meanwhile does not cancel it), and
+        the calls that wait for it leave in priority order: a kill switch fired behind a crowd
+        of queries on a cold client still reaches the limiter first."""
         if not self._sync_time or self._sync_tried or self._clock.synced_at is not None:
             return
-        if self._sync_lock is None:
-            self._sync_lock = asyncio.Lock()
-        async with self._sync_lock:
-            if self._sync_tried:
-                return
-            loop = asyncio.get_running_loop()
-            synced = True
-            try:
-                await self._sync(loop.time() + FIRST_SYNC_BUDGET)
-            except ClientClosedError:
-                raise
-            except (WeexError, DeadlineReached) as exc:
-                synced = False
-                log.warning(
-                    "server time unavailable (%s): signing with the local clock; retrying in "
-                    "the background",
-                    _brief(exc),
-                )
+        if self._sync_gate is None:
+            self._sync_gate = PriorityGate()
+            self._first_sync_task = asyncio.get_running_loop().create_task(
+                self._first_sync(self._sync_gate)
+            )
+        await self._sync_gate.wait(priority)
+
+    async def _first_sync(self, gate: PriorityGate) -> None:
+        loop = asyncio.get_running_loop()
+        synced = True
+        try:
+            await self._sync(loop.time() + FIRST_SYNC_BUDGET)
+        except ClientClosedError:
+            return  # the waiters find the client closed
+        except (WeexError, DeadlineReached) as exc:
+            synced = False
+            log.warning(
+                "server time unavailable (%s): signing with the local clock; retrying in "
+                "the background",
+                _brief(exc),
+            )
+        finally:  # whatever happened, nobody waits for it any longer
             self._sync_tried = True
-            self.check_usable()  # closed during the sync: no background task to outlive it
+            gate.open()
+        if not self._closed:
             self._sync_task = loop.create_task(self._sync_forever(synced))
 
     async def _sync_forever(self, synced: bool) -> None:

@@ -3,8 +3,8 @@
 ``WeexClient(..., on_event=callback)`` calls ``callback(event)`` on the event loop, synchronously,
 for each event below; keep it quick (count, observe, enqueue). It must be a plain function (an
 ``async def`` hook is refused when the client is built). Anything it raises, ``CancelledError``
-included, is logged and dropped: it never breaks a call or changes a report. With the ``otel`` extra the same events feed OpenTelemetry
-instruments (docs/monitoring.md).
+included, is logged and dropped: it never breaks a call or changes a report. With the ``otel``
+extra the same events feed OpenTelemetry instruments (docs/monitoring.md).
 """
 
 from __future__ import annotations
