@@ -542,3 +542,71 @@ async def test_exact_at_arrival_whatever_the_latency(
     for task in tasks:
         task.result()
     assert worst_window(arrivals, window) <= limit
+
+
+# -- turns between accounts ----------------------------------------------------------------------
+
+
+async def fire_in_blocks(
+    clients: list[ClientLimiter], calls: int, clock: ManualClock, latency: float
+) -> dict[int, list[float]]:
+    """``calls`` batch cancels per account, account 0's all first, then account 1's, ...; each
+    answered ``latency`` after it was sent. Returns each account's admission times."""
+    admitted: dict[int, list[float]] = {n: [] for n in range(len(clients))}
+
+    async def call(n: int) -> None:
+        ticket = await clients[n].acquire(CANCEL_BATCH_ORDERS)
+        admitted[n].append(clock.now)
+        ticket.mark_sent()
+        await sleep_until(clock, clock.now + latency)
+        ticket.mark_answered()
+        ticket.finish()
+
+    tasks = [asyncio.ensure_future(call(n)) for n in range(len(clients)) for _ in range(calls)]
+    await settle()
+    while not all(t.done() for t in tasks):
+        when = clock.next_timer()
+        assert when is not None
+        await clock.advance_to(when)
+    return admitted
+
+
+async def test_accounts_sharing_the_ip_take_turns() -> None:
+    """Three accounts, 200 batch cancels each, fired account after account, 10 in flight each,
+    answered in 5 ms. The IP (100 cancels a window) is the bottleneck: served in turns, each
+    account gets a third of it every window (first come, first served, account 0 took 40 of each
+    window and the others 30), and all three finish at the theoretical pace: six windows."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(trade=None, arrival_jitter=0.0)
+    clients = [ClientLimiter(limits, "api.test", f"key-{n}", 10, shared) for n in range(3)]
+    admitted = await fire_in_blocks(clients, 200, clock, latency=0.005)
+    assert max(max(times) for times in admitted.values()) < 50.1
+    for window in (10, 20, 30, 40):
+        shares = [sum(1 for t in times if window <= t < window + 10) for times in admitted.values()]
+        assert max(shares) - min(shares) <= 1, (window, shares)
+
+
+async def test_a_backlog_does_not_delay_another_accounts_cancel() -> None:
+    """Account A has 1,000 cancels queued for the shared IP pool; account B's one cancel goes at
+    the next freeing of the pool, not after A's backlog."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(uid=Budget(100_000, 10.0), trade=None, arrival_jitter=0.0)
+    a = ClientLimiter(limits, "api.test", "key-a", 100_000, shared)
+    b = ClientLimiter(limits, "api.test", "key-b", 100_000, shared)
+    backlog = [asyncio.ensure_future(a.acquire(CANCEL_BATCH_ORDERS)) for _ in range(1000)]
+    await settle()
+    assert sum(t.done() for t in backlog) == 100  # the IP's whole window
+    cancel = asyncio.ensure_future(b.acquire(CANCEL_BATCH_ORDERS))
+    await settle()
+    assert not cancel.done()
+    for task in backlog:
+        if task.done():
+            answered(task.result())
+    await clock.advance_to(10.0)
+    assert cancel.done()  # at the first freeing, ahead of the 900 A still has queued
+    answered(cancel.result())
+    for task in backlog:
+        task.cancel()
+    await settle()

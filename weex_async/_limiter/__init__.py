@@ -214,6 +214,9 @@ class ClientLimiter:
         #: each shared pool's key in the Redis ledger
         self._redis_keys: dict[WindowPool, str] = {}
         self._shared: SharedLedger | None = None
+        #: whose calls these are: clients of one key are one account, and take turns with the
+        #: other accounts; a client without a key is a flow of its own
+        self._flow: object = ("key", host, api_key) if api_key is not None else self
 
     @property
     def limiter(self) -> Limiter:
@@ -292,7 +295,7 @@ class ClientLimiter:
         while True:
             if shared is not None and shared.outage and not self._may_spend_share(endpoint):
                 await shared.wait_back()
-            ticket = await self.queue.acquire(charges, endpoint.priority)
+            ticket = await self.queue.acquire(charges, endpoint.priority, self._flow)
             try:
                 if shared is None:
                     return ticket
