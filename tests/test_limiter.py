@@ -610,3 +610,60 @@ async def test_a_backlog_does_not_delay_another_accounts_cancel() -> None:
     for task in backlog:
         task.cancel()
     await settle()
+
+
+# -- pools end when nothing holds them ---------------------------------------------------------
+
+
+async def test_pools_of_closed_clients_are_forgotten_once_nothing_counts() -> None:
+    """400 short-lived clients with distinct keys, one call each: once their charges leave the
+    window, the limiter holds the pools of the clients still open, not one per key ever seen
+    (it held 402)."""
+    clock = ManualClock(start=0.0)
+    limiter = Limiter(clock=clock)
+    limits = RateLimits(ip=Budget(100_000, 10.0), trade=None, arrival_jitter=0.0)
+
+    def closed() -> BaseException:
+        return RuntimeError("closed")
+
+    for n in range(400):
+        client = ClientLimiter(limits, "api.test", f"key-{n}", 10, limiter)
+        answered(await client.acquire(CANCEL_BATCH_ORDERS))
+        await client.aclose(closed)
+        clock.now += 0.01  # 4 s in all: every charge is still in its window
+    assert repr(limiter) == "<Limiter 401 pools>"  # what they spent still counts: kept
+    clock.now += 10.0
+    last = ClientLimiter(limits, "api.test", "key-last", 10, limiter)
+    answered(await last.acquire(CANCEL_BATCH_ORDERS))
+    assert repr(limiter) == "<Limiter 2 pools>"  # the IP pool and the open client's account
+    await last.aclose(closed)
+
+
+async def test_a_pool_that_still_holds_something_is_kept() -> None:
+    """A request still on the wire, or a 429 pause, counts: the next client of the key sees it."""
+    clock = ManualClock(start=0.0)
+    limiter = Limiter(clock=clock)
+    limits = RateLimits(trade=None, arrival_jitter=0.0)
+
+    def closed() -> BaseException:
+        return RuntimeError("closed")
+
+    on_the_wire = ClientLimiter(limits, "api.test", "key-wire", 10, limiter)
+    ticket = await on_the_wire.acquire(CANCEL_BATCH_ORDERS)
+    ticket.mark_sent()
+    paused = ClientLimiter(limits, "api.paused", "key-paused", 10, limiter)
+    answered(await paused.acquire(CANCEL_BATCH_ORDERS))
+    await paused.rate_limited(CANCEL_BATCH_ORDERS, 60.0)
+    await on_the_wire.aclose(closed)
+    await paused.aclose(closed)
+    clock.now += 30.0
+    again = ClientLimiter(limits, "api.test", "key-wire", 10, limiter)
+    assert {s.name.split(":")[0]: s.used for s in again.snapshot()} == {"in-flight": 0}
+    answered(await again.acquire(OPEN_ORDERS))
+    uid = {s.name.split(":")[0]: s.used for s in again.snapshot()}["uid"]
+    assert uid == 10 + OPEN_ORDERS.uid_weight  # the request still on the wire counts
+    paused_again = ClientLimiter(limits, "api.paused", "key-paused", 10, limiter)
+    charges = paused_again.charges(CANCEL_BATCH_ORDERS)
+    assert all(pool.paused_until == 60.0 for pool, _ in charges[:2])  # the ban still holds
+    ticket.mark_answered()
+    ticket.finish()

@@ -81,6 +81,10 @@ class Limiter:
         self._clock = clock
         self._queue: AdmissionQueue | None = None
         self._pools: dict[tuple[str, ...], WindowPool] = {}
+        #: each pool's key in ``_pools``
+        self._keys: dict[WindowPool, tuple[str, ...]] = {}
+        #: pools no open client uses any more, kept while what they hold still counts
+        self._orphans: set[WindowPool] = set()
         self._ledgers: dict[str, SharedLedger] = {}
 
     def __repr__(self) -> str:
@@ -112,11 +116,34 @@ class Limiter:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = WindowPool(label, budget.weight, window, budget.window)
+            self._keys[pool] = key
         pool.adopt(budget.weight, window, budget.window)
+        self._orphans.discard(pool)
+        self._forget_idle()
         return pool
 
     def drop_pool(self, pool: WindowPool, budget: Budget, jitter: float) -> None:
+        """A client that adopted ``budget`` in ``pool`` is gone. A pool no client uses is
+        forgotten once nothing it holds counts any more (checked as clients come and go), so a
+        process that opens and closes clients for many keys does not keep a pool per key."""
         pool.drop(budget.weight, budget.window + jitter, budget.window)
+        if not pool.adopted and pool in self._keys:
+            self._orphans.add(pool)
+        self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        if not self._orphans:
+            return
+        clock = self._queue.clock if self._queue is not None else self._clock
+        if clock is None:
+            return
+        now = clock.time()
+        for pool in list(self._orphans):
+            if pool.adopted:
+                self._orphans.discard(pool)
+            elif pool.idle(now):
+                self._orphans.discard(pool)
+                del self._pools[self._keys.pop(pool)]
 
     def ledger(self, url: str) -> SharedLedger:
         """The shared (Redis) ledger at ``url``: one connection pool and one watch per limiter

@@ -73,6 +73,22 @@ class WindowPool:
             del budgets[key]
         self._apply_budgets()
 
+    @property
+    def adopted(self) -> bool:
+        """Some open client charges this pool."""
+        return bool(self._budgets)
+
+    def idle(self, now: float) -> bool:
+        """No client adopts it and nothing it holds still counts: no charge in the window (a
+        request on the wire included), no pause, nobody waiting. Forgetting it then loses
+        nothing: a new pool of the same name starts in the same state."""
+        return (
+            not self._budgets
+            and not self.waiting
+            and self.paused_until <= now
+            and self.used(now) == 0
+        )
+
     def set_share(self, share: float) -> None:
         """Spend at most ``share`` of the budget (while a shared ledger is unreachable), or all."""
         self._share = share
