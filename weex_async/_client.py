@@ -193,7 +193,9 @@ class WeexClient:
         return self._session.time_offset_ms
 
     def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
-        """A snapshot of every pool this client charges: budget, used, queued, paused."""
+        """A snapshot of every pool this client charges: budget, used, queued, paused.
+
+        Safe from any thread (a metrics exporter's): it only reads, and needs no event loop."""
         return self._session.rate_limit_status()
 
     async def sync_time(self) -> float:

@@ -10,7 +10,6 @@ An exact window ledger checked and charged in one step for every pool meets all 
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -102,6 +101,12 @@ class Limiter:
     @property
     def has_queue(self) -> bool:
         return self._queue is not None
+
+    def now(self) -> float | None:
+        """The pools' clock, without creating anything: ``None`` when no call was ever queued
+        and no clock was given (then every pool is empty)."""
+        clock = self._queue.clock if self._queue is not None else self._clock
+        return None if clock is None else clock.time()
 
     @property
     def queue(self) -> AdmissionQueue:
@@ -416,30 +421,35 @@ class ClientLimiter:
                 pool.reconcile(int(reported), now)
 
     def snapshot(self) -> tuple[PoolSnapshot, ...]:
-        """The state of this client's pools (those it has charged at least once, and slots)."""
-        now = self.queue.clock.time()
-        seen: dict[int, Pool] = {}
-        for charges in self._charges.values():
+        """The state of this client's pools (those it has charged at least once, and slots).
+
+        Safe from any thread (an OpenTelemetry exporter calls it from its own): it only reads,
+        each pool from one copy of its ledger, creates nothing (no limiter, no queue) and needs
+        no running event loop."""
+        seen: dict[int, WindowPool | SlotPool] = {}
+        for charges in list(self._charges.values()):  # list(): one step, while the loop adds
             for pool, _ in charges:
-                seen.setdefault(id(pool), pool)
+                if isinstance(pool, (WindowPool, SlotPool)):
+                    seen.setdefault(id(pool), pool)
         if not seen:
             seen[id(self._slots)] = self._slots
-        return tuple(
-            PoolSnapshot(
-                name=pool.name,
-                budget=pool.limit,
-                window=pool.window,
-                used=pool.used(now),
-                waiting=pool.waiting,
-                paused_for=max(0.0, pool.paused_until - now),
-                ready_in=_ready_in(pool, now),
+        limiter = self._limiter
+        now = limiter.now() if limiter is not None else None
+        if now is None:
+            now = 0.0  # nothing was ever queued: every pool is empty and unpaused
+        snapshots = []
+        for pool in seen.values():
+            used, ready_in = pool.peek(now)
+            paused_until = pool.paused_until
+            snapshots.append(
+                PoolSnapshot(
+                    name=pool.name,
+                    budget=pool.limit,
+                    window=pool.window,
+                    used=used,
+                    waiting=pool.waiting,
+                    paused_for=max(0.0, paused_until - now),
+                    ready_in=ready_in,
+                )
             )
-            for pool in seen.values()
-        )
-
-
-def _ready_in(pool: Pool, now: float) -> float:
-    if pool.can_take(1, now) and pool.paused_until <= now:
-        return 0.0
-    ready = pool.ready_at(1, now)
-    return math.inf if ready is None else max(0.0, ready - now)
+        return tuple(snapshots)
