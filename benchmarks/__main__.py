@@ -30,6 +30,7 @@ from .scenarios import (
     processes_through_redis,
     redis_admission_cost,
     throughput_table,
+    trade_cap_cost,
 )
 
 
@@ -55,6 +56,11 @@ async def main(argv: list[str]) -> None:
         lambda: [flatten_time(v, whole) for v in ("v2", "v3") for whole in (True, False)]
     )
     print("\n" + report.flatten_table(flat_rows))
+    print("  running: the trade cap's cost ...", file=sys.stderr, flush=True)
+    cap_rows = await asyncio.to_thread(
+        lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
+    )
+    print("\n" + report.trade_cap_table(cap_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import FlattenRow, Row, ThroughputRow
+from .scenarios import FlattenRow, Row, ThroughputRow, TradeCapRow
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -111,4 +111,20 @@ def flatten_table(rows: list[FlattenRow]) -> str:
         "listing per target to prove it flat), spent from empty pools; round trips are not "
         "counted, so 0 s means the budgets need no wait and the time is round trips."
     )
+    return "\n".join(lines)
+
+
+def trade_cap_table(rows: list[TradeCapRow]) -> str:
+    lines = [
+        "## The trade cap's cost: a kill switch (`cancel_orders` from fresh pools, WEEX's budgets, "
+        "the fake exchange on loopback)\n",
+        "| version | orders | batch cancels | with the cap (default) s | without it s | "
+        "without it, exchange capping 10/s: s | 429s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.version} | {r.orders} | {r.calls} | {r.capped:.2f} | {r.uncapped:.2f} | "
+        f"{r.risky:.2f} | {r.risky_429} |"
+        for r in rows
+    ]
     return "\n".join(lines)

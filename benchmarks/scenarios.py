@@ -589,3 +589,57 @@ def flatten_time(
         rate_limited=exchange.rate_limited,
         flat=report.flat and not exchange.accounts["flat"].orders,
     )
+
+
+@attrs.define
+class TradeCapRow:
+    version: str
+    orders: int
+    calls: int
+    capped: float  # seconds with the SDK's trade cap (the default)
+    uncapped: float  # seconds without it, against an exchange without such a cap
+    risky: float  # seconds without it, against an exchange that caps trade calls at 10/s
+    risky_429: int
+
+
+def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
+    """A kill switch (``cancel_orders`` of ``orders`` ids, fresh pools) with WEEX's budgets, with
+    and without the SDK's cap of 10 trade calls per second, against the fake exchange served on
+    loopback; and without the cap against an exchange that enforces one (the risk)."""
+    results: dict[str, tuple[float, int, int]] = {}
+    for mode, sdk_cap, exchange_cap in (
+        ("capped", True, None),
+        ("uncapped", False, None),
+        ("risky", False, 10),
+    ):
+        exchange = FakeExchange(trade_cap=exchange_cap)
+        exchange.add_account("kill", "secret", "pass")
+        ids = exchange.open_orders("kill", orders)
+        limits = RateLimits() if sdk_cap else RateLimits(trade=None)
+        with serve(exchange) as url:
+
+            async def run(
+                url: str = url, ids: list[str] = ids, limits: RateLimits = limits
+            ) -> tuple[float, int]:
+                async with WeexClient(
+                    Credentials("kill", "secret", "pass"),
+                    base_url=url,
+                    api_version=version,
+                    rate_limits=limits,
+                    sync_time=False,  # the exchange runs on this machine's clock
+                ) as client:
+                    started = time.perf_counter()
+                    report = await client.cancel_orders(ids=ids)
+                    return time.perf_counter() - started, report.calls
+
+            elapsed, calls = asyncio.run(run())
+        results[mode] = (elapsed, calls, exchange.rate_limited)
+    return TradeCapRow(
+        version.upper(),
+        orders,
+        results["capped"][1],
+        results["capped"][0],
+        results["uncapped"][0],
+        results["risky"][0],
+        results["risky"][2],
+    )

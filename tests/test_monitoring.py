@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient, _metrics, _session
-from weex_async.errors import ConfigurationError
+from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.events import (
     CancelDone,
     Event,
@@ -219,3 +219,44 @@ async def test_a_hook_returning_an_awaitable_is_logged_not_awaited(
         report = await client.cancel_orders(ids=ids)
     assert report.all_cancelled
     assert "on_event returned an awaitable" in caplog.text
+
+
+async def test_a_429_the_ledger_cannot_explain_names_the_trade_cap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A desk turned the SDK's trade cap off; the exchange does cap trade calls at 10 a second.
+    The 11th batch cancel of a burst gets a 429 while every pool had room: a WARNING and the
+    event say which undocumented limit could explain it."""
+    exchange = FakeExchange(trade_cap=10, ban=0.01)
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    ids = exchange.open_orders(API_KEY, 20)
+    events: list[Event] = []
+    limits = RateLimits(trade=None, ban=0.01)
+    async with client_for(exchange, rate_limits=limits, on_event=events.append) as client:
+        await asyncio.gather(
+            *(client.cancel_batch_orders(ids=[i]) for i in ids), return_exceptions=True
+        )
+    limited = [e for e in events if isinstance(e, RateLimited)]
+    assert limited  # the first is unexplained; those already on the wire find the pools paused
+    assert "trade calls per second" in (limited[0].unexplained or "")
+    assert "RateLimits(trade=None)" in (limited[0].unexplained or "")
+    assert "HTTP 429 on cancel_batch_orders that the rate limits do not explain" in caplog.text
+
+
+async def test_a_429_when_a_pool_is_at_its_budget_is_explained(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = exchange.open_orders(API_KEY, 2)
+    events: list[Event] = []
+    limits = RateLimits(uid=Budget(20, 10.0), trade=None, ban=0.01)
+    once = RetryPolicy(max_attempts=1)
+    async with client_for(
+        exchange, rate_limits=limits, on_event=events.append, retry=once
+    ) as client:
+        await client.cancel_batch_orders(ids=ids[:1])
+        exchange.faults.next(Fault.RATE_LIMIT, path="/capi/v2/order/cancel_batch_orders")
+        with pytest.raises(RateLimitError):
+            await client.cancel_batch_orders(ids=ids[1:])  # the account's window is full: 20/20
+    (limited,) = [e for e in events if isinstance(e, RateLimited)]
+    assert limited.unexplained is None
+    assert "do not explain" not in caplog.text

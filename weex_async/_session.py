@@ -438,9 +438,16 @@ class Session:
         try:
             result = call.result(response)
         except RateLimitError as exc:
+            unexplained = self._limiter.unexplained(endpoint)
             pause = await self._limiter.rate_limited(endpoint, exc.retry_after)
+            if unexplained is not None:
+                log.warning(
+                    "HTTP 429 on %s that the rate limits do not explain: %s",
+                    endpoint.name,
+                    unexplained,
+                )
             if self.observed:
-                self.emit(RateLimited(endpoint.name, pause))
+                self.emit(RateLimited(endpoint.name, pause, unexplained))
             raise
         except BadRequestError:
             self._key_confirmed = self._key_confirmed or endpoint.signed

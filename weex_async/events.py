@@ -70,10 +70,15 @@ class RateLimited:
     Attributes:
         endpoint: the endpoint's name.
         pause: seconds the pools are paused for (the ``Retry-After``, or ``RateLimits.ban``).
+        unexplained: ``None`` when the client's own ledger explains the 429 (a pool the call
+            charges was at its budget); otherwise every pool had room, and this says which
+            undocumented limit could explain it (e.g. WEEX's trade calls per second, when
+            ``RateLimits(trade=None)`` turned that cap off). Also logged as a WARNING.
     """
 
     endpoint: str
     pause: float
+    unexplained: str | None = None
 
 
 @attrs.frozen

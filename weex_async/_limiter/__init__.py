@@ -375,6 +375,38 @@ class ClientLimiter:
         key = self._redis_keys[pool] = shared.ledger.key(*key_parts)
         shared.register(pool, key, self._limits.redis_fallback_share)
 
+    def unexplained(self, endpoint: Endpoint) -> str | None:
+        """Why a 429 answering ``endpoint`` is not explained by this client's ledger, or ``None``
+        when it is (a pool the call charges is at its budget, or already paused).
+
+        The ledger never lets a pool over its budget, but a pool at it is one miscount away from
+        a 429 (another tool on the IP, a clock skew). A 429 while every pool had room means the
+        exchange counts something the SDK does not: the text names what could explain it."""
+        now = self.queue.clock.time()
+        pools = self._window_pools.get(endpoint.name, ())
+        for pool in pools:
+            if pool.used(now) >= pool.limit or pool.paused_until > now:
+                return None
+        usage = ", ".join(f"{pool.name} {pool.used(now)}/{pool.limit}" for pool in pools)
+        if endpoint.trade and self._limits.trade is None:
+            suspect = (
+                "WEEX's cap on trade calls per second (10 on its V2 limits page; whether batch "
+                "cancels count is undocumented), which RateLimits(trade=None) turned off; "
+                "WEEX's 300 orders a minute per account (its futures FAQ)"
+            )
+        elif endpoint.trade:
+            suspect = (
+                "a cap on trade calls stricter than RateLimits.trade; WEEX's 300 orders a "
+                "minute per account (its futures FAQ)"
+            )
+        else:
+            suspect = f"a limit of {endpoint.name} of its own"
+        return (
+            f"every pool it charges had room ({usage}); undocumented limits that could explain "
+            f"it: {suspect}; a budget smaller than RateLimits says; or another process or tool "
+            "spending this IP's or account's budget"
+        )
+
     async def rate_limited(self, endpoint: Endpoint, retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
         pause = self._limits.pause_for(retry_after)
