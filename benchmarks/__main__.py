@@ -24,6 +24,7 @@ from . import report
 from .drawing import svg
 from .scenarios import (
     admission_cost,
+    burst_time,
     flatten_time,
     pacing,
     priority_inversion,
@@ -61,6 +62,15 @@ async def main(argv: list[str]) -> None:
         lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
     )
     print("\n" + report.trade_cap_table(cap_rows))
+    print("  running: bursts ...", file=sys.stderr, flush=True)
+    bursts = await asyncio.to_thread(
+        lambda: {
+            (width, latency): burst_time(width, latency)
+            for width in (10, 25, 50)
+            for latency in (0.0, 0.005, 0.030)
+        }
+    )
+    print("\n" + report.burst_table(bursts))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

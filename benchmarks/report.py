@@ -128,3 +128,18 @@ def trade_cap_table(rows: list[TradeCapRow]) -> str:
         for r in rows
     ]
     return "\n".join(lines)
+
+
+def burst_table(rows: dict[tuple[int, float], float]) -> str:
+    widths = sorted({width for width, _ in rows})
+    latencies = sorted({latency for _, latency in rows})
+    lines = [
+        "## A burst of 50 batch cancels (a whole account budget, trade cap off, warm client, "
+        "the fake exchange on loopback answering late; median of 5)\n",
+        "| added latency | " + " | ".join(f"max_in_flight={w}" for w in widths) + " |",
+        "|---" * (len(widths) + 1) + "|",
+    ]
+    for latency in latencies:
+        cells = " | ".join(f"{rows[(w, latency)] * 1000:.1f} ms" for w in widths)
+        lines.append(f"| {latency * 1000:.0f} ms | {cells} |")
+    return "\n".join(lines)

@@ -30,7 +30,7 @@ from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._signing import sign
 from weex_async._v2 import CANCEL_BATCH_ORDERS
-from weex_async.testing import FakeExchange, RedisServer, free_port, serve
+from weex_async.testing import FakeExchange, Fault, RedisServer, free_port, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 #: The first order id the fake exchange opens (its ids count up from there).
@@ -643,3 +643,37 @@ def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
         results["risky"][0],
         results["risky"][2],
     )
+
+
+def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
+    """Median seconds for a burst of 50 batch cancels (a whole account budget) from a warm client
+    (its connections open), the trade cap off, against the fake exchange on loopback that answers
+    ``latency`` seconds late."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = FakeExchange(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("burst", "secret", "pass")
+    ids = iter(exchange.open_orders("burst", 50 * (repeats + 1)))
+    if latency:
+        exchange.faults.slow_delay = latency
+        exchange.faults.randomly(1.0, [Fault.SLOW])
+    with serve(exchange) as url:
+
+        async def run() -> float:
+            async with WeexClient(
+                Credentials("burst", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                max_in_flight=max_in_flight,
+            ) as client:
+                times = []
+                for round_ in range(repeats + 1):  # the first opens the connections
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50))
+                    )
+                    if round_:
+                        times.append(time.perf_counter() - started)
+                return statistics.median(times)
+
+        return asyncio.run(run())

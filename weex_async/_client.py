@@ -31,6 +31,7 @@ from ._limiter import Limiter, PoolSnapshot, RateLimits
 from ._retry import RetryPolicy
 from ._session import (
     DEFAULT_BASE_URL,
+    DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIME_SYNC_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -92,6 +93,9 @@ class WeexClient:
             function (an ``async def`` one is refused); anything it raises is logged and
             dropped. With the ``otel`` extra the same events feed OpenTelemetry instruments
             (docs/monitoring.md).
+        keepalive_expiry: seconds an idle connection is kept open for the next request (300 by
+            default, httpx's own is 5), so that a kill switch fired after minutes of quiet finds
+            its connections open; one the exchange closed meanwhile is replaced when next taken.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class WeexClient:
         api_version: ApiVersion = "v2",
         http_backend: HttpBackend = "httpx",
         on_event: EventHook | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         check_batch_size(batch_size, setting=True)
         if api_version not in API_VERSIONS:
@@ -132,6 +137,7 @@ class WeexClient:
             http_backend=http_backend,
             time_call=self._api.server_time(),
             on_event=on_event,
+            keepalive_expiry=keepalive_expiry,
         )
         self._batch_limit = BatchLimit(min(batch_size, self._api.max_ids))
 

@@ -48,6 +48,7 @@ from .models import ServerTime
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TIME_SYNC_INTERVAL",
@@ -66,6 +67,11 @@ DEFAULT_BASE_URL = "https://api-contract.weex.com"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: Requests on the wire at once per client (= httpx's connection pool size).
 DEFAULT_MAX_IN_FLIGHT = 10
+#: Seconds an idle connection is kept for reuse. httpx's own default (5 s) closes every
+#: connection after a few seconds of quiet, so a kill switch fired after a quiet minute opened
+#: new ones (TCP and TLS handshakes at the worst moment). A connection the exchange closed
+#: meanwhile is seen when it is next taken (its socket reads as closed) and replaced then.
+DEFAULT_KEEPALIVE_EXPIRY = 300.0
 #: Seconds between background server-time syncs while the client is open.
 DEFAULT_TIME_SYNC_INTERVAL = 300.0
 #: The most seconds the first server-time sync may hold up a signed call. Past it (or when the
@@ -133,6 +139,7 @@ class Session:
         http_backend: HttpBackend,
         time_call: Call[ServerTime],
         on_event: EventHook | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a weex_async.Credentials")
@@ -143,6 +150,7 @@ class Session:
         ):
             raise ConfigurationError("max_in_flight must be a positive integer")
         check_setting("time_sync_interval", time_sync_interval)
+        check_setting("keepalive_expiry", keepalive_expiry)
         check_hook("on_event", on_event)
         if http_backend not in HTTP_BACKENDS:
             raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
@@ -186,7 +194,9 @@ class Session:
         if locale:
             headers["locale"] = locale
         limits = httpx.Limits(
-            max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            max_connections=max_in_flight,
+            max_keepalive_connections=max_in_flight,
+            keepalive_expiry=keepalive_expiry,
         )
         #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
         self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
@@ -196,7 +206,7 @@ class Session:
             transport = _aiohttp_transport(limits)
             self._wire_url = _as_aiohttp_sends
         elif transport is None and not env_proxy_for(url):
-            transport = ConnectionSlots(max_in_flight)
+            transport = ConnectionSlots(max_in_flight, keepalive_expiry=keepalive_expiry)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
