@@ -9,6 +9,8 @@ import asyncio
 from weex_async import Credentials, Limiter, RateLimits, WeexClient
 from weex_async._limiter import Priority
 from weex_async._limiter._gate import PriorityGate
+from weex_async._limiter._redis import RedisLedger
+from weex_async._limiter._shared import SharedLedger
 from weex_async.testing import FakeExchange
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
@@ -121,3 +123,31 @@ async def test_a_caller_cancelled_during_the_first_sync_does_not_cancel_it() -> 
         first.cancel()
         assert await second == ()
         assert exchange.requests == 4  # the sync (3 samples) went on, then the one query left
+
+
+async def test_calls_held_back_by_a_redis_outage_leave_in_priority_order() -> None:
+    """With ``redis_outage="nothing"``, every call waits for Redis to answer again; when it does,
+    the cancels reach the limiter first (an ``asyncio.Event`` let them go in arrival order)."""
+    shared = SharedLedger(RedisLedger("redis://127.0.0.1:1/0"), lambda: 0.0, lambda: None)
+    shared._set_outage(True)  # noqa: SLF001 (what a failed call to Redis does)
+    order: list[str] = []
+
+    async def wait(name: str, priority: Priority) -> None:
+        await shared.wait_back(priority)
+        order.append(name)
+
+    tasks = [
+        asyncio.ensure_future(wait(name, priority))
+        for name, priority in [
+            ("query", Priority.QUERY),
+            ("place", Priority.PLACE),
+            ("cancel", Priority.CANCEL),
+        ]
+    ]
+    await idle()
+    assert order == []
+    shared._set_outage(False)  # noqa: SLF001 (what Redis answering again does)
+    await idle()
+    assert order == ["cancel", "place", "query"]
+    assert all(t.done() for t in tasks)
+    await shared.ledger.aclose()

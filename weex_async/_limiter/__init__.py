@@ -326,7 +326,7 @@ class ClientLimiter:
         shared = self._shared_ledger()
         while True:
             if shared is not None and shared.outage and not self._may_spend_share(endpoint):
-                await shared.wait_back()
+                await shared.wait_back(endpoint.priority)
             ticket = await self.queue.acquire(charges, endpoint.priority, self._flow)
             try:
                 if shared is None:
