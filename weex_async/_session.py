@@ -252,13 +252,11 @@ class Session:
         if self._recorder is not None:
             self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
-        # the first sync before the background one: it starts the other unless closed
-        for name in ("_first_sync_task", "_sync_task"):
-            task: asyncio.Task[None] | None = getattr(self, name)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # the first sync before the background one, which it starts unless closed by then
+        if self._first_sync_task is not None:
+            await _cancel(self._first_sync_task)
+        if self._sync_task is not None:
+            await _cancel(self._sync_task)
         await self._http.aclose()
 
     @property
@@ -543,6 +541,9 @@ class Session:
                 "the background",
                 _brief(exc),
             )
+        except Exception:  # no caller to raise it to: signed calls go on with the local clock
+            synced = False
+            log.exception("server time sync failed: signing with the local clock")
         finally:  # whatever happened, nobody waits for it any longer
             self._sync_tried = True
             gate.open()
@@ -571,6 +572,12 @@ class Session:
                 if not synced:
                     log.info("server time reached: offset %.1f ms", self._clock.offset_ms)
                 synced, retry = True, 1.0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _brief(error: BaseException) -> str:
