@@ -388,6 +388,8 @@ class ClientLimiter:
             if pool.used(now) >= pool.limit or pool.paused_until > now:
                 return None
         usage = ", ".join(f"{pool.name} {pool.used(now)}/{pool.limit}" for pool in pools)
+        if self._shared is not None:  # the local pools see this process's charges only
+            usage += ", as this process counts"
         if endpoint.trade and self._limits.trade is None:
             suspect = (
                 "WEEX's cap on trade calls per second (10 on its V2 limits page; whether batch "
