@@ -24,6 +24,7 @@ from . import report
 from .drawing import svg
 from .scenarios import (
     admission_cost,
+    burst_after_idle,
     burst_time,
     flatten_time,
     pacing,
@@ -71,6 +72,14 @@ async def main(argv: list[str]) -> None:
         }
     )
     print("\n" + report.burst_table(bursts))
+    print("  running: a burst after a quiet moment ...", file=sys.stderr, flush=True)
+    idle_rows = await asyncio.to_thread(
+        lambda: [
+            ("keepalive_expiry=300 (the default)", *burst_after_idle(300.0)),
+            ("keepalive_expiry=5 (httpx's default, the SDK's before)", *burst_after_idle(5.0)),
+        ]
+    )
+    print("\n" + report.idle_burst_table(idle_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

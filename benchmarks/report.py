@@ -143,3 +143,14 @@ def burst_table(rows: dict[tuple[int, float], float]) -> str:
         cells = " | ".join(f"{rows[(w, latency)] * 1000:.1f} ms" for w in widths)
         lines.append(f"| {latency * 1000:.0f} ms | {cells} |")
     return "\n".join(lines)
+
+
+def idle_burst_table(rows: list[tuple[str, float, int]]) -> str:
+    lines = [
+        "## A burst of 50 batch cancels after 7 s of quiet (warm connections before; the server "
+        "keeps idle connections 75 s)\n",
+        "| client | elapsed ms | connections opened |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {elapsed * 1000:.1f} | {opened} |" for name, elapsed, opened in rows]
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import attrs
 import httpx
@@ -675,5 +676,49 @@ def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
                     if round_:
                         times.append(time.perf_counter() - started)
                 return statistics.median(times)
+
+        return asyncio.run(run())
+
+
+class _Ports(FakeExchange):
+    """The fake exchange, noting the client port (so the connection) of every request."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await super().__call__(scope, receive, send)
+
+
+def burst_after_idle(keepalive_expiry: float, idle: float = 7.0) -> tuple[float, int]:
+    """A burst of 50 batch cancels after ``idle`` quiet seconds, from a client whose connections
+    were warm, against a server that keeps idle connections 75 s (nginx's default): the seconds
+    it took and the connections it had to open."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = _Ports(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("idle", "secret", "pass")
+    ids = iter(exchange.open_orders("idle", 100))
+    with serve(exchange, keep_alive=75.0) as url:
+
+        async def run() -> tuple[float, int]:
+            async with WeexClient(
+                Credentials("idle", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                keepalive_expiry=keepalive_expiry,
+            ) as client:
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                warm = set(exchange.ports)
+                await asyncio.sleep(idle)
+                started = time.perf_counter()
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                elapsed = time.perf_counter() - started
+                return elapsed, len(set(exchange.ports) - warm)
 
         return asyncio.run(run())
