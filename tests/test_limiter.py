@@ -16,7 +16,7 @@ from weex_async._endpoints import Endpoint
 from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority, Ticket
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
-from weex_async._v2 import CANCEL_BATCH_ORDERS, OPEN_ORDERS, SERVER_TIME
+from weex_async._v2 import CANCEL_BATCH_ORDERS, CANCEL_ORDER, OPEN_ORDERS, SERVER_TIME
 from weex_async.testing import worst_window
 
 from .manual_clock import ManualClock, settle
@@ -610,6 +610,42 @@ async def test_a_backlog_does_not_delay_another_accounts_cancel() -> None:
     for task in backlog:
         task.cancel()
     await settle()
+
+
+async def test_each_accounts_calls_keep_their_order_across_endpoints() -> None:
+    """Turns are between accounts; within one, calls of different endpoints (different lines of
+    the queue) still go in the order they came, while another account's calls alternate."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(ip=Budget(40, 10.0), trade=None, arrival_jitter=0.0)
+    a = ClientLimiter(limits, "api.test", "key-a", 1000, shared)
+    b = ClientLimiter(limits, "api.test", "key-b", 1000, shared)
+    for _ in range(8):  # the IP's 40 spent
+        answered(await a.acquire(CANCEL_BATCH_ORDERS))
+    order: list[str] = []
+
+    async def call(client: ClientLimiter, endpoint: Endpoint[Any], name: str) -> None:
+        ticket = await client.acquire(endpoint)
+        order.append(name)
+        answered(ticket)
+
+    plan = [
+        (a, CANCEL_BATCH_ORDERS, "a1"),
+        (a, CANCEL_ORDER, "a2"),
+        (a, CANCEL_BATCH_ORDERS, "a3"),
+        (a, CANCEL_ORDER, "a4"),
+        (b, CANCEL_ORDER, "b1"),
+        (b, CANCEL_BATCH_ORDERS, "b2"),
+    ]
+    tasks = []
+    for client, endpoint, name in plan:
+        tasks.append(asyncio.ensure_future(call(client, endpoint, name)))
+        await settle()
+    await clock.advance(60.0)
+    assert all(t.done() for t in tasks)
+    assert [n for n in order if n.startswith("a")] == ["a1", "a2", "a3", "a4"]
+    assert [n for n in order if n.startswith("b")] == ["b1", "b2"]
+    assert order.index("b1") < order.index("a3")  # b took its turn, not after all of a's
 
 
 # -- pools end when nothing holds them ---------------------------------------------------------
