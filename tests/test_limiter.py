@@ -629,7 +629,7 @@ async def test_each_accounts_calls_keep_their_order_across_endpoints() -> None:
         order.append(name)
         answered(ticket)
 
-    plan = [
+    plan: list[tuple[ClientLimiter, Endpoint[Any], str]] = [
         (a, CANCEL_BATCH_ORDERS, "a1"),
         (a, CANCEL_ORDER, "a2"),
         (a, CANCEL_BATCH_ORDERS, "a3"),
