@@ -25,6 +25,8 @@ from .drawing import svg
 from .scenarios import (
     admission_cost,
     beat_cost,
+    burst_after_idle,
+    burst_time,
     cancel_latency_beside_beats,
     flatten_time,
     guard_time,
@@ -34,6 +36,7 @@ from .scenarios import (
     redis_admission_cost,
     settle_time,
     throughput_table,
+    trade_cap_cost,
 )
 
 
@@ -68,6 +71,28 @@ async def main(argv: list[str]) -> None:
         lambda: [settle_time("v2", pages_first=first) for first in (False, True)]
     )
     print("\n" + report.settle_table(settle_rows))
+    print("  running: the trade cap's cost ...", file=sys.stderr, flush=True)
+    cap_rows = await asyncio.to_thread(
+        lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
+    )
+    print("\n" + report.trade_cap_table(cap_rows))
+    print("  running: bursts ...", file=sys.stderr, flush=True)
+    bursts = await asyncio.to_thread(
+        lambda: {
+            (width, latency): burst_time(width, latency)
+            for width in (10, 25, 50)
+            for latency in (0.0, 0.005, 0.030)
+        }
+    )
+    print("\n" + report.burst_table(bursts))
+    print("  running: a burst after a quiet moment ...", file=sys.stderr, flush=True)
+    idle_rows = await asyncio.to_thread(
+        lambda: [
+            ("keepalive_expiry=300 (the default)", *burst_after_idle(300.0)),
+            ("keepalive_expiry=5 (httpx's default, the SDK's before)", *burst_after_idle(5.0)),
+        ]
+    )
+    print("\n" + report.idle_burst_table(idle_rows))
     redis_server = RedisServer(Path(tempfile.mkdtemp()))
     if redis_server.available:
         redis_server.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import FlattenRow, GuardRow, Row, SettleRow, ThroughputRow
+from .scenarios import FlattenRow, GuardRow, Row, SettleRow, ThroughputRow, TradeCapRow
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -162,4 +162,46 @@ def settle_table(rows: list[SettleRow]) -> str:
         "\nExact: no order reported cancelled that the exchange did not cancel. Calls, lookups, "
         "pages and unknowns are totals over the runs."
     )
+    return "\n".join(lines)
+
+
+def trade_cap_table(rows: list[TradeCapRow]) -> str:
+    lines = [
+        "## The trade cap's cost: a kill switch (`cancel_orders` from fresh pools, WEEX's budgets, "
+        "the fake exchange on loopback)\n",
+        "| version | orders | batch cancels | with the cap (default) s | without it s | "
+        "without it, exchange capping 10/s: s | 429s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.version} | {r.orders} | {r.calls} | {r.capped:.2f} | {r.uncapped:.2f} | "
+        f"{r.risky:.2f} | {r.risky_429} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def burst_table(rows: dict[tuple[int, float], float]) -> str:
+    widths = sorted({width for width, _ in rows})
+    latencies = sorted({latency for _, latency in rows})
+    lines = [
+        "## A burst of 50 batch cancels (a whole account budget, trade cap off, warm client, "
+        "the fake exchange on loopback answering late; median of 5)\n",
+        "| added latency | " + " | ".join(f"max_in_flight={w}" for w in widths) + " |",
+        "|---" * (len(widths) + 1) + "|",
+    ]
+    for latency in latencies:
+        cells = " | ".join(f"{rows[(w, latency)] * 1000:.1f} ms" for w in widths)
+        lines.append(f"| {latency * 1000:.0f} ms | {cells} |")
+    return "\n".join(lines)
+
+
+def idle_burst_table(rows: list[tuple[str, float, int]]) -> str:
+    lines = [
+        "## A burst of 50 batch cancels after 7 s of quiet (warm connections before; the server "
+        "keeps idle connections 75 s)\n",
+        "| client | elapsed ms | connections opened |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {elapsed * 1000:.1f} | {opened} |" for name, elapsed, opened in rows]
     return "\n".join(lines)

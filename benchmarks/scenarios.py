@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import httpx
@@ -877,3 +878,135 @@ def settle_time(
         unknown=unknown,
         exact=exact,
     )
+
+
+@attrs.define
+class TradeCapRow:
+    version: str
+    orders: int
+    calls: int
+    capped: float  # seconds with the SDK's trade cap (the default)
+    uncapped: float  # seconds without it, against an exchange without such a cap
+    risky: float  # seconds without it, against an exchange that caps trade calls at 10/s
+    risky_429: int
+
+
+def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
+    """A kill switch (``cancel_orders`` of ``orders`` ids, fresh pools) with WEEX's budgets, with
+    and without the SDK's cap of 10 trade calls per second, against the fake exchange served on
+    loopback; and without the cap against an exchange that enforces one (the risk)."""
+    results: dict[str, tuple[float, int, int]] = {}
+    for mode, sdk_cap, exchange_cap in (
+        ("capped", True, None),
+        ("uncapped", False, None),
+        ("risky", False, 10),
+    ):
+        exchange = FakeExchange(trade_cap=exchange_cap)
+        exchange.add_account("kill", "secret", "pass")
+        ids = exchange.open_orders("kill", orders)
+        limits = RateLimits() if sdk_cap else RateLimits(trade=None)
+        with serve(exchange) as url:
+
+            async def run(
+                url: str = url, ids: list[str] = ids, limits: RateLimits = limits
+            ) -> tuple[float, int]:
+                async with WeexClient(
+                    Credentials("kill", "secret", "pass"),
+                    base_url=url,
+                    api_version=version,
+                    rate_limits=limits,
+                    sync_time=False,  # the exchange runs on this machine's clock
+                ) as client:
+                    started = time.perf_counter()
+                    report = await client.cancel_orders(ids=ids)
+                    return time.perf_counter() - started, report.calls
+
+            elapsed, calls = asyncio.run(run())
+        results[mode] = (elapsed, calls, exchange.rate_limited)
+    return TradeCapRow(
+        version.upper(),
+        orders,
+        results["capped"][1],
+        results["capped"][0],
+        results["uncapped"][0],
+        results["risky"][0],
+        results["risky"][2],
+    )
+
+
+def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
+    """Median seconds for a burst of 50 batch cancels (a whole account budget) from a warm client
+    (its connections open), the trade cap off, against the fake exchange on loopback that answers
+    ``latency`` seconds late."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = FakeExchange(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("burst", "secret", "pass")
+    ids = iter(exchange.open_orders("burst", 50 * (repeats + 1)))
+    if latency:
+        exchange.faults.slow_delay = latency
+        exchange.faults.randomly(1.0, [Fault.SLOW])
+    with serve(exchange) as url:
+
+        async def run() -> float:
+            async with WeexClient(
+                Credentials("burst", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                max_in_flight=max_in_flight,
+            ) as client:
+                times = []
+                for round_ in range(repeats + 1):  # the first opens the connections
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50))
+                    )
+                    if round_:
+                        times.append(time.perf_counter() - started)
+                return statistics.median(times)
+
+        return asyncio.run(run())
+
+
+class _Ports(FakeExchange):
+    """The fake exchange, noting the client port (so the connection) of every request."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await super().__call__(scope, receive, send)
+
+
+def burst_after_idle(keepalive_expiry: float, idle: float = 7.0) -> tuple[float, int]:
+    """A burst of 50 batch cancels after ``idle`` quiet seconds, from a client whose connections
+    were warm, against a server that keeps idle connections 75 s (nginx's default): the seconds
+    it took and the connections it had to open."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = _Ports(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("idle", "secret", "pass")
+    ids = iter(exchange.open_orders("idle", 100))
+    with serve(exchange, keep_alive=75.0) as url:
+
+        async def run() -> tuple[float, int]:
+            async with WeexClient(
+                Credentials("idle", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                keepalive_expiry=keepalive_expiry,
+            ) as client:
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                warm = set(exchange.ports)
+                await asyncio.sleep(idle)
+                started = time.perf_counter()
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                elapsed = time.perf_counter() - started
+                return elapsed, len(set(exchange.ports) - warm)
+
+        return asyncio.run(run())

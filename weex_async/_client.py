@@ -32,6 +32,7 @@ from ._placing import place_all
 from ._retry import RetryPolicy
 from ._session import (
     DEFAULT_BASE_URL,
+    DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIME_SYNC_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -91,9 +92,13 @@ class WeexClient:
             connection handling (the ``aiohttp`` extra, ``httpx-aiohttp``), which costs less CPU
             per request. Sized to ``max_in_flight`` like the default.
         on_event: called with each ``weex_async.events`` event (a request answered, a retry, a
-            429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics; an
-            exception it raises is logged and dropped. With the ``otel`` extra the same events
-            feed OpenTelemetry instruments (docs/monitoring.md).
+            429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics: a plain
+            function (an ``async def`` one is refused); anything it raises is logged and
+            dropped. With the ``otel`` extra the same events feed OpenTelemetry instruments
+            (docs/monitoring.md).
+        keepalive_expiry: seconds an idle connection is kept open for the next request (300 by
+            default, httpx's own is 5), so that a kill switch fired after minutes of quiet finds
+            its connections open; one the exchange closed meanwhile is replaced when next taken.
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class WeexClient:
         api_version: ApiVersion = "v2",
         http_backend: HttpBackend = "httpx",
         on_event: EventHook | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         check_batch_size(batch_size, setting=True)
         if api_version not in API_VERSIONS:
@@ -134,6 +140,7 @@ class WeexClient:
             http_backend=http_backend,
             time_call=self._api.server_time(),
             on_event=on_event,
+            keepalive_expiry=keepalive_expiry,
         )
         self._batch_limit = BatchLimit(min(batch_size, self._api.max_ids))
 
@@ -195,7 +202,9 @@ class WeexClient:
         return self._session.time_offset_ms
 
     def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
-        """A snapshot of every pool this client charges: budget, used, queued, paused."""
+        """A snapshot of every pool this client charges: budget, used, queued, paused.
+
+        Safe from any thread (a metrics exporter's): it only reads, and needs no event loop."""
         return self._session.rate_limit_status()
 
     async def sync_time(self) -> float:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from .._checks import check_setting
 from ..errors import ConfigurationError
 
 __all__ = ["Budget", "RateLimits", "mask_url"]
@@ -19,13 +20,11 @@ RedisOutage = Literal["share", "cancels", "nothing"]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{attribute.name} must be a positive number, got {value!r}")
+    check_setting(f"{type(instance).__name__}.{attribute.name}", value)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
+    check_setting(f"{type(instance).__name__}.{attribute.name}", value, zero=True)
 
 
 def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from ._admission import Pool
+from ._gate import PriorityGate
 from ._pools import WindowPool
 from ._redis import WATCH_INTERVAL, LedgerReset, RedisLedger, RedisUnavailable
 
@@ -54,7 +55,8 @@ class SharedLedger:
         #: charges made during an outage, not yet in Redis
         self._unpublished: list[tuple[WindowPool, list[float]]] = []
         self.outage = False
-        self._back: asyncio.Event | None = None
+        #: calls the outage policy holds back wait here; they leave in priority order
+        self._back: PriorityGate | None = None
         self._publishing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -145,12 +147,13 @@ class SharedLedger:
             if isinstance(pool, WindowPool) and pool in self._pools:
                 self._unpublished.append((pool, entry))
 
-    async def wait_back(self) -> None:
-        """Wait until Redis answers again (for calls the outage policy holds back)."""
-        if self._back is None:
-            self._back = asyncio.Event()
+    async def wait_back(self, priority: int = 0) -> None:
+        """Wait until Redis answers again (for calls the outage policy holds back); when it
+        does, the calls leave in priority order (cancels reach the queue first)."""
         if self.outage:
-            await self._back.wait()
+            if self._back is None:
+                self._back = PriorityGate()
+            await self._back.wait(priority)
 
     # -- outages and restarts --------------------------------------------------------------------
 
@@ -160,12 +163,12 @@ class SharedLedger:
         self.outage = on
         for pool, (_, share) in self._pools.items():
             pool.set_share(share if on else 1.0)
-        if self._back is None:
-            self._back = asyncio.Event()
         if on:
-            self._back.clear()
+            self._back = PriorityGate()
         else:
-            self._back.set()
+            back, self._back = self._back, None
+            if back is not None:
+                back.open()
             self._rescan()
 
     async def _come_back(self, epoch: str) -> None:
