@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,18 @@ API_KEY, API_SECRET, PASSPHRASE = (
     "secret-alpha-must-not-leak",
     "pass-alpha-hidden",
 )
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every process it starts) has its own state directory, so that no host
+    ledger is shared with the user's or with other test runs on this machine."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.delenv("WEEX_ASYNC_LEDGER", raising=False)
+    return state
 
 
 @pytest.fixture

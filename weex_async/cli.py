@@ -5,6 +5,9 @@
     weex-async demo [--orders N] [--accounts N] [--json] ...   the main job, on the fake exchange
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL]                           server time and the local offset
+
+``time``, ``cancel`` and ``flatten`` share their budgets through the host ledger by default
+(``--ledger`` or ``WEEX_ASYNC_LEDGER`` names another).
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
 
@@ -27,6 +30,8 @@ from typing import Any, NoReturn
 from . import __version__
 from ._checks import MAX_IDS_V2
 from ._client import DEFAULT_BASE_URL, WeexClient
+from ._limiter import RateLimits
+from ._limiter._limits import LEDGER_ENV
 from ._signing import Credentials
 from .errors import ConfigurationError, InvalidRequestError, TransportError, WeexError
 from .models import FlattenReport
@@ -177,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = command(name, text, None if name == "time" else _CREDENTIALS)
         sub.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the API's root URL")
+        _add_ledger_option(sub)
         if name == "cancel":
             which = sub.add_mutually_exclusive_group(required=True)
             which.add_argument("--ids", nargs="+", metavar="ID", help="exchange order ids")
@@ -197,6 +203,24 @@ def _parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _add_ledger_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--ledger",
+        default=argparse.SUPPRESS,  # the default is said here (a URL in it may hold a password)
+        help="where budgets are shared: host (every process of yours on this machine), process, "
+        f"file:///path or a redis:// URL (default: ${LEDGER_ENV}, else host)",
+    )
+
+
+def _rate_limits(args: argparse.Namespace) -> RateLimits:
+    """The budgets, shared through ``--ledger``, else ``$WEEX_ASYNC_LEDGER``, else the host
+    ledger: two commands back to back, or a command next to an engine, never overspend."""
+    ledger = getattr(args, "ledger", None)
+    if ledger is not None:
+        return RateLimits(ledger=ledger)
+    return RateLimits.from_env(default_ledger="host")
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -275,7 +299,7 @@ def _fake_exchange(args: argparse.Namespace) -> int:
 
 
 async def _time(args: argparse.Namespace) -> int:
-    async with WeexClient(base_url=args.base_url) as client:
+    async with WeexClient(base_url=args.base_url, rate_limits=_rate_limits(args)) as client:
         offset = await client.sync_time()
         server = await client.server_time()
     print(f"server time  {server.iso or server.timestamp} ({server.timestamp} ms)")
@@ -299,7 +323,7 @@ async def _cancel(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_OK
-    async with WeexClient(creds, base_url=args.base_url) as client:
+    async with WeexClient(creds, base_url=args.base_url, rate_limits=_rate_limits(args)) as client:
         report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
     if args.json:
         print(
@@ -345,7 +369,7 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 async def _flatten(args: argparse.Namespace) -> int:
     creds = Credentials.from_env()
-    async with WeexClient(creds, base_url=args.base_url) as client:
+    async with WeexClient(creds, base_url=args.base_url, rate_limits=_rate_limits(args)) as client:
         report = await client.cancel_everything(args.symbols, deadline=args.deadline)
     if args.json:
         print(json.dumps(flatten_json(report)))
