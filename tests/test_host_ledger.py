@@ -314,3 +314,24 @@ async def test_a_lock_held_too_long_is_an_outage_never_a_hang(tmp_path: Path) ->
             break
     assert not ledger.down
     await ledger.aclose()
+
+
+async def test_charges_of_another_boot_are_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monotonic clock starts again at a reboot: stamps written during another boot would
+    mean nothing, so the first process of the new boot forgets them."""
+    from weex_async._limiter import _host
+
+    boot = tmp_path / "boot_id"
+    monkeypatch.setattr(_host, "_BOOT_ID", boot)
+    boot.write_text("first-boot\n")
+    before = HostLedger(tmp_path / "l")
+    await before.republish(await before.current_epoch(), [])
+    await before.reserve([("k", 1, 60.0, 1)])
+    await before.aclose()
+    boot.write_text("second-boot\n")
+    after = HostLedger(tmp_path / "l")
+    await after.republish(await after.current_epoch(), [])
+    assert (await after.try_reserve([("k", 1, 60.0, 1)]))[0] == 0
+    await after.aclose()

@@ -10,8 +10,9 @@ holds it (for the few tens of microseconds of its step), at most ``timeout`` sec
 ledger is unavailable: the outage behaviour of ``_shared``).
 
 Time is the host's monotonic clock (``time.monotonic``: ``CLOCK_MONOTONIC``, one clock for every
-process of the host, never stepped by NTP). A stamp further ahead than a lease can be (the clock
-started again at a reboot) is dropped.
+process of the host, never stepped by NTP). That clock starts again at a reboot: a process that
+opens a file written during another boot (Linux's boot id) forgets its charges (their requests
+are long gone); elsewhere, a stamp more than a minute ahead is dropped.
 
 The contract is the Redis ledger's (``_ledger``): a charge is stamped one lease ahead and renewed
 while its request is on the wire, settled at the answer, and expires on its own if its process
@@ -48,8 +49,10 @@ __all__ = ["HostLedger", "default_path", "open_database"]
 _VERSION = 1
 #: The longest pause kept, in seconds (a day: far beyond any ``max_retry_after``).
 _MAX_PAUSE = 86_400.0
-#: A stamp later than now plus the lease plus this is from before the clock started again.
-_FUTURE_SLACK = 1.0
+#: A stamp later than now plus this (far beyond a lease) is from before the clock started again.
+_FUTURE = 60.0
+#: This boot's id (Linux): a ledger written during another boot forgets its charges.
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,26 +100,12 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _VERSION):
             raise sqlite3.DatabaseError(f"schema version {version}, not {_VERSION}")
-        connection.execute("BEGIN IMMEDIATE")
+        locked = _try_flock(fd, 2.0)  # the steps of other processes then never wait in SQLite
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('epoch', ?)",
-                (secrets.token_hex(8),),
-            )
-            # one write every time: a file that cannot be written fails here, not later
-            connection.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('opened', ?)",
-                (str(time.time()),),
-            )
-            connection.execute(f"PRAGMA user_version={_VERSION}")
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+            _create(connection)
+        finally:
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         check = connection.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check}")
@@ -131,6 +120,51 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
             "remove the file, or name another with ledger='file:///path' (WEEX_ASYNC_LEDGER)"
         ) from None
     return connection, fd
+
+
+def _try_flock(fd: int, timeout: float) -> bool:
+    """The ledger's lock, waited for at most ``timeout`` seconds (at construction only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False  # SQLite's own locking still keeps the file whole
+            time.sleep(0.001)
+        else:
+            return True
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    """Create the tables (if new), the epoch, and forget the charges of another boot."""
+    try:
+        boot = _BOOT_ID.read_text().strip()
+    except OSError:
+        boot = ""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('epoch', ?)",
+            (secrets.token_hex(8),),
+        )
+        row = connection.execute("SELECT value FROM meta WHERE name = 'boot'").fetchone()
+        if boot and row is not None and row[0] != boot:  # stamps of another monotonic clock
+            connection.execute("DELETE FROM charges")
+            connection.execute("DELETE FROM pauses")
+        # a write every time: a file that cannot be written fails here, not later
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES ('boot', ?)", (boot or "-",)
+        )
+        connection.execute(f"PRAGMA user_version={_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
 
 
 def _weight(member: str) -> int:
@@ -230,8 +264,12 @@ class HostLedger(Ledger):
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     async def current_epoch(self) -> str:
-        async with self._step() as db:
-            return str(db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()[0])
+        try:  # a read: WAL gives it a consistent snapshot without the lock
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+        except sqlite3.Error as exc:
+            self._went_down(exc)
+            raise LedgerUnavailable(f"{type(exc).__name__}: {exc}") from None
+        return str(row[0])
 
     async def try_reserve(self, pools: Sequence[PoolCharge]) -> tuple[float, list[str]]:
         async with self._step() as db:
@@ -244,7 +282,7 @@ class HostLedger(Ledger):
             for key, limit, window, weight in pools:
                 db.execute(
                     "DELETE FROM charges WHERE pool = ? AND (stamp <= ? OR stamp > ?)",
-                    (key, now - window, now + lease + _FUTURE_SLACK),
+                    (key, now - window, now + _FUTURE),
                 )
                 (used,) = db.execute(
                     "SELECT COALESCE(SUM(weight), 0) FROM charges WHERE pool = ?", (key,)
