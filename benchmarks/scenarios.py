@@ -26,6 +26,7 @@ from weex_async._demo import DemoOptions, theoretical_seconds
 from weex_async._flatten import least_time
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
+from weex_async._limiter._ledger import Ledger
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._signing import sign
@@ -469,7 +470,30 @@ def processes_through_redis(
 ) -> Row:
     """``processes`` OS processes cancel for one account at once, sharing it through Redis;
     with ``restart_at``, Redis is killed that many seconds in and restarted empty."""
-    url = server.url
+    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
+    return processes_sharing(
+        server.url,
+        f"through Redis{restarted}",
+        budget,
+        window,
+        processes,
+        calls,
+        restart=None if restart_at is None else (restart_at, server),
+    )
+
+
+def processes_sharing(
+    ledger: str,
+    label: str,
+    budget: int,
+    window: float,
+    processes: int = 3,
+    calls: int = 70,
+    restart: tuple[float, RedisServer] | None = None,
+) -> Row:
+    """``processes`` OS processes cancel for one account at once, sharing it through ``ledger``
+    (``RateLimits(ledger=...)``); with ``restart``, its Redis is killed that many seconds in and
+    restarted empty."""
     exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
     exchange.add_account("bench-shared", "bench-secret", "bench-pass")
     ids = exchange.open_orders("bench-shared", processes * calls)
@@ -481,7 +505,7 @@ def processes_through_redis(
                     "-m",
                     "benchmarks._redis_worker",
                     exchange_url,
-                    url,
+                    ledger,
                     ids[calls * n],
                     str(calls),
                     str(budget),
@@ -501,17 +525,16 @@ def processes_through_redis(
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        if restart_at is not None:
-            time.sleep(restart_at)
-            server.kill()  # a crash: the ledger is lost
-            server.start()  # empty
+        if restart is not None:
+            time.sleep(restart[0])
+            restart[1].kill()  # a crash: the ledger is lost
+            restart[1].start()  # empty
         for worker in workers:
             worker.wait(timeout=600)
         elapsed = time.monotonic() - started
     total = processes * calls
-    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
     return Row(
-        f"{processes} processes, 1 account, through Redis{restarted}",
+        f"{processes} processes, 1 account, {label}",
         total,
         elapsed,
         theoretical(total, 1, budget, window, trade_cap=True),  # the workers keep the default cap
@@ -522,6 +545,35 @@ def processes_through_redis(
         exchange.rate_limited,
         0.0,
     )
+
+
+async def ledger_admission_cost(ledger: Ledger, n: int = 2000, repeats: int = 3) -> float:
+    """Median µs per shared admission (IP, UID and trade pools charged in one step) through
+    ``ledger``, as the caller sees it (its settlement, off the caller's path, not counted)."""
+    await ledger.republish(await ledger.current_epoch(), [])  # adopt the epoch, publish nothing
+    pools = [
+        (ledger.key("cost", kind), 10**12, 0.001, weight)  # a tiny window: few charges in it
+        for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    costs = []
+    try:
+        for _ in range(repeats):
+            elapsed = 0.0
+            for _ in range(n):
+                start = time.perf_counter()
+                members = await ledger.reserve(pools)
+                elapsed += time.perf_counter() - start
+                await ledger.settle(
+                    [
+                        (key, window, m)
+                        for (key, _, window, _), m in zip(pools, members, strict=True)
+                    ],
+                    0.0,
+                )
+            costs.append(elapsed / n * 1e6)
+    finally:
+        await ledger.aclose()
+    return statistics.median(costs)
 
 
 @attrs.frozen
