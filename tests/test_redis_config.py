@@ -10,7 +10,7 @@ import pytest
 
 from weex_async import Credentials, RateLimits, WeexClient
 from weex_async.errors import ConfigurationError
-from weex_async.testing import FakeExchange, RedisServer
+from weex_async.testing import FakeExchange, RedisServer, free_port
 
 EVICTING = ["--maxmemory", "10mb", "--maxmemory-policy"]
 
@@ -25,8 +25,8 @@ def start_redis(tmp_path: Path) -> Iterator[object]:
             if os.environ.get("WEEX_REQUIRE_REDIS"):
                 pytest.fail("redis-server is required here (WEEX_REQUIRE_REDIS)")
             pytest.skip("redis-server is not installed")
+        servers.append(server)  # stopped even if it fails to start
         server.start()
-        servers.append(server)
         return server
 
     yield start
@@ -81,7 +81,12 @@ async def test_a_redis_that_hides_its_policy_is_refused(start_redis: object) -> 
 
 async def test_redis_cluster_is_refused(start_redis: object, tmp_path: Path) -> None:
     server = start_redis(  # type: ignore[operator]
-        "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        str(tmp_path / "nodes.conf"),
+        "--cluster-port",  # else port + 10000, which may be past 65535
+        str(free_port()),
     )
     with pytest.raises(ConfigurationError, match="Redis Cluster"):
         await _cancel_one(server.url)

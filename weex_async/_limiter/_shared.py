@@ -72,6 +72,9 @@ class SharedLedger:
         self.outage = False
         self._back: asyncio.Event | None = None
         self._publishing = asyncio.Lock()
+        #: a lease renewal and a settlement never cross: a renewal sent before a settlement
+        #: but applied after it would hold a settled charge one lease longer
+        self._restamping = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         #: settlements under way (kept referenced until done)
@@ -163,7 +166,15 @@ class SharedLedger:
     async def _settle(self, charges: list[Receipt], before: float) -> None:
         # an outage is noted by the ledger; the last lease stands (it expires on its own)
         with contextlib.suppress(LedgerUnavailable):
-            await self.ledger.settle(charges, before)
+            async with self._restamping:
+                await self.ledger.settle(charges, before)
+
+    async def _hold(self) -> None:
+        """Renew the lease of every charge on the wire (those settled meanwhile are left be)."""
+        async with self._restamping:
+            charges = [charge for receipt in self._on_wire.values() for charge in receipt]
+            if charges:
+                await self.ledger.hold(charges)
 
     def spent_during_outage(self, charges: Sequence[tuple[Pool, list[float]]]) -> None:
         """Remember charges admitted locally during an outage, to publish when Redis is back."""
@@ -262,7 +273,7 @@ class SharedLedger:
                 return
             try:
                 if self._on_wire and not self.outage:
-                    await ledger.hold([c for charges in self._on_wire.values() for c in charges])
+                    await self._hold()
                 epoch = await ledger.current_epoch()
                 if self.outage or epoch != ledger.epoch:
                     await self._come_back(epoch)

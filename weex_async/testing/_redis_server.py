@@ -70,6 +70,7 @@ class RedisServer:
                     return
             except OSError:
                 time.sleep(0.02)
+        self.kill()  # never left running behind a failed start
         raise RuntimeError("redis-server did not start")
 
     def kill(self) -> None:
