@@ -335,3 +335,21 @@ async def test_charges_of_another_boot_are_forgotten(
     await after.republish(await after.current_epoch(), [])
     assert (await after.try_reserve([("k", 1, 60.0, 1)]))[0] == 0
     await after.aclose()
+
+
+async def test_a_call_admitted_but_never_sent_stops_being_renewed(tmp_path: Path) -> None:
+    """A call admitted through a shared ledger and given back unsent is settled at once (as
+    given up): its charge is no longer on the wire, so its lease is not renewed for ever."""
+    from weex_async import Limiter
+    from weex_async._limiter import ClientLimiter
+    from weex_async._v2 import CANCEL_BATCH_ORDERS
+
+    limits = RateLimits(ledger=(tmp_path / "l").as_uri())
+    client = ClientLimiter(limits, "fake", "key", 10, Limiter())
+    async with client.admit(CANCEL_BATCH_ORDERS) as ticket:
+        assert ticket.settle is not None
+        shared = client._shared  # noqa: SLF001 (what the ledger holds on the wire)
+        assert shared is not None
+        assert shared._on_wire  # noqa: SLF001
+    assert not shared._on_wire  # noqa: SLF001
+    await client.aclose(RuntimeError)
