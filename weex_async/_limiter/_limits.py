@@ -183,8 +183,8 @@ class RateLimits:
             ignored for ``ban``), so that a hostile or broken gateway cannot stop the client.
         redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL of a Redis that shares the IP,
             account and trade pools with every process (on any host) using it; needs the
-            ``redis`` extra (checked here). ``None``: this process's clients only. Its password
-            is never shown (``repr``, logs, errors).
+            ``redis`` extra (checked here). The same as ``ledger=`` with that URL (kept for
+            compatibility). Its secrets are never shown (``repr``, logs, errors).
         redis_fallback_share: while Redis is unreachable, each process spends at most this share
             of every budget (0.25: safe for up to 4 processes on one account or IP; see
             docs/several-processes.md for what it guarantees and what it does not).
