@@ -10,7 +10,7 @@ import pytest
 
 from weex_async import Credentials, RateLimits, WeexClient
 from weex_async.errors import ConfigurationError
-from weex_async.testing import FakeExchange, RedisServer, free_port
+from weex_async.testing import FakeExchange, RedisServer
 
 EVICTING = ["--maxmemory", "10mb", "--maxmemory-policy"]
 
@@ -79,14 +79,20 @@ async def test_a_redis_that_hides_its_policy_is_refused(start_redis: object) -> 
         await _cancel_one(server.url)
 
 
-async def test_redis_cluster_is_refused(start_redis: object, tmp_path: Path) -> None:
-    server = start_redis(  # type: ignore[operator]
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        str(tmp_path / "nodes.conf"),
-        "--cluster-port",  # else port + 10000, which may be past 65535
-        str(free_port()),
-    )
-    with pytest.raises(ConfigurationError, match="Redis Cluster"):
-        await _cancel_one(server.url)
+async def test_checked_when_redis_first_answers(tmp_path: Path) -> None:
+    """A process that starts while Redis is down checks it when it first answers."""
+    from weex_async._limiter._redis import RedisLedger, RedisUnavailable
+
+    server = RedisServer(tmp_path, args=[*EVICTING, "allkeys-lru"])
+    if server.binary is None:
+        pytest.skip("redis-server is not installed")
+    ledger = RedisLedger(server.url, timeout=0.2)
+    with pytest.raises(RedisUnavailable):
+        await ledger.current_epoch()
+    server.start()
+    try:
+        with pytest.raises(ConfigurationError, match="maxmemory-policy allkeys-lru"):
+            await ledger.current_epoch()
+    finally:
+        server.stop()
+        await ledger.aclose()

@@ -119,15 +119,13 @@ class Ledger:
         """False during an outage, until the next attempt to reach the ledger is due."""
         return self._down_since is None or time.monotonic() >= self._next_try
 
-    async def check(self) -> None:
-        """Refuse (``ConfigurationError``) a ledger that cannot keep its promises; called on the
-        first contact. Nothing to check by default."""
-
     async def current_epoch(self) -> str:
-        """The ledger's epoch.
+        """The ledger's epoch (the first contact: a ledger that cannot keep its promises is
+        refused then).
 
         Raises:
             LedgerUnavailable: the ledger cannot be reached.
+            ConfigurationError: the ledger cannot keep its promises.
         """
         raise NotImplementedError
 

@@ -14,7 +14,9 @@ moment a little late, never early. A process that dies stops renewing: its charg
 on their own.
 
 At the first contact, a Redis that could lose the ledger is refused (``check``): a
-``maxmemory-policy`` that can evict its keys, or Redis Cluster.
+``maxmemory-policy`` that can evict its keys. A URL that names a node of a Redis Cluster is
+recognised there, and the cluster is used through a client that follows its redirects (the
+ledger's keys share one hash tag: one slot).
 
 A pool is a sorted set scored by charge time; its members carry their weight. Keys are namespaced,
 share one hash tag (so a Redis Cluster keeps them in one slot), and expire a little after their
@@ -251,18 +253,49 @@ class RedisLedger(Ledger):
 
         super().__init__(url, mask_url(url), retry_interval, lease)
         self._prefix = "{" + namespace + "}"
+        self._timeout = timeout
         self._redis: Any = redis_asyncio.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self._register_scripts()
+        self._grace_ms = int(restart_grace * 1000)
+        from redis.exceptions import RedisClusterException
+
+        self._errors: tuple[type[BaseException], ...] = (
+            redis_asyncio.RedisError,
+            RedisClusterException,
+            OSError,
+        )
+        self._refused: type[BaseException] = redis_asyncio.ResponseError
+        self._checked = False
+        #: the URL names a node of a Redis Cluster (the client follows its redirects)
+        self.cluster = False
+
+    def _register_scripts(self) -> None:
         self._epoch_script = self._redis.register_script(_EPOCH)
         self._reserve = self._redis.register_script(_RESERVE)
         self._republish = self._redis.register_script(_REPUBLISH)
         self._pause = self._redis.register_script(_PAUSE)
         self._restamp = self._redis.register_script(_RESTAMP)
-        self._grace_ms = int(restart_grace * 1000)
-        self._errors: tuple[type[BaseException], ...] = (redis_asyncio.RedisError, OSError)
-        self._refused: type[BaseException] = redis_asyncio.ResponseError
-        self._checked = False
+
+    async def _use_cluster(self) -> None:
+        """The URL names a cluster node: talk to the cluster (a client that learns which node
+        owns the ledger's slot and follows ``MOVED`` and ``ASK`` redirects)."""
+        from redis.asyncio.cluster import RedisCluster
+
+        try:
+            cluster = RedisCluster.from_url(
+                self.url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+        except self._errors as exc:  # e.g. a database other than 0, which a cluster has not
+            raise ConfigurationError(
+                f"the Redis at {self.shown_url} runs Redis Cluster, but its URL cannot be used "
+                f"for a cluster ({type(exc).__name__}: {exc})"
+            ) from None
+        standalone, self._redis = self._redis, cluster
+        self._register_scripts()
+        self.cluster = True
+        await standalone.aclose()
 
     @property
     def client(self) -> Any:
@@ -285,9 +318,11 @@ class RedisLedger(Ledger):
         return answer
 
     async def check(self) -> None:
-        """Refuse a Redis that can lose the ledger: Redis Cluster, or a ``maxmemory-policy``
-        other than ``noeviction`` under a ``maxmemory`` limit. Checked once (at the first
-        contact); an unreachable Redis is an outage, checked when it answers.
+        """Refuse a Redis that can lose the ledger: a ``maxmemory-policy`` other than
+        ``noeviction`` under a ``maxmemory`` limit (on any primary of a cluster). A node of a
+        Redis Cluster is recognised (``cluster_enabled:1``) and the cluster is used through it.
+        Checked once (at the first contact); an unreachable Redis is an outage, checked when it
+        answers.
 
         Raises:
             ConfigurationError: Redis cannot keep the ledger (the message names the setting).
@@ -295,39 +330,57 @@ class RedisLedger(Ledger):
         """
         if self._checked:
             return
-        cluster = await self._info("cluster")
-        memory = await self._info("memory")
-        if str(cluster.get("cluster_enabled", "0")) == "1":
-            raise ConfigurationError(
-                f"the Redis at {self.shown_url} runs Redis Cluster (cluster_enabled:1), which "
-                "the shared ledger does not support: use a standalone Redis (or a primary with "
-                "replicas) for ledger=redis://..."
-            )
-        policy, maxmemory = memory.get("maxmemory_policy"), memory.get("maxmemory")
-        if policy is None or maxmemory is None:  # INFO without them: ask CONFIG
+        if not self.cluster and str((await self._info("cluster")).get("cluster_enabled")) == "1":
+            await self._use_cluster()
+        for where, memory in (await self._memory()).items():
+            self._check_policy(where, memory.get("maxmemory_policy"), memory.get("maxmemory"))
+        self._checked = True
+
+    async def _memory(self) -> dict[str, dict[str, Any]]:
+        """``INFO memory`` of each node that may hold the ledger (every primary of a cluster),
+        by the node's address; ``CONFIG GET`` fills in what INFO does not tell (standalone)."""
+        if self.cluster:
+            from redis.asyncio.cluster import RedisCluster
+
             try:
-                policy = (await self._redis.config_get("maxmemory-policy")).get("maxmemory-policy")
-                maxmemory = (await self._redis.config_get("maxmemory")).get("maxmemory")
-            except self._refused:  # CONFIG disabled (as on some managed services)
-                policy = maxmemory = None
+                answers: dict[str, Any] = await self._redis.info(
+                    "memory", target_nodes=RedisCluster.PRIMARIES
+                )
+            except self._refused:
+                return {self.shown_url: {}}
             except self._errors as exc:
                 self._went_down(exc)
                 raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+            return {f"{self.shown_url} (node {node})": info for node, info in answers.items()}
+        memory = dict(await self._info("memory"))
+        if memory.get("maxmemory_policy") is None or memory.get("maxmemory") is None:
+            try:  # INFO without them: ask CONFIG
+                config = await self._redis.config_get("maxmemory*")
+            except self._refused:  # CONFIG disabled (as on some managed services)
+                config = {}
+            except self._errors as exc:
+                self._went_down(exc)
+                raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+            memory["maxmemory_policy"] = config.get("maxmemory-policy")
+            memory["maxmemory"] = config.get("maxmemory")
+        return {self.shown_url: memory}
+
+    @staticmethod
+    def _check_policy(where: str, policy: Any, maxmemory: Any) -> None:
         if policy is None or maxmemory is None:
             raise ConfigurationError(
-                f"cannot read maxmemory-policy of the Redis at {self.shown_url} (neither INFO "
-                "memory nor CONFIG GET tells it): the shared ledger needs to know that Redis "
-                f"never evicts its keys (maxmemory-policy {SAFE_POLICY}, or maxmemory 0)"
+                f"cannot read maxmemory-policy of the Redis at {where} (neither INFO memory nor "
+                "CONFIG GET tells it): the shared ledger needs to know that Redis never evicts "
+                f"its keys (maxmemory-policy {SAFE_POLICY}, or maxmemory 0)"
             )
         policy = _text(policy)
         if policy != SAFE_POLICY and int(maxmemory) != 0:
             raise ConfigurationError(
-                f"the Redis at {self.shown_url} has maxmemory-policy {policy} with maxmemory "
+                f"the Redis at {where} has maxmemory-policy {policy} with maxmemory "
                 f"{int(maxmemory)}: it can evict the shared ledger's keys (and overspend the "
                 f"budget). Set maxmemory-policy {SAFE_POLICY} (or maxmemory 0) for this Redis, "
                 "or give the ledger a Redis of its own"
             )
-        self._checked = True
 
     async def _info(self, section: str) -> dict[str, Any]:
         """``INFO section`` (empty if the server refuses the command)."""
@@ -345,7 +398,9 @@ class RedisLedger(Ledger):
 
         Raises:
             RedisUnavailable: Redis cannot be reached.
+            ConfigurationError: Redis cannot keep the ledger (``check``, at the first contact).
         """
+        await self.check()
         return _text(await self._run(self._epoch_script, self._meta_keys(), [self._grace_ms]))
 
     async def try_reserve(self, pools: Sequence[PoolCharge]) -> tuple[float, list[str]]:

@@ -117,7 +117,7 @@ class SharedLedger:
 
         Raises:
             ConfigurationError: the ledger cannot keep its promises (checked at the first
-                contact: an evicting or clustered Redis).
+                contact: an evicting Redis).
 
         Args:
             shared: ``(key, limit, window seconds, weight)`` for each pool.
@@ -127,7 +127,6 @@ class SharedLedger:
             while True:
                 try:
                     if self.outage or ledger.epoch is None:
-                        await ledger.check()
                         await self._come_back(await ledger.current_epoch())
                     members = await ledger.reserve(shared)
                     return [
@@ -206,7 +205,7 @@ class SharedLedger:
             self._rescan()
 
     async def _come_back(self, epoch: str) -> None:
-        """Redis answers (after an outage, or for the first time): publish what it lacks."""
+        """The ledger answers (after an outage, or for the first time): publish what it lacks."""
         if self.ledger.epoch is not None and epoch != self.ledger.epoch:
             await self._republish(epoch)  # a new (restarted) ledger: all of it
         else:  # the first contact, or the same ledger: what was spent without it
