@@ -7,7 +7,8 @@ steps of different processes never interleave, and a waiting process sleeps in t
 when the lock is released) rather than in SQLite's busy loop. Taking the lock never blocks the
 event loop: it is tried at once, and waited for on a worker thread only when another process
 holds it (for the few tens of microseconds of its step), at most ``timeout`` seconds (then the
-ledger is unavailable: the outage behaviour of ``_shared``).
+ledger is unavailable: the outage behaviour of ``_shared``); the thread is a daemon, so one stuck
+behind a stopped process never holds up the exit.
 
 Time is the host's monotonic clock (``time.monotonic``: ``CLOCK_MONOTONIC``, one clock for every
 process of the host, never stepped by NTP). That clock starts again at a reboot: a process that
@@ -28,6 +29,7 @@ import fcntl
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -243,7 +245,27 @@ class HostLedger(Ledger):
         """Another process is in a step: wait for the lock on a worker thread (the kernel wakes
         it when the lock is released), at most ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
-        waiting = loop.run_in_executor(None, fcntl.flock, self._fd, fcntl.LOCK_EX)
+        waiting: asyncio.Future[None] = loop.create_future()
+        fd = self._fd
+
+        def wait() -> None:  # a daemon thread: one stuck here never holds up the exit
+            outcome: OSError | None = None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                outcome = exc
+
+            def settle() -> None:
+                if not waiting.done():
+                    if outcome is None:
+                        waiting.set_result(None)
+                    else:
+                        waiting.set_exception(outcome)
+
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle)
+
+        threading.Thread(target=wait, name="weex-async host ledger lock", daemon=True).start()
         try:
             await asyncio.wait_for(asyncio.shield(waiting), self._timeout)
         except BaseException as exc:
