@@ -59,7 +59,8 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS charges (
-  member TEXT PRIMARY KEY, pool TEXT NOT NULL, stamp REAL NOT NULL, weight INTEGER NOT NULL
+  pool TEXT NOT NULL, member TEXT NOT NULL, stamp REAL NOT NULL, weight INTEGER NOT NULL,
+  PRIMARY KEY (pool, member)
 );
 CREATE INDEX IF NOT EXISTS charges_by_pool ON charges (pool, stamp);
 CREATE TABLE IF NOT EXISTS pauses (pool TEXT PRIMARY KEY, until REAL NOT NULL);
@@ -343,7 +344,8 @@ class HostLedger(Ledger):
             stamp = time.monotonic() + offset
             for key, _, member in charges:
                 changed = db.execute(
-                    "UPDATE charges SET stamp = ? WHERE member = ?", (stamp, member)
+                    "UPDATE charges SET stamp = ? WHERE pool = ? AND member = ?",
+                    (stamp, key, member),
                 ).rowcount
                 if changed:
                     found += 1
