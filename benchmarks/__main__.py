@@ -27,6 +27,8 @@ from .drawing import svg
 from .scenarios import (
     admission_cost,
     flatten_time,
+    flock_json_cost,
+    host_ledger_cost,
     ledger_admission_cost,
     pacing,
     priority_inversion,
@@ -75,6 +77,15 @@ async def shared_ledgers(budget: int, window: float) -> None:
     """Three processes on one account through the host ledger, then through Redis."""
     workdir = Path(tempfile.mkdtemp())
     costs = {"host ledger": await ledger_admission_cost(HostLedger(workdir / "cost.sqlite3"))}
+    print("  running: the host ledger against a flock'd JSON file ...", file=sys.stderr, flush=True)
+    alternatives = [
+        (
+            window_s,
+            await host_ledger_cost(workdir / f"alt-{window_s}.sqlite3", window_s),
+            flock_json_cost(workdir / f"alt-{window_s}.json", window_s),
+        )
+        for window_s in (0.001, 0.5)
+    ]
     print("  running: 3 processes through the host ledger ...", file=sys.stderr, flush=True)
     host = (workdir / "ledger.sqlite3").as_uri()
     rows = [processes_sharing(host, "through the host ledger", budget, window)]
@@ -96,6 +107,7 @@ async def shared_ledgers(budget: int, window: float) -> None:
     else:
         print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
     print("\n" + report.ledgers_table(costs, rows, budget, redis_cost))
+    print("\n" + report.alternatives_table(alternatives))
 
 
 if __name__ == "__main__":

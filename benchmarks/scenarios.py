@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import json
 import math
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import attrs
 import httpx
@@ -545,6 +549,71 @@ def processes_sharing(
         exchange.rate_limited,
         0.0,
     )
+
+
+def flock_json_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the alternative to the host ledger that
+    was measured against it: one file under ``flock``, its charges rewritten as JSON at each step
+    (no crash safety: a process killed mid-write leaves a torn file)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    pools = (("ip", 5), ("uid", 10), ("trade", 1))
+
+    def step(change: Callable[[dict[str, list[list[float]]], float], None]) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = os.read(fd, 1 << 22)
+            state = json.loads(raw) if raw else {}
+            change(state, time.monotonic())
+            data = json.dumps(state).encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def reserve(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, weight in pools:
+            kept = [entry for entry in state.get(key, []) if entry[0] > now - window]
+            kept.append([now + 2.0, weight])
+            state[key] = kept
+
+    def settle(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, _ in pools:
+            state[key][-1][0] = now - 0.25
+
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            step(reserve)
+            step(settle)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        os.close(fd)
+
+
+async def host_ledger_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the host ledger, as ``flock_json_cost``
+    measures its alternative."""
+    from weex_async._limiter._host import HostLedger
+
+    ledger = HostLedger(path)
+    await ledger.republish(await ledger.current_epoch(), [])
+    pools = [
+        (kind, 10**12, window, weight) for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            members = await ledger.reserve(pools)
+            receipts = [
+                (key, window, member)
+                for (key, _, window, _), member in zip(pools, members, strict=True)
+            ]
+            await ledger.settle(receipts, 0.25)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        await ledger.aclose()
 
 
 async def ledger_admission_cost(ledger: Ledger, n: int = 2000, repeats: int = 3) -> float:
