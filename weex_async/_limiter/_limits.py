@@ -231,8 +231,13 @@ class RateLimits:
     def __attrs_post_init__(self) -> None:
         where = _resolve(self.ledger, self.redis_url)
         if where is not None and where.startswith("file:"):
-            from ._host import open_database  # checks the file: ConfigurationError if unusable
-
+            try:
+                from ._host import open_database  # checks the file: ConfigurationError if not
+            except ImportError as exc:  # no fcntl: not a POSIX system
+                raise ConfigurationError(
+                    f"the host ledger needs a POSIX system ({exc}): use ledger='process' or a "
+                    "Redis URL here"
+                ) from None
             connection, fd = open_database(_file_path(where))
             connection.close()
             os.close(fd)
