@@ -135,6 +135,17 @@ async def test_settle_restamps_a_charge_on_redis_clock(ledger: RedisLedger) -> N
     assert await ledger.client.get(f"{key}:used") == b"2"
 
 
+async def test_a_charge_on_the_wire_is_asked_about_again_one_window_later(
+    ledger: RedisLedger,
+) -> None:
+    """A call that does not fit because of a charge on the wire is told the earliest moment it
+    could: one window from now (if that request were answered now), not a lease later."""
+    key = ledger.key("wire")
+    await ledger.reserve([(key, 1, 5.0, 1)])
+    wait, _ = await ledger.try_reserve([(key, 1, 5.0, 1)])
+    assert 4.9 < wait <= 5.0
+
+
 async def test_a_charge_is_held_a_lease_ahead_and_renewed(ledger: RedisLedger) -> None:
     """A charge on the wire counts until a lease from its last renewal plus its window: a request
     answered late never lets another process spend its weight."""

@@ -317,7 +317,9 @@ class HostLedger(Ledger):
                     ):
                         excess -= spent
                         if excess <= 0:
-                            wait = max(wait, stamp + window - now)
+                            # a charge on the wire (stamped ahead) frees one window after its
+                            # answer at the earliest: ask again then, not a lease later
+                            wait = max(wait, min(stamp, now) + window - now)
                             break
                 row = db.execute("SELECT until FROM pauses WHERE pool = ?", (key,)).fetchone()
                 if row is not None:

@@ -11,8 +11,9 @@ A shared ledger keeps the pools of several processes. Each one keeps the same pr
   window after the answer (one window plus the arrival allowance after a give-up). A process that
   dies stops renewing: its charges count until at most one lease, one window and the allowance
   after its death, then expire on their own.
-- **No polling.** A call that does not fit is told how long until it would; its caller sleeps
-  exactly that long before asking again.
+- **No polling.** A call that does not fit is told how long until it could (a charge on the wire
+  counts as if answered now: one window from now at the earliest); its caller sleeps exactly that
+  long before asking again.
 - **Never failing open.** A ledger that cannot be reached raises ``LedgerUnavailable``; the
   caller falls back to a local share of the budget (``_shared``).
 """
