@@ -77,7 +77,8 @@ _EPOCH = _EPOCH_PREFIX.replace("GRACE", "ARGV[1]") + "return epoch\n"
 # ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight;
 # last, the lease (ms): a charge is stamped that far ahead (held while its request is on the wire).
 # Returns {'epoch', id} when the caller must re-publish first, {'wait', ms} when the call does not
-# fit yet (the earliest it could: a charge on the wire counts as if answered now), {'ok', member...} (one member per pool, to settle) when every pool was charged.
+# fit yet (the earliest it could: a charge on the wire counts as if answered now), {'ok',
+# member...} (one member per pool, to settle) when every pool was charged.
 # A call that fits costs O(log n): the total is kept, and only expiring charges are read.
 _RESERVE = (
     _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
