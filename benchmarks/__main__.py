@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from weex_async._limiter._host import HostLedger
+from weex_async._limiter._redis import RedisLedger
 from weex_async.testing import RedisServer
 
 from . import report
@@ -29,9 +31,13 @@ from .scenarios import (
     burst_time,
     cancel_latency_beside_beats,
     flatten_time,
+    flock_json_cost,
     guard_time,
+    host_ledger_cost,
+    ledger_admission_cost,
     pacing,
     priority_inversion,
+    processes_sharing,
     processes_through_redis,
     redis_admission_cost,
     settle_time,
@@ -44,9 +50,15 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="a 2 s window instead of 10 s")
     parser.add_argument("--svg", help="write the window-usage picture to this path")
+    parser.add_argument(
+        "--ledgers", action="store_true", help="only the shared ledgers' rows (several processes)"
+    )
     args = parser.parse_args(argv)
     window = 2.0 if args.quick else 10.0
     budget = 500
+    if args.ledgers:
+        await shared_ledgers(budget, window)
+        return
     print(
         f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
     )
@@ -93,23 +105,47 @@ async def main(argv: list[str]) -> None:
         ]
     )
     print("\n" + report.idle_burst_table(idle_rows))
-    redis_server = RedisServer(Path(tempfile.mkdtemp()))
-    if redis_server.available:
-        redis_server.start()
-        try:
-            cost = await redis_admission_cost(redis_server.url)
-            print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
-            rows_r = [processes_through_redis(redis_server, budget, window)]
-            print("  running: ... with a restart of Redis ...", file=sys.stderr, flush=True)
-            rows_r.append(processes_through_redis(redis_server, budget, window, restart_at=window))
-        finally:
-            redis_server.stop()
-        print("\n" + report.redis_table(cost, rows_r, budget))
-    else:
-        print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
     if args.svg:
         svg(rows, window, budget, args.svg)
         print(f"\n(picture written to {args.svg})", file=sys.stderr)
+    await shared_ledgers(budget, window)
+
+
+async def shared_ledgers(budget: int, window: float) -> None:
+    """Three processes on one account through the host ledger, then through Redis."""
+    workdir = Path(tempfile.mkdtemp())
+    costs = {"host ledger": await ledger_admission_cost(HostLedger(workdir / "cost.sqlite3"))}
+    print("  running: the host ledger against a flock'd JSON file ...", file=sys.stderr, flush=True)
+    alternatives = [
+        (
+            window_s,
+            await host_ledger_cost(workdir / f"alt-{window_s}.sqlite3", window_s),
+            flock_json_cost(workdir / f"alt-{window_s}.json", window_s),
+        )
+        for window_s in (0.001, 0.5)
+    ]
+    print("  running: 3 processes through the host ledger ...", file=sys.stderr, flush=True)
+    host = (workdir / "ledger.sqlite3").as_uri()
+    rows = [processes_sharing(host, "through the host ledger", budget, window)]
+    redis_cost = None
+    redis_server = RedisServer(workdir)
+    if redis_server.available:
+        redis_server.start()
+        try:
+            costs["Redis"] = await ledger_admission_cost(
+                RedisLedger(redis_server.url, namespace="bench-cost", restart_grace=0)
+            )
+            redis_cost = await redis_admission_cost(redis_server.url)
+            print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
+            rows.append(processes_through_redis(redis_server, budget, window))
+            print("  running: ... with a restart of Redis ...", file=sys.stderr, flush=True)
+            rows.append(processes_through_redis(redis_server, budget, window, restart_at=window))
+        finally:
+            redis_server.stop()
+    else:
+        print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
+    print("\n" + report.ledgers_table(costs, rows, budget, redis_cost))
+    print("\n" + report.alternatives_table(alternatives))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import json
 import math
 import os
 import signal
@@ -41,6 +43,7 @@ from weex_async._demo import DemoOptions, theoretical_seconds
 from weex_async._flatten import least_time
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
+from weex_async._limiter._ledger import Ledger
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._signing import sign
@@ -484,7 +487,30 @@ def processes_through_redis(
 ) -> Row:
     """``processes`` OS processes cancel for one account at once, sharing it through Redis;
     with ``restart_at``, Redis is killed that many seconds in and restarted empty."""
-    url = server.url
+    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
+    return processes_sharing(
+        server.url,
+        f"through Redis{restarted}",
+        budget,
+        window,
+        processes,
+        calls,
+        restart=None if restart_at is None else (restart_at, server),
+    )
+
+
+def processes_sharing(
+    ledger: str,
+    label: str,
+    budget: int,
+    window: float,
+    processes: int = 3,
+    calls: int = 70,
+    restart: tuple[float, RedisServer] | None = None,
+) -> Row:
+    """``processes`` OS processes cancel for one account at once, sharing it through ``ledger``
+    (``RateLimits(ledger=...)``); with ``restart``, its Redis is killed that many seconds in and
+    restarted empty."""
     exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
     exchange.add_account("bench-shared", "bench-secret", "bench-pass")
     ids = exchange.open_orders("bench-shared", processes * calls)
@@ -496,7 +522,7 @@ def processes_through_redis(
                     "-m",
                     "benchmarks._redis_worker",
                     exchange_url,
-                    url,
+                    ledger,
                     ids[calls * n],
                     str(calls),
                     str(budget),
@@ -516,17 +542,16 @@ def processes_through_redis(
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        if restart_at is not None:
-            time.sleep(restart_at)
-            server.kill()  # a crash: the ledger is lost
-            server.start()  # empty
+        if restart is not None:
+            time.sleep(restart[0])
+            restart[1].kill()  # a crash: the ledger is lost
+            restart[1].start()  # empty
         for worker in workers:
             worker.wait(timeout=600)
         elapsed = time.monotonic() - started
     total = processes * calls
-    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
     return Row(
-        f"{processes} processes, 1 account, through Redis{restarted}",
+        f"{processes} processes, 1 account, {label}",
         total,
         elapsed,
         theoretical(total, 1, budget, window, trade_cap=True),  # the workers keep the default cap
@@ -537,6 +562,100 @@ def processes_through_redis(
         exchange.rate_limited,
         0.0,
     )
+
+
+def flock_json_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the alternative to the host ledger that
+    was measured against it: one file under ``flock``, its charges rewritten as JSON at each step
+    (no crash safety: a process killed mid-write leaves a torn file)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    pools = (("ip", 5), ("uid", 10), ("trade", 1))
+
+    def step(change: Callable[[dict[str, list[list[float]]], float], None]) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = os.read(fd, 1 << 22)
+            state = json.loads(raw) if raw else {}
+            change(state, time.monotonic())
+            data = json.dumps(state).encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def reserve(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, weight in pools:
+            kept = [entry for entry in state.get(key, []) if entry[0] > now - window]
+            kept.append([now + 2.0, weight])
+            state[key] = kept
+
+    def settle(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, _ in pools:
+            state[key][-1][0] = now - 0.25
+
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            step(reserve)
+            step(settle)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        os.close(fd)
+
+
+async def host_ledger_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the host ledger, as ``flock_json_cost``
+    measures its alternative."""
+    from weex_async._limiter._host import HostLedger
+
+    ledger = HostLedger(path)
+    await ledger.republish(await ledger.current_epoch(), [])
+    pools = [
+        (kind, 10**12, window, weight) for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            members = await ledger.reserve(pools)
+            receipts = [
+                (key, window, member)
+                for (key, _, window, _), member in zip(pools, members, strict=True)
+            ]
+            await ledger.settle(receipts, 0.25)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        await ledger.aclose()
+
+
+async def ledger_admission_cost(ledger: Ledger, n: int = 2000, repeats: int = 3) -> float:
+    """Median µs per shared admission (IP, UID and trade pools charged in one step) through
+    ``ledger``, as the caller sees it (its settlement, off the caller's path, not counted)."""
+    await ledger.republish(await ledger.current_epoch(), [])  # adopt the epoch, publish nothing
+    pools = [
+        (ledger.key("cost", kind), 10**12, 0.001, weight)  # a tiny window: few charges in it
+        for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    costs = []
+    try:
+        for _ in range(repeats):
+            elapsed = 0.0
+            for _ in range(n):
+                start = time.perf_counter()
+                members = await ledger.reserve(pools)
+                elapsed += time.perf_counter() - start
+                await ledger.settle(
+                    [
+                        (key, window, m)
+                        for (key, _, window, _), m in zip(pools, members, strict=True)
+                    ],
+                    0.0,
+                )
+            costs.append(elapsed / n * 1e6)
+    finally:
+        await ledger.aclose()
+    return statistics.median(costs)
 
 
 @attrs.frozen

@@ -5,6 +5,9 @@
     weex-async demo [--orders N] [--accounts N] [--json] ...   the main job, on the fake exchange
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL] [--api-version v2|v3]     server time and the local offset
+
+``time``, ``cancel``, ``flatten`` and ``guard`` share their budgets through the host ledger by
+default (``--ledger`` or ``WEEX_ASYNC_LEDGER`` names another).
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--include-triggers] [--json]
                                                    no open order left
@@ -43,6 +46,8 @@ from . import __version__
 from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
 from ._client import DEFAULT_BASE_URL, WeexClient
+from ._limiter import RateLimits
+from ._limiter._limits import LEDGER_ENV
 from ._signing import Credentials
 from .errors import (
     AuthenticationError,
@@ -158,8 +163,9 @@ def _add_api_version(parser: argparse.ArgumentParser) -> None:
 
 
 def add_account_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command on a real account shares: where the API is, and which of its
-    versions to speak. ``account_client`` builds the client they describe."""
+    """The options every command on a real account shares: where the API is, which of its
+    versions to speak, and where budgets are shared. ``account_client`` builds the client they
+    describe."""
     parser.add_argument(
         "--base-url",
         type=_base_url,
@@ -167,6 +173,7 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
         help=f"the API's root URL (${BASE_URL_VARIABLE} when set)",
     )
     _add_api_version(parser)
+    _add_ledger_option(parser)
 
 
 def account_client(
@@ -174,6 +181,7 @@ def account_client(
 ) -> WeexClient:
     """The client of a command on an account: ``add_account_options``'s options, the
     credentials (``None`` for public calls only), and any other ``WeexClient`` keyword."""
+    options.setdefault("rate_limits", _rate_limits(args))
     return WeexClient(credentials, base_url=args.base_url, api_version=args.api_version, **options)
 
 
@@ -318,6 +326,24 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _add_ledger_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--ledger",
+        default=argparse.SUPPRESS,  # the default is said here (a URL in it may hold a password)
+        help="where budgets are shared: host (every process of yours on this machine), process, "
+        f"file:///path or a redis:// URL (default: ${LEDGER_ENV}, else host)",
+    )
+
+
+def _rate_limits(args: argparse.Namespace) -> RateLimits:
+    """The budgets, shared through ``--ledger``, else ``$WEEX_ASYNC_LEDGER``, else the host
+    ledger: two commands back to back, or a command next to an engine, never overspend."""
+    ledger = getattr(args, "ledger", None)
+    if ledger is not None:
+        return RateLimits(ledger=ledger)
+    return RateLimits.from_env(default_ledger="host")
 
 
 def _add_include_triggers(parser: argparse.ArgumentParser) -> None:

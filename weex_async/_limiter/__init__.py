@@ -20,8 +20,7 @@ from ..errors import ConfigurationError
 from ._admission import AdmissionQueue, Charges, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
-from ._redis import RedisLedger
-from ._shared import SharedLedger
+from ._shared import SharedLedger, open_ledger
 
 __all__ = [
     "USED_WEIGHT_HEADER",
@@ -151,12 +150,12 @@ class Limiter:
                 del self._pools[self._keys.pop(pool)]
 
     def ledger(self, url: str) -> SharedLedger:
-        """The shared (Redis) ledger at ``url``: one connection pool and one watch per limiter
-        and URL (release it with ``drop_ledger``)."""
+        """The shared ledger at ``url`` (``file:`` for the host ledger, else Redis): one
+        connection and one watch per limiter and URL (release it with ``drop_ledger``)."""
         shared = self._ledgers.get(url)
         if shared is None:
             queue = self.queue
-            shared = SharedLedger(RedisLedger(url), queue.clock.time, queue.rescan)
+            shared = SharedLedger(open_ledger(url), queue.clock.time, queue.rescan)
             self._ledgers[url] = shared
         shared.users += 1
         shared.start()
@@ -314,7 +313,7 @@ class ClientLimiter:
     async def acquire(self, endpoint: Endpoint) -> Ticket:
         """Wait for admission of one call of ``endpoint`` and charge it (prefer ``admit``).
 
-        With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
+        With a shared ledger (``RateLimits.ledger``), the local queue orders the calls and holds
         the in-flight slot, then the shared pools are charged in Redis, one call at a time per set
         of pools (FIFO within this process). While Redis is unreachable, the local pools shrink to
         ``redis_fallback_share`` of each budget (``RateLimits.redis_outage`` may hold some calls,
@@ -359,8 +358,8 @@ class ClientLimiter:
         ]
 
     def _shared_ledger(self) -> SharedLedger | None:
-        if self._shared is None and self._limits.redis_url is not None:
-            self._shared = self.limiter.ledger(self._limits.redis_url)
+        if self._shared is None and self._limits.shared_ledger is not None:
+            self._shared = self.limiter.ledger(self._limits.shared_ledger)
             for pool in self._adopted:
                 self._register_shared(pool)
         return self._shared

@@ -110,8 +110,8 @@ class Ticket:
         self.sent = False
         #: its answer came
         self.answered = False
-        #: told ``True`` when the answer comes, ``False`` when a sent request is given up without
-        #: one: a shared ledger re-stamps its charges then (``None``: nothing to tell)
+        #: told ``True`` when the answer comes, ``False`` when a request is given up without one
+        #: (or never sent): a shared ledger re-stamps its charges then (``None``: nothing to tell)
         self.settle: Callable[[bool], None] | None = None
 
     def mark_sent(self) -> None:
@@ -159,6 +159,8 @@ class Ticket:
             self._finished = True
             if self.sent and not self.answered:
                 self._off_the_wire(answered=False)
+            elif not self.sent and self.settle is not None:
+                self.settle(False)  # a shared ledger's charge of a call never sent: let it go
             self._queue.give_back(self._entries, refund_all=not self.sent)
 
 
