@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from weex_async._limiter._host import HostLedger
+from weex_async._limiter._redis import RedisLedger
 from weex_async.testing import RedisServer
 
 from . import report
@@ -25,14 +27,22 @@ from .drawing import svg
 from .scenarios import (
     admission_cost,
     beat_cost,
+    burst_after_idle,
+    burst_time,
     cancel_latency_beside_beats,
     flatten_time,
+    flock_json_cost,
     guard_time,
+    host_ledger_cost,
+    ledger_admission_cost,
     pacing,
     priority_inversion,
+    processes_sharing,
     processes_through_redis,
     redis_admission_cost,
+    settle_time,
     throughput_table,
+    trade_cap_cost,
 )
 
 
@@ -40,9 +50,15 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="a 2 s window instead of 10 s")
     parser.add_argument("--svg", help="write the window-usage picture to this path")
+    parser.add_argument(
+        "--ledgers", action="store_true", help="only the shared ledgers' rows (several processes)"
+    )
     args = parser.parse_args(argv)
     window = 2.0 if args.quick else 10.0
     budget = 500
+    if args.ledgers:
+        await shared_ledgers(budget, window)
+        return
     print(
         f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
     )
@@ -62,23 +78,74 @@ async def main(argv: list[str]) -> None:
     guard_rows = await asyncio.to_thread(lambda: [guard_time("kill"), guard_time("hang")])
     latency = await cancel_latency_beside_beats()
     print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
-    redis_server = RedisServer(Path(tempfile.mkdtemp()))
-    if redis_server.available:
-        redis_server.start()
-        try:
-            cost = await redis_admission_cost(redis_server.url)
-            print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
-            rows_r = [processes_through_redis(redis_server, budget, window)]
-            print("  running: ... with a restart of Redis ...", file=sys.stderr, flush=True)
-            rows_r.append(processes_through_redis(redis_server, budget, window, restart_at=window))
-        finally:
-            redis_server.stop()
-        print("\n" + report.redis_table(cost, rows_r, budget))
-    else:
-        print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
+    print("  running: settling unknowns ...", file=sys.stderr, flush=True)
+    settle_rows = await asyncio.to_thread(
+        lambda: [settle_time("v2", pages_first=first) for first in (False, True)]
+    )
+    print("\n" + report.settle_table(settle_rows))
+    print("  running: the trade cap's cost ...", file=sys.stderr, flush=True)
+    cap_rows = await asyncio.to_thread(
+        lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
+    )
+    print("\n" + report.trade_cap_table(cap_rows))
+    print("  running: bursts ...", file=sys.stderr, flush=True)
+    bursts = await asyncio.to_thread(
+        lambda: {
+            (width, latency): burst_time(width, latency)
+            for width in (10, 25, 50)
+            for latency in (0.0, 0.005, 0.030)
+        }
+    )
+    print("\n" + report.burst_table(bursts))
+    print("  running: a burst after a quiet moment ...", file=sys.stderr, flush=True)
+    idle_rows = await asyncio.to_thread(
+        lambda: [
+            ("keepalive_expiry=300 (the default)", *burst_after_idle(300.0)),
+            ("keepalive_expiry=5 (httpx's default, the SDK's before)", *burst_after_idle(5.0)),
+        ]
+    )
+    print("\n" + report.idle_burst_table(idle_rows))
     if args.svg:
         svg(rows, window, budget, args.svg)
         print(f"\n(picture written to {args.svg})", file=sys.stderr)
+    await shared_ledgers(budget, window)
+
+
+async def shared_ledgers(budget: int, window: float) -> None:
+    """Three processes on one account through the host ledger, then through Redis."""
+    workdir = Path(tempfile.mkdtemp())
+    costs = {"host ledger": await ledger_admission_cost(HostLedger(workdir / "cost.sqlite3"))}
+    print("  running: the host ledger against a flock'd JSON file ...", file=sys.stderr, flush=True)
+    alternatives = [
+        (
+            window_s,
+            await host_ledger_cost(workdir / f"alt-{window_s}.sqlite3", window_s),
+            flock_json_cost(workdir / f"alt-{window_s}.json", window_s),
+        )
+        for window_s in (0.001, 0.5)
+    ]
+    print("  running: 3 processes through the host ledger ...", file=sys.stderr, flush=True)
+    host = (workdir / "ledger.sqlite3").as_uri()
+    rows = [processes_sharing(host, "through the host ledger", budget, window)]
+    redis_cost = None
+    redis_server = RedisServer(workdir)
+    if redis_server.available:
+        redis_server.start()
+        try:
+            costs["Redis"] = await ledger_admission_cost(
+                RedisLedger(redis_server.url, namespace="bench-cost", restart_grace=0)
+            )
+            redis_cost = await redis_admission_cost(redis_server.url)
+            print("  running: 3 processes through Redis ...", file=sys.stderr, flush=True)
+            rows.append(processes_through_redis(redis_server, budget, window))
+            print("  running: ... with a restart of Redis ...", file=sys.stderr, flush=True)
+            rows.append(processes_through_redis(redis_server, budget, window, restart_at=window))
+        finally:
+            redis_server.stop()
+    else:
+        print("\n(redis-server not installed: the Redis rows were skipped)", file=sys.stderr)
+    print("\n" + report.ledgers_table(costs, rows, budget, redis_cost))
+    print("\n" + report.alternatives_table(alternatives))
 
 
 if __name__ == "__main__":

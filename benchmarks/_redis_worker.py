@@ -1,6 +1,8 @@
-"""One of several processes cancelling for one account through a shared Redis ledger.
+"""One of several processes cancelling for one account through a shared ledger.
 
-python -m benchmarks._redis_worker EXCHANGE_URL REDIS_URL FIRST_ID COUNT BUDGET WINDOW
+python -m benchmarks._redis_worker EXCHANGE_URL LEDGER FIRST_ID COUNT BUDGET WINDOW
+
+LEDGER: a Redis URL, ``host`` or ``file:///path`` (``RateLimits(ledger=...)``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from weex_async import Budget, Credentials, RateLimits, WeexClient
 ACCOUNT = ("bench-shared", "bench-secret", "bench-pass")
 
 
-async def main(
-    url: str, redis_url: str, first: int, count: int, budget: int, window: float
-) -> None:
-    limits = RateLimits(ip=Budget(budget, window), uid=Budget(budget, window), redis_url=redis_url)
+async def main(url: str, ledger: str, first: int, count: int, budget: int, window: float) -> None:
+    limits = RateLimits(ip=Budget(budget, window), uid=Budget(budget, window), ledger=ledger)
     async with WeexClient(Credentials(*ACCOUNT), base_url=url, rate_limits=limits) as client:
         await client.sync_time()
         print("ready", flush=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import json
 import math
 import os
 import signal
@@ -18,6 +20,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import httpx
@@ -25,6 +28,7 @@ from aiolimiter import AsyncLimiter
 
 from weex_async import (
     Budget,
+    CancelReport,
     Credentials,
     FlattenReport,
     Heartbeat,
@@ -32,17 +36,19 @@ from weex_async import (
     WeexAuth,
     WeexClient,
 )
+from weex_async._cancel import CancelRun
 from weex_async._checks import ApiVersion, HttpBackend
 from weex_async._client import API
 from weex_async._demo import DemoOptions, theoretical_seconds
 from weex_async._flatten import least_time
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
+from weex_async._limiter._ledger import Ledger
 from weex_async._limiter._pools import SlotPool, WindowPool
 from weex_async._limiter._redis import RedisLedger
 from weex_async._signing import sign
 from weex_async._v2 import CANCEL_BATCH_ORDERS
-from weex_async.testing import FakeExchange, RedisServer, free_port, serve
+from weex_async.testing import FakeExchange, Fault, RedisServer, free_port, serve
 
 IP_W, UID_W = CANCEL_BATCH_ORDERS.ip_weight, CANCEL_BATCH_ORDERS.uid_weight
 #: The first order id the fake exchange opens (its ids count up from there).
@@ -481,7 +487,30 @@ def processes_through_redis(
 ) -> Row:
     """``processes`` OS processes cancel for one account at once, sharing it through Redis;
     with ``restart_at``, Redis is killed that many seconds in and restarted empty."""
-    url = server.url
+    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
+    return processes_sharing(
+        server.url,
+        f"through Redis{restarted}",
+        budget,
+        window,
+        processes,
+        calls,
+        restart=None if restart_at is None else (restart_at, server),
+    )
+
+
+def processes_sharing(
+    ledger: str,
+    label: str,
+    budget: int,
+    window: float,
+    processes: int = 3,
+    calls: int = 70,
+    restart: tuple[float, RedisServer] | None = None,
+) -> Row:
+    """``processes`` OS processes cancel for one account at once, sharing it through ``ledger``
+    (``RateLimits(ledger=...)``); with ``restart``, its Redis is killed that many seconds in and
+    restarted empty."""
     exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
     exchange.add_account("bench-shared", "bench-secret", "bench-pass")
     ids = exchange.open_orders("bench-shared", processes * calls)
@@ -493,7 +522,7 @@ def processes_through_redis(
                     "-m",
                     "benchmarks._redis_worker",
                     exchange_url,
-                    url,
+                    ledger,
                     ids[calls * n],
                     str(calls),
                     str(budget),
@@ -513,17 +542,16 @@ def processes_through_redis(
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        if restart_at is not None:
-            time.sleep(restart_at)
-            server.kill()  # a crash: the ledger is lost
-            server.start()  # empty
+        if restart is not None:
+            time.sleep(restart[0])
+            restart[1].kill()  # a crash: the ledger is lost
+            restart[1].start()  # empty
         for worker in workers:
             worker.wait(timeout=600)
         elapsed = time.monotonic() - started
     total = processes * calls
-    restarted = f", Redis restarted empty at {restart_at:g} s" if restart_at is not None else ""
     return Row(
-        f"{processes} processes, 1 account, through Redis{restarted}",
+        f"{processes} processes, 1 account, {label}",
         total,
         elapsed,
         theoretical(total, 1, budget, window, trade_cap=True),  # the workers keep the default cap
@@ -534,6 +562,100 @@ def processes_through_redis(
         exchange.rate_limited,
         0.0,
     )
+
+
+def flock_json_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the alternative to the host ledger that
+    was measured against it: one file under ``flock``, its charges rewritten as JSON at each step
+    (no crash safety: a process killed mid-write leaves a torn file)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    pools = (("ip", 5), ("uid", 10), ("trade", 1))
+
+    def step(change: Callable[[dict[str, list[list[float]]], float], None]) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = os.read(fd, 1 << 22)
+            state = json.loads(raw) if raw else {}
+            change(state, time.monotonic())
+            data = json.dumps(state).encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def reserve(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, weight in pools:
+            kept = [entry for entry in state.get(key, []) if entry[0] > now - window]
+            kept.append([now + 2.0, weight])
+            state[key] = kept
+
+    def settle(state: dict[str, list[list[float]]], now: float) -> None:
+        for key, _ in pools:
+            state[key][-1][0] = now - 0.25
+
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            step(reserve)
+            step(settle)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        os.close(fd)
+
+
+async def host_ledger_cost(path: Path, window: float, n: int = 2000) -> float:
+    """µs per call (admission and settlement) through the host ledger, as ``flock_json_cost``
+    measures its alternative."""
+    from weex_async._limiter._host import HostLedger
+
+    ledger = HostLedger(path)
+    await ledger.republish(await ledger.current_epoch(), [])
+    pools = [
+        (kind, 10**12, window, weight) for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            members = await ledger.reserve(pools)
+            receipts = [
+                (key, window, member)
+                for (key, _, window, _), member in zip(pools, members, strict=True)
+            ]
+            await ledger.settle(receipts, 0.25)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        await ledger.aclose()
+
+
+async def ledger_admission_cost(ledger: Ledger, n: int = 2000, repeats: int = 3) -> float:
+    """Median µs per shared admission (IP, UID and trade pools charged in one step) through
+    ``ledger``, as the caller sees it (its settlement, off the caller's path, not counted)."""
+    await ledger.republish(await ledger.current_epoch(), [])  # adopt the epoch, publish nothing
+    pools = [
+        (ledger.key("cost", kind), 10**12, 0.001, weight)  # a tiny window: few charges in it
+        for kind, weight in (("ip", 5), ("uid", 10), ("trade", 1))
+    ]
+    costs = []
+    try:
+        for _ in range(repeats):
+            elapsed = 0.0
+            for _ in range(n):
+                start = time.perf_counter()
+                members = await ledger.reserve(pools)
+                elapsed += time.perf_counter() - start
+                await ledger.settle(
+                    [
+                        (key, window, m)
+                        for (key, _, window, _), m in zip(pools, members, strict=True)
+                    ],
+                    0.0,
+                )
+            costs.append(elapsed / n * 1e6)
+    finally:
+        await ledger.aclose()
+    return statistics.median(costs)
 
 
 @attrs.frozen
@@ -759,3 +881,251 @@ async def cancel_latency_beside_beats(
         statistics.median(beating) * 1e3,
         p99(beating),
     )
+
+
+@attrs.define
+class SettleRow:
+    name: str
+    orders: int
+    runs: int
+    gone_at: float  # median seconds from the call until the book held none of the orders
+    reported_at: float  # median seconds from the call until the report
+    worst_delay: float  # the longest report-after-gone of the runs
+    calls: int  # all runs together
+    lookups: int  # single-order lookups (order detail), all runs together
+    pages: int  # open-order and order-history pages, all runs together
+    unknown: int  # orders the reports left unknown, all runs together
+    exact: bool  # nothing reported cancelled that was not cancelled, in any run
+
+
+#: The faults of the settling benchmark: every kind that leaves a batch's outcome unclear or
+#: refused, without the slow answers and 429 pauses whose waits would hide the settling time.
+SETTLE_FAULTS = (
+    Fault.SERVER_ERROR,
+    Fault.EMPTY_521,
+    Fault.BAD_JSON,
+    Fault.DROP_BEFORE,
+    Fault.DROP_AFTER,
+)
+
+
+class _Stamped(list[str]):
+    """The fake account's list of cancelled ids, noting when each was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def append(self, order_id: str) -> None:
+        self.stamps.append(time.monotonic())
+        super().append(order_id)
+
+
+async def _settle_once(
+    version: ApiVersion, orders: int, faults: float, seed: int
+) -> tuple[float, float, CancelReport, FakeExchange]:
+    exchange = FakeExchange()
+    exchange.add_account("settle", "secret", "pass")
+    symbol = "cmt_btcusdt" if version == "v2" else "BTCUSDT"
+    ids = exchange.open_orders("settle", orders, symbol=symbol)
+    account = exchange.accounts["settle"]
+    async with WeexClient(
+        Credentials("settle", "secret", "pass"),
+        base_url="http://fake",
+        transport=exchange.transport(),
+        api_version=version,
+    ) as client:
+        await client.sync_time()  # before the clock starts
+        exchange.faults.randomly(faults, SETTLE_FAULTS, seed=seed)
+        exchange.arrivals.clear()
+        account.cancelled = _Stamped()
+        started = time.monotonic()
+        report = await client.cancel_orders(ids=ids)
+        done = time.monotonic()
+    stamps = account.cancelled.stamps
+    empty_at = stamps[-1] if stamps and not account.orders else math.inf
+    return empty_at - started, done - started, report, exchange
+
+
+def settle_time(
+    version: ApiVersion,
+    *,
+    pages_first: bool,
+    orders: int = 2000,
+    faults: float = 0.2,
+    seeds: tuple[int, ...] = (1, 2, 3, 4, 5),
+) -> SettleRow:
+    """``cancel_orders`` of ``orders`` ids with ``faults`` of the private requests failing (5xx,
+    unreadable bodies, dropped connections before or after the exchange acted), WEEX's budgets
+    and the default trade cap, the fake exchange in process: when the last order left the book,
+    and when the report came. ``pages_first``: unknowns settled by listing and order-history
+    pages first (``False``: by single lookups only, as before)."""
+    CancelRun.pages_first = pages_first
+    gone: list[float] = []
+    reported: list[float] = []
+    calls = lookups = pages = unknown = 0
+    exact = True
+    detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
+    try:
+        for seed in seeds:
+            gone_s, reported_s, report, exchange = asyncio.run(
+                _settle_once(version, orders, faults, seed)
+            )
+            gone.append(gone_s)
+            reported.append(reported_s)
+            calls += report.calls
+            lookups += sum(a.path == detail and a.ip_weight == 2 for a in exchange.arrivals)
+            pages += sum(
+                a.path.endswith(("/current", "/openOrders", "/history")) for a in exchange.arrivals
+            )
+            unknown += len(report.unknown)
+            cancelled = set(exchange.accounts["settle"].cancelled)
+            exact = exact and all(name in cancelled for name in report.cancelled)
+    finally:
+        CancelRun.pages_first = True
+    return SettleRow(
+        name=f"{version.upper()}, "
+        + ("listing and history pages first" if pages_first else "single lookups (before)"),
+        orders=orders,
+        runs=len(seeds),
+        gone_at=statistics.median(gone),
+        reported_at=statistics.median(reported),
+        worst_delay=max(r - g for r, g in zip(reported, gone, strict=True)),
+        calls=calls,
+        lookups=lookups,
+        pages=pages,
+        unknown=unknown,
+        exact=exact,
+    )
+
+
+@attrs.define
+class TradeCapRow:
+    version: str
+    orders: int
+    calls: int
+    capped: float  # seconds with the SDK's trade cap (the default)
+    uncapped: float  # seconds without it, against an exchange without such a cap
+    risky: float  # seconds without it, against an exchange that caps trade calls at 10/s
+    risky_429: int
+
+
+def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
+    """A kill switch (``cancel_orders`` of ``orders`` ids, fresh pools) with WEEX's budgets, with
+    and without the SDK's cap of 10 trade calls per second, against the fake exchange served on
+    loopback; and without the cap against an exchange that enforces one (the risk)."""
+    results: dict[str, tuple[float, int, int]] = {}
+    for mode, sdk_cap, exchange_cap in (
+        ("capped", True, None),
+        ("uncapped", False, None),
+        ("risky", False, 10),
+    ):
+        exchange = FakeExchange(trade_cap=exchange_cap)
+        exchange.add_account("kill", "secret", "pass")
+        ids = exchange.open_orders("kill", orders)
+        limits = RateLimits() if sdk_cap else RateLimits(trade=None)
+        with serve(exchange) as url:
+
+            async def run(
+                url: str = url, ids: list[str] = ids, limits: RateLimits = limits
+            ) -> tuple[float, int]:
+                async with WeexClient(
+                    Credentials("kill", "secret", "pass"),
+                    base_url=url,
+                    api_version=version,
+                    rate_limits=limits,
+                    sync_time=False,  # the exchange runs on this machine's clock
+                ) as client:
+                    started = time.perf_counter()
+                    report = await client.cancel_orders(ids=ids)
+                    return time.perf_counter() - started, report.calls
+
+            elapsed, calls = asyncio.run(run())
+        results[mode] = (elapsed, calls, exchange.rate_limited)
+    return TradeCapRow(
+        version.upper(),
+        orders,
+        results["capped"][1],
+        results["capped"][0],
+        results["uncapped"][0],
+        results["risky"][0],
+        results["risky"][2],
+    )
+
+
+def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
+    """Median seconds for a burst of 50 batch cancels (a whole account budget) from a warm client
+    (its connections open), the trade cap off, against the fake exchange on loopback that answers
+    ``latency`` seconds late."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = FakeExchange(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("burst", "secret", "pass")
+    ids = iter(exchange.open_orders("burst", 50 * (repeats + 1)))
+    if latency:
+        exchange.faults.slow_delay = latency
+        exchange.faults.randomly(1.0, [Fault.SLOW])
+    with serve(exchange) as url:
+
+        async def run() -> float:
+            async with WeexClient(
+                Credentials("burst", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                max_in_flight=max_in_flight,
+            ) as client:
+                times = []
+                for round_ in range(repeats + 1):  # the first opens the connections
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50))
+                    )
+                    if round_:
+                        times.append(time.perf_counter() - started)
+                return statistics.median(times)
+
+        return asyncio.run(run())
+
+
+class _Ports(FakeExchange):
+    """The fake exchange, noting the client port (so the connection) of every request."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await super().__call__(scope, receive, send)
+
+
+def burst_after_idle(keepalive_expiry: float, idle: float = 7.0) -> tuple[float, int]:
+    """A burst of 50 batch cancels after ``idle`` quiet seconds, from a client whose connections
+    were warm, against a server that keeps idle connections 75 s (nginx's default): the seconds
+    it took and the connections it had to open."""
+    limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
+    exchange = _Ports(ip_budget=10**6, uid_budget=10**6)
+    exchange.add_account("idle", "secret", "pass")
+    ids = iter(exchange.open_orders("idle", 100))
+    with serve(exchange, keep_alive=75.0) as url:
+
+        async def run() -> tuple[float, int]:
+            async with WeexClient(
+                Credentials("idle", "secret", "pass"),
+                base_url=url,
+                rate_limits=limits,
+                sync_time=False,
+                keepalive_expiry=keepalive_expiry,
+            ) as client:
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                warm = set(exchange.ports)
+                await asyncio.sleep(idle)
+                started = time.perf_counter()
+                burst = [client.cancel_batch_orders(ids=[next(ids)]) for _ in range(50)]
+                await asyncio.gather(*burst)
+                elapsed = time.perf_counter() - started
+                return elapsed, len(set(exchange.ports) - warm)
+
+        return asyncio.run(run())

@@ -4,6 +4,7 @@ import asyncio
 import importlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,18 @@ def pytest_configure(config: pytest.Config) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     elif TEST_LOOP != "asyncio":
         raise pytest.UsageError(f"WEEX_TEST_LOOP must be asyncio or uvloop, got {TEST_LOOP!r}")
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every process it starts) has its own state directory, so that no host
+    ledger is shared with the user's or with other test runs on this machine."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.delenv("WEEX_ASYNC_LEDGER", raising=False)
+    return state
 
 
 @pytest.fixture

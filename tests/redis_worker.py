@@ -1,6 +1,8 @@
-"""One process of the multi-process test: cancel orders for a shared account, print a summary.
+"""One process of the multi-process tests: cancel orders for a shared account, print a summary.
 
-python -m tests.redis_worker EXCHANGE_URL REDIS_URL FIRST_ID COUNT
+python -m tests.redis_worker EXCHANGE_URL LEDGER FIRST_ID COUNT
+
+LEDGER: a Redis URL or ``file:///path`` (a host ledger).
 """
 
 from __future__ import annotations
@@ -8,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 from weex_async import Budget, Credentials, RateLimits, WeexClient
 
 from .test_redis import LIMITS_WINDOW, SHARED_KEY
 
 
-async def main(url: str, redis_url: str, first: int, count: int) -> None:
+async def main(url: str, ledger: str, first: int, count: int) -> None:
+    # redis_url= for a Redis URL: the same test runs against the code before ledger= existed
+    shared: dict[str, Any] = {"redis_url" if ledger.startswith("redis") else "ledger": ledger}
     limits = RateLimits(
         ip=Budget(500, LIMITS_WINDOW),
         uid=Budget(500, LIMITS_WINDOW),
         trade=None,
-        redis_url=redis_url,
+        **shared,
     )
     async with WeexClient(
         Credentials(SHARED_KEY, "shared-secret", "shared-pass"), base_url=url, rate_limits=limits

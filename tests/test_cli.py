@@ -149,6 +149,30 @@ def test_flatten_against_a_served_fake(
     assert "fl-pass-xyz" not in out
 
 
+def test_flatten_counts_trigger_orders_and_cancels_them_when_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange = FakeExchange()
+    exchange.add_account("tr-key", "tr-secret-xyz", "tr-pass-xyz")
+    exchange.open_orders("tr-key", 3)
+    triggers = exchange.open_trigger_orders("tr-key", 2)
+    monkeypatch.setenv("WEEX_API_KEY", "tr-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "tr-secret-xyz")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "tr-pass-xyz")
+    with serve(exchange) as url:
+        assert main(["flatten", "--base-url", url]) == 0
+        out = capsys.readouterr().out
+        assert "trigger orders: 2 still open, left in place (--include-triggers" in out
+        assert sorted(exchange.accounts["tr-key"].triggers) == sorted(triggers)
+        assert main(["flatten", "--include-triggers", "--json", "--base-url", url]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["include_triggers"] is True
+        assert sorted(report["symbols"]["cmt_btcusdt"]["triggers_cancelled"]) == sorted(triggers)
+        assert not exchange.accounts["tr-key"].triggers
+        assert main(["flatten", "--include-triggers", "--base-url", url]) == 0
+        assert "trigger orders: 0 cancelled, 0 still open" in capsys.readouterr().out
+
+
 def test_flatten_needs_credentials(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

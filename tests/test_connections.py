@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from weex_async import Credentials, WeexClient
+from weex_async._checks import HttpBackend
 from weex_async._connections import ConnectionSlots, env_proxy_for
 from weex_async.testing import FakeExchange, Fault, free_port, serve
 
@@ -132,3 +133,26 @@ def test_a_proxy_in_the_environment_keeps_httpx_default_transport(
     monkeypatch.setenv("NO_PROXY", "api-contract.weex.com")
     assert not env_proxy_for(url)
     assert isinstance(transport_of(WeexClient()), ConnectionSlots)
+
+
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+async def test_connections_outlive_a_quiet_moment_as_long_as_set(
+    seen: PortsSeen, creds: Credentials, backend: HttpBackend
+) -> None:
+    """A request after a quiet moment reuses the connection of the one before, unless the quiet
+    outlasted ``keepalive_expiry`` (httpx's own default, 5 s, closed them after any pause a
+    kill switch could follow)."""
+
+    async def two_calls_apart(**options: Any) -> int:
+        seen.ports.clear()
+        with serve(seen) as url:
+            async with WeexClient(
+                creds, base_url=url, sync_time=False, http_backend=backend, **options
+            ) as client:
+                await client.server_time()
+                await asyncio.sleep(0.3)
+                await client.server_time()
+        return len(set(seen.ports))
+
+    assert await two_calls_apart() == 1  # the default keeps it
+    assert await two_calls_apart(keepalive_expiry=0.05) == 2  # expired: a new connection

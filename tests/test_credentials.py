@@ -38,3 +38,28 @@ def test_from_env_uses_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_empty_values_refused() -> None:
     with pytest.raises(ConfigurationError, match="api_secret"):
         Credentials("k", "", "p")
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("passphrase", "pass-from-a-file\n"),
+        ("passphrase", "pass\r\nX-Injected: 1"),
+        ("api_key", "my-key-value\x00"),
+        ("api_key", " my-key-value"),
+        ("passphrase", "pass\u0085word"),  # a C1 control (NEL)
+        ("api_secret", "secret-from-a-file\n"),
+        ("api_secret", "sec\x00ret"),
+    ],
+)
+def test_values_that_cannot_be_sent_are_refused_without_showing_them(field: str, bad: str) -> None:
+    values = {"api_key": "key-1", "api_secret": "secret-1", "passphrase": "pass-1", field: bad}
+    with pytest.raises(ConfigurationError, match=f"Credentials.{field}") as info:
+        Credentials(**values)
+    assert bad.strip() not in str(info.value)
+    assert bad not in str(info.value)
+
+
+def test_printable_values_are_taken() -> None:
+    Credentials("key-1", "s3cr+t/with=signs and space", "Pässwörd")
+    Credentials(api_key="…", api_secret="…", passphrase="…")  # the placeholders of the docs

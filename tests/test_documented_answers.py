@@ -9,7 +9,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from weex_async import CancelOrderResult, Order, OrderAck, Priority, ServerTime
+from weex_async import (
+    CancelOrderResult,
+    ClosePositionResult,
+    Order,
+    OrderAck,
+    Priority,
+    ServerTime,
+    TriggerOrder,
+)
 from weex_async._api import Api
 from weex_async._checks import ApiVersion
 from weex_async._client import API
@@ -180,6 +188,87 @@ def test_documented_v3_answers() -> None:
     assert strict(V3.place_order(requested[0]), answers[0]).success
 
 
+def test_trigger_order_answers() -> None:
+    # V3: an item of openAlgoOrders as ccxt records it from the live exchange (nulls included).
+    algo = {
+        "algoId": 737074389748547944,
+        "clientAlgoId": "d574f517-cea5-433e-b029-415590d3bb80",
+        "algoType": "CONDITIONAL",
+        "orderType": "STOP_MARKET",
+        "symbol": "DOGEUSDT",
+        "side": "SELL",
+        "positionSide": "LONG",
+        "timeInForce": "IOC",
+        "quantity": "100",
+        "algoStatus": "UNTRIGGERED",
+        "actualOrderId": 737074043320009064,
+        "actualPrice": "0.00000",
+        "triggerPrice": "0.02000",
+        "price": "0.00000",
+        "tpTriggerPrice": None,
+        "tpPrice": None,
+        "slTriggerPrice": None,
+        "slPrice": None,
+        "tpOrderType": None,
+        "workingType": "CONTRACT_PRICE",
+        "closePosition": False,
+        "reduceOnly": True,
+        "createTime": 1775732228695,
+        "updateTime": 1775732228695,
+        "triggerTime": 0,
+    }
+    (trigger,) = strict(V3.open_trigger_orders(None), [algo])
+    assert trigger == TriggerOrder(
+        "737074389748547944",
+        "d574f517-cea5-433e-b029-415590d3bb80",
+        "DOGEUSDT",
+        "UNTRIGGERED",
+        "SELL",
+        "LONG",
+        Decimal(100),
+        Decimal("0.02"),
+        1775732228695,
+    )
+    assert trigger.is_open
+    # V2: an order's fields plus the trigger price; a numeric status stays open.
+    plan = {
+        "symbol": "cmt_btcusdt",
+        "size": "1",
+        "client_oid": None,
+        "createTime": "1716595200000",
+        "filled_qty": "0",
+        "fee": "0",
+        "order_id": "5716595202300",
+        "price": "65000",
+        "price_avg": "0",
+        "status": 1,
+        "type": "close_long",
+        "order_type": "normal",
+        "totalProfits": "0",
+        "triggerPrice": "64000",
+    }
+    (trigger,) = strict(V2.open_trigger_orders(None), [plan])
+    assert (trigger.order_id, trigger.status, trigger.side, trigger.trigger_price) == (
+        "5716595202300",
+        "1",
+        "SELL",
+        Decimal(64000),
+    )
+    assert trigger.is_open
+    # Both cancel-alls of trigger orders answer per order.
+    v3_all = [{"orderId": 712345678901234567, "success": True, "errorCode": "", "errorMessage": ""}]
+    assert strict(V3.cancel_all_triggers(None), v3_all).cancelled == ("712345678901234567",)
+    v2_all = [{"orderId": 696026685023191898, "success": True}]
+    assert strict(V2.cancel_all_triggers(None), v2_all).cancelled == ("696026685023191898",)
+    # closePositions: one verdict per position, ids exact.
+    (closed,) = strict(V3.close_positions(None), [_CLOSED])
+    assert closed == ClosePositionResult("689987235755328154", True, "702345678901234580", "")
+    refused = {"positionId": 1, "success": False, "successOrderId": 0, "errorMessage": "no"}
+    assert strict(V2.close_positions(None), [refused]) == (
+        ClosePositionResult("1", False, "", "no"),
+    )
+
+
 # -- the endpoint table: weights, priorities, a route in the fake, a documented answer -------------
 
 #: (method, IP weight, UID weight, priority, idempotent) of every endpoint, by version and name.
@@ -199,10 +288,24 @@ TABLE = {
     ("v3", "open_orders_v3"): ("GET", 2, 3, Priority.QUERY, True),
     ("v2", "order_detail"): ("GET", 2, 2, Priority.QUERY, True),
     ("v3", "order_detail_v3"): ("GET", 2, 3, Priority.QUERY, True),
+    ("v2", "open_trigger_orders"): ("GET", 3, 3, Priority.QUERY, True),
+    ("v3", "open_trigger_orders_v3"): ("GET", 3, 3, Priority.QUERY, True),
+    ("v3", "cancel_all_trigger_orders_v3"): ("DELETE", 5, 10, Priority.CANCEL, True),
+    ("v2", "order_history"): ("GET", 10, 10, Priority.QUERY, True),
+    ("v3", "order_history_v3"): ("GET", 10, 10, Priority.QUERY, True),
+    ("v2", "close_positions"): ("POST", 50, 50, Priority.CANCEL, False),
+    ("v3", "close_positions_v3"): ("POST", 50, 50, Priority.CANCEL, False),
 }
 
 _V3_ITEM = {"orderId": 7, "origClientOrderId": "", "success": True, "errorCode": ""}
 _V2_ITEM = {"order_id": "7", "client_oid": "", "result": True, "err_msg": ""}
+#: closePositions, as WEEX's V3 page and ccxt's recording show it (ids as JSON numbers).
+_CLOSED = {
+    "positionId": 689987235755328154,
+    "success": True,
+    "successOrderId": 702345678901234580,
+    "errorMessage": "",
+}
 
 #: One documented (or seed) answer per endpoint, and the call that reads it.
 DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
@@ -251,6 +354,35 @@ DOCUMENTED: dict[tuple[str, str], tuple[Callable[[Api], Call[Any]], Any]] = {
     ("v3", "open_orders_v3"): (lambda api: api.open_orders(None, None, None), []),
     ("v2", "order_detail"): (lambda api: api.order_detail("7"), {"order_id": "7"}),
     ("v3", "order_detail_v3"): (lambda api: api.order_detail("7"), {"orderId": 7}),
+    ("v2", "open_trigger_orders"): (lambda api: api.open_trigger_orders(None), []),
+    ("v3", "open_trigger_orders_v3"): (lambda api: api.open_trigger_orders(None), []),
+    ("v3", "cancel_all_trigger_orders_v3"): (lambda api: api.cancel_all_triggers(None), [_V3_ITEM]),
+    ("v2", "order_history"): (lambda api: api.order_history(None, 100, 0), [{"order_id": "7"}]),
+    ("v3", "order_history_v3"): (
+        lambda api: api.order_history(None, 100, 0),
+        # an item of /capi/v3/order/history as Weex.Net's recorded sample shows it
+        [
+            {
+                "orderId": 702345678901234567,
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "positionSide": "LONG",
+                "status": "FILLED",
+                "type": "LIMIT",
+                "time": 1764400000000,
+                "price": "65000",
+                "origQty": "0.01",
+                "executedQty": "0.01",
+                "avgPrice": "64999.5",
+                "updateTime": 1764400001234,
+                "clientOrderId": "hist-1",
+                "cumQuote": "649.995",
+                "timeInForce": "GTC",
+            }
+        ],
+    ),
+    ("v2", "close_positions"): (lambda api: api.close_positions(None), [_CLOSED]),
+    ("v3", "close_positions_v3"): (lambda api: api.close_positions("BTCUSDT"), [_CLOSED]),
 }
 
 

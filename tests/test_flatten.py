@@ -35,6 +35,8 @@ from .helpers import FAST_RETRY, Wrapped, client_for
 LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
 CANCEL_ALL = {"v2": "/capi/v2/order/cancelAllOrders", "v3": "/capi/v3/allOpenOrders"}
 BATCH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}
+#: The trigger-order listing: once per target, after its orders, for the report.
+TRIGGERS = {"v2": "/capi/v2/order/currentPlan", "v3": "/capi/v3/openAlgoOrders"}
 
 
 def roomy_exchange(**kwargs: Any) -> FakeExchange:
@@ -147,7 +149,10 @@ async def test_a_client_closed_meanwhile_stops_the_rounds_at_once(
         await client.aclose()
         report = await run
     assert not report.flat
-    assert report.problems == (f"{symbol(version, 0)}: stopped: the client was closed",)
+    assert report.problems == (
+        f"{symbol(version, 0)}: stopped: the client was closed",
+        f"{symbol(version, 0)}: trigger orders not listed (stopped or past the deadline)",
+    )
 
 
 async def test_a_symbol_with_no_order_is_flat_after_one_listing(
@@ -156,9 +161,9 @@ async def test_a_symbol_with_no_order_is_flat_after_one_listing(
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything([symbol(version, 7)])
     assert report.flat
-    assert report.calls == 1
+    assert report.calls == 2, "one listing, and one of the trigger orders for the report"
     assert report.symbols[symbol(version, 7)].seen_open == ()
-    assert paths(exchange) == [LIST[version]]
+    assert paths(exchange) == [LIST[version], TRIGGERS[version]]
 
 
 # -- the cheaper way in the pools ------------------------------------------------------------------
@@ -172,7 +177,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
         report = await client.cancel_everything(["cmt_s0usdt"])
     assert report.flat
     # 60 orders: two batch cancels (UID 20) cost less than one cancel-all (UID 50).
-    assert paths(exchange) == [LIST["v2"], BATCH["v2"], BATCH["v2"], LIST["v2"]]
+    assert paths(exchange) == [LIST["v2"], BATCH["v2"], BATCH["v2"], LIST["v2"], TRIGGERS["v2"]]
 
     exchange.arrivals.clear()
     exchange.open_orders(API_KEY, 1000, symbol="cmt_s1usdt")
@@ -185,6 +190,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
         LIST["v2"],
         CANCEL_ALL["v2"],
         LIST["v2"],
+        TRIGGERS["v2"],
     ]
     assert len(report.cancelled) == 1000
 
@@ -194,7 +200,7 @@ async def test_v3_uses_its_cancel_all_which_weighs_one_batch_cancel(exchange: Fa
     async with client_for(exchange, version="v3") as client:
         report = await client.cancel_everything(["BTCUSDT"])
     assert report.flat
-    assert paths(exchange) == [LIST["v3"], CANCEL_ALL["v3"], LIST["v3"]]
+    assert paths(exchange) == [LIST["v3"], CANCEL_ALL["v3"], LIST["v3"], TRIGGERS["v3"]]
     assert len(report.symbols["BTCUSDT"].cancelled) == 3
 
 
@@ -356,7 +362,8 @@ async def test_a_listing_that_keeps_failing_is_not_called_flat(
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert not report.flat
-    assert report.calls == IDLE_ROUNDS * FAST_RETRY.max_attempts, "it gives up, it does not spin"
+    # It gives up, it does not spin (and still lists the trigger orders for the report).
+    assert report.calls == IDLE_ROUNDS * FAST_RETRY.max_attempts + 1
     assert any("listing failed" in problem for problem in report.problems)
     assert len(exchange.accounts[API_KEY].orders) == len(opened)
 

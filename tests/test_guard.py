@@ -202,6 +202,20 @@ def test_an_engine_killed_with_sigkill_leaves_an_empty_book(desk: Desk) -> None:
     )
 
 
+def test_include_triggers_reaches_the_guards_flatten(desk: Desk) -> None:
+    triggers = desk.exchange.open_trigger_orders(KEY, 3)
+    guard = desk.guard("--include-triggers", "--json", engine=desk.engine("wait"))
+    pid = ready(guard)
+    os.kill(pid, signal.SIGKILL)
+    code, out, _ = finish(guard)
+    report = json.loads(out.strip().splitlines()[-1])
+    assert code == 0
+    assert report["flat"] is True
+    assert desk.orders == 0
+    assert report["include_triggers"] is True
+    assert not desk.exchange.accounts[KEY].triggers, f"trigger orders {triggers} left resting"
+
+
 def test_an_engine_whose_loop_blocks_is_stopped_then_flattened(desk: Desk) -> None:
     """SIGTERM cannot reach a handler on a blocked loop: SIGKILL follows after the grace."""
     guard = desk.guard(*beating(desk), engine=desk.engine("block"))
@@ -229,7 +243,7 @@ def test_an_engine_that_flattens_itself_gets_no_cancel_from_the_guard(desk: Desk
     report = json.loads(lines[1])
     assert code == 0
     assert report["flat"] is True
-    assert report["calls"] == 1, "one listing, no cancel: the engine had left nothing"
+    assert report["calls"] == 2, "a listing of each kind (orders, triggers), no cancel"
     assert report["symbols"] == {}
     assert guard_cancels(desk) == engine_cancels
     assert "the engine (pid" in err

@@ -16,7 +16,7 @@ from weex_async._endpoints import Endpoint
 from weex_async._limiter import AdmissionQueue, ClientLimiter, Limiter, Priority, Ticket
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._pools import SlotPool, WindowPool
-from weex_async._v2 import CANCEL_BATCH_ORDERS, OPEN_ORDERS, SERVER_TIME
+from weex_async._v2 import CANCEL_BATCH_ORDERS, CANCEL_ORDER, OPEN_ORDERS, SERVER_TIME
 from weex_async.testing import worst_window
 
 from .manual_clock import ManualClock, settle
@@ -542,3 +542,164 @@ async def test_exact_at_arrival_whatever_the_latency(
     for task in tasks:
         task.result()
     assert worst_window(arrivals, window) <= limit
+
+
+# -- turns between accounts ----------------------------------------------------------------------
+
+
+async def fire_in_blocks(
+    clients: list[ClientLimiter], calls: int, clock: ManualClock, latency: float
+) -> dict[int, list[float]]:
+    """``calls`` batch cancels per account, account 0's all first, then account 1's, ...; each
+    answered ``latency`` after it was sent. Returns each account's admission times."""
+    admitted: dict[int, list[float]] = {n: [] for n in range(len(clients))}
+
+    async def call(n: int) -> None:
+        ticket = await clients[n].acquire(CANCEL_BATCH_ORDERS)
+        admitted[n].append(clock.now)
+        ticket.mark_sent()
+        await sleep_until(clock, clock.now + latency)
+        ticket.mark_answered()
+        ticket.finish()
+
+    tasks = [asyncio.ensure_future(call(n)) for n in range(len(clients)) for _ in range(calls)]
+    await settle()
+    while not all(t.done() for t in tasks):
+        when = clock.next_timer()
+        assert when is not None
+        await clock.advance_to(when)
+    return admitted
+
+
+async def test_accounts_sharing_the_ip_take_turns() -> None:
+    """Three accounts, 200 batch cancels each, fired account after account, 10 in flight each,
+    answered in 5 ms. The IP (100 cancels a window) is the bottleneck: served in turns, each
+    account gets a third of it every window (first come, first served, account 0 took 40 of each
+    window and the others 30), and all three finish at the theoretical pace: six windows."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(trade=None, arrival_jitter=0.0)
+    clients = [ClientLimiter(limits, "api.test", f"key-{n}", 10, shared) for n in range(3)]
+    admitted = await fire_in_blocks(clients, 200, clock, latency=0.005)
+    assert max(max(times) for times in admitted.values()) < 50.1
+    for window in (10, 20, 30, 40):
+        shares = [sum(1 for t in times if window <= t < window + 10) for times in admitted.values()]
+        assert max(shares) - min(shares) <= 1, (window, shares)
+
+
+async def test_a_backlog_does_not_delay_another_accounts_cancel() -> None:
+    """Account A has 1,000 cancels queued for the shared IP pool; account B's one cancel goes at
+    the next freeing of the pool, not after A's backlog."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(uid=Budget(100_000, 10.0), trade=None, arrival_jitter=0.0)
+    a = ClientLimiter(limits, "api.test", "key-a", 100_000, shared)
+    b = ClientLimiter(limits, "api.test", "key-b", 100_000, shared)
+    backlog = [asyncio.ensure_future(a.acquire(CANCEL_BATCH_ORDERS)) for _ in range(1000)]
+    await settle()
+    assert sum(t.done() for t in backlog) == 100  # the IP's whole window
+    cancel = asyncio.ensure_future(b.acquire(CANCEL_BATCH_ORDERS))
+    await settle()
+    assert not cancel.done()
+    for task in backlog:
+        if task.done():
+            answered(task.result())
+    await clock.advance_to(10.0)
+    assert cancel.done()  # at the first freeing, ahead of the 900 A still has queued
+    answered(cancel.result())
+    for task in backlog:
+        task.cancel()
+    await settle()
+
+
+async def test_each_accounts_calls_keep_their_order_across_endpoints() -> None:
+    """Turns are between accounts; within one, calls of different endpoints (different lines of
+    the queue) still go in the order they came, while another account's calls alternate."""
+    clock = ManualClock(start=0.0)
+    shared = Limiter(clock=clock)
+    limits = RateLimits(ip=Budget(40, 10.0), trade=None, arrival_jitter=0.0)
+    a = ClientLimiter(limits, "api.test", "key-a", 1000, shared)
+    b = ClientLimiter(limits, "api.test", "key-b", 1000, shared)
+    for _ in range(8):  # the IP's 40 spent
+        answered(await a.acquire(CANCEL_BATCH_ORDERS))
+    order: list[str] = []
+
+    async def call(client: ClientLimiter, endpoint: Endpoint[Any], name: str) -> None:
+        ticket = await client.acquire(endpoint)
+        order.append(name)
+        answered(ticket)
+
+    plan: list[tuple[ClientLimiter, Endpoint[Any], str]] = [
+        (a, CANCEL_BATCH_ORDERS, "a1"),
+        (a, CANCEL_ORDER, "a2"),
+        (a, CANCEL_BATCH_ORDERS, "a3"),
+        (a, CANCEL_ORDER, "a4"),
+        (b, CANCEL_ORDER, "b1"),
+        (b, CANCEL_BATCH_ORDERS, "b2"),
+    ]
+    tasks = []
+    for client, endpoint, name in plan:
+        tasks.append(asyncio.ensure_future(call(client, endpoint, name)))
+        await settle()
+    await clock.advance(60.0)
+    assert all(t.done() for t in tasks)
+    assert [n for n in order if n.startswith("a")] == ["a1", "a2", "a3", "a4"]
+    assert [n for n in order if n.startswith("b")] == ["b1", "b2"]
+    assert order.index("b1") < order.index("a3")  # b took its turn, not after all of a's
+
+
+# -- pools end when nothing holds them ---------------------------------------------------------
+
+
+async def test_pools_of_closed_clients_are_forgotten_once_nothing_counts() -> None:
+    """400 short-lived clients with distinct keys, one call each: once their charges leave the
+    window, the limiter holds the pools of the clients still open, not one per key ever seen
+    (it held 402)."""
+    clock = ManualClock(start=0.0)
+    limiter = Limiter(clock=clock)
+    limits = RateLimits(ip=Budget(100_000, 10.0), trade=None, arrival_jitter=0.0)
+
+    def closed() -> BaseException:
+        return RuntimeError("closed")
+
+    for n in range(400):
+        client = ClientLimiter(limits, "api.test", f"key-{n}", 10, limiter)
+        answered(await client.acquire(CANCEL_BATCH_ORDERS))
+        await client.aclose(closed)
+        clock.now += 0.01  # 4 s in all: every charge is still in its window
+    assert repr(limiter) == "<Limiter 401 pools>"  # what they spent still counts: kept
+    clock.now += 10.0
+    last = ClientLimiter(limits, "api.test", "key-last", 10, limiter)
+    answered(await last.acquire(CANCEL_BATCH_ORDERS))
+    assert repr(limiter) == "<Limiter 2 pools>"  # the IP pool and the open client's account
+    await last.aclose(closed)
+
+
+async def test_a_pool_that_still_holds_something_is_kept() -> None:
+    """A request still on the wire, or a 429 pause, counts: the next client of the key sees it."""
+    clock = ManualClock(start=0.0)
+    limiter = Limiter(clock=clock)
+    limits = RateLimits(trade=None, arrival_jitter=0.0)
+
+    def closed() -> BaseException:
+        return RuntimeError("closed")
+
+    on_the_wire = ClientLimiter(limits, "api.test", "key-wire", 10, limiter)
+    ticket = await on_the_wire.acquire(CANCEL_BATCH_ORDERS)
+    ticket.mark_sent()
+    paused = ClientLimiter(limits, "api.paused", "key-paused", 10, limiter)
+    answered(await paused.acquire(CANCEL_BATCH_ORDERS))
+    await paused.rate_limited(CANCEL_BATCH_ORDERS, 60.0)
+    await on_the_wire.aclose(closed)
+    await paused.aclose(closed)
+    clock.now += 30.0
+    again = ClientLimiter(limits, "api.test", "key-wire", 10, limiter)
+    assert {s.name.split(":")[0]: s.used for s in again.snapshot()} == {"in-flight": 0}
+    answered(await again.acquire(OPEN_ORDERS))
+    uid = {s.name.split(":")[0]: s.used for s in again.snapshot()}["uid"]
+    assert uid == 10 + OPEN_ORDERS.uid_weight  # the request still on the wire counts
+    paused_again = ClientLimiter(limits, "api.paused", "key-paused", 10, limiter)
+    charges = paused_again.charges(CANCEL_BATCH_ORDERS)
+    assert all(pool.paused_until == 60.0 for pool, _ in charges[:2])  # the ban still holds
+    ticket.mark_answered()
+    ticket.finish()

@@ -7,6 +7,7 @@ is even built when nobody listens.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -16,6 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient, _metrics, _session
+from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.events import (
     CancelDone,
     Event,
@@ -171,3 +173,90 @@ async def test_open_telemetry_instruments(
     used = uid_pool(during["weex.limiter.pool.usage"])
     assert [p.value for p in used] == [20]  # one batch of 26 ids, sent twice (a 429, then ok)
     assert uid_pool(after.get("weex.limiter.pool.usage", [])) == [], "closed: not reported"
+
+
+async def test_a_hook_raising_cancelled_error_changes_no_report_and_no_cancel(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``CancelledError`` out of a hook is the hook's bug, not a cancellation of the caller:
+    every order is still cancelled and reported so, and the flatten still proves it flat."""
+
+    def broken(event: Event) -> None:
+        raise asyncio.CancelledError
+
+    ids = exchange.open_orders(API_KEY, 30)
+    async with client_for(exchange, on_event=broken) as client:
+        report = await client.cancel_orders(ids=ids)
+        exchange.open_orders(API_KEY, 5)
+        flat = await client.cancel_everything()
+    assert report.all_cancelled
+    assert sorted(report.cancelled) == sorted(ids)
+    assert flat.flat
+    assert "on_event raised on RequestDone" in caplog.text
+
+
+def test_an_async_hook_is_refused_at_construction() -> None:
+    async def hook(event: Event) -> None:
+        pass
+
+    class AsyncCallable:
+        async def __call__(self, event: Event) -> None:
+            pass
+
+    for bad in (hook, AsyncCallable(), "not a function"):
+        with pytest.raises(ConfigurationError, match="on_event"):
+            WeexClient(Credentials("k", "s", "p"), on_event=bad)  # type: ignore[arg-type]
+
+
+async def test_a_hook_returning_an_awaitable_is_logged_not_awaited(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def work(event: Event) -> None:
+        raise AssertionError("never run")
+
+    ids = exchange.open_orders(API_KEY, 3)
+    async with client_for(exchange, on_event=lambda event: work(event)) as client:
+        report = await client.cancel_orders(ids=ids)
+    assert report.all_cancelled
+    assert "on_event returned an awaitable" in caplog.text
+
+
+async def test_a_429_the_ledger_cannot_explain_names_the_trade_cap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A desk turned the SDK's trade cap off; the exchange does cap trade calls at 10 a second.
+    The 11th batch cancel of a burst gets a 429 while every pool had room: a WARNING and the
+    event say which undocumented limit could explain it."""
+    exchange = FakeExchange(trade_cap=10, ban=0.01)
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    ids = exchange.open_orders(API_KEY, 20)
+    events: list[Event] = []
+    limits = RateLimits(trade=None, ban=0.01)
+    async with client_for(exchange, rate_limits=limits, on_event=events.append) as client:
+        await asyncio.gather(
+            *(client.cancel_batch_orders(ids=[i]) for i in ids), return_exceptions=True
+        )
+    limited = [e for e in events if isinstance(e, RateLimited)]
+    assert limited  # the first is unexplained; those already on the wire find the pools paused
+    assert "trade calls per second" in (limited[0].unexplained or "")
+    assert "RateLimits(trade=None)" in (limited[0].unexplained or "")
+    assert "HTTP 429 on cancel_batch_orders that the rate limits do not explain" in caplog.text
+
+
+async def test_a_429_when_a_pool_is_at_its_budget_is_explained(
+    exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = exchange.open_orders(API_KEY, 2)
+    events: list[Event] = []
+    limits = RateLimits(uid=Budget(20, 10.0), trade=None, ban=0.01)
+    once = RetryPolicy(max_attempts=1)
+    async with client_for(
+        exchange, rate_limits=limits, on_event=events.append, retry=once
+    ) as client:
+        await client.cancel_batch_orders(ids=ids[:1])
+        exchange.faults.next(Fault.RATE_LIMIT, path="/capi/v2/order/cancel_batch_orders")
+        with pytest.raises(RateLimitError):
+            await client.cancel_batch_orders(ids=ids[1:])  # the account's window is full: 20/20
+    (limited,) = [e for e in events if isinstance(e, RateLimited)]
+    assert limited.unexplained is None
+    assert "do not explain" not in caplog.text

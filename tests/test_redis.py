@@ -127,14 +127,44 @@ async def test_settle_restamps_a_charge_on_redis_clock(ledger: RedisLedger) -> N
     assert before - 250 <= stamps[answered[0].encode()] <= after - 250
     assert before <= stamps[given_up[0].encode()] <= after
     assert await ledger.client.get(f"{key}:used") == b"2"  # re-stamped, not charged again
-    await ledger.client.zrem(key, answered[0])  # as if it had expired
-    assert await ledger.settle([(key, 5.0, answered[0])], 0.25) == 0  # never brought back
-    assert await ledger.client.zcard(key) == 1
+    await ledger.client.zrem(key, answered[0])  # as if it had expired (a stalled process)
+    await ledger.client.decrby(f"{key}:used", 1)
+    # its request counts at the exchange whatever happened to the ledger: charged again
+    assert await ledger.settle([(key, 5.0, answered[0])], 0.25) == 0
+    assert await ledger.client.zcard(key) == 2
+    assert await ledger.client.get(f"{key}:used") == b"2"
+
+
+async def test_a_charge_on_the_wire_is_asked_about_again_one_window_later(
+    ledger: RedisLedger,
+) -> None:
+    """A call that does not fit because of a charge on the wire is told the earliest moment it
+    could: one window from now (if that request were answered now), not a lease later."""
+    key = ledger.key("wire")
+    await ledger.reserve([(key, 1, 5.0, 1)])
+    wait, _ = await ledger.try_reserve([(key, 1, 5.0, 1)])
+    assert 4.9 < wait <= 5.0
+
+
+async def test_a_charge_is_held_a_lease_ahead_and_renewed(ledger: RedisLedger) -> None:
+    """A charge on the wire counts until a lease from its last renewal plus its window: a request
+    answered late never lets another process spend its weight."""
+    key = ledger.key("held")
+    before = await redis_ms(ledger)
+    member = await ledger.reserve([(key, 10, 5.0, 1)])
+    stamps = dict(await ledger.client.zrange(key, 0, -1, withscores=True))
+    assert stamps[member[0].encode()] >= before + ledger.lease * 1000
+    await asyncio.sleep(0.2)
+    renewed = await redis_ms(ledger)
+    await ledger.hold([(key, 5.0, member[0])])
+    stamps = dict(await ledger.client.zrange(key, 0, -1, withscores=True))
+    assert stamps[member[0].encode()] >= renewed + ledger.lease * 1000
 
 
 async def test_a_later_stamp_keeps_the_pool_keys_alive(ledger: RedisLedger) -> None:
     """A charge given up late counts one window from then: its pool's keys must not expire with
     the reservation's time to live (one window and a second from the reservation)."""
+    ledger.lease = 0.0  # a charge counted from its reservation, as a stalled process's is
     key = ledger.key("late")
     member = await ledger.reserve([(key, 10, 0.6, 1)])  # keys live 1.6 s
     await asyncio.sleep(0.5)

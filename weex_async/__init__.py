@@ -16,12 +16,14 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    ClosePositionResult,
     FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
     SymbolReport,
+    TriggerOrder,
 )
 
 try:
@@ -35,6 +37,7 @@ __all__ = [
     "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
+    "ClosePositionResult",
     "Credentials",
     "FlattenReport",
     "Heartbeat",
@@ -48,6 +51,7 @@ __all__ = [
     "RetryPolicy",
     "ServerTime",
     "SymbolReport",
+    "TriggerOrder",
     "WeexAuth",
     "WeexClient",
     "sign",

@@ -17,28 +17,35 @@ from typing import Any, ClassVar
 import attrs
 
 from ._checks import ApiVersion, Key, check_symbol, checked_names, order_names
-from ._endpoints import Call, Endpoint
+from ._endpoints import Call, Endpoint, request
 from .errors import BadRequestError, InvalidRequestError
 from .models import (
     BatchCancelResult,
     CancelAllResult,
     CancelOrderResult,
+    ClosePositionResult,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
+    TriggerOrder,
 )
 
 __all__ = [
     "NOT_SENT",
     "OUTCOME_UNKNOWN",
+    "TRIGGER_PAGE",
     "Api",
+    "ClosePositionItem",
     "Placement",
     "accepted",
     "acks",
     "decimal_text",
     "order_prices",
 ]
+
+#: Trigger orders per listing: the most WEEX's V2 and V3 pages document (``limit`` up to 100).
+TRIGGER_PAGE = 100
 
 #: ``OrderAck.error_code`` of an order the exchange's answer did not mention, or whose request
 #: got no clear answer: it may be live.
@@ -97,6 +104,28 @@ def acks(orders: Sequence[OrderRequest], answered: dict[str, OrderAck]) -> tuple
             "not in the exchange's answer: the order may be live (look it up by client_oid)",
         )
         for order in orders
+    )
+
+
+@attrs.frozen
+class ClosePositionItem:
+    """One item of ``closePositions`` (V2 and V3): ids as strings or JSON numbers."""
+
+    positionId: str
+    success: bool = False
+    successOrderId: str = ""
+    errorMessage: str = ""
+
+
+def _closed_positions(answer: tuple[ClosePositionItem, ...]) -> tuple[ClosePositionResult, ...]:
+    return tuple(
+        ClosePositionResult(
+            position_id=item.positionId,
+            success=item.success,
+            order_id=item.successOrderId if item.successOrderId not in ("", "0") else "",
+            error_message=item.errorMessage,
+        )
+        for item in answer
     )
 
 
@@ -195,3 +224,25 @@ class Api(abc.ABC):
     @abc.abstractmethod
     def order_detail(self, order_id: str | int) -> Call[Order]:
         """One order, open or not."""
+
+    @abc.abstractmethod
+    def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
+        """One page (from 0) of the account's closed orders, the most recently closed first."""
+
+    @abc.abstractmethod
+    def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
+        """The first page (up to ``TRIGGER_PAGE``) of the open trigger orders."""
+
+    @abc.abstractmethod
+    def cancel_all_triggers(self, symbol: str | None) -> Call[CancelAllResult]:
+        """Cancel every open trigger order (of one symbol)."""
+
+    def close_positions(self, symbol: str | None) -> Call[tuple[ClosePositionResult, ...]]:
+        """Market-close every open position (of one symbol): never retried once it may have
+        been sent. Both versions spell it alike (path and weights aside)."""
+        check_symbol(symbol)
+        body = {"symbol": symbol} if symbol is not None else {}
+        return request(self.close_positions_endpoint, _closed_positions, body=body)
+
+    #: the version's ``closePositions`` endpoint
+    close_positions_endpoint: ClassVar[Endpoint[tuple[ClosePositionItem, ...]]]

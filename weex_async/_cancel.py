@@ -21,13 +21,17 @@ authentication or permission refusal stops the run. What is still unknown at the
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar
+
+import attrs
 
 from ._api import Api
 from ._checks import Key, name_problem
+from ._endpoints import Again, Call, Endpoint
 from ._limiter import Priority
 from ._session import DeadlineReached, Session, Trace
 from .errors import (
@@ -37,13 +41,21 @@ from .errors import (
     ClientClosedError,
     OrderNotFoundError,
     PermissionDeniedError,
-    UnexpectedResponseError,
     WeexAPIError,
     WeexError,
 )
-from .models import BatchCancelResult, CancelOrderResult, CancelReport
+from .models import BatchCancelResult, CancelOrderResult, CancelReport, Order
 
-__all__ = ["MAYBE_CANCELLED_EARLIER", "BatchLimit", "CancelRun", "refusal", "wait_all"]
+__all__ = [
+    "MAYBE_CANCELLED_EARLIER",
+    "BatchLimit",
+    "CancelRun",
+    "Outcome",
+    "Verdict",
+    "canonical_id",
+    "refusal",
+    "wait_all",
+]
 
 log = logging.getLogger("weex_async")
 
@@ -53,6 +65,8 @@ TOO_MANY_IDS = "40912"
 MAYBE_CANCELLED_EARLIER = "an earlier attempt that got no answer may have cancelled it"
 #: Batches answered 404 or 410 (V2 retired) before a run sends no more: one could be a proxy's.
 RETIRED_CONFIRMED = 2
+#: Orders per listing page (open orders, order history): WEEX's largest.
+PAGE = 100
 #: The reason of an order a closed client did not send.
 NOT_SENT_CLOSED = "not sent: the client was closed"
 
@@ -85,8 +99,43 @@ class BatchLimit:
         self.size = max(1, min(self.size, size))
 
 
-class IncompleteAnswerError(UnexpectedResponseError):
-    """A batch cancel's answer gave no clear verdict on some of its orders (asked again)."""
+class Verdict(enum.Enum):
+    """What a ``CancelRun`` knows of one order when it ends (``CancelReport`` groups them)."""
+
+    #: the exchange said it was cancelled (in a batch's answer, or a lookup says ``canceled``)
+    CANCELLED = "cancelled"
+    #: failed, certainly not cancelled by this run: never sent (malformed, the key refused, the
+    #: deadline passed, the client closed)
+    NOT_SENT = "not_sent"
+    #: failed: the exchange answered and refused to cancel it (not a "not found")
+    REFUSED = "refused"
+    #: failed: the exchange found no open order by that name: already filled or cancelled
+    NOT_FOUND = "not_found"
+    #: failed: a lookup found it closed other than by a cancel (filled, rejected, expired)
+    CLOSED = "closed"
+    #: may or may not have been cancelled (an attempt went unanswered, the answers were unclear)
+    UNKNOWN = "unknown"
+
+    @property
+    def gone(self) -> bool:
+        """The exchange says the order is no longer open (not found, or found closed)."""
+        return self in (Verdict.NOT_FOUND, Verdict.CLOSED)
+
+
+@attrs.frozen
+class Outcome:
+    """One order's verdict, and why (the text of ``CancelReport.failed`` / ``unknown``).
+
+    Other runs read ``verdict``, never ``reason``: the text is for people.
+    """
+
+    verdict: Verdict
+    reason: str = ""
+
+
+def canonical_id(name: str) -> str:
+    """An exchange id as the exchange reads it: a number (``"0596"`` is order ``596``)."""
+    return str(int(name)) if name.isdigit() else name
 
 
 def _is_not_found(item: CancelOrderResult) -> bool:
@@ -113,7 +162,14 @@ class CancelRun:
         deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
         limit: the session's learned batch size (lowered on "too many ids").
         confirm: look up what is still unknown at the end.
+
+    After ``run``, ``outcomes`` holds every order's typed ``Outcome`` (what ``cancel_everything``
+    reads); the ``CancelReport`` it returns says the same for people.
     """
+
+    #: Settle unknowns by listing and order-history pages before single lookups (``False``:
+    #: lookups only, as before; the benchmarks compare both in one run).
+    pages_first: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -134,9 +190,8 @@ class CancelRun:
         self._limit = limit
         self._confirm = confirm
         self._loop = asyncio.get_running_loop()
-        self.cancelled: dict[str, None] = {}
-        self.failed: dict[str, str] = {}
-        self.unknown: dict[str, str] = {}
+        #: every order's outcome so far, by the name it was asked for
+        self.outcomes: dict[str, Outcome] = {}
         self.calls = 0
         #: why nothing more is sent (the key was refused), once it is so
         self._stopped: str | None = None
@@ -144,11 +199,16 @@ class CancelRun:
         self._retired = 0
         #: the batches running now, and what their attempts did
         self._running: dict[asyncio.Task[None], Trace] = {}
+        #: unknown orders the exchange said are not open ("not found" after an unanswered
+        #: attempt): the order history says whether they were cancelled or filled
+        self._not_open: set[str] = set()
 
     # -- the run -----------------------------------------------------------------------------------
 
     async def run(self, names: Sequence[str], batch_size: int) -> CancelReport:
-        """Cancel ``names`` (distinct; each checked here) in batches of ``batch_size``."""
+        """Cancel ``names`` (each checked here; repeats are cancelled once) in batches of
+        ``batch_size``."""
+        names = list(dict.fromkeys(names))
         try:
             valid = self._checked(names)
             batches = [valid[i : i + batch_size] for i in range(0, len(valid), batch_size)]
@@ -156,29 +216,54 @@ class CancelRun:
                 await self._gather([self._batch(batches[0])])  # one first: is the key right?
                 batches = batches[1:]
             await self._gather([self._batch(batch) for batch in batches])
-            if self._confirm and self.unknown:
+            if self._confirm and self._unknown():
                 await self._confirm_unknown()
         except Exception as exc:  # a bug of ours must not cost the report
             log.exception("cancel_orders: unexpected error")
-            self._settle(names, "unknown", f"unexpected error: {_describe(exc)}")
-        self._settle(names, "unknown", "no verdict was recorded for it")  # never lose an order
-        order = {name: index for index, name in enumerate(names)}
+            self._settle(names, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
+        self._settle(names, Verdict.UNKNOWN, "no verdict was recorded for it")  # never lose one
+        self.outcomes = {name: self.outcomes[name] for name in names}
         return CancelReport(
-            cancelled=tuple(sorted(self.cancelled, key=order.__getitem__)),
-            failed=dict(sorted(self.failed.items(), key=lambda kv: order[kv[0]])),
-            unknown=dict(sorted(self.unknown.items(), key=lambda kv: order[kv[0]])),
+            cancelled=tuple(
+                name for name, o in self.outcomes.items() if o.verdict is Verdict.CANCELLED
+            ),
+            failed={
+                name: o.reason
+                for name, o in self.outcomes.items()
+                if o.verdict not in (Verdict.CANCELLED, Verdict.UNKNOWN)
+            },
+            unknown={
+                name: o.reason for name, o in self.outcomes.items() if o.verdict is Verdict.UNKNOWN
+            },
             calls=self.calls,
         )
 
+    def _unknown(self) -> list[str]:
+        return [name for name, o in self.outcomes.items() if o.verdict is Verdict.UNKNOWN]
+
     def _checked(self, names: Sequence[str]) -> list[str]:
-        """The names that can be sent; each malformed one is failed, "not sent", on its own."""
+        """The names that can be sent; each malformed one is failed, "not sent", on its own.
+
+        Exchange ids are read by the exchange as numbers (V3 sends them so): two spellings of one
+        number (``"596"``, ``"0596"``) are one order, sent once; the other spelling is failed,
+        not sent, saying which was sent. Answers are matched by the number, so an order the
+        exchange cancelled is reported cancelled under the spelling asked for.
+        """
         valid = []
+        spelled: dict[str, str] = {}
         for name in names:
             problem = name_problem(self._key, name, self._api.cid_pattern)
+            if problem is None and self._key == "ids":
+                first = spelled.setdefault(canonical_id(name), name)
+                if first != name:
+                    problem = (
+                        f"order id {name!r} is order {canonical_id(name)}, already asked for "
+                        f"as {first!r} (sent once)"
+                    )
             if problem is None:
                 valid.append(name)
             else:
-                self.failed[name] = f"not sent: {problem}"
+                self.outcomes[name] = Outcome(Verdict.NOT_SENT, f"not sent: {problem}")
         return valid
 
     async def _gather(self, jobs: Iterable[Awaitable[None]]) -> None:
@@ -207,7 +292,7 @@ class CancelRun:
 
     async def _batch(self, names: list[str]) -> None:
         if self._stopped is not None:
-            self._settle(names, "failed", f"not sent: {self._stopped}")
+            self._settle(names, Verdict.NOT_SENT, f"not sent: {self._stopped}")
             return
         pending = list(names)
         trace = Trace()
@@ -215,20 +300,26 @@ class CancelRun:
         assert task is not None  # _batch always runs as a task of _gather
         self._running[task] = trace
 
-        def absorb(result: BatchCancelResult) -> None:
+        def absorb(result: BatchCancelResult) -> Again | None:
+            """Record the verdicts; ask the session to send again for the orders left."""
             pending[:] = self._absorb(result, pending, maybe_sent=trace.unclear)
             if pending:
-                raise IncompleteAnswerError(
-                    f"{len(pending)} order(s) missing from the exchange's answer, or contradicted",
-                    status_code=200,
-                    body="",
+                return Again(
+                    f"{len(pending)} order(s) missing from the exchange's answer, or contradicted"
                 )
+            return None
 
         call = self._api.cancel_batch(self._key, names, self._symbol).then(absorb)
         try:
-            await self._session.send(
+            left = await self._session.send(
                 call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
             )
+            if left is not None:
+                self._settle(
+                    pending,
+                    Verdict.UNKNOWN,
+                    f"no clear verdict in the answers to {trace.sent} attempt(s)",
+                )
         except asyncio.CancelledError:
             if self._stopped is None:
                 raise  # the caller was cancelled
@@ -238,10 +329,10 @@ class CancelRun:
         except ClientClosedError:
             if trace.unclear:
                 self._settle(
-                    pending, "unknown", "the client was closed after an unanswered attempt"
+                    pending, Verdict.UNKNOWN, "the client was closed after an unanswered attempt"
                 )
             else:
-                self._settle(pending, "failed", NOT_SENT_CLOSED)
+                self._settle(pending, Verdict.NOT_SENT, NOT_SENT_CLOSED)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
             self._stop(f"the exchange refused this key ({refusal(exc)})")
@@ -260,47 +351,49 @@ class CancelRun:
                 await self._gather([self._batch(pending[:half]), self._batch(pending[half:])])
             else:
                 self._refused(pending, exc, maybe_sent=trace.unclear)
-        except IncompleteAnswerError:
-            self._settle(
-                pending, "unknown", f"no clear verdict in the answers to {trace.sent} attempt(s)"
-            )
         except WeexError as exc:
             if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
                 self._refused(pending, exc, maybe_sent=trace.unclear)
             else:
                 self._settle(
-                    pending, "unknown", f"no answer after {trace.sent} attempt(s): {_describe(exc)}"
+                    pending,
+                    Verdict.UNKNOWN,
+                    f"no answer after {trace.sent} attempt(s): {_describe(exc)}",
                 )
         except Exception as exc:  # not ours to fix here: this batch is unknown, the rest go on
             log.exception("cancel_orders: unexpected error in a batch")
-            self._settle(pending, "unknown", f"unexpected error: {_describe(exc)}")
+            self._settle(pending, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
         finally:
             self.calls += trace.sent
             self._running.pop(task, None)
 
     def _not_sent(self, names: list[str], trace: Trace, why: str) -> None:
         if trace.unclear:
-            self._settle(names, "unknown", f"an attempt went unanswered, then {why}")
+            self._settle(names, Verdict.UNKNOWN, f"an attempt went unanswered, then {why}")
         else:
-            self._settle(names, "failed", f"not sent: {why}")
+            self._settle(names, Verdict.NOT_SENT, f"not sent: {why}")
 
     def _deadline(self, names: list[str], trace: Trace, exc: DeadlineReached) -> None:
         if exc.in_flight:
             self._settle(
-                names, "unknown", f"deadline reached with attempt {exc.attempts} unanswered"
+                names, Verdict.UNKNOWN, f"deadline reached with attempt {exc.attempts} unanswered"
             )
         elif trace.unclear:
             last = _describe(exc.last_error) if exc.last_error else "unanswered"
             self._settle(
-                names, "unknown", f"deadline reached after {exc.attempts} attempt(s): {last}"
+                names,
+                Verdict.UNKNOWN,
+                f"deadline reached after {exc.attempts} attempt(s): {last}",
             )
         elif trace.sent == 0:
-            self._settle(names, "failed", "not sent: the deadline passed before it could be sent")
+            self._settle(
+                names, Verdict.NOT_SENT, "not sent: the deadline passed before it could be sent"
+            )
         else:
             last = _describe(exc.last_error) if exc.last_error else "refused"
             self._settle(
                 names,
-                "failed",
+                Verdict.REFUSED,
                 f"not cancelled: the exchange refused it ({last}); the deadline passed before "
                 "another attempt",
             )
@@ -312,29 +405,36 @@ class CancelRun:
 
         Never optimistic: two items that disagree on one order, or an order named only in the
         top-level echo of a call whose ``result`` is false, give no verdict (asked again).
+        Exchange ids are matched as the exchange reads them (numbers: ``"0596"`` is ``"596"``).
         """
         verdicts: dict[str, set[bool]] = {}
         reasons: dict[str, CancelOrderResult] = {}
         use_order_id = self._key == "ids"
+        key = canonical_id if use_order_id else str
         for item in (*result.cancel_order_result_list, *result.fail_infos):
-            name = item.order_id if use_order_id else item.client_oid
+            name = key(item.order_id if use_order_id else item.client_oid)
             failed = not item.result or item in result.fail_infos
             verdicts.setdefault(name, set()).add(not failed)
             if failed:
                 reasons[name] = item
-        echoed = set(result.order_ids if use_order_id else result.client_oids)
+        echoed = {key(name) for name in (result.order_ids if use_order_id else result.client_oids)}
         still_pending: list[str] = []
         for name in pending:
-            verdict = verdicts.get(name)
-            if verdict == {True} or (verdict is None and result.result and name in echoed):
-                self.cancelled[name] = None
+            verdict = verdicts.get(key(name))
+            if verdict == {True} or (verdict is None and result.result and key(name) in echoed):
+                self.outcomes[name] = Outcome(Verdict.CANCELLED)
             elif verdict == {False}:
-                item = reasons[name]
+                item = reasons[key(name)]
                 reason = item.err_msg or item.err_code or "refused by the exchange"
-                if maybe_sent and _is_not_found(item):
-                    self.unknown[name] = f"{reason} ({MAYBE_CANCELLED_EARLIER})"
+                if not _is_not_found(item):
+                    self.outcomes[name] = Outcome(Verdict.REFUSED, reason)
+                elif maybe_sent:
+                    self.outcomes[name] = Outcome(
+                        Verdict.UNKNOWN, f"{reason} ({MAYBE_CANCELLED_EARLIER})"
+                    )
+                    self._not_open.add(name)  # closed: by the lost attempt, or filled
                 else:
-                    self.failed[name] = reason
+                    self.outcomes[name] = Outcome(Verdict.NOT_FOUND, reason)
             else:  # not mentioned, or contradicted
                 still_pending.append(name)
         return still_pending
@@ -342,40 +442,152 @@ class CancelRun:
     def _refused(self, names: list[str], error: WeexAPIError, *, maybe_sent: bool) -> None:
         reason = refusal(error)
         if maybe_sent:
-            self._settle(names, "unknown", f"refused ({reason}) after an unanswered attempt")
+            self._settle(names, Verdict.UNKNOWN, f"refused ({reason}) after an unanswered attempt")
         else:
-            self._settle(names, "failed", reason)
+            self._settle(names, Verdict.REFUSED, reason)
 
-    def _settle(
-        self, names: Iterable[str], outcome: Literal["failed", "unknown"], reason: str
-    ) -> None:
+    def _settle(self, names: Iterable[str], verdict: Verdict, reason: str) -> None:
         """Give every name that has no outcome yet this one."""
         for name in names:
-            if name in self.cancelled or name in self.failed or name in self.unknown:
-                continue
-            if outcome == "failed":
-                self.failed[name] = reason
-            else:
-                self.unknown[name] = reason
+            if name not in self.outcomes:
+                self.outcomes[name] = Outcome(verdict, reason)
 
     # -- confirming what is unknown ----------------------------------------------------------------
 
     async def _confirm_unknown(self) -> None:
-        """Look each unknown order up (by exchange id), at cancel priority, within the deadline:
-        cancelled, filled (failed), or still open (cancelled again, once)."""
+        """Settle the orders still unknown (by exchange id) by the cheapest look that answers
+        them, at cancel priority, within the deadline:
+
+        1. the open-orders listing, pages of ``PAGE``: an order on it is still open and is
+           cancelled again at once; one absent from a complete listing (the last page short) is
+           closed, by this run's cancel or otherwise;
+        2. the order history, pages of ``PAGE``, most recently closed first, for the closed
+           ones: ``canceled`` is cancelled, another final status is failed; any other status
+           settles nothing;
+        3. a single-order lookup for what neither settled (cancelled, closed, or open and
+           cancelled again).
+
+        Pages are read only while they cost less (in the rate-limit pools) than the lookups
+        they can save; a page that fails, or repeats one already read, ends its step.
+        """
         if self._key != "ids" or self._stopped is not None or self._session.closed:
             return  # WEEX's order detail takes exchange ids only
         if self._time_left() <= 0:
             return
+        unknown = self._unknown()
+        lookup = self._lookup_cost()
+        listing = self._cost(self._api.open_orders(None, PAGE, 0).endpoint)
+        history = self._cost(self._api.order_history(None, PAGE, 0).endpoint)
+        # What the exchange already said is not open needs no listing; for the rest, a listing
+        # pays when, with a history page, it costs less than the lookups it replaces.
+        maybe_open = [name for name in unknown if name not in self._not_open]
+        worth = self.pages_first and len(maybe_open) * lookup >= listing + history
+        pages = int(len(maybe_open) * lookup / listing) if worth else 0
+        open_now, complete = await self._listed(pages)
+        again = [name for name in maybe_open if canonical_id(name) in open_now]
+        closed = [
+            name
+            for name in unknown
+            if name in self._not_open or (complete and canonical_id(name) not in open_now)
+        ]
+        settled_elsewhere = {*again, *closed}
+        to_look = [name for name in unknown if name not in settled_elsewhere]
         still_open: list[str] = []
-        await self._gather([self._lookup(name, still_open) for name in list(self.unknown)])
-        if still_open:
-            for name in still_open:
-                del self.unknown[name]
-            size = self._limit.size
-            await self._gather(
-                [self._batch(still_open[i : i + size]) for i in range(0, len(still_open), size)]
+
+        async def look() -> None:
+            await self._from_history(closed, lookup)
+            left = [n for n in closed if self.outcomes[n].verdict is Verdict.UNKNOWN]
+            await self._gather([self._lookup(name, still_open) for name in [*to_look, *left]])
+
+        await self._gather([self._cancel_again(again), look()])
+        await self._cancel_again(still_open)
+
+    def _lookup_cost(self) -> float:
+        return self._cost(self._api.order_detail("1").endpoint)
+
+    def _cost(self, endpoint: Endpoint[Any]) -> float:
+        """The largest share of one window's budget a call takes from any pool."""
+        limits = self._session.rate_limits
+        return max(endpoint.ip_weight / limits.ip.weight, endpoint.uid_weight / limits.uid.weight)
+
+    async def _cancel_again(self, names: list[str]) -> None:
+        """Batch-cancel again orders found still open (their earlier outcome is dropped)."""
+        for name in names:
+            del self.outcomes[name]
+        size = self._limit.size
+        await self._gather([self._batch(names[i : i + size]) for i in range(0, len(names), size)])
+
+    async def _page(self, call: Call[tuple[Order, ...]]) -> tuple[Order, ...] | None:
+        """One listing page at cancel priority; ``None`` when it could not be read."""
+        trace = Trace()
+        try:
+            return await self._session.send(
+                call.at_priority(Priority.CANCEL),
+                retry_unclear=True,
+                deadline_at=self._deadline_at,
+                trace=trace,
             )
+        except (Exception, DeadlineReached) as exc:
+            log.debug("cancel_orders: a listing failed (%s)", _describe(exc))
+            return None
+        finally:
+            self.calls += trace.sent
+
+    async def _listed(self, pages: int) -> tuple[set[str], bool]:
+        """The ids (as the exchange reads them) that up to ``pages`` pages of open orders show
+        open, and whether they are all of them (a page shorter than ``PAGE`` was read)."""
+        seen: set[str] = set()
+        for page in range(pages):
+            if self._time_left() <= 0:
+                break
+            orders = await self._page(self._api.open_orders(self._symbol, PAGE, page))
+            if orders is None:
+                break
+            seen.update(canonical_id(order.order_id) for order in orders if order.is_open)
+            if len(orders) < PAGE:
+                return seen, True
+        return seen, False
+
+    async def _from_history(self, names: list[str], lookup: float) -> None:
+        """Settle closed ``names`` from the order history, most recently closed first, spending
+        on pages at most what the lookups of ``names`` would cost."""
+        sought = {
+            canonical_id(name): name
+            for name in names
+            if self.outcomes[name].verdict is Verdict.UNKNOWN
+        }
+        history = self._cost(self._api.order_history(None, PAGE, 0).endpoint)
+        # Never spend more on pages than the lookups they could save would cost.
+        pages = int(len(sought) * lookup / history) if self.pages_first else 0
+        met: set[str] = set()
+        page = 0
+        while sought and page < pages and self._time_left() > 0:
+            orders = await self._page(self._api.order_history(self._symbol, PAGE, page))
+            if orders is None:
+                return
+            ids = {canonical_id(order.order_id) for order in orders}
+            if not ids - met:  # nothing new: the end, or a page parameter not honoured
+                return
+            met |= ids
+            for order in orders:
+                name = sought.get(canonical_id(order.order_id))
+                if name is None or self.outcomes[name].verdict is not Verdict.UNKNOWN:
+                    continue
+                if order.is_cancelled:
+                    self.outcomes[name] = Outcome(Verdict.CANCELLED)
+                elif not order.is_open:
+                    self.outcomes[name] = Outcome(
+                        Verdict.CLOSED, f"{order.status.lower()} (found in the order history)"
+                    )
+                else:
+                    continue  # not final: a lookup settles it
+                del sought[canonical_id(order.order_id)]
+            if len(orders) < PAGE:
+                return
+            page += 1
+
+    def _unknown_because(self, name: str, more: str) -> None:
+        self.outcomes[name] = Outcome(Verdict.UNKNOWN, f"{self.outcomes[name].reason}; {more}")
 
     async def _lookup(self, name: str, still_open: list[str]) -> None:
         trace = Trace()
@@ -385,19 +597,18 @@ class CancelRun:
                 call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
             )
         except OrderNotFoundError:
-            self.unknown[name] += "; the lookup found no such order"
+            self._unknown_because(name, "the lookup found no such order")
             return
         except (Exception, DeadlineReached) as exc:
-            self.unknown[name] += f"; the lookup failed ({_describe(exc)})"
+            self._unknown_because(name, f"the lookup failed ({_describe(exc)})")
             return
         finally:
             self.calls += trace.sent
-        status = order.status.lower()
-        if status in ("canceled", "cancelled"):
-            del self.unknown[name]
-            self.cancelled[name] = None
-        elif order.is_open:
+        if order.is_cancelled:
+            self.outcomes[name] = Outcome(Verdict.CANCELLED)
+        elif order.is_open:  # any status not documented as final: cancel it again
             still_open.append(name)
         else:
-            del self.unknown[name]
-            self.failed[name] = f"{status} (found by lookup)"
+            self.outcomes[name] = Outcome(
+                Verdict.CLOSED, f"{order.status.lower()} (found by lookup)"
+            )

@@ -7,6 +7,7 @@ is in docs/weex-facts.md.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Iterable
@@ -29,7 +30,8 @@ __all__ = [
     "Key",
     "check_batch_size",
     "check_deadline",
-    "check_period",
+    "check_hook",
+    "check_setting",
     "check_symbol",
     "checked_symbols",
     "checked_names",
@@ -220,13 +222,45 @@ def check_deadline(value: object) -> float | None:
     return float(value)
 
 
-def check_period(name: str, value: object) -> float:
-    """A period in seconds (a setting such as a heartbeat's): a positive finite number."""
+def check_setting(name: str, value: object, *, zero: bool = False) -> float:
+    """A setting measured in seconds or weight: a finite number > 0 (``zero``: >= 0).
+
+    ``inf`` or ``nan`` (a window, a ban, a jitter) can only hang the limiter or make every call
+    fail, and 0 or less can only break its contract, so they are refused where they are set.
+
+    Raises:
+        ConfigurationError: naming the setting and the value (a setting is never a secret).
+    """
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or value <= 0
+        or value < 0
+        or (value == 0 and not zero)
     ):
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+        wanted = "a finite number >= 0" if zero else "a finite number > 0"
+        raise ConfigurationError(f"{name} must be {wanted}, got {value!r}")
+    return value
+
+
+def check_hook(name: str, hook: object) -> None:
+    """A hook: ``None``, or a plain (synchronous) callable.
+
+    A coroutine function is refused: it would be called and never awaited (its work silently
+    lost), and awaiting it on the event loop would let a slow hook hold up the calls it reports.
+
+    Raises:
+        ConfigurationError: not callable, or an ``async def`` function (or object whose
+            ``__call__`` is one).
+    """
+    if hook is None:
+        return
+    if not callable(hook):
+        raise ConfigurationError(f"{name} must be a function, got {type(hook).__name__}")
+    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+        getattr(hook, "__call__", None)  # noqa: B004 (an object whose __call__ is async)
+    ):
+        raise ConfigurationError(
+            f"{name} must be a plain function, not an async one: it is called synchronously on "
+            "the event loop; to do async work, hand the event to a queue or create a task"
+        )

@@ -32,6 +32,7 @@ from ._placing import place_all
 from ._retry import RetryPolicy
 from ._session import (
     DEFAULT_BASE_URL,
+    DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIME_SYNC_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -47,11 +48,13 @@ from .models import (
     CancelAllResult,
     CancelOrderResult,
     CancelReport,
+    ClosePositionResult,
     FlattenReport,
     Order,
     OrderAck,
     OrderRequest,
     ServerTime,
+    TriggerOrder,
 )
 
 __all__ = ["API", "DEFAULT_BASE_URL", "WeexClient"]
@@ -89,9 +92,13 @@ class WeexClient:
             connection handling (the ``aiohttp`` extra, ``httpx-aiohttp``), which costs less CPU
             per request. Sized to ``max_in_flight`` like the default.
         on_event: called with each ``weex_async.events`` event (a request answered, a retry, a
-            429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics; an
-            exception it raises is logged and dropped. With the ``otel`` extra the same events
-            feed OpenTelemetry instruments (docs/monitoring.md).
+            429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics: a plain
+            function (an ``async def`` one is refused); anything it raises is logged and
+            dropped. With the ``otel`` extra the same events feed OpenTelemetry instruments
+            (docs/monitoring.md).
+        keepalive_expiry: seconds an idle connection is kept open for the next request (300 by
+            default, httpx's own is 5), so that a kill switch fired after minutes of quiet finds
+            its connections open; one the exchange closed meanwhile is replaced when next taken.
     """
 
     def __init__(
@@ -112,6 +119,7 @@ class WeexClient:
         api_version: ApiVersion = "v2",
         http_backend: HttpBackend = "httpx",
         on_event: EventHook | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         check_batch_size(batch_size, setting=True)
         if api_version not in API_VERSIONS:
@@ -132,6 +140,7 @@ class WeexClient:
             http_backend=http_backend,
             time_call=self._api.server_time(),
             on_event=on_event,
+            keepalive_expiry=keepalive_expiry,
         )
         self._batch_limit = BatchLimit(min(batch_size, self._api.max_ids))
 
@@ -193,7 +202,9 @@ class WeexClient:
         return self._session.time_offset_ms
 
     def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
-        """A snapshot of every pool this client charges: budget, used, queued, paused."""
+        """A snapshot of every pool this client charges: budget, used, queued, paused.
+
+        Safe from any thread (a metrics exporter's): it only reads, and needs no event loop."""
         return self._session.rate_limit_status()
 
     async def sync_time(self) -> float:
@@ -336,7 +347,11 @@ class WeexClient:
         return report
 
     async def cancel_everything(
-        self, symbols: Iterable[str] | None = None, *, deadline: float | None = None
+        self,
+        symbols: Iterable[str] | None = None,
+        *,
+        deadline: float | None = None,
+        include_triggers: bool = False,
     ) -> FlattenReport:
         """Leave no open order: on the whole account, or on ``symbols``; and prove it.
 
@@ -350,8 +365,17 @@ class WeexClient:
         **The contract** is ``cancel_orders``'s: once its arguments are read, it returns a
         ``FlattenReport`` and never raises, whatever the network or the exchange do; the one
         exception is ``asyncio.CancelledError`` when the awaiting task is cancelled (then nothing
-        is left running). ``report.flat`` is true only when the last listing of every target
-        showed no open order.
+        is left running).
+
+        **What ``flat`` proves.** ``report.flat`` is true only when the last open-orders listing
+        of every target, made after its last cancel, showed no order whose status is not a
+        final one (filled, cancelled, rejected, expired: ``Order.is_open``; an unfamiliar status
+        counts as open). Trigger (V2 plan, V3 algo) orders are not in that listing: by default
+        they are left in place (they often protect open positions) and only listed, one more
+        listing per target, into ``SymbolReport.triggers_open``; with ``include_triggers=True``
+        they are cancelled first (one trigger cancel-all per target) and ``flat`` also needs
+        an empty trigger-order listing. Positions are never closed: ``close_positions`` does
+        that. docs/flatten.md says the same at length.
 
         Args:
             symbols: the symbols to flatten (e.g. ``["cmt_btcusdt"]``; V3: ``["BTCUSDT"]``);
@@ -359,6 +383,8 @@ class WeexClient:
                 symbol).
             deadline: seconds after which nothing more is sent; ``RetryPolicy.deadline`` by
                 default (none).
+            include_triggers: cancel trigger orders too, and call the account flat only when
+                none is left; ``False`` (the default) leaves them and lists them in the report.
 
         Returns:
             A ``FlattenReport``: per symbol, the orders seen open at the start, those cancelled,
@@ -378,7 +404,14 @@ class WeexClient:
         if self.credentials is None:
             raise ConfigurationError("cancel_everything needs credentials")
         deadline_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
-        run = FlattenRun(self._session, self._api, self._batch_limit, targets, deadline_at)
+        run = FlattenRun(
+            self._session,
+            self._api,
+            self._batch_limit,
+            targets,
+            deadline_at,
+            include_triggers=bool(include_triggers),
+        )
         report = await run.run()
         if self._session.observed:
             self._session.emit(
@@ -495,6 +528,73 @@ class WeexClient:
             page: the page, from 0.
         """
         return await self._session.send(self._api.open_orders(symbol, limit, page))
+
+    async def order_history(
+        self, symbol: str | None = None, *, limit: int = 100, page: int = 0
+    ) -> tuple[Order, ...]:
+        """Closed orders, the most recently closed first: ``GET /capi/v2/order/history`` or V3
+        ``GET /capi/v3/order/history`` (IP 10, UID 10 charged: docs/weex-facts.md).
+
+        One page tells cancelled from filled for up to 100 orders, where ``order_detail`` tells
+        it for one.
+
+        Args:
+            symbol: only this symbol's orders.
+            limit: orders per page, 1 to 100.
+            page: the page, from 0 (V3 is sent ``page + 1``: it counts from 1).
+        """
+        return await self._session.send(self._api.order_history(symbol, limit, page))
+
+    async def open_trigger_orders(self, symbol: str | None = None) -> tuple[TriggerOrder, ...]:
+        """The open trigger (conditional) orders, which ``open_orders`` does not list: V2 "plan"
+        orders, ``GET /capi/v2/order/currentPlan`` (IP 3, UID 3), or V3 "algo" orders,
+        ``GET /capi/v3/openAlgoOrders`` (IP 3, UID 3). The first page: up to 100.
+
+        Args:
+            symbol: only this symbol's trigger orders.
+
+        Returns:
+            Each trigger order, typed alike on both versions (judge each by ``is_open``).
+        """
+        return await self._session.send(self._api.open_trigger_orders(symbol))
+
+    async def cancel_all_trigger_orders(self, symbol: str | None = None) -> CancelAllResult:
+        """Cancel every open trigger (conditional) order, of one symbol or all of them: stop and
+        take-profit orders that would otherwise fire after a flatten.
+
+        V2: ``POST /capi/v2/order/cancelAllOrders`` with ``cancelOrderType: plan`` (IP 40, UID
+        50). V3: ``DELETE /capi/v3/algoOpenOrders`` (IP 5, UID 10). At cancel priority, retried
+        like every cancel. Ordinary orders are not touched (``cancel_all_orders`` takes those).
+
+        Returns:
+            The per-order verdicts the exchange listed; confirm with ``open_trigger_orders``.
+        """
+        return await self._session.send(self._api.cancel_all_triggers(symbol))
+
+    async def close_positions(self, symbol: str | None = None) -> tuple[ClosePositionResult, ...]:
+        """Market-close every open position, of one symbol or all of them: the second half of
+        "flat" in a trader's sense (``cancel_everything`` never closes a position).
+
+        V2: ``POST /capi/v2/order/closePositions``; V3: ``POST /capi/v3/closePositions``
+        (UID 50 per WEEX's V3 page; IP 50 is charged, the IP weight not being documented). At
+        cancel priority. **Never retried** once it may have reached the exchange: it places
+        market orders, and a lost answer may hide them (look at your positions before calling
+        it again). Retried only after a timestamp error, which the exchange refused.
+
+        Args:
+            symbol: only this symbol's positions (``"cmt_btcusdt"``; V3 ``"BTCUSDT"``).
+
+        Returns:
+            One ``ClosePositionResult`` per position the exchange reported on: judge each by
+            ``success`` (``order_id`` is the closing market order's id). An empty tuple when
+            there was no position.
+
+        Raises:
+            InvalidRequestError: before sending anything, for a bad ``symbol``.
+            WeexAPIError: (a subclass) the exchange refused the call: nothing was closed.
+            TransportError: no answer came; some positions may have been closed.
+        """
+        return await self._session.send(self._api.close_positions(symbol))
 
     async def order_detail(self, order_id: str | int) -> Order:
         """One order, open or not: ``GET /capi/v2/order/detail?orderId=…`` (IP 2, UID 2) or V3

@@ -64,13 +64,18 @@ class ConnectionSlots(httpx.AsyncBaseTransport):
 
     Args:
         size: the number of connections (the client's ``max_in_flight``).
+        keepalive_expiry: seconds an idle connection is kept (the client's ``keepalive_expiry``).
         transport_options: passed to each ``httpx.AsyncHTTPTransport``.
     """
 
-    def __init__(self, size: int, **transport_options: Any) -> None:
+    def __init__(
+        self, size: int, *, keepalive_expiry: float | None = 5.0, **transport_options: Any
+    ) -> None:
         if "verify" not in transport_options:  # one TLS context for all, not one each
             transport_options["verify"] = httpx.create_ssl_context()
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        one = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=keepalive_expiry
+        )
         self._transports = [
             httpx.AsyncHTTPTransport(limits=one, **transport_options) for _ in range(size)
         ]

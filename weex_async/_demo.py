@@ -88,7 +88,10 @@ CALL_KINDS = {
     "cancel_batch_orders": "batch cancels",
     "order_detail": "order lookups",
     "open_orders": "listings",
+    "order_history": "history pages",
     "cancel_all_orders": "cancel-alls",
+    "open_trigger_orders": "trigger listings",
+    "cancel_all_trigger_orders": "trigger cancel-alls",
 }
 
 

@@ -22,7 +22,16 @@ from ._decode import CONVERTER, decode, encode_body
 from ._limiter import Priority
 from .errors import ApiVersionRetiredError, ResponseDecodeError, WeexAPIError
 
-__all__ = ["RETIRED", "Call", "Endpoint", "Retirement", "declared", "request", "retired_error"]
+__all__ = [
+    "RETIRED",
+    "Again",
+    "Call",
+    "Endpoint",
+    "Retirement",
+    "declared",
+    "request",
+    "retired_error",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,6 +75,21 @@ class Endpoint(Generic[T]):
     def __attrs_post_init__(self) -> None:
         if self.ip_weight < 1 or (self.signed and self.uid_weight < 1):
             raise ValueError(f"{self.name}: every call needs its IP (and, if signed, UID) weight")
+
+
+@attrs.frozen
+class Again:
+    """What a reader returns for "the exchange answered, but not about everything I asked: send
+    this call again" (``Session.send`` documents what it does with it).
+
+    A reader never raises for this: an exception says the answer failed, while ``Again`` says it
+    was read (and what it settled is recorded) and only the rest is still open.
+
+    Attributes:
+        reason: what the answer left unsettled, for logs and events.
+    """
+
+    reason: str
 
 
 def declared(namespace: Mapping[str, object]) -> tuple[Endpoint[Any], ...]:

@@ -10,6 +10,11 @@ Each *target* (the whole account, or one symbol asked for) runs rounds on its ow
 4. Go to 1, until flat, the deadline, ``IDLE_ROUNDS`` rounds in a row that cancelled nothing, or
    ``MAX_ROUNDS``.
 
+Trigger (plan / algo) orders are not in that listing. By default each target lists them once,
+after its orders, for the report (``SymbolReport.triggers_open``); with ``include_triggers`` it
+first runs the same rounds on them (list, one trigger cancel-all, list again) and is flat only
+when both listings are empty. Positions are never touched.
+
 The choice. A call's cost is the largest share of a window's budget it takes from any pool
 (``max(ip_weight / ip budget, uid_weight / uid budget)``). A listing shorter than a page holds
 every open order of the target: the cancel-all is used when it costs no more than the batch
@@ -34,8 +39,8 @@ import time
 from collections.abc import Sequence
 from typing import Literal
 
-from ._api import Api
-from ._cancel import BatchLimit, CancelRun, refusal, wait_all
+from ._api import TRIGGER_PAGE, Api
+from ._cancel import BatchLimit, CancelRun, Verdict, refusal, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
 from ._session import DeadlineReached, Session, Trace
@@ -106,6 +111,9 @@ class FlattenRun:
         limit: the session's learned batch size.
         symbols: the symbols to flatten; ``None`` for the whole account.
         deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+        include_triggers: cancel trigger orders too (first, so none fires meanwhile), and call a
+            target flat only when its trigger-order listing is empty as well; otherwise list
+            them once per target, after its orders, for the report.
     """
 
     def __init__(
@@ -115,6 +123,8 @@ class FlattenRun:
         limit: BatchLimit,
         symbols: Sequence[str] | None,
         deadline_at: float | None,
+        *,
+        include_triggers: bool = False,
     ) -> None:
         self._session = session
         self._api = api
@@ -153,6 +163,12 @@ class FlattenRun:
         self._key_checked = asyncio.Event()
         if session.key_confirmed:
             self._key_checked.set()
+        self._include_triggers = include_triggers
+        #: per target: the open trigger orders its last trigger listing showed (``None``: it
+        #: failed, or was not made); each trigger order's symbol; those a cancel-all cancelled
+        self._triggers_last: dict[str | None, list[str] | None] = {}
+        self._trigger_symbol: dict[str, str] = {}
+        self._triggers_cancelled: dict[str, str] = {}
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -189,12 +205,111 @@ class FlattenRun:
         """Rounds of list-then-cancel until a listing shows nothing open, or a limit is hit."""
         if first:
             try:
-                await self._rounds(target)
+                await self._flatten_target(target)
             finally:
                 self._key_checked.set()  # whatever happened, the others may go
         else:
             await self._key_checked.wait()
+            await self._flatten_target(target)
+
+    async def _flatten_target(self, target: str | None) -> None:
+        """Trigger orders first when they are to be cancelled (none fires meanwhile), then the
+        orders; otherwise the orders, then one trigger listing for the report."""
+        if self._include_triggers:
+            await self._trigger_rounds(target)
             await self._rounds(target)
+            return
+        await self._rounds(target)
+        if self._stopped is not None or self._time_left() <= 0:
+            self._problem(target, "trigger orders not listed (stopped or past the deadline)")
+            return
+        await self._list_triggers(target)
+
+    # -- trigger orders ----------------------------------------------------------------------------
+
+    async def _trigger_rounds(self, target: str | None) -> None:
+        """List the target's trigger orders and cancel them all, until a listing shows none."""
+        idle = 0
+        for _ in range(MAX_ROUNDS):
+            if idle >= IDLE_ROUNDS:
+                self._problem(target, f"trigger orders: {IDLE_ROUNDS} rounds cancelled nothing")
+                return
+            if self._stopped is not None or self._time_left() <= 0:
+                self._problem(target, "trigger orders left open (stopped or past the deadline)")
+                return
+            listed = await self._list_triggers(target)
+            if listed is None:
+                idle += 1
+                continue
+            if not listed:
+                return  # no trigger order left: proven by this listing
+            if self._stopped is not None or self._time_left() <= 0:
+                continue
+            idle = 0 if await self._cancel_triggers(target, listed) else idle + 1
+        self._problem(target, f"trigger orders still open after {MAX_ROUNDS} rounds")
+
+    async def _list_triggers(self, target: str | None) -> list[str] | None:
+        """The target's open trigger orders (first page); ``None`` when the listing failed."""
+        call = self._api.open_trigger_orders(target).at_priority(Priority.CANCEL)
+        trace = Trace()
+        try:
+            page = await self._session.send(
+                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+            )
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._stop(exc)
+            self._problem(target, f"the trigger-order listing was refused ({_describe(exc)})")
+            self._triggers_last[target] = None
+            return None
+        except (Exception, DeadlineReached) as exc:
+            self._problem(target, f"the trigger-order listing failed ({_describe(exc)})")
+            self._triggers_last[target] = None
+            return None
+        finally:
+            self.calls += trace.sent
+            self._key_checked.set()
+        listed = list(dict.fromkeys(order.order_id for order in page if order.is_open))
+        for order in page:
+            self._trigger_symbol.setdefault(order.order_id, order.symbol or target or "")
+        if len(page) >= TRIGGER_PAGE:
+            self._problem(
+                target, f"{len(page)} trigger orders listed: a full page, more may be open"
+            )
+        self._triggers_last[target] = listed
+        return listed
+
+    async def _cancel_triggers(self, target: str | None, listed: list[str]) -> bool:
+        """One trigger cancel-all of the target (per symbol if an account-wide one is refused);
+        whether it was answered."""
+        trace = Trace()
+        try:
+            result: CancelAllResult = await self._session.send(
+                self._api.cancel_all_triggers(target),
+                retry_unclear=True,
+                deadline_at=self._deadline_at,
+                trace=trace,
+            )
+        except BadRequestError as exc:
+            self._problem(target, f"the trigger cancel-all was refused ({_describe(exc)})")
+            if target is not None:
+                return False
+            symbols = {self._trigger_symbol.get(name, "") for name in listed} - {""}
+            answered = await asyncio.gather(
+                *(self._cancel_triggers(symbol, listed) for symbol in sorted(symbols))
+            )
+            return any(answered)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._stop(exc)
+            self._problem(target, f"the trigger cancel-all was refused ({_describe(exc)})")
+            return False
+        except (Exception, DeadlineReached) as exc:
+            self._problem(target, f"the trigger cancel-all failed ({_describe(exc)})")
+            return False
+        finally:
+            self.calls += trace.sent
+        for name in result.cancelled:
+            self._triggers_cancelled.setdefault(name, self._trigger_symbol.get(name, target or ""))
+        return True
 
     async def _rounds(self, target: str | None) -> None:
         found = idle = 0
@@ -258,7 +373,8 @@ class FlattenRun:
         finally:
             self.calls += trace.sent
             self._key_checked.set()
-        listed = [order for order in page if order.is_open]
+        # An order shown twice (on one page, or by a page that moved) is one order, met once.
+        listed = list({order.order_id: order for order in page if order.is_open}.values())
         self._listed_at[target] = next(self._clock)
         self._last[target] = [order.order_id for order in listed]
         self._complete[target] = len(page) < LIST_LIMIT
@@ -359,16 +475,18 @@ class FlattenRun:
         for run, report in zip(runs, reports, strict=True):
             self._stopped = self._stopped or run.stopped  # the key was refused: stop every target
             self.calls += report.calls
-            for name in report.cancelled:
-                self._set(name, "cancelled", "")
-            for name, why in report.failed.items():
-                self._why_open[name] = why
-                if _says_gone(why):  # "not found", or filled: no longer open
-                    self._set(name, "gone", why)
-                # else refused or not sent: it may rest; the next listing says
-            for name, why in report.unknown.items():
-                self._set(name, "unknown", why)
-                self._why_open[name] = f"the cancel's outcome is unknown: {why}"
+            for name, outcome in run.outcomes.items():  # typed: the reasons are for people
+                why = outcome.reason
+                if outcome.verdict is Verdict.CANCELLED:
+                    self._set(name, "cancelled", "")
+                elif outcome.verdict is Verdict.UNKNOWN:
+                    self._set(name, "unknown", why)
+                    self._why_open[name] = f"the cancel's outcome is unknown: {why}"
+                else:
+                    self._why_open[name] = why
+                    if outcome.verdict.gone:  # "not found", or found closed: no longer open
+                        self._set(name, "gone", why)
+                    # else refused or not sent: it may rest; the next listing says
 
     def _set(self, name: str, outcome: Outcome, why: str) -> None:
         """Record what the exchange said; a confirmed cancel is never taken back."""
@@ -390,6 +508,12 @@ class FlattenRun:
         reports: dict[str, _SymbolParts] = {}
         for symbol in [*(t for t in self._targets if t is not None), *self._seen]:
             reports.setdefault(symbol, _SymbolParts())
+        for target, names in self._triggers_last.items():
+            for name in names or ():
+                symbol = self._trigger_symbol.get(name) or target or UNKNOWN_SYMBOL
+                reports.setdefault(symbol, _SymbolParts()).triggers_open.append(name)
+        for name, symbol in self._triggers_cancelled.items():
+            reports.setdefault(symbol, _SymbolParts()).triggers_cancelled.append(name)
         verdict: dict[str, tuple[str, str]] = {}
         for name in self._symbol:
             outcome, why = self._outcome.get(name, (None, ""))
@@ -431,8 +555,11 @@ class FlattenRun:
                 parts.gone[name] = why
             elif bucket == "unknown":
                 parts.unknown[name] = why
+        orders_flat = all(self._last.get(target) == [] for target in self._targets)
+        triggers_listed = all(self._triggers_last.get(t) is not None for t in self._targets)
+        triggers_flat = all(self._triggers_last.get(t) == [] for t in self._targets)
         return FlattenReport(
-            flat=all(self._last.get(target) == [] for target in self._targets),
+            flat=orders_flat and (triggers_flat or not self._include_triggers),
             symbols={
                 symbol: SymbolReport(
                     seen_open=tuple(self._seen.get(symbol, ())),
@@ -440,6 +567,8 @@ class FlattenRun:
                     gone=parts.gone,
                     still_open=parts.still_open,
                     unknown=parts.unknown,
+                    triggers_open=tuple(parts.triggers_open),
+                    triggers_cancelled=tuple(parts.triggers_cancelled),
                 )
                 for symbol, parts in reports.items()
             },
@@ -447,6 +576,8 @@ class FlattenRun:
             rounds=self.rounds,
             elapsed=elapsed,
             problems=tuple(self.problems),
+            include_triggers=self._include_triggers,
+            triggers_listed=triggers_listed,
         )
 
 
@@ -456,12 +587,8 @@ class _SymbolParts:
         self.gone: dict[str, str] = {}
         self.still_open: dict[str, str] = {}
         self.unknown: dict[str, str] = {}
-
-
-def _says_gone(reason: str) -> bool:
-    """Whether a ``cancel_orders`` failure says the order is no longer open (the exchange did not
-    find it, or a lookup found it filled) rather than that the cancel was refused or not sent."""
-    return "NOT_FOUND" in reason.upper().replace(" ", "_") or reason.endswith("(found by lookup)")
+        self.triggers_open: list[str] = []
+        self.triggers_cancelled: list[str] = []
 
 
 def _gone_reason(outcome: Outcome | None, why: str) -> str:

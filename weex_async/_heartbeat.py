@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from ._checks import check_period
+from ._checks import check_setting
 from ._limiter._admission import Clock
 
 __all__ = ["Heartbeat", "sleep_until"]
@@ -60,7 +60,7 @@ class Heartbeat:
         self, path: str | os.PathLike[str], every: float = 1.0, *, clock: Clock | None = None
     ) -> None:
         self.path = Path(path)
-        self.every = check_period("every", every)
+        self.every = check_setting("every", every)
         self._clock = clock
         self._temporary = self.path.with_name(self.path.name + ".tmp")
         self._pid = os.getpid()

@@ -90,7 +90,12 @@ class Recorder:
         def observe(options: Any) -> list[Any]:
             pools: dict[str, Any] = {}
             for source in list(self._sources):
-                for snapshot in source.rate_limit_status():
+                try:
+                    snapshots = source.rate_limit_status()
+                except Exception:  # one client's failure never loses the others' points
+                    log.exception("OpenTelemetry metrics: reading a client's pools failed")
+                    continue
+                for snapshot in snapshots:
                     pools[snapshot.name] = snapshot  # a pool shared by clients is reported once
             return [
                 self._observation(getattr(s, field), {"weex.pool": name})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from ._checks import check_setting
 from .errors import (
     ApiVersionRetiredError,
     ConfigurationError,
@@ -32,12 +32,20 @@ class Decision(enum.Enum):
     BACKOFF = "backoff"  #: wait ``backoff()``, then retry
 
 
-def _at_least(minimum: float) -> Callable[[object, attrs.Attribute[Any], Any], None]:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise ConfigurationError(f"RetryPolicy.{attribute.name} must be >= {minimum}")
+def _attempts(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"RetryPolicy.{attribute.name} must be an integer >= 1")
 
-    return check
+
+def _seconds(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_setting(f"RetryPolicy.{attribute.name}", value, zero=True)
+
+
+def _deadline(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # 0, a negative or a nan deadline would let every kill switch start already late: each
+    # cancel_orders would report every order unknown without sending one.
+    if value is not None:
+        check_setting(f"RetryPolicy.{attribute.name}", value)
 
 
 @attrs.frozen
@@ -70,10 +78,10 @@ class RetryPolicy:
             unknown; ``None`` for no deadline.
     """
 
-    max_attempts: int = attrs.field(default=4, validator=_at_least(1))
-    backoff_initial: float = attrs.field(default=0.1, validator=_at_least(0))
-    backoff_max: float = attrs.field(default=2.0, validator=_at_least(0))
-    deadline: float | None = None
+    max_attempts: int = attrs.field(default=4, validator=_attempts)
+    backoff_initial: float = attrs.field(default=0.1, validator=_seconds)
+    backoff_max: float = attrs.field(default=2.0, validator=_seconds)
+    deadline: float | None = attrs.field(default=None, validator=_deadline)
 
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -22,11 +23,12 @@ from typing import TypeVar
 import attrs
 import httpx
 
-from ._checks import HTTP_BACKENDS, HttpBackend
+from ._checks import HTTP_BACKENDS, HttpBackend, check_hook, check_setting
 from ._clock import ServerClock
 from ._connections import ConnectionSlots, env_proxy_for
-from ._endpoints import Call
+from ._endpoints import Again, Call
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
+from ._limiter._gate import PriorityGate
 from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
@@ -47,6 +49,7 @@ from .models import ServerTime
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TIME_SYNC_INTERVAL",
@@ -65,6 +68,11 @@ DEFAULT_BASE_URL = "https://api-contract.weex.com"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: Requests on the wire at once per client (= httpx's connection pool size).
 DEFAULT_MAX_IN_FLIGHT = 10
+#: Seconds an idle connection is kept for reuse. httpx's own default (5 s) closes every
+#: connection after a few seconds of quiet, so a kill switch fired after a quiet minute opened
+#: new ones (TCP and TLS handshakes at the worst moment). A connection the exchange closed
+#: meanwhile is seen when it is next taken (its socket reads as closed) and replaced then.
+DEFAULT_KEEPALIVE_EXPIRY = 300.0
 #: Seconds between background server-time syncs while the client is open.
 DEFAULT_TIME_SYNC_INTERVAL = 300.0
 #: The most seconds the first server-time sync may hold up a signed call. Past it (or when the
@@ -132,6 +140,7 @@ class Session:
         http_backend: HttpBackend,
         time_call: Call[ServerTime],
         on_event: EventHook | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a weex_async.Credentials")
@@ -141,8 +150,9 @@ class Session:
             or max_in_flight < 1
         ):
             raise ConfigurationError("max_in_flight must be a positive integer")
-        if not isinstance(time_sync_interval, (int, float)) or not time_sync_interval > 0:
-            raise ConfigurationError("time_sync_interval must be positive")
+        check_setting("time_sync_interval", time_sync_interval)
+        check_setting("keepalive_expiry", keepalive_expiry)
+        check_hook("on_event", on_event)
         if http_backend not in HTTP_BACKENDS:
             raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
         if limiter is not None and not isinstance(limiter, Limiter):
@@ -165,7 +175,9 @@ class Session:
         self._clock = ServerClock()
         self._sync_time = sync_time
         self._time_sync_interval = time_sync_interval
-        self._sync_lock: asyncio.Lock | None = None
+        #: callers wait here for the first sync, and leave in priority order
+        self._sync_gate: PriorityGate | None = None
+        self._first_sync_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         #: the first sync was tried (whatever its outcome): signed calls no longer wait for it
         self._sync_tried = False
@@ -183,7 +195,9 @@ class Session:
         if locale:
             headers["locale"] = locale
         limits = httpx.Limits(
-            max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            max_connections=max_in_flight,
+            max_keepalive_connections=max_in_flight,
+            keepalive_expiry=keepalive_expiry,
         )
         #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
         self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
@@ -193,7 +207,7 @@ class Session:
             transport = _aiohttp_transport(limits)
             self._wire_url = _as_aiohttp_sends
         elif transport is None and not env_proxy_for(url):
-            transport = ConnectionSlots(max_in_flight)
+            transport = ConnectionSlots(max_in_flight, keepalive_expiry=keepalive_expiry)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -239,10 +253,11 @@ class Session:
         if self._recorder is not None:
             self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
+        # the first sync before the background one, which it starts unless closed by then
+        if self._first_sync_task is not None:
+            await _cancel(self._first_sync_task)
         if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+            await _cancel(self._sync_task)
         await self._http.aclose()
 
     @property
@@ -254,17 +269,31 @@ class Session:
     # -- observability -----------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Tell the listeners; one that raises is logged and never breaks the call."""
+        """Tell the listeners; one that raises is logged and never breaks the call.
+
+        Whatever a listener raises is dropped, ``CancelledError`` included: a listener runs
+        synchronously and cannot be the target of a task's cancellation, so a ``CancelledError``
+        from it is its own bug, and must not pass for the cancellation of a kill switch (which
+        would report every order unknown, or abandon a flatten)."""
         if self._recorder is not None:
             try:
                 self._recorder.record(event)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
                 log.exception("OpenTelemetry metrics: recording %s failed", type(event).__name__)
         if self._hook is not None:
             try:
-                self._hook(event)
-            except Exception:
+                returned: object = self._hook(event)
+            except (Exception, asyncio.CancelledError):
                 log.exception("on_event raised on %s: the event is dropped", type(event).__name__)
+            else:
+                if inspect.isawaitable(returned):  # an async callable the check could not see
+                    if inspect.iscoroutine(returned):
+                        returned.close()  # never awaited: no "never awaited" warning either
+                    log.error(
+                        "on_event returned an awaitable on %s: it is not awaited (pass a plain "
+                        "function; hand the event to a queue or a task yourself)",
+                        type(event).__name__,
+                    )
 
     @property
     def time_offset_ms(self) -> float:
@@ -285,6 +314,13 @@ class Session:
     ) -> R:
         """Send ``call`` until it succeeds or ``RetryPolicy`` says stop; return its result.
 
+        A reader may return ``Again`` (``_endpoints``): the answer was read, but it left part of
+        the request unsettled. The call is then sent again, like a retry after an unclear
+        outcome (idempotent calls only: after a backoff, charged and signed again, within
+        ``RetryPolicy.max_attempts`` and the deadline; ``trace.unclear`` is set, since the
+        exchange may have acted on what its answer did not mention). When the policy allows no
+        more attempts, that last ``Again`` is returned to the caller, never raised.
+
         Args:
             call: the request.
             retry_unclear: also retry (idempotent calls only) after errors that leave the outcome
@@ -302,7 +338,7 @@ class Session:
         if endpoint.signed:
             if self._auth is None:
                 raise ConfigurationError(f"{endpoint.name} needs credentials")
-            await self._ensure_time_synced()
+            await self._ensure_time_synced(endpoint.priority)
         trace = trace if trace is not None else Trace()
         loop = asyncio.get_running_loop()
         attempt = 0
@@ -313,15 +349,18 @@ class Session:
             self.check_usable()  # closed meanwhile: nothing more is sent
             try:
                 if deadline_at is None:
-                    return await self._attempt(call, attempt, trace)
-                left = deadline_at - loop.time()
-                if left <= 0:
-                    raise DeadlineReached(attempt - 1, False, last_error)
-                sent_before = trace.sent
-                try:
-                    return await asyncio.wait_for(self._attempt(call, attempt, trace), left)
-                except asyncio.TimeoutError:
-                    raise DeadlineReached(attempt, trace.sent > sent_before, last_error) from None
+                    result = await self._attempt(call, attempt, trace)
+                else:
+                    left = deadline_at - loop.time()
+                    if left <= 0:
+                        raise DeadlineReached(attempt - 1, False, last_error)
+                    sent_before = trace.sent
+                    try:
+                        result = await asyncio.wait_for(self._attempt(call, attempt, trace), left)
+                    except asyncio.TimeoutError:
+                        raise DeadlineReached(
+                            attempt, trace.sent > sent_before, last_error
+                        ) from None
             except WeexError as exc:
                 last_error = exc
                 if self.retry.outcome_unknown(exc):
@@ -347,6 +386,18 @@ class Session:
                     await self._resync()
                 elif decision is Decision.BACKOFF:
                     await asyncio.sleep(wait)
+                continue
+            if not isinstance(result, Again):
+                return result
+            trace.unclear = True  # the exchange may have acted on what it did not mention
+            if attempt >= self.retry.max_attempts or not endpoint.idempotent:
+                return result
+            wait = self.retry.backoff(attempt)
+            if deadline_at is not None:
+                wait = min(wait, max(0.0, deadline_at - loop.time()))
+            if self.observed:
+                self.emit(RetryScheduled(endpoint.name, attempt, "Again", wait))
+            await asyncio.sleep(wait)
 
     async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
         endpoint = call.endpoint
@@ -418,9 +469,16 @@ class Session:
         try:
             result = call.result(response)
         except RateLimitError as exc:
+            unexplained = self._limiter.unexplained(endpoint)
             pause = await self._limiter.rate_limited(endpoint, exc.retry_after)
+            if unexplained is not None:
+                log.warning(
+                    "HTTP 429 on %s that the rate limits do not explain: %s",
+                    endpoint.name,
+                    unexplained,
+                )
             if self.observed:
-                self.emit(RateLimited(endpoint.name, pause))
+                self.emit(RateLimited(endpoint.name, pause, unexplained))
             raise
         except NotFoundError:  # no such path: whether the key is right is not known
             raise
@@ -478,31 +536,43 @@ class Session:
         except (WeexError, DeadlineReached) as exc:
             log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
 
-    async def _ensure_time_synced(self) -> None:
+    async def _ensure_time_synced(self, priority: int) -> None:
         """Before the first signed call: one sync, bounded by ``FIRST_SYNC_BUDGET``; if it fails,
-        sign with the local clock (one WARNING) and keep trying in the background."""
+        sign with the local clock (one WARNING) and keep trying in the background.
+
+        The sync runs as a task of its own (a caller cancelled meanwhile does not cancel it), and
+        the calls that wait for it leave in priority order: a kill switch fired behind a crowd
+        of queries on a cold client still reaches the limiter first."""
         if not self._sync_time or self._sync_tried or self._clock.synced_at is not None:
             return
-        if self._sync_lock is None:
-            self._sync_lock = asyncio.Lock()
-        async with self._sync_lock:
-            if self._sync_tried:
-                return
-            loop = asyncio.get_running_loop()
-            synced = True
-            try:
-                await self._sync(loop.time() + FIRST_SYNC_BUDGET)
-            except ClientClosedError:
-                raise
-            except (WeexError, DeadlineReached) as exc:
-                synced = False
-                log.warning(
-                    "server time unavailable (%s): signing with the local clock; retrying in "
-                    "the background",
-                    _brief(exc),
-                )
+        if self._sync_gate is None:
+            self._sync_gate = PriorityGate()
+            self._first_sync_task = asyncio.get_running_loop().create_task(
+                self._first_sync(self._sync_gate)
+            )
+        await self._sync_gate.wait(priority)
+
+    async def _first_sync(self, gate: PriorityGate) -> None:
+        loop = asyncio.get_running_loop()
+        synced = True
+        try:
+            await self._sync(loop.time() + FIRST_SYNC_BUDGET)
+        except ClientClosedError:
+            return  # the waiters find the client closed
+        except (WeexError, DeadlineReached) as exc:
+            synced = False
+            log.warning(
+                "server time unavailable (%s): signing with the local clock; retrying in "
+                "the background",
+                _brief(exc),
+            )
+        except Exception:  # no caller to raise it to: signed calls go on with the local clock
+            synced = False
+            log.exception("server time sync failed: signing with the local clock")
+        finally:  # whatever happened, nobody waits for it any longer
             self._sync_tried = True
-            self.check_usable()  # closed during the sync: no background task to outlive it
+            gate.open()
+        if not self._closed:
             self._sync_task = loop.create_task(self._sync_forever(synced))
 
     async def _sync_forever(self, synced: bool) -> None:
@@ -527,6 +597,12 @@ class Session:
                 if not synced:
                     log.info("server time reached: offset %.1f ms", self._clock.offset_ms)
                 synced, retry = True, 1.0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _brief(error: BaseException) -> str:

@@ -45,6 +45,23 @@ def sign(secret: str, timestamp: str, method: str, path_and_query: str, body: by
     return base64.b64encode(digest).decode("ascii")
 
 
+def _value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be used as it is, or ``None``.
+
+    The key and the passphrase go in HTTP headers: a control character (CR, LF, NUL, ...) or white
+    space at either end is refused by the HTTP layer (h11) with an error that quotes the value, so
+    the secret would land in the error, the report and the CLI's output. The secret is never sent,
+    but a line end kept from a file in it can only produce signatures the exchange refuses (and
+    repeated refusals risk the key). Other characters (beyond ASCII) are sent as UTF-8 by both
+    HTTP backends, so they are left to the exchange to judge.
+    """
+    if value != value.strip():
+        return "has white space at its start or end"
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):
+        return "contains a control character (CR, LF, NUL, ...)"
+    return None
+
+
 def _masked(value: str) -> str:
     return f"{value[:4]}…" if len(value) > 8 else "…"
 
@@ -70,6 +87,11 @@ class Credentials:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"Credentials.{name} must be a non-empty string")
+            problem = _value_problem(value)
+            if problem is not None:  # the message never holds the value: it may be a secret
+                raise ConfigurationError(
+                    f"Credentials.{name} {problem} (read from a file? strip the line end)"
+                )
 
     def __repr__(self) -> str:
         return f"Credentials(api_key='{_masked(self.api_key)}', api_secret=***, passphrase=***)"

@@ -14,7 +14,15 @@ from decimal import Decimal
 
 import attrs
 
-from ._api import Api, Placement, accepted, decimal_text, order_prices
+from ._api import (
+    TRIGGER_PAGE,
+    Api,
+    ClosePositionItem,
+    Placement,
+    accepted,
+    decimal_text,
+    order_prices,
+)
 from ._checks import (
     MAX_IDS_V3,
     MAX_ORDERS_V3,
@@ -34,6 +42,7 @@ from .models import (
     OrderAck,
     OrderRequest,
     ServerTime,
+    TriggerOrder,
 )
 
 __all__ = ["ENDPOINTS", "V3Api", "V3CancelItem", "cancel_result"]
@@ -90,6 +99,37 @@ class V3Order:
     priceMatch: str = ""
     selfTradePreventionMode: str = ""
     goodTillDate: int = 0
+
+
+@attrs.frozen
+class V3AlgoOrder:
+    """One order of ``openAlgoOrders`` (ids and times as strings or numbers)."""
+
+    algoId: str
+    clientAlgoId: str = ""
+    algoType: str = ""
+    orderType: str = ""
+    symbol: str = ""
+    side: str = ""
+    positionSide: str = ""
+    timeInForce: str = ""
+    quantity: Decimal | None = None
+    algoStatus: str = ""
+    actualOrderId: str = ""
+    actualPrice: Decimal | None = None
+    triggerPrice: Decimal | None = None
+    price: Decimal | None = None
+    tpTriggerPrice: Decimal | None = None
+    tpPrice: Decimal | None = None
+    slTriggerPrice: Decimal | None = None
+    slPrice: Decimal | None = None
+    tpOrderType: str = ""
+    workingType: str = ""
+    closePosition: bool = False
+    reduceOnly: bool = False
+    createTime: int = 0
+    updateTime: int = 0
+    triggerTime: int = 0
 
 
 @attrs.frozen
@@ -189,6 +229,60 @@ ORDER_DETAIL: Endpoint[V3Order] = Endpoint(
     priority=Priority.QUERY,
 )
 
+#: Closed orders (ordinary and algo), most recent first: ``limit``, ``page`` (read as from 1, like
+#: ``openAlgoOrders``). ccxt and Weex.Net charge UID 10; the IP weight is not documented: 10.
+ORDER_HISTORY: Endpoint[tuple[V3Order, ...]] = Endpoint(
+    "order_history_v3",
+    "GET",
+    "/capi/v3/order/history",
+    ip_weight=10,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V3Order, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
+#: Open trigger ("algo") orders: ``page`` from 1 (WEEX's V3 page; ccxt and Weex.Net charge 3).
+OPEN_TRIGGER_ORDERS: Endpoint[tuple[V3AlgoOrder, ...]] = Endpoint(
+    "open_trigger_orders_v3",
+    "GET",
+    "/capi/v3/openAlgoOrders",
+    ip_weight=3,
+    uid_weight=3,
+    signed=True,
+    response_type=tuple[V3AlgoOrder, ...],
+    idempotent=True,
+    priority=Priority.QUERY,
+)
+#: Cancel every trigger order (``symbol`` optional, in the query like ``allOpenOrders``).
+CANCEL_ALL_TRIGGERS: Endpoint[tuple[V3CancelItem, ...]] = Endpoint(
+    "cancel_all_trigger_orders_v3",
+    "DELETE",
+    "/capi/v3/algoOpenOrders",
+    ip_weight=5,
+    uid_weight=10,
+    signed=True,
+    response_type=tuple[V3CancelItem, ...],
+    idempotent=True,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
+#: Market-close every position (of one symbol). Never retried: it places market orders. WEEX
+#: gives UID 50 (V3); the IP weight (and V2's) is not documented: 50 is charged, never too little.
+CLOSE_POSITIONS: Endpoint[tuple[ClosePositionItem, ...]] = Endpoint(
+    "close_positions_v3",
+    "POST",
+    "/capi/v3/closePositions",
+    ip_weight=50,
+    uid_weight=50,
+    signed=True,
+    response_type=tuple[ClosePositionItem, ...],
+    idempotent=False,
+    priority=Priority.CANCEL,
+    trade=True,
+)
+
 ENDPOINTS = declared(globals())
 
 
@@ -267,6 +361,24 @@ def _orders(answer: tuple[V3Order, ...]) -> tuple[Order, ...]:
     return tuple(_order(item) for item in answer)
 
 
+def _trigger(answer: V3AlgoOrder) -> TriggerOrder:
+    return TriggerOrder(
+        order_id=answer.algoId,
+        client_oid=answer.clientAlgoId,
+        symbol=answer.symbol,
+        status=answer.algoStatus,
+        side=answer.side.upper(),
+        position_side=answer.positionSide.upper(),
+        quantity=answer.quantity or Decimal(0),
+        trigger_price=answer.triggerPrice or None,
+        created_at=answer.createTime,
+    )
+
+
+def _triggers(answer: tuple[V3AlgoOrder, ...]) -> tuple[TriggerOrder, ...]:
+    return tuple(_trigger(item) for item in answer)
+
+
 class V3Api(Api):
     """WEEX API V3."""
 
@@ -276,6 +388,7 @@ class V3Api(Api):
     max_orders = MAX_ORDERS_V3
     cid_pattern = V3_CID_PATTERN
     endpoints = ENDPOINTS
+    close_positions_endpoint = CLOSE_POSITIONS
 
     def server_time(self) -> Call[ServerTime]:
         return request(SERVER_TIME, _server_time)
@@ -346,3 +459,19 @@ class V3Api(Api):
     def order_detail(self, order_id: str | int) -> Call[Order]:
         _, name = one_name(order_id, None, None)
         return request(ORDER_DETAIL, _order, params={"orderId": name})
+
+    def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
+        query = page_query(symbol, limit, page)
+        query["page"] = str(page + 1)  # V3 counts pages from 1
+        return request(ORDER_HISTORY, _orders, params=query)
+
+    def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
+        # V3 counts pages from 1 (the first page is the default: none is sent).
+        return request(
+            OPEN_TRIGGER_ORDERS, _triggers, params=page_query(symbol, TRIGGER_PAGE, None)
+        )
+
+    def cancel_all_triggers(self, symbol: str | None) -> Call[CancelAllResult]:
+        check_symbol(symbol)
+        params = {"symbol": symbol} if symbol else None
+        return request(CANCEL_ALL_TRIGGERS, _cancel_all_result, params=params)

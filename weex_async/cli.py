@@ -5,8 +5,12 @@
     weex-async demo [--orders N] [--accounts N] [--json] ...   the main job, on the fake exchange
     weex-async fake-exchange [--port P] [--account K:S:P] ...  serve the fake exchange on loopback
     weex-async time [--base-url URL] [--api-version v2|v3]     server time and the local offset
+
+``time``, ``cancel``, ``flatten`` and ``guard`` share their budgets through the host ledger by
+default (``--ledger`` or ``WEEX_ASYNC_LEDGER`` names another).
     weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
-    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--json]  no open order left
+    weex-async flatten [--symbol S ...] [--deadline SECONDS] [--include-triggers] [--json]
+                                                   no open order left
     weex-async guard [--heartbeat F --stale-after S] [--grace S] ... (-- COMMAND ... | --pid P)
                                                    flatten when the engine dies or hangs
 
@@ -45,6 +49,8 @@ from . import __version__
 from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion, checked_symbols
 from ._client import DEFAULT_BASE_URL, WeexClient
+from ._limiter import RateLimits
+from ._limiter._limits import LEDGER_ENV
 from ._signing import Credentials
 from .errors import (
     AuthenticationError,
@@ -180,8 +186,9 @@ def _add_api_version(parser: argparse.ArgumentParser) -> None:
 
 
 def add_account_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command on a real account shares: where the API is, and which of its
-    versions to speak. ``account_client`` builds the client they describe."""
+    """The options every command on a real account shares: where the API is, which of its
+    versions to speak, and where budgets are shared. ``account_client`` builds the client they
+    describe."""
     parser.add_argument(
         "--base-url",
         type=_base_url,
@@ -189,6 +196,7 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
         help=f"the API's root URL (${BASE_URL_VARIABLE} when set)",
     )
     _add_api_version(parser)
+    _add_ledger_option(parser)
 
 
 def account_client(
@@ -196,6 +204,7 @@ def account_client(
 ) -> WeexClient:
     """The client of a command on an account: ``add_account_options``'s options, the
     credentials (``None`` for public calls only), and any other ``WeexClient`` keyword."""
+    options.setdefault("rate_limits", _rate_limits(args))
     return WeexClient(credentials, base_url=args.base_url, api_version=args.api_version, **options)
 
 
@@ -330,6 +339,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--deadline", type=_positive_float, help="seconds after which nothing is sent"
             )
+            _add_include_triggers(sub)
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
     _guard_arguments(
         command(
@@ -339,6 +349,33 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _add_ledger_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--ledger",
+        default=argparse.SUPPRESS,  # the default is said here (a URL in it may hold a password)
+        help="where budgets are shared: host (every process of yours on this machine), process, "
+        f"file:///path or a redis:// URL (default: ${LEDGER_ENV}, else host)",
+    )
+
+
+def _rate_limits(args: argparse.Namespace) -> RateLimits:
+    """The budgets, shared through ``--ledger``, else ``$WEEX_ASYNC_LEDGER``, else the host
+    ledger: two commands back to back, or a command next to an engine, never overspend."""
+    ledger = getattr(args, "ledger", None)
+    if ledger is not None:
+        return RateLimits(ledger=ledger)
+    return RateLimits.from_env(default_ledger="host")
+
+
+def _add_include_triggers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include-triggers",
+        action="store_true",
+        help="also cancel trigger (plan / algo) orders, and say FLAT only when none is "
+        "left; by default they are left in place and counted",
+    )
 
 
 def _guard_arguments(guard: argparse.ArgumentParser) -> None:
@@ -384,6 +421,7 @@ def _guard_arguments(guard: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds the flatten keeps trying (retrying until flat) before it gives up",
     )
+    _add_include_triggers(guard)
     guard.add_argument("--json", action="store_true", help="print the flatten's report as JSON")
     guard.add_argument(
         "engine",
@@ -687,13 +725,17 @@ def _by_reason(outcomes: dict[str, str]) -> dict[str, list[str]]:
 
 
 async def _flatten(args: argparse.Namespace, *, interruptible: bool = True) -> int:
-    """``flatten``; the guard's flatten is not ``interruptible``: a Ctrl-C there is the guard's
-    (its flatten goes on), so no handler of ours replaces, then removes, the guard's."""
+    """The ``flatten`` command: ``cancel_everything`` with the parsed options, its report printed;
+    returns the exit code (0 only when flat). ``guard`` runs it too, with its own parsed options,
+    not ``interruptible``: a Ctrl-C there is the guard's (its flatten goes on), so no handler of
+    ours replaces, then removes, the guard's."""
     creds = Credentials.from_env()
     answers = _Answers()
     client = account_client(args, creds, on_event=answers)
     async with client, _Interrupt(client, install=interruptible) as interrupt:
-        report = await client.cancel_everything(args.symbols, deadline=args.deadline)
+        report = await client.cancel_everything(
+            args.symbols, deadline=args.deadline, include_triggers=args.include_triggers
+        )
     if interrupt.interrupted:
         report = _flatten_report_interrupted(report)
     if args.json:
@@ -709,6 +751,7 @@ async def _flatten(args: argparse.Namespace, *, interruptible: bool = True) -> i
                 _print_outcomes(f"  {kind}", outcomes, width=13)
         for problem in report.problems:
             print(f"problem: {problem}")
+        print(_triggers_text(report))
         state = "FLAT: the last listing showed no open order" if report.flat else "NOT FLAT"
         print(
             f"{state} ({_calls(report.calls, answers)}, {report.rounds} round(s), "
@@ -772,6 +815,19 @@ async def _guard(args: argparse.Namespace) -> int:
         return _fail(f"cannot start {command[0]}: {exc.strerror or exc}")
 
 
+def _triggers_text(report: FlattenReport) -> str:
+    """How many trigger orders remain, as the report knows it."""
+    left = len(report.triggers_open)
+    cancelled = sum(len(part.triggers_cancelled) for part in report.symbols.values())
+    if not report.triggers_listed:
+        return "trigger orders: not known (a trigger-order listing failed or was not made)"
+    if report.include_triggers:
+        return f"trigger orders: {cancelled} cancelled, {left} still open"
+    if left:
+        return f"trigger orders: {left} still open, left in place (--include-triggers cancels them)"
+    return "trigger orders: none open"
+
+
 def flatten_json(report: FlattenReport) -> dict[str, Any]:
     """A ``FlattenReport`` as plain JSON."""
     return {
@@ -783,9 +839,13 @@ def flatten_json(report: FlattenReport) -> dict[str, Any]:
                 "gone": part.gone,
                 "still_open": part.still_open,
                 "unknown": part.unknown,
+                "triggers_open": list(part.triggers_open),
+                "triggers_cancelled": list(part.triggers_cancelled),
             }
             for symbol, part in report.symbols.items()
         },
+        "include_triggers": report.include_triggers,
+        "triggers_listed": report.triggers_listed,
         "calls": report.calls,
         "rounds": report.rounds,
         "elapsed_s": round(report.elapsed, 3),

@@ -1,9 +1,10 @@
 """What a client reports as it works: typed events for your own metrics.
 
 ``WeexClient(..., on_event=callback)`` calls ``callback(event)`` on the event loop, synchronously,
-for each event below; keep it quick (count, observe, enqueue). An exception it raises is logged and
-dropped: it never breaks a call. With the ``otel`` extra the same events feed OpenTelemetry
-instruments (docs/monitoring.md).
+for each event below; keep it quick (count, observe, enqueue). It must be a plain function (an
+``async def`` hook is refused when the client is built). Anything it raises, ``CancelledError``
+included, is logged and dropped: it never breaks a call or changes a report. With the ``otel``
+extra the same events feed OpenTelemetry instruments (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ class RateLimited:
     Attributes:
         endpoint: the endpoint's name.
         pause: seconds the pools are paused for (the ``Retry-After``, or ``RateLimits.ban``).
+        unexplained: ``None`` when the client's own ledger explains the 429 (a pool the call
+            charges was at its budget); otherwise every pool had room, and this says which
+            undocumented limit could explain it (e.g. WEEX's trade calls per second, when
+            ``RateLimits(trade=None)`` turned that cap off). Also logged as a WARNING.
     """
 
     endpoint: str
     pause: float
+    unexplained: str | None = None
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ __all__ = [
     "CancelAllResult",
     "CancelOrderResult",
     "CancelReport",
+    "ClosePositionResult",
     "FlattenReport",
     "Order",
     "OrderAck",
@@ -32,6 +33,7 @@ __all__ = [
     "Side",
     "SymbolReport",
     "TimeInForce",
+    "TriggerOrder",
 ]
 
 
@@ -144,6 +146,12 @@ class SymbolReport:
             were refused, the rounds ran out).
         unknown: id -> why: not known to be closed, because the last listing of the symbol
             failed or was not made.
+        triggers_open: the trigger (V2 plan, V3 algo) orders the last trigger-order listing
+            showed open on the symbol: those left in place by default (they often protect open
+            positions), or those ``include_triggers=True`` could not cancel. Not proof of
+            absence when ``FlattenReport.triggers_listed`` is false.
+        triggers_cancelled: trigger order ids a trigger cancel-all's answer said it cancelled
+            (``include_triggers=True`` only).
     """
 
     seen_open: tuple[str, ...] = ()
@@ -151,15 +159,23 @@ class SymbolReport:
     gone: dict[str, str] = attrs.field(factory=dict)
     still_open: dict[str, str] = attrs.field(factory=dict)
     unknown: dict[str, str] = attrs.field(factory=dict)
+    triggers_open: tuple[str, ...] = ()
+    triggers_cancelled: tuple[str, ...] = ()
 
 
 @attrs.frozen
 class FlattenReport:
     """The outcome of ``cancel_everything``: per symbol, what was open, cancelled, gone, left.
 
+    What ``flat`` proves: the last open-orders listing of every target (the account, or each
+    symbol asked for), made after its last cancel, showed no order whose status is not a final
+    one (``Order.is_open``); with ``include_triggers=True``, the last trigger-order listing of
+    every target showed none either. It proves nothing about positions (``close_positions``
+    closes them), and by default nothing about trigger orders (see ``triggers_open``).
+
     Attributes:
-        flat: True only when the last listing of every target (the account, or each symbol
-            asked for) showed no open order, after the cancels.
+        flat: True only when the last listing of every target showed no open order after the
+            cancels (and, with ``include_triggers=True``, no open trigger order).
         symbols: symbol -> ``SymbolReport``. An order known only from an account-wide cancel-all's
             answer, whose symbol no listing showed, is under ``""``.
         calls: HTTP attempts made (listings, cancel-alls, batch cancels; retries included).
@@ -167,6 +183,10 @@ class FlattenReport:
         elapsed: seconds from the call to the report.
         problems: what went wrong on the way, one line each (a listing that failed, a cancel-all
             refused, the deadline): empty when nothing did.
+        include_triggers: whether trigger orders were cancelled too (else only listed).
+        triggers_listed: True when the last trigger-order listing of every target answered, so
+            ``triggers_open`` holds every open trigger order it showed (a listing shows at most
+            100 per target: a full page is in ``problems``).
     """
 
     flat: bool
@@ -175,6 +195,8 @@ class FlattenReport:
     rounds: int = 0
     elapsed: float = 0.0
     problems: tuple[str, ...] = ()
+    include_triggers: bool = False
+    triggers_listed: bool = True
 
     @property
     def cancelled(self) -> tuple[str, ...]:
@@ -187,6 +209,11 @@ class FlattenReport:
         return {
             name: why for report in self.symbols.values() for name, why in report.still_open.items()
         }
+
+    @property
+    def triggers_open(self) -> tuple[str, ...]:
+        """Every trigger order id the last trigger-order listings showed open, all symbols."""
+        return tuple(name for report in self.symbols.values() for name in report.triggers_open)
 
 
 def exact_decimal(value: Any) -> Decimal:
@@ -336,10 +363,22 @@ class OrderAck:
     error_message: str = ""
 
 
-#: Statuses (V2's and V3's) of an order that may still trade.
-OPEN_STATUSES = frozenset(
-    {"pending", "open", "canceling", "untriggered", "new", "partially_filled"}
-)
+#: Statuses WEEX documents as final, in either version's spelling, lower case (docs/weex-facts.md):
+#: V2 ``filled``, ``canceled``; V3 ``FILLED``, ``CANCELED``, ``REJECTED``, ``EXPIRED``; plus the
+#: spellings public clients read (``cancelled``, ``full_fill``). A deny-list on purpose: any other
+#: status (``PENDING_NEW``, ``PENDING_CANCEL``, ``partial_filled``, a number, none at all) is read
+#: as "may still trade", the reading that costs least when wrong (one more cancel, answered "not
+#: found"), where an allow-list of open statuses would call a resting order closed.
+FINAL_STATUSES = frozenset({"filled", "full_fill", "canceled", "cancelled", "rejected", "expired"})
+
+#: The final statuses that say "cancelled" (not filled, rejected or expired).
+CANCELLED_STATUSES = frozenset({"canceled", "cancelled"})
+
+
+def is_final_status(status: object) -> bool:
+    """True only for a status WEEX documents as final (``FINAL_STATUSES``, any case); anything
+    else, a missing or non-string status included, may still trade."""
+    return isinstance(status, str) and status.strip().lower() in FINAL_STATUSES
 
 
 @attrs.frozen
@@ -352,7 +391,7 @@ class Order:
         symbol: the symbol as the version spells it.
         status: the status as sent: V2 ``pending``, ``open``, ``filled``, ``canceling``,
             ``canceled``, ``untriggered``; V3 ``NEW``, ``PARTIALLY_FILLED``, ``FILLED``,
-            ``CANCELED``, ... (see ``is_open``).
+            ``CANCELED``, ``REJECTED``, ``EXPIRED`` (``""`` when none is sent; see ``is_open``).
         side: ``"BUY"`` or ``"SELL"`` (from V2's ``type``, e.g. ``open_long`` is BUY LONG);
             ``""`` for a type V2 does not document.
         position_side: ``"LONG"`` or ``"SHORT"`` (``""`` when unknown).
@@ -381,8 +420,82 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        """True while the order may still trade (open, partly filled, pending or canceling)."""
-        return self.status.lower() in OPEN_STATUSES
+        """False only when ``status`` is one WEEX documents as final (``FINAL_STATUSES``: filled,
+        cancelled, rejected, expired, in either version's spelling, any case).
+
+        Any other status is open: ``NEW``, ``PARTIALLY_FILLED``, ``canceling``, and also one this
+        SDK has never seen (``PENDING_NEW``, ``partial_filled``, ``live``, a number) or an empty
+        one. Reading an unknown status as open costs one more cancel at worst; reading it as
+        closed could leave an order resting while a report says flat.
+        """
+        return not is_final_status(self.status)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True when ``status`` says the order was cancelled (``canceled`` / ``CANCELED``)."""
+        return self.status.strip().lower() in CANCELLED_STATUSES
+
+
+#: Trigger-order statuses that are final: the order statuses' (``FINAL_STATUSES``), plus
+#: ``triggered`` (it fired: the order it placed is an ordinary order, which ``open_orders`` lists).
+TRIGGER_FINAL_STATUSES = FINAL_STATUSES | {"triggered"}
+
+
+@attrs.frozen
+class TriggerOrder:
+    """One trigger (conditional) order, waiting for its trigger price: a V2 "plan" order
+    (``GET /capi/v2/order/currentPlan``) or a V3 "algo" order (``GET /capi/v3/openAlgoOrders``).
+
+    ``open_orders`` and ``cancel_all_orders`` never see these; ``open_trigger_orders`` and
+    ``cancel_all_trigger_orders`` do.
+
+    Attributes:
+        order_id: the exchange's id (V2 ``order_id``, V3 ``algoId``).
+        client_oid: the client id (V2 ``client_oid``, V3 ``clientAlgoId``; ``""`` when none).
+        symbol: the symbol as the version spells it.
+        status: as sent (V3 ``UNTRIGGERED``, ...; V2's are not documented with certainty and may
+            be numbers): see ``is_open``.
+        side: ``"BUY"`` or ``"SELL"`` (``""`` when unknown).
+        position_side: ``"LONG"`` or ``"SHORT"`` (``""`` when unknown).
+        quantity: the size of the order it places when triggered.
+        trigger_price: the price that fires it (``None`` when none is sent).
+        created_at: creation time, Unix milliseconds.
+    """
+
+    order_id: str
+    client_oid: str
+    symbol: str
+    status: str
+    side: str
+    position_side: str
+    quantity: Decimal
+    trigger_price: Decimal | None
+    created_at: int
+
+    @property
+    def is_open(self) -> bool:
+        """False only for a final status (``TRIGGER_FINAL_STATUSES``: filled, cancelled,
+        rejected, expired, triggered, any case); any other, or none, is open (waiting)."""
+        return not (
+            isinstance(self.status, str) and self.status.strip().lower() in TRIGGER_FINAL_STATUSES
+        )
+
+
+@attrs.frozen
+class ClosePositionResult:
+    """The exchange's verdict on one position of ``close_positions``.
+
+    Attributes:
+        position_id: the exchange's id of the position.
+        success: ``True`` when the exchange placed the market order that closes it.
+        order_id: the id of that closing order (``""`` when none was placed).
+        error_message: the exchange's reason when ``success`` is false, else ``""``.
+    """
+
+    position_id: str
+    success: bool
+    order_id: str = ""
+    error_message: str = ""
 
 
 @attrs.frozen

@@ -10,7 +10,6 @@ An exact window ledger checked and charged in one step for every pool meets all 
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -21,8 +20,7 @@ from ..errors import ConfigurationError
 from ._admission import AdmissionQueue, Charges, Clock, Pool, Priority, Ticket
 from ._limits import Budget, RateLimits
 from ._pools import SlotPool, WindowPool
-from ._redis import RedisLedger
-from ._shared import SharedLedger
+from ._shared import SharedLedger, open_ledger
 
 __all__ = [
     "USED_WEIGHT_HEADER",
@@ -81,6 +79,10 @@ class Limiter:
         self._clock = clock
         self._queue: AdmissionQueue | None = None
         self._pools: dict[tuple[str, ...], WindowPool] = {}
+        #: each pool's key in ``_pools``
+        self._keys: dict[WindowPool, tuple[str, ...]] = {}
+        #: pools no open client uses any more, kept while what they hold still counts
+        self._orphans: set[WindowPool] = set()
         self._ledgers: dict[str, SharedLedger] = {}
 
     def __repr__(self) -> str:
@@ -99,6 +101,12 @@ class Limiter:
     def has_queue(self) -> bool:
         return self._queue is not None
 
+    def now(self) -> float | None:
+        """The pools' clock, without creating anything: ``None`` when no call was ever queued
+        and no clock was given (then every pool is empty)."""
+        clock = self._queue.clock if self._queue is not None else self._clock
+        return None if clock is None else clock.time()
+
     @property
     def queue(self) -> AdmissionQueue:
         """The admission queue: every call of every client of this limiter waits in it."""
@@ -112,19 +120,42 @@ class Limiter:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = WindowPool(label, budget.weight, window, budget.window)
+            self._keys[pool] = key
         pool.adopt(budget.weight, window, budget.window)
+        self._orphans.discard(pool)
+        self._forget_idle()
         return pool
 
     def drop_pool(self, pool: WindowPool, budget: Budget, jitter: float) -> None:
+        """A client that adopted ``budget`` in ``pool`` is gone. A pool no client uses is
+        forgotten once nothing it holds counts any more (checked as clients come and go), so a
+        process that opens and closes clients for many keys does not keep a pool per key."""
         pool.drop(budget.weight, budget.window + jitter, budget.window)
+        if not pool.adopted and pool in self._keys:
+            self._orphans.add(pool)
+        self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        if not self._orphans:
+            return
+        clock = self._queue.clock if self._queue is not None else self._clock
+        if clock is None:
+            return
+        now = clock.time()
+        for pool in list(self._orphans):
+            if pool.adopted:
+                self._orphans.discard(pool)
+            elif pool.idle(now):
+                self._orphans.discard(pool)
+                del self._pools[self._keys.pop(pool)]
 
     def ledger(self, url: str) -> SharedLedger:
-        """The shared (Redis) ledger at ``url``: one connection pool and one watch per limiter
-        and URL (release it with ``drop_ledger``)."""
+        """The shared ledger at ``url`` (``file:`` for the host ledger, else Redis): one
+        connection and one watch per limiter and URL (release it with ``drop_ledger``)."""
         shared = self._ledgers.get(url)
         if shared is None:
             queue = self.queue
-            shared = SharedLedger(RedisLedger(url), queue.clock.time, queue.rescan)
+            shared = SharedLedger(open_ledger(url), queue.clock.time, queue.rescan)
             self._ledgers[url] = shared
         shared.users += 1
         shared.start()
@@ -214,6 +245,9 @@ class ClientLimiter:
         #: each shared pool's key in the Redis ledger
         self._redis_keys: dict[WindowPool, str] = {}
         self._shared: SharedLedger | None = None
+        #: whose calls these are: clients of one key are one account, and take turns with the
+        #: other accounts; a client without a key is a flow of its own
+        self._flow: object = ("key", host, api_key) if api_key is not None else self
 
     @property
     def limiter(self) -> Limiter:
@@ -279,7 +313,7 @@ class ClientLimiter:
     async def acquire(self, endpoint: Endpoint) -> Ticket:
         """Wait for admission of one call of ``endpoint`` and charge it (prefer ``admit``).
 
-        With a shared ledger (``RateLimits.redis_url``), the local queue orders the calls and holds
+        With a shared ledger (``RateLimits.ledger``), the local queue orders the calls and holds
         the in-flight slot, then the shared pools are charged in Redis, one call at a time per set
         of pools (FIFO within this process). While Redis is unreachable, the local pools shrink to
         ``redis_fallback_share`` of each budget (``RateLimits.redis_outage`` may hold some calls,
@@ -291,8 +325,8 @@ class ClientLimiter:
         shared = self._shared_ledger()
         while True:
             if shared is not None and shared.outage and not self._may_spend_share(endpoint):
-                await shared.wait_back()
-            ticket = await self.queue.acquire(charges, endpoint.priority)
+                await shared.wait_back(endpoint.priority)
+            ticket = await self.queue.acquire(charges, endpoint.priority, self._flow)
             try:
                 if shared is None:
                     return ticket
@@ -324,8 +358,8 @@ class ClientLimiter:
         ]
 
     def _shared_ledger(self) -> SharedLedger | None:
-        if self._shared is None and self._limits.redis_url is not None:
-            self._shared = self.limiter.ledger(self._limits.redis_url)
+        if self._shared is None and self._limits.shared_ledger is not None:
+            self._shared = self.limiter.ledger(self._limits.shared_ledger)
             for pool in self._adopted:
                 self._register_shared(pool)
         return self._shared
@@ -339,6 +373,40 @@ class ClientLimiter:
             key_parts = ("ip", self._limits.ip_group, *key_parts[1:])
         key = self._redis_keys[pool] = shared.ledger.key(*key_parts)
         shared.register(pool, key, self._limits.redis_fallback_share)
+
+    def unexplained(self, endpoint: Endpoint) -> str | None:
+        """Why a 429 answering ``endpoint`` is not explained by this client's ledger, or ``None``
+        when it is (a pool the call charges is at its budget, or already paused).
+
+        The ledger never lets a pool over its budget, but a pool at it is one miscount away from
+        a 429 (another tool on the IP, a clock skew). A 429 while every pool had room means the
+        exchange counts something the SDK does not: the text names what could explain it."""
+        now = self.queue.clock.time()
+        pools = self._window_pools.get(endpoint.name, ())
+        for pool in pools:
+            if pool.used(now) >= pool.limit or pool.paused_until > now:
+                return None
+        usage = ", ".join(f"{pool.name} {pool.used(now)}/{pool.limit}" for pool in pools)
+        if self._shared is not None:  # the local pools see this process's charges only
+            usage += ", as this process counts"
+        if endpoint.trade and self._limits.trade is None:
+            suspect = (
+                "WEEX's cap on trade calls per second (10 on its V2 limits page; whether batch "
+                "cancels count is undocumented), which RateLimits(trade=None) turned off; "
+                "WEEX's 300 orders a minute per account (its futures FAQ)"
+            )
+        elif endpoint.trade:
+            suspect = (
+                "a cap on trade calls stricter than RateLimits.trade; WEEX's 300 orders a "
+                "minute per account (its futures FAQ)"
+            )
+        else:
+            suspect = f"a limit of {endpoint.name} of its own"
+        return (
+            f"every pool it charges had room ({usage}); undocumented limits that could explain "
+            f"it: {suspect}; a budget smaller than RateLimits says; or another process or tool "
+            "spending this IP's or account's budget"
+        )
 
     async def rate_limited(self, endpoint: Endpoint, retry_after: float | None) -> float:
         """A 429 answered ``endpoint``: pause the pools it charged. Returns the pause's length."""
@@ -386,30 +454,35 @@ class ClientLimiter:
                 pool.reconcile(int(reported), now)
 
     def snapshot(self) -> tuple[PoolSnapshot, ...]:
-        """The state of this client's pools (those it has charged at least once, and slots)."""
-        now = self.queue.clock.time()
-        seen: dict[int, Pool] = {}
-        for charges in self._charges.values():
+        """The state of this client's pools (those it has charged at least once, and slots).
+
+        Safe from any thread (an OpenTelemetry exporter calls it from its own): it only reads,
+        each pool from one copy of its ledger, creates nothing (no limiter, no queue) and needs
+        no running event loop."""
+        seen: dict[int, WindowPool | SlotPool] = {}
+        for charges in list(self._charges.values()):  # list(): one step, while the loop adds
             for pool, _ in charges:
-                seen.setdefault(id(pool), pool)
+                if isinstance(pool, (WindowPool, SlotPool)):
+                    seen.setdefault(id(pool), pool)
         if not seen:
             seen[id(self._slots)] = self._slots
-        return tuple(
-            PoolSnapshot(
-                name=pool.name,
-                budget=pool.limit,
-                window=pool.window,
-                used=pool.used(now),
-                waiting=pool.waiting,
-                paused_for=max(0.0, pool.paused_until - now),
-                ready_in=_ready_in(pool, now),
+        limiter = self._limiter
+        now = limiter.now() if limiter is not None else None
+        if now is None:
+            now = 0.0  # nothing was ever queued: every pool is empty and unpaused
+        snapshots = []
+        for pool in seen.values():
+            used, ready_in = pool.peek(now)
+            paused_until = pool.paused_until
+            snapshots.append(
+                PoolSnapshot(
+                    name=pool.name,
+                    budget=pool.limit,
+                    window=pool.window,
+                    used=used,
+                    waiting=pool.waiting,
+                    paused_for=max(0.0, paused_until - now),
+                    ready_in=ready_in,
+                )
             )
-            for pool in seen.values()
-        )
-
-
-def _ready_in(pool: Pool, now: float) -> float:
-    if pool.can_take(1, now) and pool.paused_until <= now:
-        return 0.0
-    ready = pool.ready_at(1, now)
-    return math.inf if ready is None else max(0.0, ready - now)
+        return tuple(snapshots)

@@ -5,10 +5,17 @@ Rules (the limiter's invariants, docs/rate-limits.md):
 - **All or nothing.** A call is admitted only when every pool it charges can take its weight, and
   then all of them are charged at once, synchronously (no ``await`` between check and charge, so
   nothing else on the event loop can interleave). Nothing is held while waiting.
-- **Order.** Waiters are served by priority (``Priority``: lower first), FIFO within one. A waiter
-  that cannot be admitted *blocks* the pools it is short of: nobody behind it may take from those
-  pools, so a heavy call is never starved by a stream of light ones. Callers whose pools are not
-  blocked pass (another account's calls do not queue behind this account's empty budget).
+- **Order.** Waiters are served by priority (``Priority``: lower first). Within a priority the
+  *flows* (accounts) take turns, and each flow's calls keep their order (FIFO within an account).
+  A waiter that cannot be admitted *blocks* the pools it is short of: nobody behind it may take
+  from those pools, so a heavy call is never starved by a stream of light ones. Callers whose
+  pools are not blocked pass (another account's calls do not queue behind this account's empty
+  budget).
+- **Turns.** Round robin: of the flows waiting at a priority, the one served least recently goes
+  next, one call, then goes behind the others. Whatever the order in which their calls arrived,
+  backlogged accounts alternate on a pool they share; an account that was held back by its own
+  budget gets one turn when it can go again, never a run of them (no credit for the time it
+  waited), so one account's backlog delays another's call by at most one call per account.
 - **No polling.** One timer, armed for the earliest moment a blocked pool could fit its blocker;
   slot releases and cancellations re-run the scan. Idle waiting costs no CPU.
 - **Cancellation.** A caller cancelled while waiting charges nothing; one cancelled just after being
@@ -24,7 +31,7 @@ import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
 from ..errors import EventLoopError
@@ -103,8 +110,8 @@ class Ticket:
         self.sent = False
         #: its answer came
         self.answered = False
-        #: told ``True`` when the answer comes, ``False`` when a sent request is given up without
-        #: one: a shared ledger re-stamps its charges then (``None``: nothing to tell)
+        #: told ``True`` when the answer comes, ``False`` when a request is given up without one
+        #: (or never sent): a shared ledger re-stamps its charges then (``None``: nothing to tell)
         self.settle: Callable[[bool], None] | None = None
 
     def mark_sent(self) -> None:
@@ -152,19 +159,38 @@ class Ticket:
             self._finished = True
             if self.sent and not self.answered:
                 self._off_the_wire(answered=False)
+            elif not self.sent and self.settle is not None:
+                self.settle(False)  # a shared ledger's charge of a call never sent: let it go
             self._queue.give_back(self._entries, refund_all=not self.sent)
 
 
+class _Flow:
+    """One account's calls at one priority: when it was last served, and how many wait."""
+
+    __slots__ = ("served", "waiting")
+
+    def __init__(self) -> None:
+        #: the queue's service count when this flow last had a call admitted (-1: never)
+        self.served = -1
+        self.waiting = 0
+
+
 class _Waiter:
-    __slots__ = ("charges", "enqueued_at", "future", "key")
+    __slots__ = ("charges", "enqueued_at", "flow", "future", "key")
 
     def __init__(
-        self, key: tuple[int, int], charges: Charges, future: asyncio.Future[Ticket], now: float
+        self,
+        key: tuple[int, int],
+        charges: Charges,
+        future: asyncio.Future[Ticket],
+        now: float,
+        flow: _Flow,
     ) -> None:
         self.key = key
         self.charges = charges
         self.future = future
         self.enqueued_at = now
+        self.flow = flow
 
 
 def _reserve(reserved: dict[Pool, int], charges: Charges, priority: int) -> None:
@@ -196,6 +222,9 @@ class AdmissionQueue:
         )
         self._lines: dict[tuple[int, int], deque[_Waiter]] = {}
         self._pending = 0  # waiters not yet admitted or cancelled
+        #: the turns (see the module's docstring): each flow at each priority
+        self._flows: dict[tuple[int, Hashable], _Flow] = {}
+        self._served = itertools.count()
         self._sequence = itertools.count()
         self._timer: Timer | None = None
         self._timer_at = math.inf
@@ -223,19 +252,36 @@ class AdmissionQueue:
     def __len__(self) -> int:
         return self._pending
 
-    async def acquire(self, charges: Charges, priority: int) -> Ticket:
+    def _flow(self, priority: int, flow: Hashable) -> _Flow:
+        key = (priority, flow)
+        state = self._flows.get(key)
+        if state is None:
+            if len(self._flows) >= 256:  # forget the flows with nothing waiting
+                self._flows = {k: f for k, f in self._flows.items() if f.waiting}
+            state = self._flows[key] = _Flow()
+        return state
+
+    async def acquire(self, charges: Charges, priority: int, flow: Hashable = None) -> Ticket:
         """Wait until every pool in ``charges`` can take its weight, then charge them all.
+
+        Args:
+            charges: each pool with the weight to charge it.
+            priority: lower goes first.
+            flow: whose call it is (an account): within a priority, flows take turns, and each
+                flow's calls keep their order. ``None``: one flow for every such caller.
 
         Raises:
             ValueError: a weight exceeds its pool's whole budget (it could never be admitted).
         """
         loop = self.check_loop()
         now = self._clock.time()
+        state = self._flow(priority, flow)
         if not self._pending:
             for pool, weight in charges:
                 if not pool.can_take(weight, now):
                     break
             else:
+                state.served = next(self._served)
                 return self._charge(charges, now, now)
         for pool, weight in charges:
             if weight > pool.full_limit:
@@ -243,7 +289,8 @@ class AdmissionQueue:
                     f"weight {weight} can never fit pool {pool.name} (budget {pool.full_limit})"
                 )
         future: asyncio.Future[Ticket] = loop.create_future()
-        waiter = _Waiter((priority, next(self._sequence)), charges, future, now)
+        waiter = _Waiter((priority, next(self._sequence)), charges, future, now, state)
+        state.waiting += 1
         line_key = (id(charges), priority)  # the line keeps `charges` alive: the id stays unique
         line = self._lines.get(line_key)
         if line is None:
@@ -261,6 +308,7 @@ class AdmissionQueue:
             else:
                 future.cancel()
                 self._pending -= 1
+                state.waiting -= 1
                 self._scan()  # it may have been blocking pools for the waiters behind it
             raise
         finally:
@@ -287,6 +335,7 @@ class AdmissionQueue:
             for waiter in line:
                 if not waiter.future.done() and any(p is pool for p, _ in waiter.charges):
                     waiter.future.set_exception(error())
+                    waiter.flow.waiting -= 1
                     aborted += 1
         if aborted:
             self._pending -= aborted
@@ -330,19 +379,25 @@ class AdmissionQueue:
         #: lower priority may not take from it (no priority inversion: a waiting cancel is not
         #: robbed of the account's window by queries while it waits for the trade cap)
         reserved: dict[Pool, int] = {}
-        heads: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        #: line heads by (priority, when their flow was last served, arrival); a flow served during
+        #: this scan has its other heads pushed back with the new count when they come up
+        heads: list[tuple[int, int, int, tuple[int, int]]] = []
         for line_key, line in list(self._lines.items()):
             while line and line[0].future.done():  # cancelled while waiting
                 line.popleft()
             if line:
-                heads.append((line[0].key, line_key))
+                head = line[0]
+                heads.append((head.key[0], head.flow.served, head.key[1], line_key))
             else:
                 del self._lines[line_key]
         heapq.heapify(heads)
         while heads:
-            _, line_key = heapq.heappop(heads)
+            _, served, _, line_key = heapq.heappop(heads)
             line = self._lines[line_key]
             waiter = line[0]
+            if waiter.flow.served != served:  # its flow had a turn meanwhile: behind the others
+                heapq.heappush(heads, (waiter.key[0], waiter.flow.served, waiter.key[1], line_key))
+                continue
             charges = waiter.charges
             priority = waiter.key[0]
             if (blocked and any(pool in blocked for pool, _ in charges)) or (
@@ -358,13 +413,16 @@ class AdmissionQueue:
                 continue
             line.popleft()
             self._pending -= 1
+            waiter.flow.served = next(self._served)
+            waiter.flow.waiting -= 1
             ticket = self._charge(charges, now, waiter.enqueued_at)
             log.debug("admitted after waiting %.3fs (priority %d)", ticket.waited, waiter.key[0])
             waiter.future.set_result(ticket)
             while line and line[0].future.done():
                 line.popleft()
             if line:
-                heapq.heappush(heads, (line[0].key, line_key))
+                head = line[0]
+                heapq.heappush(heads, (head.key[0], head.flow.served, head.key[1], line_key))
         wake = math.inf
         for pool, weight in blocked.items():
             ready = pool.ready_at(weight, now)

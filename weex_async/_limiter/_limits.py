@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import re
+from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
+from .._checks import check_setting
 from ..errors import ConfigurationError
 
-__all__ = ["Budget", "RateLimits", "mask_url"]
+__all__ = ["LEDGER_ENV", "Budget", "RateLimits", "mask_url"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: The environment variable ``RateLimits.from_env()`` reads the ledger from.
+LEDGER_ENV = "WEEX_ASYNC_LEDGER"
+#: Query parameters of a URL whose value is a secret (masked wherever the URL is shown).
+_SECRET_PARAMS = re.compile(r"pass|secret|token|auth|key|credential", re.IGNORECASE)
 #: What a process cut off from Redis sends: its share of the budget, only cancels, or nothing.
 RedisOutage = Literal["share", "cancels", "nothing"]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{attribute.name} must be a positive number, got {value!r}")
+    check_setting(f"{type(instance).__name__}.{attribute.name}", value)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
+    check_setting(f"{type(instance).__name__}.{attribute.name}", value, zero=True)
 
 
 def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -59,16 +65,77 @@ def _masked_repr(url: str | None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: safe to log and show."""
+    """``url`` with its secrets replaced by ``***``: the password of its user information (the
+    whole user information when it has no password: it may be a token), and the value of every
+    query parameter named like a secret (``?password=``, redis-py's form for ``unix://``).
+    Safe to log and show."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a URL that cannot be parsed>"
+    shown = url
+    if "@" in parts.netloc:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        masked = f"{user}:***@{host}" if has_password else f"***@{host}"
+        shown = shown.replace(f"//{parts.netloc}", f"//{masked}", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(_SECRET_PARAMS.search(name) for name, _ in pairs):
+            query = "&".join(
+                f"{name}=***" if _SECRET_PARAMS.search(name) else f"{name}={value}"
+                for name, value in pairs
+            )
+            shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    if parts.fragment:
+        shown = shown.replace(f"#{parts.fragment}", "#***", 1)
+    return shown
+
+
+def _ledger(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value in ("process", "host"):
+        return
+    if isinstance(value, str):
+        scheme = urlsplit(value).scheme if "://" in value else ""
+        if scheme in _REDIS_SCHEMES:
+            _redis_url(instance, attribute, value)
+            return
+        if scheme == "file":
+            _file_path(value)
+            return
+    shown = mask_url(value) if isinstance(value, str) else repr(value)
+    raise ConfigurationError(
+        'ledger must be "process", "host", "file:///path" or a redis://, rediss:// or unix:// '
+        f"URL, got {shown}"
+    )
+
+
+def _file_path(url: str) -> Path:
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    path = unquote(parts.path)
+    if parts.netloc not in ("", "localhost") or not os.path.isabs(path) or parts.query:
+        raise ConfigurationError(
+            f"ledger='file://...' must name an absolute path on this host, got {mask_url(url)}"
+        )
+    return Path(path)
+
+
+def _resolve(ledger: str, redis_url: str | None) -> str | None:
+    """Where ``ledger`` (or ``redis_url``) lives: ``None``, a ``file:`` URL or a Redis URL."""
+    if redis_url is not None:
+        if ledger not in ("process", redis_url):
+            raise ConfigurationError(
+                f"redis_url={mask_url(redis_url)} and ledger={mask_url(ledger)} disagree: "
+                "set one of them"
+            )
+        return redis_url
+    if ledger == "process":
+        return None
+    if ledger == "host":
+        from ._host import default_path
+
+        return default_path().as_uri()
+    return ledger
 
 
 def _share(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -115,8 +182,8 @@ class RateLimits:
             ignored for ``ban``), so that a hostile or broken gateway cannot stop the client.
         redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL of a Redis that shares the IP,
             account and trade pools with every process (on any host) using it; needs the
-            ``redis`` extra (checked here). ``None``: this process's clients only. Its password
-            is never shown (``repr``, logs, errors).
+            ``redis`` extra (checked here). The same as ``ledger=`` with that URL (kept for
+            compatibility). Its secrets are never shown (``repr``, logs, errors).
         redis_fallback_share: while Redis is unreachable, each process spends at most this share
             of every budget (0.25: safe for up to 4 processes on one account or IP; see
             docs/several-processes.md for what it guarantees and what it does not).
@@ -128,6 +195,14 @@ class RateLimits:
             Processes sharing one Redis share one IP pool per host *and IP group*: give hosts
             with different public IPs different groups. One group (the default) is the safe
             choice: it never under-counts.
+        ledger: where budgets are shared: ``"process"`` (the clients of this process only, the
+            default), ``"host"`` (every process of the user on this machine, through a file in
+            the user's state directory: ``$XDG_STATE_HOME/weex-async/``, else
+            ``~/.local/state/weex-async/``; no server), ``"file:///path"`` (the same, in that
+            file), or a ``redis://``, ``rediss://`` or ``unix://`` URL (every process on every
+            host; the same as ``redis_url``). A host ledger's file is opened and checked here: one
+            that cannot be used is a ``ConfigurationError`` now. ``RateLimits.from_env()`` reads
+            it from ``WEEX_ASYNC_LEDGER``. See docs/several-processes.md.
     """
 
     ip: Budget = Budget(500, 10.0)
@@ -144,6 +219,45 @@ class RateLimits:
     redis_fallback_share: float = attrs.field(default=0.25, validator=_share)
     redis_outage: RedisOutage = attrs.field(default="share", validator=_one_of_outage)
     ip_group: str = attrs.field(default="default", validator=_group_name)
+    ledger: str = attrs.field(
+        default="process",
+        validator=_ledger,
+        repr=lambda where: repr(mask_url(where) if "://" in where else where),
+    )
+    #: where the ledger lives (``shared_ledger``), resolved once
+    _where: str | None = attrs.field(init=False, default=None, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        where = _resolve(self.ledger, self.redis_url)
+        if where is not None and where.startswith("file:"):
+            try:
+                from ._host import open_database  # checks the file: ConfigurationError if not
+            except ImportError as exc:  # no fcntl: not a POSIX system
+                raise ConfigurationError(
+                    f"the host ledger needs a POSIX system ({exc}): use ledger='process' or a "
+                    "Redis URL here"
+                ) from None
+            connection, fd = open_database(_file_path(where))
+            connection.close()
+            os.close(fd)
+        object.__setattr__(self, "_where", where)
+
+    @property
+    def shared_ledger(self) -> str | None:
+        """The ledger the budgets are shared through: ``None`` (this process only), a
+        ``file:///...`` URL (the host ledger's file) or the Redis URL."""
+        return self._where
+
+    @classmethod
+    def from_env(cls, *, default_ledger: str = "process", **settings: Any) -> RateLimits:
+        """``RateLimits(**settings)`` whose ledger is ``$WEEX_ASYNC_LEDGER`` when set (else
+        ``default_ledger``): ``process``, ``host``, ``file:///path`` or a Redis URL.
+
+        Raises:
+            ConfigurationError: the variable names no ledger, or the ledger cannot be used.
+        """
+        ledger = os.environ.get(LEDGER_ENV, "").strip() or default_ledger
+        return cls(**settings, ledger=ledger)
 
     def pause_for(self, retry_after: float | None) -> float:
         """Seconds to pause after a 429 that asked for ``retry_after`` (``None``: not sent)."""

@@ -73,6 +73,22 @@ class WindowPool:
             del budgets[key]
         self._apply_budgets()
 
+    @property
+    def adopted(self) -> bool:
+        """Some open client charges this pool."""
+        return bool(self._budgets)
+
+    def idle(self, now: float) -> bool:
+        """No client adopts it and nothing it holds still counts: no charge in the window (a
+        request on the wire included), no pause, nobody waiting. Forgetting it then loses
+        nothing: a new pool of the same name starts in the same state."""
+        return (
+            not self._budgets
+            and not self.waiting
+            and self.paused_until <= now
+            and self.used(now) == 0
+        )
+
     def set_share(self, share: float) -> None:
         """Spend at most ``share`` of the budget (while a shared ledger is unreachable), or all."""
         self._share = share
@@ -112,6 +128,33 @@ class WindowPool:
         self._entries.append(entry)
         self._used += weight
         return entry
+
+    def peek(self, now: float) -> tuple[int, float]:
+        """``(used, ready_in)`` as ``used(now)`` and ``ready_at(1, now)`` would tell, read from
+        a copy of the ledger: nothing is changed, so another thread (a metrics exporter) may call
+        it while the event loop charges the pool. ``deque.copy`` runs without releasing the GIL,
+        so the copy is one consistent state of the pool."""
+        entries = self._entries.copy()
+        window, limit, paused_until = self.window, self.limit, self.paused_until
+        # the same rule as _expire: entries leave from the head only
+        start = 0
+        while start < len(entries) and entries[start][0] + window <= now:
+            start += 1
+        live = [(when, int(weight)) for when, weight in list(entries)[start:]]
+        used = sum(weight for _, weight in live)
+        ready = now
+        excess = used + 1 - limit
+        if excess > 0:
+            ready = math.inf
+            latest = -math.inf
+            for when, weight in live:
+                latest = max(latest, when)
+                excess -= weight
+                if excess <= 0:
+                    ready = latest + window
+                    break
+        ready = max(ready, paused_until)
+        return used, max(0.0, ready - now)
 
     def recent(self, now: float) -> list[tuple[float, int]]:
         """``(age, weight)`` of every charge still in the window (to publish to a shared ledger)."""
@@ -217,6 +260,12 @@ class SlotPool:
 
     def refund(self, entry: list[float]) -> None:
         self.in_use -= int(entry[1])
+
+    def peek(self, now: float) -> tuple[int, float]:
+        """``(in use, ready_in)``: 0 while a slot is free, else ``inf`` (it frees on an answer).
+        Reads only: safe from another thread."""
+        in_use = self.in_use
+        return in_use, 0.0 if in_use < self.limit else math.inf
 
     def ready_at(self, weight: int, now: float) -> float | None:
         return None  # frees on a release, not at a time

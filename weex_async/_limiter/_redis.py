@@ -6,11 +6,17 @@ local pools: a charge counts until ``time + window`` (the window includes the ar
 allowance). When a call does not fit, the script answers how long until it would, and the caller
 sleeps exactly that long before asking again: no polling loop.
 
-Once the request is answered (or given up), a second script *settles* its charges, off the
-caller's path: re-stamped so that they count until one exchange window after the answer (or one
-window plus the allowance after the give-up), on Redis's clock, which reads that moment a little
-late, never early. A process that dies before settling leaves its charges as the reservation
-stamped them, until ``time + window``: they still expire on their own.
+A charge is stamped ``lease`` seconds ahead of Redis's clock, and renewed while its request is on
+the wire (``_ledger``). Once the request is answered (or given up), a second script *settles* its
+charges, off the caller's path: re-stamped so that they count until one exchange window after the
+answer (or one window plus the allowance after the give-up), on Redis's clock, which reads that
+moment a little late, never early. A process that dies stops renewing: its charges still expire
+on their own.
+
+At the first contact, a Redis that could lose the ledger is refused (``check``): a
+``maxmemory-policy`` that can evict its keys. A URL that names a node of a Redis Cluster is
+recognised there, and the cluster is used through a client that follows its redirects (the
+ledger's keys share one hash tag: one slot).
 
 A pool is a sorted set scored by charge time; its members carry their weight. Keys are namespaced,
 share one hash tag (so a Redis Cluster keeps them in one slot), and expire a little after their
@@ -22,21 +28,30 @@ share of the budget; it never sends without a charge (never fails open).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import ConfigurationError
+from ._ledger import (
+    HOLD_LEASE,
+    MIN_WAIT,
+    WATCH_INTERVAL,
+    Ledger,
+    LedgerReset,
+    LedgerUnavailable,
+    PoolCharge,
+    Receipt,
+)
 from ._limits import mask_url
 
-__all__ = ["RESTART_GRACE", "WATCH_INTERVAL", "LedgerReset", "RedisLedger", "RedisUnavailable"]
-
-#: The shortest sleep between two asks (Redis's clock moves on meanwhile, so no ask repeats).
-_MIN_WAIT = 0.001
-
-log = logging.getLogger("weex_async.limiter")
+__all__ = [
+    "RESTART_GRACE",
+    "WATCH_INTERVAL",
+    "LedgerReset",
+    "RedisLedger",
+    "RedisUnavailable",
+]
 
 # The ledger's epoch: an id written with the first charge into an empty Redis. A restarted (empty)
 # Redis has none: the first process to ask writes a new one, with a grace period during which no
@@ -59,9 +74,11 @@ end
 _EPOCH = _EPOCH_PREFIX.replace("GRACE", "ARGV[1]") + "return epoch\n"
 
 # KEYS: epoch, grace, sequence; then for each pool: its sorted set, its pause key, its total.
-# ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight.
+# ARGV: the epoch the caller knows, the grace (ms); then for each pool: limit, window (ms), weight;
+# last, the lease (ms): a charge is stamped that far ahead (held while its request is on the wire).
 # Returns {'epoch', id} when the caller must re-publish first, {'wait', ms} when the call does not
-# fit yet, {'ok', member...} (one member per pool, to settle) when every pool was charged.
+# fit yet (the earliest it could: a charge on the wire counts as if answered now), {'ok',
+# member...} (one member per pool, to settle) when every pool was charged.
 # A call that fits costs O(log n): the total is kept, and only expiring charges are read.
 _RESERVE = (
     _EPOCH_PREFIX.replace("GRACE", "ARGV[2]")
@@ -96,7 +113,9 @@ for i = 1, n do
     for j = 1, #entries, 2 do
       excess = excess - weight_of(entries[j])
       if excess <= 0 then
-        ready = tonumber(entries[j + 1]) + window
+        -- a charge on the wire (stamped ahead) frees one window after its answer at the
+        -- earliest: ask again then, not a lease later
+        ready = math.min(tonumber(entries[j + 1]), now) + window
         break
       end
     end
@@ -110,11 +129,12 @@ if wait > 0 then
 end
 local seq = redis.call('INCR', KEYS[3])
 local members = {'ok'}
+local lease = tonumber(ARGV[#ARGV])
 for i = 1, n do
   local key, used_key = KEYS[3 * i + 1], KEYS[3 * i + 3]
-  local ttl = math.ceil(tonumber(ARGV[3 * i + 1])) + 1000
+  local ttl = math.ceil(tonumber(ARGV[3 * i + 1]) + lease) + 1000
   local member = now .. ':' .. seq .. ':' .. ARGV[3 * i + 2]
-  redis.call('ZADD', key, now, member)
+  redis.call('ZADD', key, now + lease, member)
   redis.call('INCRBY', used_key, ARGV[3 * i + 2])
   redis.call('PEXPIRE', key, ttl)
   redis.call('PEXPIRE', used_key, ttl)
@@ -124,31 +144,35 @@ return members
 """
 )
 
-# KEYS: for each pool, its sorted set and its total. ARGV: how far before now to stamp (ms): the
-# allowance for an answered request (it counts until now + window - allowance: one exchange window
-# from now), 0 for one given up; then for each pool its window (ms) and the member. Re-stamps
-# members still in the ledger (XX: one that expired, or a ledger that restarted, is left alone),
-# and keeps the pool's keys alive as long as the new stamp counts (a later stamp than the
-# reservation's must not vanish with a key that expires first). Returns how many were re-stamped.
-_SETTLE = """
+# KEYS: for each pool, its sorted set and its total. ARGV: the offset from now of the new stamp
+# (ms): the lease ahead for a charge on the wire; minus the allowance for an answered request (it
+# counts until now + window - allowance: one exchange window from now), 0 for one given up; then
+# for each pool its window (ms) and the member. A member the ledger no longer has (its lease ran
+# out while this process was stalled, or the ledger restarted) is charged again: its request
+# counts at the exchange whatever happened to the ledger. Keeps the pool's keys alive as long as
+# the new stamp counts. Returns how many members were still there.
+_RESTAMP = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
-local stamp = now - tonumber(ARGV[1])
-local settled = 0
+local stamp = now + tonumber(ARGV[1])
+local found = 0
 for i = 1, #KEYS / 2 do
   local key, used_key = KEYS[2 * i - 1], KEYS[2 * i]
   local window, member = tonumber(ARGV[2 * i]), ARGV[2 * i + 1]
-  local changed = redis.call('ZADD', key, 'XX', 'CH', stamp, member)
-  if changed > 0 then
-    settled = settled + changed
-    local ttl = math.ceil(stamp + window - now) + 1000
-    if redis.call('PTTL', key) < ttl then
-      redis.call('PEXPIRE', key, ttl)
-      redis.call('PEXPIRE', used_key, ttl)
-    end
+  if redis.call('ZADD', key, stamp, member) == 0 then
+    found = found + 1
+  else
+    redis.call('INCRBY', used_key, tonumber(string.match(member, ':(%d+)$')))
+  end
+  local ttl = math.ceil(stamp + window - now) + 1000
+  if redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
+  end
+  if redis.call('PTTL', used_key) < ttl then
+    redis.call('PEXPIRE', used_key, ttl)
   end
 end
-return settled
+return found
 """
 
 # KEYS: epoch, grace, sequence; then for each pool: its sorted set, its total.
@@ -195,39 +219,29 @@ return 0
 #: Seconds during which a new (restarted) ledger admits no new charge, while every process that
 #: spent in the last window re-publishes its charges (each checks every ``WATCH_INTERVAL``).
 RESTART_GRACE = 2.0
-#: Seconds between two checks of the epoch by a process holding charges of the last window.
-WATCH_INTERVAL = 0.5
 #: The longest pause written to Redis, in ms (a day: far beyond any ``max_retry_after``).
 _MAX_PAUSE_MS = 86_400_000
 
+#: Redis's ``maxmemory-policy`` that never evicts a key (the others can evict the ledger's).
+SAFE_POLICY = "noeviction"
 
-class RedisUnavailable(Exception):
-    """Redis could not be reached or answered with an error."""
-
-
-class LedgerReset(Exception):
-    """The ledger's epoch is not the one this process knows (Redis restarted, or this process is
-    new): re-publish this process's charges of the last window before charging anything new.
-
-    Attributes:
-        epoch: the ledger's epoch now.
-    """
-
-    def __init__(self, epoch: str) -> None:
-        super().__init__(f"the shared ledger's epoch is {epoch}")
-        self.epoch = epoch
+#: Redis could not be reached or answered with an error (a ``LedgerUnavailable``).
+RedisUnavailable = LedgerUnavailable
 
 
-class RedisLedger:
+class RedisLedger(Ledger):
     """The shared ledger in one Redis database.
 
     Args:
         url: ``redis://host:port/db`` (its password is never logged).
-        namespace: the prefix of every key (a hash tag, so a cluster keeps them in one slot).
+        namespace: the prefix of every key (a hash tag: one account's keys stay in one slot).
         timeout: seconds allowed for connecting to and answering from Redis.
         retry_interval: seconds between attempts to reach Redis again during an outage.
         restart_grace: seconds a new (restarted) ledger admits no new charge (``RESTART_GRACE``).
+        lease: seconds ahead of Redis's clock a charge on the wire is stamped (``HOLD_LEASE``).
     """
+
+    kind = "Redis"
 
     def __init__(
         self,
@@ -236,53 +250,60 @@ class RedisLedger:
         timeout: float = 0.5,
         retry_interval: float = 1.0,
         restart_grace: float = RESTART_GRACE,
+        lease: float = HOLD_LEASE,
     ) -> None:
         import redis.asyncio as redis_asyncio  # RateLimits checked that the extra is installed
 
-        self.url = url
-        self.shown_url = mask_url(url)
+        super().__init__(url, mask_url(url), retry_interval, lease)
         self._prefix = "{" + namespace + "}"
+        self._timeout = timeout
         self._redis: Any = redis_asyncio.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self._register_scripts()
+        self._grace_ms = int(restart_grace * 1000)
+        from redis.exceptions import RedisClusterException
+
+        self._errors: tuple[type[BaseException], ...] = (
+            redis_asyncio.RedisError,
+            RedisClusterException,
+            OSError,
+        )
+        self._refused: type[BaseException] = redis_asyncio.ResponseError
+        self._checked = False
+        #: the URL names a node of a Redis Cluster (the client follows its redirects)
+        self.cluster = False
+
+    def _register_scripts(self) -> None:
         self._epoch_script = self._redis.register_script(_EPOCH)
         self._reserve = self._redis.register_script(_RESERVE)
         self._republish = self._redis.register_script(_REPUBLISH)
         self._pause = self._redis.register_script(_PAUSE)
-        self._settle = self._redis.register_script(_SETTLE)
-        self.retry_interval = retry_interval
-        self._grace_ms = int(restart_grace * 1000)
-        self._down_since: float | None = None
-        self._next_try = 0.0
-        self._errors: tuple[type[BaseException], ...] = (redis_asyncio.RedisError, OSError)
-        self._turns: dict[tuple[str, ...], asyncio.Lock] = {}
-        #: the ledger's epoch as this process last saw it (``None``: not yet)
-        self.epoch: str | None = None
+        self._restamp = self._redis.register_script(_RESTAMP)
 
-    def __repr__(self) -> str:
-        return f"<RedisLedger {self.shown_url}>"
+    async def _use_cluster(self) -> None:
+        """The URL names a cluster node: talk to the cluster (a client that learns which node
+        owns the ledger's slot and follows ``MOVED`` and ``ASK`` redirects)."""
+        from redis.asyncio.cluster import RedisCluster
+
+        try:
+            cluster = RedisCluster.from_url(
+                self.url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+        except self._errors as exc:  # e.g. a database other than 0, which a cluster has not
+            raise ConfigurationError(
+                f"the Redis at {self.shown_url} runs Redis Cluster, but its URL cannot be used "
+                f"for a cluster ({type(exc).__name__}: {exc})"
+            ) from None
+        standalone, self._redis = self._redis, cluster
+        self._register_scripts()
+        self.cluster = True
+        await standalone.aclose()
 
     @property
     def client(self) -> Any:
         """The ``redis.asyncio.Redis`` client (to inspect the ledger's keys)."""
         return self._redis
-
-    def turn(self, keys: tuple[str, ...]) -> asyncio.Lock:
-        """One caller at a time per set of pools asks Redis (asyncio's lock is FIFO)."""
-        lock = self._turns.get(keys)
-        if lock is None:
-            lock = self._turns[keys] = asyncio.Lock()
-        return lock
-
-    @property
-    def down(self) -> bool:
-        """Redis failed the last time it was asked."""
-        return self._down_since is not None
-
-    @property
-    def available(self) -> bool:
-        """False during an outage, until the next attempt to reach Redis is due."""
-        return self._down_since is None or time.monotonic() >= self._next_try
 
     def key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
@@ -299,37 +320,93 @@ class RedisLedger:
         self._came_back()
         return answer
 
+    async def check(self) -> None:
+        """Refuse a Redis that can lose the ledger: a ``maxmemory-policy`` other than
+        ``noeviction`` under a ``maxmemory`` limit (on any primary of a cluster). A node of a
+        Redis Cluster is recognised (``cluster_enabled:1``) and the cluster is used through it.
+        Checked once (at the first contact); an unreachable Redis is an outage, checked when it
+        answers.
+
+        Raises:
+            ConfigurationError: Redis cannot keep the ledger (the message names the setting).
+            RedisUnavailable: Redis cannot be reached.
+        """
+        if self._checked:
+            return
+        if not self.cluster and str((await self._info("cluster")).get("cluster_enabled")) == "1":
+            await self._use_cluster()
+        for where, memory in (await self._memory()).items():
+            self._check_policy(where, memory.get("maxmemory_policy"), memory.get("maxmemory"))
+        self._checked = True
+
+    async def _memory(self) -> dict[str, dict[str, Any]]:
+        """``INFO memory`` of each node that may hold the ledger (every primary of a cluster),
+        by the node's address; ``CONFIG GET`` fills in what INFO does not tell (standalone)."""
+        if self.cluster:
+            from redis.asyncio.cluster import RedisCluster
+
+            try:
+                answers: dict[str, Any] = await self._redis.info(
+                    "memory", target_nodes=RedisCluster.PRIMARIES
+                )
+            except self._refused:
+                return {self.shown_url: {}}
+            except self._errors as exc:
+                self._went_down(exc)
+                raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+            return {f"{self.shown_url} (node {node})": info for node, info in answers.items()}
+        memory = dict(await self._info("memory"))
+        if memory.get("maxmemory_policy") is None or memory.get("maxmemory") is None:
+            try:  # INFO without them: ask CONFIG
+                config = await self._redis.config_get("maxmemory*")
+            except self._refused:  # CONFIG disabled (as on some managed services)
+                config = {}
+            except self._errors as exc:
+                self._went_down(exc)
+                raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+            memory["maxmemory_policy"] = config.get("maxmemory-policy")
+            memory["maxmemory"] = config.get("maxmemory")
+        return {self.shown_url: memory}
+
+    @staticmethod
+    def _check_policy(where: str, policy: Any, maxmemory: Any) -> None:
+        if policy is None or maxmemory is None:
+            raise ConfigurationError(
+                f"cannot read maxmemory-policy of the Redis at {where} (neither INFO memory nor "
+                "CONFIG GET tells it): the shared ledger needs to know that Redis never evicts "
+                f"its keys (maxmemory-policy {SAFE_POLICY}, or maxmemory 0)"
+            )
+        policy = _text(policy)
+        if policy != SAFE_POLICY and int(maxmemory) != 0:
+            raise ConfigurationError(
+                f"the Redis at {where} has maxmemory-policy {policy} with maxmemory "
+                f"{int(maxmemory)}: it can evict the shared ledger's keys (and overspend the "
+                f"budget). Set maxmemory-policy {SAFE_POLICY} (or maxmemory 0) for this Redis, "
+                "or give the ledger a Redis of its own"
+            )
+
+    async def _info(self, section: str) -> dict[str, Any]:
+        """``INFO section`` (empty if the server refuses the command)."""
+        try:
+            answer: dict[str, Any] = await self._redis.info(section)
+        except self._refused:
+            return {}
+        except self._errors as exc:
+            self._went_down(exc)
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from None
+        return answer
+
     async def current_epoch(self) -> str:
         """The ledger's epoch (written now, with the grace period, if Redis has none).
 
         Raises:
             RedisUnavailable: Redis cannot be reached.
+            ConfigurationError: Redis cannot keep the ledger (``check``, at the first contact).
         """
+        await self.check()
         return _text(await self._run(self._epoch_script, self._meta_keys(), [self._grace_ms]))
 
-    async def reserve(self, pools: Sequence[tuple[str, int, float, int]]) -> list[str]:
-        """Wait until every pool fits its weight in Redis, then charge them all.
-
-        Args:
-            pools: ``(key, limit, window seconds, weight)`` for each pool the call charges.
-
-        Returns:
-            The charges' members, one per pool, in order (for ``settle``).
-
-        Raises:
-            RedisUnavailable: Redis cannot be reached; nothing was charged there.
-            LedgerReset: the epoch is not the one this process knows: re-publish, then ask again.
-        """
-        while True:
-            wait, members = await self.try_reserve(pools)
-            if not wait:
-                return members
-            log.debug("shared budget: waiting %.3fs for Redis pools", wait)
-            await asyncio.sleep(wait)
-
-    async def try_reserve(
-        self, pools: Sequence[tuple[str, int, float, int]]
-    ) -> tuple[float, list[str]]:
+    async def try_reserve(self, pools: Sequence[PoolCharge]) -> tuple[float, list[str]]:
         """Charge every pool now if all fit (returns 0 and the charges' members, one per pool),
         else nothing (returns the seconds until they would fit, at least 1 ms, and no member).
 
@@ -343,37 +420,22 @@ class RedisLedger:
         args: list[Any] = [self.epoch or "", self._grace_ms]
         for _, limit, window, weight in pools:
             args += [limit, window * 1000.0, weight]
+        args.append(self.lease * 1000.0)
         answer = await self._run(self._reserve, keys, args)
         kind = _text(answer[0])
         if kind == "ok":
             return 0.0, [_text(member) for member in answer[1:]]
         if kind == "epoch":
             raise LedgerReset(_text(answer[1]))
-        return max(float(_text(answer[1])) / 1000.0, _MIN_WAIT), []
+        return max(float(_text(answer[1])) / 1000.0, MIN_WAIT), []
 
-    async def settle(self, charges: Sequence[tuple[str, float, str]], before: float) -> int:
-        """Re-stamp charges at Redis's now minus ``before`` seconds: they then count until
-        ``now - before + window`` (the window the reservation gave, allowance included).
-
-        Args:
-            charges: ``(key, window seconds, member)`` of each pool's charge (the member from
-                ``reserve``).
-            before: the allowance, for an answered request (it counts until one exchange window
-                from now); 0 for a request given up (one window plus the allowance from now).
-
-        Returns:
-            How many charges were re-stamped (one that already expired, or a restarted ledger,
-            has nothing to re-stamp).
-
-        Raises:
-            RedisUnavailable: Redis cannot be reached; the charges keep their first stamp.
-        """
+    async def restamp(self, charges: Sequence[Receipt], offset: float) -> int:
         keys: list[str] = []
-        args: list[Any] = [before * 1000.0]
+        args: list[Any] = [offset * 1000.0]
         for key, window, member in charges:
             keys += [key, f"{key}:used"]
             args += [window * 1000.0, member]
-        return int(await self._run(self._settle, keys, args))
+        return int(await self._run(self._restamp, keys, args))
 
     async def republish(
         self, epoch: str, pools: Sequence[tuple[str, float, Sequence[tuple[float, int]]]]
@@ -411,28 +473,6 @@ class RedisLedger:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
-
-    def _went_down(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-            log.warning(
-                "Redis at %s unreachable or failing (%s: %s): using the local fallback share "
-                "of the budgets",
-                self.shown_url,
-                type(exc).__name__,
-                exc,
-            )
-        self._next_try = now + self.retry_interval
-
-    def _came_back(self) -> None:
-        if self._down_since is not None:
-            log.warning(
-                "Redis at %s is back after %.1fs: budgets are shared again",
-                self.shown_url,
-                time.monotonic() - self._down_since,
-            )
-            self._down_since = None
 
 
 def _text(value: bytes | str) -> str:

@@ -1,7 +1,10 @@
-"""A Redis ledger as one process uses it: outages, restarts, and what was spent meanwhile.
+"""A shared ledger (the host file or Redis) as one process uses it: charges on the wire,
+outages, restarts, and what was spent meanwhile.
 
-The Redis script (``_redis``) keeps the shared window exact while Redis answers. This module keeps
-the promise when it does not:
+The ledger (``_host``, ``_redis``) keeps the shared window exact while it answers. This module
+holds the charges of requests on the wire (it renews their lease every ``WATCH_INTERVAL`` until
+they are settled), and keeps the promise when the ledger does not answer (the host ledger's
+file failing is an outage too, with the same behaviour):
 
 - **Outage.** A process that cannot reach Redis spends at most ``redis_fallback_share`` of each
   budget from its local pools (or only cancels, or nothing: ``RateLimits.redis_outage``), and
@@ -14,7 +17,8 @@ the promise when it does not:
   Then the ledger knows again what was spent in the window.
 
 The check every ``WATCH_INTERVAL`` is the one polling loop of the limiter: it runs only while
-this process holds charges of the last window (one ``GET``-sized script call each time).
+this process holds charges of the last window (one ``GET``-sized script call each time, plus one
+to renew the lease of its charges on the wire, if any).
 """
 
 from __future__ import annotations
@@ -25,25 +29,38 @@ import logging
 from collections.abc import Callable, Sequence
 
 from ._admission import Pool
+from ._gate import PriorityGate
+from ._ledger import WATCH_INTERVAL, Ledger, LedgerReset, LedgerUnavailable, PoolCharge, Receipt
 from ._pools import WindowPool
-from ._redis import WATCH_INTERVAL, LedgerReset, RedisLedger, RedisUnavailable
 
-__all__ = ["SharedLedger"]
+__all__ = ["SharedLedger", "open_ledger"]
 
 log = logging.getLogger("weex_async.limiter")
 
 
+def open_ledger(url: str) -> Ledger:
+    """The ledger at ``url``: a ``file:`` URL is the host ledger, any other a Redis URL."""
+    if url.startswith("file:"):
+        from ._host import HostLedger
+        from ._limits import _file_path
+
+        return HostLedger(_file_path(url))
+    from ._redis import RedisLedger
+
+    return RedisLedger(url)
+
+
 class SharedLedger:
-    """One Redis ledger, used by the clients of one ``Limiter``.
+    """One shared ledger, used by the clients of one ``Limiter``.
 
     Args:
-        ledger: the Redis ledger.
+        ledger: the host ledger or the Redis ledger.
         clock: the loop's time (for the age of local charges).
         rescan: called when pool limits change (the admission queue admits who now fits).
     """
 
     def __init__(
-        self, ledger: RedisLedger, clock: Callable[[], float], rescan: Callable[[], None]
+        self, ledger: Ledger, clock: Callable[[], float], rescan: Callable[[], None]
     ) -> None:
         self.ledger = ledger
         self.users = 0
@@ -54,12 +71,19 @@ class SharedLedger:
         #: charges made during an outage, not yet in Redis
         self._unpublished: list[tuple[WindowPool, list[float]]] = []
         self.outage = False
-        self._back: asyncio.Event | None = None
+        #: calls the outage policy holds back wait here; they leave in priority order
+        self._back: PriorityGate | None = None
         self._publishing = asyncio.Lock()
+        #: a lease renewal and a settlement never cross: a renewal sent before a settlement
+        #: but applied after it would hold a settled charge one lease longer
+        self._restamping = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         #: settlements under way (kept referenced until done)
         self._settling: set[asyncio.Task[None]] = set()
+        #: the charges of requests on the wire (not yet settled): their lease is renewed
+        self._on_wire: dict[int, list[Receipt]] = {}
+        self._receipts = 0
 
     def register(self, pool: WindowPool, key: str, share: float) -> None:
         """``pool`` is shared under ``key``; during an outage it spends ``share`` (the smallest
@@ -88,12 +112,14 @@ class SharedLedger:
 
     # -- charging --------------------------------------------------------------------------------
 
-    async def charge(
-        self, shared: Sequence[tuple[str, int, float, int]]
-    ) -> list[tuple[str, float, str]] | None:
-        """Charge a call's pools in Redis: the charges, ``(key, window, member)`` per pool, to
-        settle once the call is answered; ``None`` when Redis is unreachable (the outage is then
-        on: the caller re-admits under the fallback share).
+    async def charge(self, shared: Sequence[PoolCharge]) -> list[Receipt] | None:
+        """Charge a call's pools in the ledger: the charges, ``(key, window, member)`` per pool,
+        to settle once the call is answered; ``None`` when the ledger is unreachable (the outage
+        is then on: the caller re-admits under the fallback share).
+
+        Raises:
+            ConfigurationError: the ledger cannot keep its promises (checked at the first
+                contact: an evicting Redis).
 
         Args:
             shared: ``(key, limit, window seconds, weight)`` for each pool.
@@ -111,20 +137,24 @@ class SharedLedger:
                     ]
                 except LedgerReset as reset:
                     await self._republish(reset.epoch)
-                except RedisUnavailable:
+                except LedgerUnavailable:
                     self._set_outage(True)
                     return None
 
-    def settler(
-        self, charges: list[tuple[str, float, str]], allowance: float
-    ) -> Callable[[bool], None]:
-        """What a ticket calls when its request is answered (``True``) or given up: re-stamp its
-        charges in Redis so that they count until one window after the answer (or one window
-        plus ``allowance`` after the give-up), in the background: the caller never waits for it.
-        If Redis cannot be reached, the charges keep the reservation's stamp (they expire one
-        window plus the allowance after it)."""
+    def settler(self, charges: list[Receipt], allowance: float) -> Callable[[bool], None]:
+        """What a ticket calls when its request is answered (``True``) or given up (or never
+        sent): re-stamp its charges in the ledger so that they count until one window after the
+        answer (or one window plus ``allowance`` after the give-up), in the background: the
+        caller never waits for it. Until then, the charges are on the wire: their lease is
+        renewed. If the ledger cannot be reached, the charges keep their last lease (they expire
+        one lease, one window and the allowance after it)."""
+        self._receipts += 1
+        number = self._receipts
+        self._on_wire[number] = charges
 
         def settle(answered: bool) -> None:
+            if self._on_wire.pop(number, None) is None:
+                return  # settled already
             if not self._closing:
                 task = asyncio.get_running_loop().create_task(
                     self._settle(charges, allowance if answered else 0.0)
@@ -134,10 +164,18 @@ class SharedLedger:
 
         return settle
 
-    async def _settle(self, charges: list[tuple[str, float, str]], before: float) -> None:
-        # an outage is noted by the ledger; the first stamp stands (it expires on its own)
-        with contextlib.suppress(RedisUnavailable):
-            await self.ledger.settle(charges, before)
+    async def _settle(self, charges: list[Receipt], before: float) -> None:
+        # an outage is noted by the ledger; the last lease stands (it expires on its own)
+        with contextlib.suppress(LedgerUnavailable):
+            async with self._restamping:
+                await self.ledger.settle(charges, before)
+
+    async def _hold(self) -> None:
+        """Renew the lease of every charge on the wire (those settled meanwhile are left be)."""
+        async with self._restamping:
+            charges = [charge for receipt in self._on_wire.values() for charge in receipt]
+            if charges:
+                await self.ledger.hold(charges)
 
     def spent_during_outage(self, charges: Sequence[tuple[Pool, list[float]]]) -> None:
         """Remember charges admitted locally during an outage, to publish when Redis is back."""
@@ -145,12 +183,13 @@ class SharedLedger:
             if isinstance(pool, WindowPool) and pool in self._pools:
                 self._unpublished.append((pool, entry))
 
-    async def wait_back(self) -> None:
-        """Wait until Redis answers again (for calls the outage policy holds back)."""
-        if self._back is None:
-            self._back = asyncio.Event()
+    async def wait_back(self, priority: int = 0) -> None:
+        """Wait until Redis answers again (for calls the outage policy holds back); when it
+        does, the calls leave in priority order (cancels reach the queue first)."""
         if self.outage:
-            await self._back.wait()
+            if self._back is None:
+                self._back = PriorityGate()
+            await self._back.wait(priority)
 
     # -- outages and restarts --------------------------------------------------------------------
 
@@ -160,16 +199,16 @@ class SharedLedger:
         self.outage = on
         for pool, (_, share) in self._pools.items():
             pool.set_share(share if on else 1.0)
-        if self._back is None:
-            self._back = asyncio.Event()
         if on:
-            self._back.clear()
+            self._back = PriorityGate()
         else:
-            self._back.set()
+            back, self._back = self._back, None
+            if back is not None:
+                back.open()
             self._rescan()
 
     async def _come_back(self, epoch: str) -> None:
-        """Redis answers (after an outage, or for the first time): publish what it lacks."""
+        """The ledger answers (after an outage, or for the first time): publish what it lacks."""
         if self.ledger.epoch is not None and epoch != self.ledger.epoch:
             await self._republish(epoch)  # a new (restarted) ledger: all of it
         else:  # the first contact, or the same ledger: what was spent without it
@@ -220,8 +259,9 @@ class SharedLedger:
             )
 
     async def _watch(self) -> None:
-        """During an outage, ask Redis every ``retry_interval``; otherwise, while this process
-        holds charges of the last window, check the epoch every ``WATCH_INTERVAL``."""
+        """During an outage, ask the ledger every ``retry_interval``; otherwise, while this
+        process holds charges of the last window, renew the lease of its charges on the wire and
+        check the epoch every ``WATCH_INTERVAL``."""
         ledger = self.ledger
         while not self._closing:
             if self.outage:
@@ -229,15 +269,17 @@ class SharedLedger:
             else:
                 await asyncio.sleep(WATCH_INTERVAL)
                 now = self._clock()
-                if not any(pool.recent(now) for pool in self._pools):
+                if not self._on_wire and not any(pool.recent(now) for pool in self._pools):
                     continue
             if self._closing:
                 return
             try:
+                if self._on_wire and not self.outage:
+                    await self._hold()
                 epoch = await ledger.current_epoch()
                 if self.outage or epoch != ledger.epoch:
                     await self._come_back(epoch)
-            except RedisUnavailable:
+            except LedgerUnavailable:
                 if not self._closing:
                     self._set_outage(True)
             except Exception:  # keep watching: the calls themselves fall back if Redis fails

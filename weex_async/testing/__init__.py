@@ -19,7 +19,7 @@ On a real socket (several processes, the demo): ``with serve(exchange) as url: .
 from ._exchange import Arrival, FakeExchange
 from ._faults import DroppedConnection, Fault, Faults
 from ._measure import free_port, least_seconds, worst_window
-from ._order_desk import FakeAccount, FakeOrder
+from ._order_desk import FakeAccount, FakeOrder, FakePosition
 from ._redis_server import RedisServer
 from ._server import serve
 from ._transport import FakeTransport
@@ -30,6 +30,7 @@ __all__ = [
     "FakeAccount",
     "FakeExchange",
     "FakeOrder",
+    "FakePosition",
     "FakeTransport",
     "Fault",
     "Faults",

@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,7 @@ import attrs
 from .._signing import sign
 from ._faults import DroppedConnection, Fault, Faults
 from ._measure import Meter, worst_window
-from ._order_desk import ROUTES, FakeAccount, OrderDesk, Request
+from ._order_desk import ROUTES, FakeAccount, FakePosition, OrderDesk, Request
 from ._transport import FakeTransport
 
 __all__ = ["Arrival", "FakeAccount", "FakeExchange"]
@@ -95,6 +96,13 @@ class FakeExchange:
         refuse_ids_and_cids: refuse a batch cancel that names orders both by exchange id and by
             client id (40017 / -1140). WEEX documents neither way: on by default (the stricter
             reading); off, the exchange ids are used.
+        open_status: the status an open order shows in listings and lookups: ``None`` (the
+            default) for the version's own (V2 ``open``, V3 ``NEW``), any text to show that
+            instead (``"PENDING_NEW"``, ``"partial_filled"``, ``"live"``: statuses WEEX may send
+            that a client must not read as closed), ``""`` for no status field at all.
+        repeat_on_page: every listing page (open orders, trigger orders) shows its first
+            ``repeat_on_page`` items a second time at its end, as a page that moved while it was
+            read does (0, the default: none); the page still holds at most ``limit`` items.
         monotonic: the metering clock (seconds); injectable for tests.
         wall: the wall clock (seconds since the epoch); injectable for tests.
     """
@@ -115,6 +123,8 @@ class FakeExchange:
         v3_batch_cancel_shape: str = "list",
         content_type_on_get: bool = False,
         refuse_ids_and_cids: bool = True,
+        open_status: str | None = None,
+        repeat_on_page: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -150,6 +160,8 @@ class FakeExchange:
             cancel_all_cap=cancel_all_cap,
             v3_batch_cancel_shape=v3_batch_cancel_shape,
             refuse_ids_and_cids=refuse_ids_and_cids,
+            open_status=open_status,
+            repeat_on_page=repeat_on_page,
         )
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -177,6 +189,37 @@ class FakeExchange:
             account.open_order(order_id, cid, symbol=symbol, created_ms=self.server_ms())
             opened.append(order_id)
         return opened
+
+    def open_trigger_orders(
+        self, api_key: str, count: int, *, symbol: str = "cmt_btcusdt"
+    ) -> list[str]:
+        """Open ``count`` trigger (V2 plan, V3 algo) orders of ``symbol`` for ``api_key``: stop
+        orders waiting for their trigger price, listed by ``open_trigger_orders`` only; returns
+        their ids."""
+        account = self.accounts[api_key]
+        opened = []
+        for _ in range(count):
+            order_id = self.desk.new_id()
+            account.open_trigger(order_id, symbol=symbol, side="SELL", created_ms=self.server_ms())
+            opened.append(order_id)
+        return opened
+
+    def open_position(
+        self,
+        api_key: str,
+        *,
+        symbol: str = "cmt_btcusdt",
+        side: str = "LONG",
+        quantity: str = "1",
+        refuse: str = "",
+    ) -> str:
+        """Give ``api_key`` an open position (``close_positions`` closes it with a market order,
+        or, with ``refuse``, answers ``success: false`` with that message); returns its id."""
+        position_id = self.desk.new_id()
+        self.accounts[api_key].positions[position_id] = FakePosition(
+            position_id, symbol, side, Decimal(quantity), refuse
+        )
+        return position_id
 
     def spend_elsewhere(
         self, weight: int, *, api_key: str | None = None, ip: str | None = None

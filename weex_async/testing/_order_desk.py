@@ -22,6 +22,7 @@ __all__ = [
     "V3_BATCH_CANCEL_SHAPES",
     "FakeAccount",
     "FakeOrder",
+    "FakePosition",
     "OrderDesk",
     "Request",
     "same_symbol",
@@ -57,6 +58,13 @@ ROUTES: dict[tuple[str, str], tuple[int, int, str]] = {
     ("GET", "/capi/v3/openOrders"): (2, 3, "v3_open_orders"),
     ("GET", "/capi/v2/order/detail"): (2, 2, "v2_order_detail"),
     ("GET", "/capi/v3/order"): (2, 3, "v3_order_detail"),
+    ("GET", "/capi/v2/order/currentPlan"): (3, 3, "v2_open_triggers"),
+    ("GET", "/capi/v3/openAlgoOrders"): (3, 3, "v3_open_triggers"),
+    ("DELETE", "/capi/v3/algoOpenOrders"): (5, 10, "v3_cancel_all_triggers"),
+    ("GET", "/capi/v2/order/history"): (10, 10, "v2_order_history"),
+    ("GET", "/capi/v3/order/history"): (10, 10, "v3_order_history"),
+    ("POST", "/capi/v2/order/closePositions"): (50, 50, "v2_close_positions"),
+    ("POST", "/capi/v3/closePositions"): (50, 50, "v3_close_positions"),
 }
 
 
@@ -76,6 +84,21 @@ class FakeOrder:
     created_ms: int = 0
     #: ``open``, ``filled`` or ``canceled``
     status: str = "open"
+    #: the price that fires a trigger order (``None`` for an ordinary order)
+    trigger_price: Decimal | None = None
+
+
+@attrs.define
+class FakePosition:
+    """One open position of a fake account."""
+
+    position_id: str
+    symbol: str = "cmt_btcusdt"
+    #: ``LONG`` or ``SHORT``
+    side: str = "LONG"
+    quantity: Decimal = Decimal("1")
+    #: when set, closing it is refused with this message (``success: false``)
+    refuse: str = ""
 
 
 @attrs.define
@@ -91,12 +114,35 @@ class FakeAccount:
     history: dict[str, FakeOrder] = attrs.field(factory=dict)
     #: every order this account ever cancelled, in order
     cancelled: list[str] = attrs.field(factory=list)
+    #: every order that closed (cancelled, filled), in the order they closed
+    closed: list[str] = attrs.field(factory=list)
+    #: open trigger (V2 plan, V3 algo) orders by exchange id
+    triggers: dict[str, FakeOrder] = attrs.field(factory=dict)
+    #: every trigger order this account ever cancelled, in order
+    cancelled_triggers: list[str] = attrs.field(factory=list)
+    #: open positions by position id
+    positions: dict[str, FakePosition] = attrs.field(factory=dict)
 
     def open_order(self, order_id: str, client_oid: str = "", **fields: Any) -> FakeOrder:
         """Add an open order (``fields`` as in ``FakeOrder``)."""
         order = FakeOrder(order_id, client_oid, **fields)
         self.orders[order_id] = order
         self.history[order_id] = order
+        return order
+
+    def open_trigger(self, order_id: str, client_oid: str = "", **fields: Any) -> FakeOrder:
+        """Add an open trigger order (``fields`` as in ``FakeOrder``; ``trigger_price`` defaults
+        to 90)."""
+        fields.setdefault("trigger_price", Decimal("90"))
+        order = FakeOrder(order_id, client_oid, **fields)
+        self.triggers[order_id] = order
+        return order
+
+    def cancel_trigger(self, order_id: str) -> FakeOrder:
+        """Cancel an open trigger order."""
+        order = self.triggers.pop(order_id)
+        order.status = "canceled"
+        self.cancelled_triggers.append(order_id)
         return order
 
     def by_client_oid(self, client_oid: str) -> str | None:
@@ -111,12 +157,14 @@ class FakeAccount:
         order = self.orders.pop(order_id)
         order.status = "canceled"
         self.cancelled.append(order_id)
+        self.closed.append(order_id)
         return order
 
     def fill(self, order_id: str) -> FakeOrder:
         """Fill an open order: it is no longer open, and a lookup says ``filled``."""
         order = self.orders.pop(order_id)
         order.status = "filled"
+        self.closed.append(order_id)
         return order
 
 
@@ -215,6 +263,10 @@ class OrderDesk:
         v3_batch_cancel_shape: the V3 batch cancel's answer: a bare ``"list"``, or the list
             under ``"orderList"`` or ``"data"``.
         refuse_ids_and_cids: refuse a batch cancel that names orders both ways.
+        open_status: the status an open order shows in listings and lookups (``None``: the
+            version's own, V2 ``open``, V3 ``NEW``; ``""``: no status field at all).
+        repeat_on_page: each listing page shows its first ``repeat_on_page`` items a second time
+            at its end (the page still holds at most ``limit`` items).
         now_ms: the exchange's clock in Unix milliseconds.
     """
 
@@ -227,6 +279,8 @@ class OrderDesk:
         cancel_all_cap: int | None = None,
         v3_batch_cancel_shape: str = "list",
         refuse_ids_and_cids: bool = True,
+        open_status: str | None = None,
+        repeat_on_page: int = 0,
     ) -> None:
         if v3_batch_cancel_shape not in V3_BATCH_CANCEL_SHAPES:
             raise ValueError(f"v3_batch_cancel_shape must be one of {V3_BATCH_CANCEL_SHAPES}")
@@ -234,6 +288,8 @@ class OrderDesk:
         self.cancel_all_cap = cancel_all_cap
         self.v3_batch_cancel_shape = v3_batch_cancel_shape
         self.refuse_ids_and_cids = refuse_ids_and_cids
+        self.open_status = open_status
+        self.repeat_on_page = repeat_on_page
         self.extra_fields = extra_fields
         self._now_ms = now_ms
         self._ids = itertools.count(596471064624628269)
@@ -390,7 +446,10 @@ class OrderDesk:
         if body.get("cancelOrderType", "normal") not in ("normal", "plan"):
             return error("40017", "cancelOrderType must be normal or plan")
         if body.get("cancelOrderType") == "plan":
-            return 200, []  # the fake keeps no trigger orders
+            return 200, [
+                {"orderId": int(order_id), "success": True}
+                for order_id in self._cancel_triggers_of(account, body.get("symbol"))
+            ]
         # As WEEX's page shows it: the order id as a JSON number, and "success".
         return 200, [
             {"orderId": int(order_id), "success": ok}
@@ -404,12 +463,81 @@ class OrderDesk:
         orders = self._open_of(account, symbol)[: self.cancel_all_cap]
         return [self._cancel(account, order.order_id, by_id=True) for order in orders]
 
+    @staticmethod
+    def _cancel_triggers_of(account: FakeAccount, symbol: str | None) -> list[str]:
+        """Cancel the open trigger orders of a symbol (or all); their ids."""
+        names = [
+            order_id
+            for order_id, order in account.triggers.items()
+            if symbol is None or same_symbol(order.symbol, symbol)
+        ]
+        for order_id in names:
+            account.cancel_trigger(order_id)
+        return names
+
+    def v3_cancel_all_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        cancelled = self._cancel_triggers_of(account, request.query.get("symbol"))
+        return 200, [
+            {"orderId": order_id, "success": True, "errorCode": "", "errorMessage": ""}
+            for order_id in cancelled
+        ]
+
     def v3_cancel_all(self, account: FakeAccount, request: Request) -> Answer:
         cancelled = self._cancel_all_of(account, request.query.get("symbol"))
         return 200, [
             {k: v for k, v in self._v3_item(*c).items() if k != "origClientOrderId"}
             for c in cancelled
         ]
+
+    # -- closing positions -----------------------------------------------------------------------
+
+    def _close_positions(
+        self, account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
+    ) -> Answer:
+        """Close every position (of ``symbol``) with a market order; as WEEX's page shows the
+        answer: ids as JSON numbers, one item per position."""
+        symbol = _object_body(request, refuse).get("symbol") if request.body else None
+        if symbol is not None and not isinstance(symbol, str):
+            raise refuse("symbol must be a string")
+        items = []
+        for position in list(account.positions.values()):
+            if symbol is not None and not same_symbol(position.symbol, symbol):
+                continue
+            if position.refuse:
+                items.append(
+                    {
+                        "positionId": int(position.position_id),
+                        "success": False,
+                        "successOrderId": 0,
+                        "errorMessage": position.refuse,
+                    }
+                )
+                continue
+            del account.positions[position.position_id]
+            closing = self._open(
+                account,
+                symbol=position.symbol,
+                side="SELL" if position.side == "LONG" else "BUY",
+                position_side=position.side,
+                quantity=position.quantity,
+                price=None,
+                order_type="MARKET",
+            )
+            items.append(
+                {
+                    "positionId": int(position.position_id),
+                    "success": True,
+                    "successOrderId": int(closing.order_id),
+                    "errorMessage": "",
+                }
+            )
+        return 200, items
+
+    def v2_close_positions(self, account: FakeAccount, request: Request) -> Answer:
+        return self._close_positions(account, request, _v2_refuse)
+
+    def v3_close_positions(self, account: FakeAccount, request: Request) -> Answer:
+        return self._close_positions(account, request, _v3_refuse)
 
     # -- placing ---------------------------------------------------------------------------------
 
@@ -421,6 +549,7 @@ class OrderDesk:
             order.status = "canceled"  # nothing to trade against
         if order.status != "open":
             del account.orders[order.order_id]
+            account.closed.append(order.order_id)
         return order
 
     def _v2_order_fields(self, data: Any, symbol: Any) -> dict[str, Any]:
@@ -548,10 +677,18 @@ class OrderDesk:
 
     # -- querying --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _v2_order(order: FakeOrder) -> dict[str, Any]:
+    def _status(self, order: FakeOrder, answer: dict[str, Any], field: str, spelled: str) -> None:
+        """Write the order's status into ``answer``: an open order's as ``open_status`` says."""
+        if order.status != "open" or self.open_status is None:
+            answer[field] = spelled
+        elif self.open_status:
+            answer[field] = self.open_status
+        else:
+            answer.pop(field, None)
+
+    def _v2_order(self, order: FakeOrder) -> dict[str, Any]:
         filled = order.quantity if order.status == "filled" else Decimal(0)
-        return {
+        answer: dict[str, Any] = {
             "symbol": v2_symbol(order.symbol),
             "size": _text(order.quantity),
             "client_oid": order.client_oid or None,
@@ -566,11 +703,12 @@ class OrderDesk:
             "order_type": _V2_TIF_NAME[order.time_in_force],
             "totalProfits": "0",
         }
+        self._status(order, answer, "status", order.status)
+        return answer
 
-    @staticmethod
-    def _v3_order(order: FakeOrder) -> dict[str, Any]:
+    def _v3_order(self, order: FakeOrder) -> dict[str, Any]:
         filled = order.quantity if order.status == "filled" else Decimal(0)
-        return {
+        answer: dict[str, Any] = {
             "avgPrice": _text(order.price) if filled else "0",
             "clientOrderId": order.client_oid,
             "cumQuote": _text(filled * (order.price or 0)),
@@ -594,26 +732,113 @@ class OrderDesk:
             "selfTradePreventionMode": "NONE",
             "goodTillDate": 0,
         }
+        self._status(order, answer, "status", _V3_STATUS[order.status])
+        return answer
 
-    @staticmethod
     def _page(
-        account: FakeAccount, request: Request, refuse: Callable[[str], _Refusal]
+        self,
+        account: FakeAccount,
+        request: Request,
+        refuse: Callable[[str], _Refusal],
+        *,
+        triggers: bool = False,
+        first: int = 0,
     ) -> list[FakeOrder]:
-        orders = OrderDesk._open_of(account, request.query.get("symbol"))
+        """One page of the open orders (or trigger orders); pages count from ``first``."""
+        symbol = request.query.get("symbol")
+        orders = (
+            [
+                o
+                for o in account.triggers.values()
+                if symbol is None or same_symbol(o.symbol, symbol)
+            ]
+            if triggers
+            else self._open_of(account, symbol)
+        )
         try:
             limit = int(request.query.get("limit", "100"))
-            page = int(request.query.get("page", "0"))
+            page = int(request.query.get("page", str(first))) - first
         except ValueError:
             raise refuse("limit and page must be integers") from None
         if not 1 <= limit <= 100 or page < 0:
-            raise refuse("limit must be 1 to 100 and page >= 0")
-        return orders[page * limit : (page + 1) * limit]
+            raise refuse(f"limit must be 1 to 100 and page >= {first}")
+        shown = orders[page * limit : (page + 1) * limit]
+        return [*shown, *shown[: self.repeat_on_page]][:limit]
 
     def v2_open_orders(self, account: FakeAccount, request: Request) -> Answer:
         return 200, [self._v2_order(o) for o in self._page(account, request, _v2_refuse)]
 
     def v3_open_orders(self, account: FakeAccount, request: Request) -> Answer:
         return 200, [self._v3_order(o) for o in self._page(account, request, _v3_refuse)]
+
+    def _history(
+        self, account: FakeAccount, request: Request, size: str, first: int
+    ) -> list[FakeOrder]:
+        """A page of the closed orders, the most recently closed first."""
+        symbol = request.query.get("symbol")
+        closed = [
+            account.history[order_id]
+            for order_id in reversed(account.closed)
+            if symbol is None or same_symbol(account.history[order_id].symbol, symbol)
+        ]
+        try:
+            limit = int(request.query.get(size, "100"))
+            page = int(request.query.get("page", str(first))) - first
+        except ValueError:
+            raise _v2_refuse("page and page size must be integers") from None
+        if not 1 <= limit <= 100 or page < 0:
+            raise _v2_refuse(f"page size must be 1 to 100 and page >= {first}")
+        return closed[page * limit : (page + 1) * limit]
+
+    def v2_order_history(self, account: FakeAccount, request: Request) -> Answer:
+        return 200, [self._v2_order(o) for o in self._history(account, request, "pageSize", 0)]
+
+    def v3_order_history(self, account: FakeAccount, request: Request) -> Answer:
+        return 200, [self._v3_order(o) for o in self._history(account, request, "limit", 1)]
+
+    def v2_open_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        orders = self._page(account, request, _v2_refuse, triggers=True)
+        return 200, [self._v2_trigger(o) for o in orders]
+
+    def v3_open_triggers(self, account: FakeAccount, request: Request) -> Answer:
+        orders = self._page(account, request, _v3_refuse, triggers=True, first=1)
+        return 200, [self._v3_trigger(o) for o in orders]
+
+    def _v2_trigger(self, order: FakeOrder) -> dict[str, Any]:
+        answer = self._v2_order(order)
+        answer["triggerPrice"] = _text(order.trigger_price)
+        self._status(order, answer, "status", "untriggered")
+        return answer
+
+    def _v3_trigger(self, order: FakeOrder) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "algoId": order.order_id,  # a string, as recorded from the live exchange
+            "clientAlgoId": order.client_oid or None,
+            "algoType": "CONDITIONAL",
+            "orderType": "STOP" if order.order_type == "LIMIT" else "STOP_MARKET",
+            "symbol": v3_symbol(order.symbol),
+            "side": order.side,
+            "positionSide": order.position_side,
+            "timeInForce": order.time_in_force,
+            "quantity": _text(order.quantity),
+            "actualOrderId": None,
+            "actualPrice": "0",
+            "triggerPrice": _text(order.trigger_price),
+            "price": _text(order.price),
+            "tpTriggerPrice": None,
+            "tpPrice": None,
+            "slTriggerPrice": None,
+            "slPrice": None,
+            "tpOrderType": None,
+            "workingType": "CONTRACT_PRICE",
+            "closePosition": False,
+            "reduceOnly": False,
+            "createTime": str(order.created_ms),
+            "updateTime": str(order.created_ms),
+            "triggerTime": 0,
+        }
+        self._status(order, answer, "algoStatus", "UNTRIGGERED")
+        return answer
 
     def v2_order_detail(self, account: FakeAccount, request: Request) -> Answer:
         order = account.history.get(request.query.get("orderId", ""))

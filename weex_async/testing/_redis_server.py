@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ._measure import free_port
@@ -19,12 +20,14 @@ class RedisServer:
     Args:
         workdir: where the server may write (nothing is saved).
         port: a fixed port; a free one by default.
+        args: more ``redis-server`` arguments (``["--maxmemory-policy", "allkeys-lru"]``).
     """
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, args: Sequence[str] = ()) -> None:
         self.binary = shutil.which("redis-server")
         self.port = port or free_port()
         self.workdir = workdir
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,6 +58,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -66,6 +70,7 @@ class RedisServer:
                     return
             except OSError:
                 time.sleep(0.02)
+        self.kill()  # never left running behind a failed start
         raise RuntimeError("redis-server did not start")
 
     def kill(self) -> None:

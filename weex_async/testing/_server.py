@@ -32,7 +32,9 @@ def _uvicorn() -> Any:
 
 
 @contextlib.contextmanager
-def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve(
+    exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0, keep_alive: float = 5.0
+) -> Iterator[str]:
     """Serve ``exchange`` on ``host:port`` in a background thread; yields its base URL.
 
     The server runs its own event loop in its own thread, so the code under test keeps its loop to
@@ -42,11 +44,18 @@ def serve(exchange: FakeExchange, host: str = "127.0.0.1", port: int = 0) -> Ite
         exchange: the app to serve.
         host: a loopback address (never a public one).
         port: 0 picks a free port.
+        keep_alive: seconds the server keeps an idle connection open (uvicorn's default, 5).
     """
     uvicorn = _uvicorn()
     port = port or free_port(host)
     config = uvicorn.Config(
-        exchange, host=host, port=port, log_level="error", lifespan="off", access_log=False
+        exchange,
+        host=host,
+        port=port,
+        log_level="error",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=keep_alive,
     )
     server = uvicorn.Server(config)
     uvicorn_errors = logging.getLogger("uvicorn.error")

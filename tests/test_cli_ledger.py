@@ -1,0 +1,100 @@
+"""The CLI shares its budgets through the host ledger: commands back to back never overspend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from weex_async.cli import _parser, main
+from weex_async.testing import free_port
+
+CLI = [sys.executable, "-m", "weex_async.cli"]
+KEY, SECRET, PASSPHRASE = "ledger-key", "ledger-secret-xyz", "ledger-pass-xyz"
+
+
+@pytest.fixture
+def fake_exchange(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``weex-async fake-exchange`` in its own process, 2,500 open orders: its URL, the ids."""
+    port, ids = free_port(), tmp_path / "ids.txt"
+    process = subprocess.Popen(
+        [
+            *CLI,
+            "fake-exchange",
+            "--port",
+            str(port),
+            "--account",
+            f"{KEY}:{SECRET}:{PASSPHRASE}",
+            "--open",
+            "2500",
+            "--ids-out",
+            str(ids),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "fake WEEX exchange on" in process.stdout.readline()
+        yield f"http://127.0.0.1:{port}", ids
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "WEEX_API_KEY": KEY,
+        "WEEX_API_SECRET": SECRET,
+        "WEEX_API_PASSPHRASE": PASSPHRASE,
+    }
+    return subprocess.run(
+        [*CLI, *argv], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_cancel_then_flatten_at_once_gets_no_429(fake_exchange: tuple[str, Path]) -> None:
+    """``cancel`` spends the whole account window (50 batch calls of 50 orders, UID 500), and
+    ``flatten``, started at once in another process, waits for the window instead of earning a
+    429 and a ban: both share the host ledger (the CLI's default)."""
+    url, ids = fake_exchange
+    cancel = _run("cancel", "--ids-file", str(ids), "--json", "--base-url", url)
+    assert cancel.returncode == 0, cancel.stderr
+    report = json.loads(cancel.stdout)
+    assert len(report["cancelled"]) == 2500
+    assert report["calls"] == 50
+    flatten = _run("flatten", "--json", "--base-url", url)
+    assert flatten.returncode == 0, flatten.stderr
+    assert json.loads(flatten.stdout)["flat"] is True
+    for done in (cancel, flatten):
+        assert "429" not in done.stderr, done.stderr
+        assert "unreachable or failing" not in done.stderr, done.stderr  # shared all along
+        assert SECRET not in done.stdout + done.stderr
+
+
+def test_the_ledger_option_and_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from weex_async.cli import _rate_limits
+
+    parser = _parser()
+    assert _rate_limits(parser.parse_args(["time"])).ledger == "host"  # the CLI's default
+    monkeypatch.setenv("WEEX_ASYNC_LEDGER", "process")
+    assert _rate_limits(parser.parse_args(["time"])).shared_ledger is None
+    mine = (tmp_path / "mine.db").as_uri()
+    for command in (["time"], ["cancel", "--ids", "1"], ["flatten"]):
+        args = parser.parse_args([*command, "--ledger", mine])
+        assert _rate_limits(args).shared_ledger == mine  # the option wins over the variable
+    monkeypatch.setenv("WEEX_ASYNC_LEDGER", "nowhere")
+    assert main(["time", "--base-url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "ledger must be" in err
+    assert "Traceback" not in err

@@ -1,0 +1,413 @@
+"""Flat means flat: the kill switch never claims more than it saw, and sees the whole account.
+
+Each test breaks one promise on purpose through a setting of the fake exchange (listings that
+show statuses it never wrote before, the same order twice on one page, ...) and checks the report
+against what the exchange really holds.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from weex_async import ClosePositionResult, Credentials, Order, TriggerOrder, WeexClient
+from weex_async._cancel import BatchLimit, CancelRun, Verdict
+from weex_async._checks import ApiVersion
+from weex_async._client import API
+from weex_async._endpoints import Again
+from weex_async._session import Trace
+from weex_async.errors import TransportError
+from weex_async.models import FINAL_STATUSES
+from weex_async.testing import FakeExchange, Fault
+
+from .conftest import API_KEY, API_SECRET, PASSPHRASE
+from .helpers import FAST_RETRY, SYMBOL, client_for
+
+#: Each version's paths: listing, batch cancel.
+LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
+BATCH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}
+TRIGGERS = {"v2": "/capi/v2/order/currentPlan", "v3": "/capi/v3/openAlgoOrders"}
+
+#: Statuses an open-orders listing may show that this SDK never wrote, and no status at all.
+UNFAMILIAR = ["PENDING_NEW", "PENDING_CANCEL", "partial_filled", "live", "-1", ""]
+
+
+def fake(**kwargs: object) -> FakeExchange:
+    exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9, **kwargs)  # type: ignore[arg-type]
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    return exchange
+
+
+def order(status: str) -> Order:
+    return Order(
+        "1", "", "BTCUSDT", status, "BUY", "LONG", Decimal(1), Decimal(0), None, None, "GTC", 0
+    )
+
+
+# -- 1. fail safe on status ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["filled", "FILLED", "canceled", "CANCELED", "cancelled", "Rejected", "EXPIRED", "full_fill"],
+)
+def test_only_a_documented_final_status_is_closed(status: str) -> None:
+    assert not order(status).is_open
+    assert status.lower() in FINAL_STATUSES
+
+
+@pytest.mark.parametrize("status", [*UNFAMILIAR, "NEW", "open", "PARTIALLY_FILLED", "canceling"])
+def test_any_other_status_is_open(status: str) -> None:
+    assert order(status).is_open
+
+
+@pytest.mark.parametrize("status", UNFAMILIAR)
+async def test_flatten_cancels_orders_listed_with_an_unfamiliar_status(
+    version: ApiVersion, status: str
+) -> None:
+    exchange = fake(open_status=status)
+    opened = exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        listed = await client.open_orders()
+        assert [o.order_id for o in listed if o.is_open] == opened
+        report = await client.cancel_everything()
+    assert not exchange.accounts[API_KEY].orders, "nothing left resting on the book"
+    assert report.flat
+    assert sorted(report.cancelled) == sorted(opened)
+
+
+@pytest.mark.parametrize("status", ["PENDING_NEW", "live", ""])
+async def test_a_lookup_with_an_unfamiliar_status_cancels_the_order_again(
+    version: ApiVersion, status: str
+) -> None:
+    exchange = fake(open_status=status)
+    opened = exchange.open_orders(API_KEY, 3, symbol=SYMBOL[version])
+    # Every attempt of the batch cancel is lost before the exchange sees it: the orders stay open
+    # and their outcome is unknown until the lookups.
+    exchange.faults.next(Fault.DROP_BEFORE, 3, path=BATCH[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert not exchange.accounts[API_KEY].orders, "looked up open, so cancelled again"
+    assert report.cancelled == tuple(opened)
+    assert not report.failed
+    assert not report.unknown
+
+
+# -- 5. no text or exception coupling; one order met once; ids as the exchange reads them ------
+
+
+async def test_an_order_twice_on_a_page_is_cancelled_once_and_reported_cancelled(
+    version: ApiVersion,
+) -> None:
+    exchange = fake(repeat_on_page=1)
+    opened = exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything()
+    assert report.flat
+    assert sorted(report.cancelled) == sorted(opened)
+    part = report.symbols[SYMBOL[version]]
+    assert part.seen_open == tuple(opened), "met once"
+    assert not part.gone
+    assert not part.unknown
+    listings = (LIST[version], TRIGGERS[version])
+    cancels = [a.path for a in exchange.arrivals if a.path not in listings]
+    assert len([p for p in cancels if "/market/time" not in p]) == 1, "one cancel call"
+
+
+async def test_a_leading_zero_id_is_reported_by_the_exchanges_reading_on_v3() -> None:
+    exchange = fake()
+    (order_id,) = exchange.open_orders(API_KEY, 1, symbol=SYMBOL["v3"])
+    async with client_for(exchange, version="v3") as client:
+        report = await client.cancel_orders(ids=["0" + order_id])
+    assert not exchange.accounts[API_KEY].orders
+    assert report.cancelled == ("0" + order_id,), "cancelled, and said so"
+    assert report.calls == 1
+
+
+async def test_two_spellings_of_one_id_are_sent_once(version: ApiVersion) -> None:
+    exchange = fake()
+    (order_id,) = exchange.open_orders(API_KEY, 1, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=[order_id, "00" + order_id])
+    assert report.cancelled == (order_id,)
+    assert report.failed["00" + order_id].startswith("not sent: ")
+    assert repr(order_id) in report.failed["00" + order_id]
+    assert report.calls == 1
+
+
+async def test_a_reader_asks_for_another_attempt_by_returning_again() -> None:
+    """``Again`` is a documented return value: sent again within the policy, then returned."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=[])
+
+    answers: list[Again | None] = [Again("one left"), Again("one left"), None]
+    async with WeexClient(
+        Credentials("k", "s", "p"),
+        base_url="https://api.test",
+        transport=httpx.MockTransport(handler),
+        sync_time=False,
+        retry=FAST_RETRY,
+    ) as client:
+        session = client._session  # noqa: SLF001 - the request layer itself is under test
+        call = API["v2"].open_orders(None, None, None).then(lambda _: answers.pop(0))
+        trace = Trace()
+        assert await session.send(call, trace=trace) is None
+        assert (len(sent), trace.sent, trace.unclear) == (3, 3, True)
+        never = API["v2"].open_orders(None, None, None).then(lambda _: Again("never"))
+        assert await session.send(never) == Again("never"), "returned, never raised"
+        assert len(sent) == 3 + FAST_RETRY.max_attempts
+
+
+async def test_cancel_run_gives_typed_outcomes(version: ApiVersion) -> None:
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[1])
+    async with client_for(exchange, version=version) as client:
+        run = CancelRun(
+            client._session,  # noqa: SLF001 - the run itself is under test
+            API[version],
+            "ids",
+            None,
+            None,
+            BatchLimit(10),
+            confirm=True,
+        )
+        await run.run([opened[0], opened[1], "x"], 10)
+    assert {name: o.verdict for name, o in run.outcomes.items()} == {
+        opened[0]: Verdict.CANCELLED,
+        opened[1]: Verdict.NOT_FOUND,
+        "x": Verdict.NOT_SENT,
+    }
+    assert Verdict.NOT_FOUND.gone
+    assert Verdict.CLOSED.gone
+    assert not Verdict.REFUSED.gone
+
+
+# -- 2. trigger orders -----------------------------------------------------------------------------
+
+
+async def test_trigger_orders_are_listed_and_cancelled_on_both_versions(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    mine = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    other_symbol = "cmt_ethusdt" if version == "v2" else "ETHUSDT"
+    other = exchange.open_trigger_orders(API_KEY, 2, symbol=other_symbol)
+    orders = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        listed = await client.open_trigger_orders()
+        assert [t.order_id for t in listed] == mine + other
+        first = listed[0]
+        assert (first.symbol, first.side, first.position_side) == (
+            SYMBOL[version],
+            "SELL",
+            "LONG",
+        )
+        assert (first.quantity, first.trigger_price, first.is_open) == (
+            Decimal(1),
+            Decimal(90),
+            True,
+        )
+        assert [t.order_id for t in await client.open_trigger_orders(other_symbol)] == other
+        result = await client.cancel_all_trigger_orders(SYMBOL[version])
+        assert sorted(result.cancelled) == sorted(mine)
+        assert [t.order_id for t in await client.open_trigger_orders()] == other
+    account = exchange.accounts[API_KEY]
+    assert sorted(account.cancelled_triggers) == sorted(mine)
+    assert sorted(account.orders) == sorted(orders), "ordinary orders untouched"
+
+
+async def test_flatten_leaves_trigger_orders_by_default_but_reports_them(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    triggers = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything()
+    assert report.flat, "no ordinary order left"
+    assert not report.include_triggers
+    assert report.triggers_listed
+    assert report.symbols[SYMBOL[version]].triggers_open == tuple(triggers)
+    assert report.triggers_open == tuple(triggers)
+    assert sorted(exchange.accounts[API_KEY].triggers) == sorted(triggers), "left in place"
+    assert sum(a.path == TRIGGERS[version] for a in exchange.arrivals) == 1, "one listing"
+
+
+@pytest.mark.parametrize("status", [None, "PENDING", ""])
+async def test_flatten_with_include_triggers_cancels_them_and_proves_it(
+    version: ApiVersion, status: str | None
+) -> None:
+    exchange = fake(open_status=status)
+    symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
+    triggers = [t for s in symbols for t in exchange.open_trigger_orders(API_KEY, 2, symbol=s)]
+    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+    account = exchange.accounts[API_KEY]
+    assert not account.triggers
+    assert not account.orders
+    assert report.flat
+    assert report.include_triggers
+    assert report.triggers_open == ()
+    cancelled = [t for part in report.symbols.values() for t in part.triggers_cancelled]
+    assert sorted(cancelled) == sorted(triggers)
+    assert report.symbols[symbols[1]].triggers_cancelled == tuple(triggers[2:])
+
+
+async def test_flatten_with_include_triggers_is_not_flat_while_a_trigger_listing_fails(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    exchange.open_trigger_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.SERVER_ERROR, 1000, path=TRIGGERS[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+        default = await client.cancel_everything()
+    assert not report.flat
+    assert not report.triggers_listed
+    assert any("trigger-order listing failed" in p for p in report.problems)
+    assert default.flat, "by default, trigger orders do not decide flat"
+    assert not default.triggers_listed
+
+
+@pytest.mark.parametrize(
+    ("status", "is_open"),
+    [
+        ("UNTRIGGERED", True),
+        ("untriggered", True),
+        ("0", True),
+        ("", True),
+        ("NEW", True),
+        ("TRIGGERED", False),
+        ("CANCELED", False),
+        ("cancelled", False),
+        ("EXPIRED", False),
+        ("FILLED", False),
+    ],
+)
+def test_a_trigger_order_is_open_unless_its_status_is_final(status: str, is_open: bool) -> None:
+    trigger = TriggerOrder("1", "", "BTCUSDT", status, "BUY", "LONG", Decimal(1), None, 0)
+    assert trigger.is_open is is_open
+
+
+# -- 3. positions ----------------------------------------------------------------------------------
+
+CLOSE = {"v2": "/capi/v2/order/closePositions", "v3": "/capi/v3/closePositions"}
+
+
+async def test_close_positions_closes_each_position_and_says_so(version: ApiVersion) -> None:
+    exchange = fake()
+    other_symbol = "cmt_ethusdt" if version == "v2" else "ETHUSDT"
+    long_ = exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    short = exchange.open_position(API_KEY, symbol=SYMBOL[version], side="SHORT", quantity="2")
+    stuck = exchange.open_position(API_KEY, symbol=SYMBOL[version], refuse="position is frozen")
+    other = exchange.open_position(API_KEY, symbol=other_symbol)
+    account = exchange.accounts[API_KEY]
+    async with client_for(exchange, version=version) as client:
+        results = await client.close_positions(SYMBOL[version])
+        assert [r.position_id for r in results] == [long_, short, stuck]
+        assert [r.success for r in results] == [True, True, False]
+        assert results[2] == ClosePositionResult(stuck, False, "", "position is frozen")
+        closing = account.history[results[1].order_id]
+        assert (closing.side, closing.position_side, closing.quantity, closing.status) == (
+            "BUY",
+            "SHORT",
+            Decimal(2),
+            "filled",
+        )
+        assert sorted(account.positions) == sorted([stuck, other])
+        assert [r.position_id for r in await client.close_positions()] == [stuck, other]
+        assert await client.close_positions(other_symbol) == ()
+
+
+async def test_close_positions_is_never_retried(version: ApiVersion) -> None:
+    exchange = fake()
+    exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=CLOSE[version])
+    async with client_for(exchange, version=version) as client:
+        with pytest.raises(TransportError):
+            await client.close_positions()
+    assert [a.path for a in exchange.arrivals].count(CLOSE[version]) == 1, "sent once"
+    assert not exchange.accounts[API_KEY].positions, "the exchange acted on it"
+
+
+async def test_flatten_never_closes_a_position(version: ApiVersion) -> None:
+    exchange = fake()
+    position = exchange.open_position(API_KEY, symbol=SYMBOL[version])
+    exchange.open_orders(API_KEY, 3, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True)
+    assert report.flat
+    assert list(exchange.accounts[API_KEY].positions) == [position]
+    assert CLOSE[version] not in [a.path for a in exchange.arrivals]
+
+
+# -- 4. unknowns settled by the cheaper look ------------------------------------------------------
+
+DETAIL = {"v2": "/capi/v2/order/detail", "v3": "/capi/v3/order"}
+HISTORY = {"v2": "/capi/v2/order/history", "v3": "/capi/v3/order/history"}
+
+
+def counted(exchange: FakeExchange) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for arrival in exchange.arrivals:
+        if "/market/time" not in arrival.path:
+            counts[arrival.path] = counts.get(arrival.path, 0) + 1
+    return counts
+
+
+async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
+    version: ApiVersion,
+) -> None:
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_BEFORE, 3, path=BATCH[version])  # every attempt lost
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert not exchange.accounts[API_KEY].orders
+    assert counted(exchange) == {BATCH[version]: 3 + 1, LIST[version]: 1}, "no lookup"
+    assert report.calls == 5
+
+
+async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVersion) -> None:
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[3])  # filled before the cancel reached it
+    # The first attempt cancels the rest, its answer is lost; the retry hears "not found".
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[3])
+    assert report.failed == {opened[3]: "filled (found in the order history)"}
+    assert not report.unknown
+    assert counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
+
+
+async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:
+    """Below the break-even, a listing and a history page would cost more than the lookups."""
+    exchange = fake()
+    opened = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
+
+
+async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:
+    exchange = fake()
+    symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
+    for name in symbols:
+        exchange.open_trigger_orders(API_KEY, 2, symbol=name)
+    async with client_for(exchange, version=version, secret="wrong") as client:
+        report = await client.cancel_everything(symbols, include_triggers=True)
+    assert not report.flat
+    assert report.calls == 1, "one trigger listing first, until the key is known good"
+    assert len(exchange.accounts[API_KEY].triggers) == 4

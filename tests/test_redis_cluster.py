@@ -1,0 +1,139 @@
+"""The shared ledger through Redis Cluster: a local three-node cluster, started by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from weex_async.errors import ConfigurationError
+from weex_async.testing import FakeExchange, RedisServer, free_port, serve
+
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY
+from .test_redis_config import _cancel_one
+
+#: The ledger's keys share this hash tag: one slot, one owner.
+TAG = "{weex-async}"
+
+
+def _slot_owner(port: int) -> int:
+    import redis
+
+    with redis.Redis(port=port) as node:
+        slot = node.cluster("keyslot", TAG)
+        for entry in node.execute_command("CLUSTER", "SLOTS"):
+            first, last, owner = entry[0], entry[1], entry[2]
+            if first <= slot <= last:
+                return int(owner[1])
+    raise AssertionError("no node owns the ledger's slot")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
+    """Three primaries on loopback, every slot assigned; the first node in the list does not own
+    the ledger's slot."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if os.environ.get("WEEX_REQUIRE_REDIS"):
+            pytest.fail("redis-server and redis-cli are required here (WEEX_REQUIRE_REDIS)")
+        pytest.skip("redis-server or redis-cli is not installed")
+    nodes = []
+    try:
+        for n in range(3):
+            workdir = tmp_path / f"node{n}"
+            workdir.mkdir()
+            node = RedisServer(
+                workdir,
+                args=[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(workdir / "nodes.conf"),
+                    "--cluster-port",  # else port + 10000, which may be past 65535
+                    str(free_port()),
+                ],
+            )
+            nodes.append(node)
+            node.start()
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{node.port}" for node in nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while any(not _ready(node.port) for node in nodes):
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        owner = _slot_owner(nodes[0].port)
+        nodes.sort(key=lambda node: node.port == owner)  # a node that does not own it first
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _ready(port: int) -> bool:
+    import redis
+
+    with redis.Redis(port=port) as node:
+        return bool(node.cluster("info").get("cluster_state") == "ok")
+
+
+def test_three_processes_share_one_budget_through_any_cluster_node(
+    cluster: list[RedisServer],
+) -> None:
+    """Through a node that does not own the ledger's slot (every script would be MOVED), three
+    processes share one account: the whole budget used, never more, no 429."""
+    exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
+    exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
+    ids = exchange.open_orders(SHARED_KEY, 150)
+    with serve(exchange) as url:
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.redis_worker",
+                    url,
+                    cluster[0].url,
+                    ids[50 * n],
+                    "50",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(3)
+        ]
+        outputs = [w.communicate(timeout=120)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0]
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
+    assert exchange.rate_limited == 0
+    assert exchange.worst_window("uid", sent=True) <= 500
+    assert exchange.worst_window("uid") == 500  # shared, not a fallback share each
+
+
+async def test_an_evicting_primary_of_the_cluster_is_refused(cluster: list[RedisServer]) -> None:
+    import redis.asyncio as redis_asyncio
+
+    async with redis_asyncio.Redis(port=cluster[-1].port) as node:
+        await node.config_set("maxmemory", "10mb")
+        await node.config_set("maxmemory-policy", "allkeys-lru")
+    with pytest.raises(ConfigurationError, match="maxmemory-policy allkeys-lru") as caught:
+        await _cancel_one(cluster[0].url)
+    assert f"node 127.0.0.1:{cluster[-1].port}" in str(caught.value)

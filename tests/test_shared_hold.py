@@ -1,0 +1,90 @@
+"""A shared charge is held while its request is on the wire, on every shared ledger.
+
+A request that takes longer to arrive than one window plus ``arrival_jitter`` (a slow link, a
+busy gateway: the default timeouts allow 15 s) must keep its weight in the shared ledger until
+one window after its answer, as the local pools do. Before, the shared charge expired one window
+plus the allowance after admission, and another process spent the same weight: a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weex_async.testing import FakeExchange, RedisServer, serve
+
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY
+
+#: how long the slow request takes to reach the exchange: over one window plus the allowance
+SLOW = 3.0 * LIMITS_WINDOW
+
+
+class SlowToArrive(FakeExchange):
+    """A fake exchange at which the batch cancel naming ``slow_id`` arrives ``SLOW`` late (held
+    before it is metered, as a slow link would)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.slow_id = ""
+        self.slowed = threading.Event()
+
+    async def _handle(self, scope: Any, body: bytes, too_large: bool) -> Any:
+        if self.slow_id and self.slow_id.encode() in body:
+            self.slowed.set()
+            await asyncio.sleep(SLOW)
+        return await super()._handle(scope, body, too_large)
+
+
+@pytest.fixture(params=["host", "redis"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "host":
+        yield (tmp_path / "ledger.sqlite3").as_uri()
+        return
+    server = RedisServer(tmp_path)
+    if server.binary is None:
+        pytest.skip("redis-server is not installed")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _worker(url: str, ledger: str, first: str, count: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.redis_worker", url, ledger, first, str(count)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_slow_request_keeps_its_weight_from_other_processes(ledger: str) -> None:
+    """Process A's one cancel arrives three windows late; process B cancels four windows' worth
+    meanwhile, as fast as the shared budget allows. A's weight must stay charged while its request
+    is on the wire, so the exchange never sees more than the budget in a window."""
+    exchange = SlowToArrive(window=LIMITS_WINDOW, ban=5.0)
+    exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
+    ids = exchange.open_orders(SHARED_KEY, 201)
+    exchange.slow_id = ids[0]
+    with serve(exchange) as url:
+        slow = _worker(url, ledger, ids[0], 1)
+        assert exchange.slowed.wait(60), "the slow request never reached the exchange"
+        busy = _worker(url, ledger, ids[1], 200)
+        done = [w.communicate(timeout=120) for w in (slow, busy)]
+    outputs = [out for out, _ in done]
+    assert [w.returncode for w in (slow, busy)] == [0, 0]
+    for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
+        assert "unreachable or failing" not in err, err
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 201
+    assert exchange.rate_limited == 0
+    assert exchange.worst_window("uid", sent=True) <= 500
