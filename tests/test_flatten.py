@@ -518,3 +518,20 @@ async def test_a_key_refused_on_a_batch_cancel_stops_every_target(exchange: Fake
     assert paths(exchange).count(LIST[version]) == 2, "one listing per symbol, then it stops"
     assert any("stopped" in problem for problem in report.problems)
     assert len(report.still_open) == 20
+
+
+@pytest.mark.parametrize(
+    ("version", "misspelt"),
+    [("v3", "cmt_btcusdt"), ("v3", "btcusdt"), ("v3", "BTC/USDT"), ("v2", "BTCUSDT")],
+)
+async def test_a_symbol_spelled_the_other_versions_way_is_refused_before_anything_is_sent(
+    exchange: FakeExchange, version: ApiVersion, misspelt: str
+) -> None:
+    # the fake lists nothing for a symbol it does not hold, as a real exchange may: unchecked,
+    # the account would be called flat with its orders resting
+    exchange.open_orders(API_KEY, 3, symbol=symbol(version, 0))
+    async with client_for(exchange, version=version) as client:
+        with pytest.raises(InvalidRequestError, match="misspelt symbol"):
+            await client.cancel_everything([misspelt])
+    assert paths(exchange) == []
+    assert len(exchange.accounts[API_KEY].orders) == 3

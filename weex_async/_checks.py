@@ -33,6 +33,7 @@ __all__ = [
     "check_hook",
     "check_setting",
     "check_symbol",
+    "check_symbol_spelling",
     "checked_symbols",
     "checked_names",
     "name_problem",
@@ -168,9 +169,28 @@ def check_symbol(symbol: object) -> None:
         )
 
 
-def checked_symbols(symbols: object) -> list[str] | None:
+def check_symbol_spelling(symbol: str, version: ApiVersion) -> None:
+    """Refuse a symbol spelled the other API version's way (V2 ``cmt_btcusdt``, V3 ``BTCUSDT``).
+
+    A listing filtered by a misspelt symbol may show nothing, and ``cancel_everything`` would
+    then call the account flat with its orders resting: the spelling is checked before anything
+    is sent."""
+    if version == "v2" and not symbol.startswith("cmt_"):
+        raise InvalidRequestError(
+            f"symbol {symbol!r} is not spelled as V2 spells symbols ('cmt_btcusdt'; V3 spells "
+            "them 'BTCUSDT'): a misspelt symbol lists nothing and would look flat"
+        )
+    if version == "v3" and (symbol != symbol.upper() or not symbol.isalnum()):
+        raise InvalidRequestError(
+            f"symbol {symbol!r} is not spelled as V3 spells symbols ('BTCUSDT'; V2 spells them "
+            "'cmt_btcusdt'): a misspelt symbol lists nothing and would look flat"
+        )
+
+
+def checked_symbols(symbols: object, version: ApiVersion | None = None) -> list[str] | None:
     """``cancel_everything``'s symbols: ``None`` (the whole account), or a non-empty list of
-    symbols, each checked, duplicates dropped (in the order given)."""
+    symbols, each checked (and, given the API ``version``, its spelling), duplicates dropped (in
+    the order given)."""
     if symbols is None:
         return None
     if isinstance(symbols, (str, bytes)) or not isinstance(symbols, Iterable):
@@ -182,6 +202,8 @@ def checked_symbols(symbols: object) -> list[str] | None:
         if symbol is None:
             raise InvalidRequestError("symbols must not contain None")
         check_symbol(symbol)
+        if version is not None:
+            check_symbol_spelling(symbol, version)
     if not given:
         raise InvalidRequestError("symbols is empty: pass None to flatten the whole account")
     return list(dict.fromkeys(given))

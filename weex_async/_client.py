@@ -393,13 +393,15 @@ class WeexClient:
 
         Raises:
             InvalidRequestError: before anything is sent: ``symbols`` not a list of symbols (a
-                bare string included), an empty list, ``deadline`` not a positive number.
+                bare string included), an empty list, a symbol spelled the other version's way
+                (V2 ``cmt_btcusdt``, V3 ``BTCUSDT``: a misspelt one would list nothing and look
+                flat), ``deadline`` not a positive number.
             ConfigurationError: the client has no credentials.
             ClientClosedError: the client was already closed when called.
             EventLoopError: the client belongs to another event loop.
         """
         self._session.check_usable()
-        targets = checked_symbols(symbols)
+        targets = checked_symbols(symbols, self.api_version)
         deadline = check_deadline(deadline if deadline is not None else self.retry.deadline)
         if self.credentials is None:
             raise ConfigurationError("cancel_everything needs credentials")

@@ -778,7 +778,7 @@ async def _guard(args: argparse.Namespace) -> int:
     command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
     if bool(command) == (args.pid is not None):
         return _fail("guard needs either -- COMMAND [ARGS ...] or --pid PID (one of them)")
-    checked_symbols(args.symbols)  # a symbol its flatten would refuse: it could never flatten
+    checked_symbols(args.symbols, args.api_version)  # one its flatten would refuse: never flat
     creds = Credentials.from_env()
     async with account_client(args, creds) as client:
         try:  # one signed read: a guard whose key is refused could never flatten

@@ -44,7 +44,8 @@ def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
         )
     if importlib.util.find_spec("redis") is None:
         raise ConfigurationError(
-            "RateLimits(redis_url=...) needs the redis extra: pip install 'weex-async[redis]'"
+            "RateLimits(redis_url=...) needs the redis extra: pip install -e '.[redis]' from the "
+            "checkout (weex-async is not on a package index yet)"
         )
 
 
