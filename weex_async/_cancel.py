@@ -520,7 +520,7 @@ class CancelRun:
                 deadline_at=self._deadline_at,
                 trace=trace,
             )
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             log.debug("cancel_orders: a listing failed (%s)", _describe(exc))
             return None
         finally:
@@ -592,7 +592,7 @@ class CancelRun:
         except OrderNotFoundError:
             self._unknown_because(name, "the lookup found no such order")
             return
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._unknown_because(name, f"the lookup failed ({_describe(exc)})")
             return
         finally:

@@ -261,7 +261,7 @@ class FlattenRun:
             self._problem(target, f"the trigger-order listing was refused ({_describe(exc)})")
             self._triggers_last[target] = None
             return None
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the trigger-order listing failed ({_describe(exc)})")
             self._triggers_last[target] = None
             return None
@@ -302,7 +302,7 @@ class FlattenRun:
             self._stop(exc)
             self._problem(target, f"the trigger cancel-all was refused ({_describe(exc)})")
             return False
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the trigger cancel-all failed ({_describe(exc)})")
             return False
         finally:
@@ -366,7 +366,7 @@ class FlattenRun:
             self._problem(target, f"the listing was refused ({refusal(exc)})")
             self._last[target] = None
             return None
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the listing failed ({_describe(exc)})")
             self._last[target] = None
             return None
@@ -418,7 +418,7 @@ class FlattenRun:
             for order in listed:
                 self._why_open[order.order_id] = f"the cancel-all was refused ({refusal(exc)})"
             return
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")
             why = "a cancel-all went unanswered" if trace.unclear else "the cancel-all failed"
             for order in listed:

@@ -39,11 +39,11 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from . import __version__
 from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._signing import Credentials
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConfigurationError,

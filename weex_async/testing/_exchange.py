@@ -261,7 +261,7 @@ class FakeExchange:
 
     # -- the ASGI app ----------------------------------------------------------------------------
 
-    def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> Any:
+    def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> FakeTransport:
         """An in-process httpx transport to this app that fails like a socket would."""
         return FakeTransport(self, client)
 
