@@ -179,7 +179,7 @@ def run_demo(
         ids_by_account[creds.api_key] = [
             order_id
             for n, count in enumerate(_spread(options))
-            for order_id in exchange.open_orders(creds.api_key, count, symbol=_symbol(n))
+            for order_id in exchange.place_resting_orders(creds.api_key, count, symbol=_symbol(n))
         ]
     if options.faults:
         exchange.faults.slow_delay = 3.0

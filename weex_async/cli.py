@@ -540,7 +540,7 @@ def _fake_exchange(args: argparse.Namespace) -> int:
     opened: dict[str, list[str]] = {}
     for key, secret, passphrase in accounts:
         exchange.add_account(key, secret, passphrase)
-        opened[key] = exchange.open_orders(key, args.open)
+        opened[key] = exchange.place_resting_orders(key, args.open)
     if args.ids_out:
         try:
             with open(args.ids_out, "w", encoding="utf-8") as handle:
