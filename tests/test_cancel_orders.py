@@ -20,7 +20,8 @@ from weex_async.testing import FakeExchange, Fault
 
 from . import helpers
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check
+from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check, until
+from .manual_clock import settle
 
 ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
@@ -294,10 +295,8 @@ async def test_caller_cancelled_while_waiting_for_budget_charges_nothing(
     ) as client:
         ids = exchange.open_orders(API_KEY, 30)
         task = asyncio.ensure_future(client.cancel_orders(ids=ids, batch_size=10))
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if len(exchange.accounts[API_KEY].cancelled) == 10:
-                break
+        await until(lambda: len(exchange.accounts[API_KEY].cancelled) == 10)
+        await settle()  # the other batches reach the queue, waiting for the budget
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -316,7 +315,7 @@ async def test_caller_cancelled_while_in_flight_frees_the_slot(
     exchange.faults.next(Fault.SLOW)
     ids = exchange.open_orders(API_KEY, 3)
     task = asyncio.ensure_future(fast_client.cancel_orders(ids=ids))
-    await asyncio.sleep(0.03)
+    await until(lambda: Fault.SLOW in exchange.faults.injected)  # handled; its answer waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
