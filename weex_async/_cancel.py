@@ -33,6 +33,7 @@ from ._api import Api
 from ._checks import Key, name_problem
 from ._endpoints import Again, Call, Endpoint
 from ._limiter import Priority
+from ._limiter._admission import Clock
 from ._session import DeadlineReached, Session, Trace
 from .errors import (
     ApiVersionRetiredError,
@@ -157,9 +158,12 @@ class CancelRun:
         api: spells each batch cancel and lookup for the client's API version.
         key: ``"ids"`` or ``"cids"``.
         symbol: sent with every batch when given.
-        deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+        deadline_at: time on ``clock`` after which nothing more is sent; ``None`` for none.
         limit: the session's learned batch size (lowered on "too many ids").
         confirm: look up what is still unknown at the end.
+        clock: what ``deadline_at`` is read on: the running event loop by default (tests pass
+            a manual clock). The session reads the same deadline on the loop's clock, so another
+            clock must agree with the loop's on it (``Session`` takes no clock yet).
 
     After ``run``, ``outcomes`` holds every order's typed ``Outcome`` (what ``cancel_everything``
     reads); the ``CancelReport`` it returns says the same for people.
@@ -179,6 +183,7 @@ class CancelRun:
         limit: BatchLimit,
         *,
         confirm: bool,
+        clock: Clock | None = None,
     ) -> None:
         self._session = session
         self._api = api
@@ -187,7 +192,7 @@ class CancelRun:
         self._deadline_at = deadline_at
         self._limit = limit
         self._confirm = confirm
-        self._loop = asyncio.get_running_loop()
+        self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
         #: every order's outcome so far, by the name it was asked for
         self.outcomes: dict[str, Outcome] = {}
         self.calls = 0
@@ -282,7 +287,7 @@ class CancelRun:
                 task.cancel()
 
     def _time_left(self) -> float:
-        return math.inf if self._deadline_at is None else self._deadline_at - self._loop.time()
+        return math.inf if self._deadline_at is None else self._deadline_at - self._clock.time()
 
     # -- one batch ---------------------------------------------------------------------------------
 
