@@ -48,8 +48,11 @@ def exchange() -> FakeExchange:
 
 
 @pytest.fixture
-async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[WeexClient]:
-    async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
+async def client(exchange: FakeExchange) -> AsyncIterator[WeexClient]:
+    """A V2 client of the account on ``exchange``, with the client's own defaults."""
+    from .helpers import client_for  # helpers imports this module: not at the top
+
+    async with client_for(exchange, version="v2", roomy=False) as client:
         yield client
 
 
@@ -79,10 +82,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-async def vclient(
-    creds: Credentials, exchange: FakeExchange, version: ApiVersion
-) -> AsyncIterator[WeexClient]:
-    async with WeexClient(
-        creds, base_url="http://fake", transport=exchange.transport(), api_version=version
-    ) as client:
+async def vclient(exchange: FakeExchange, version: ApiVersion) -> AsyncIterator[WeexClient]:
+    """``client`` on the version under test."""
+    from .helpers import client_for  # helpers imports this module: not at the top
+
+    async with client_for(exchange, version=version, roomy=False) as client:
         yield client

@@ -135,12 +135,17 @@ def client_for(
     *,
     version: ApiVersion | None = None,
     secret: str | None = None,
+    roomy: bool = True,
     **kwargs: Any,
 ) -> WeexClient:
-    """A client of the conftest account on ``exchange``, with ``ROOMY`` budgets and
-    ``FAST_RETRY`` unless told otherwise (``secret``: sign with another one; ``version``: the
-    version under test, V2 outside the ``version`` fixture)."""
-    options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
+    """The tests' one way to build a client: of the conftest account on ``exchange``, with
+    ``ROOMY`` budgets, ``FAST_RETRY`` and a 0.5 s timeout unless told otherwise (``roomy=False``:
+    the client's own defaults, as a user gets them; ``secret``: sign with another one;
+    ``version``: the version under test, V2 outside the ``version`` fixture; any other keyword
+    goes to ``WeexClient``)."""
+    options: dict[str, Any] = (
+        {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5} if roomy else {}
+    )
     options.update(kwargs)
     return WeexClient(
         Credentials(API_KEY, secret or API_SECRET, PASSPHRASE),

@@ -20,10 +20,10 @@ from weex_async.testing import FakeExchange, Fault
 
 from . import helpers
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check, until
+from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check, client_for, until
 from .manual_clock import settle
 
-ROOMY = RateLimits(
+ROOMY = RateLimits(  # as helpers.ROOMY
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
 )
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.005, backoff_max=0.02)
@@ -34,20 +34,10 @@ pytestmark = pytest.mark.usefixtures("version")
 
 
 @pytest.fixture
-async def fast_client(
-    exchange: FakeExchange, creds: Credentials, version: ApiVersion
-) -> AsyncIterator[WeexClient]:
+async def fast_client(exchange: FakeExchange, version: ApiVersion) -> AsyncIterator[WeexClient]:
     exchange.faults.slow_delay = 1.0
     exchange.ip_budget = exchange.uid_budget = 10**9  # the budgets out of the way, both sides
-    async with WeexClient(
-        creds,
-        base_url="http://fake",
-        api_version=version,
-        transport=exchange.transport(),
-        rate_limits=ROOMY,
-        retry=FAST_RETRY,
-        timeout=0.5,
-    ) as client:
+    async with client_for(exchange, version=version, retry=FAST_RETRY) as client:  # 4 attempts
         yield client
 
 
