@@ -30,7 +30,7 @@ FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.005, backoff_max=0.02
 
 #: Every fault test runs on both API versions (``fast_client`` speaks the version under test),
 #: except those about V2's own answers (``only_on("v2")``).
-pytestmark = pytest.mark.usefixtures("version")
+pytestmark = pytest.mark.usefixtures("version", "jumping_clock")
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ TIME_PATHS = ("/capi/v2/market/time", "/capi/v3/market/time")
 
 #: Every promise holds on both API versions: each test runs on V2 and on V3 (``client_for``
 #: speaks the version under test), except those about V2's own answers (``v2_only``).
-pytestmark = pytest.mark.usefixtures("version")
+pytestmark = pytest.mark.usefixtures("version", "jumping_clock")
 
 #: The batch cancel's path in each version.
 BATCH_PATH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}
@@ -617,6 +617,7 @@ async def test_bad_arguments_to_cancel_batch_orders_raise_before_sending(
 # -- 10. On a real socket, a dropped connection is a dropped connection --------------------------
 
 
+@pytest.mark.real_time("a served fake: a real socket")
 @pytest.mark.parametrize("fault", [Fault.DROP_BEFORE, Fault.DROP_AFTER])
 async def test_served_drops_really_drop_the_connection(
     fault: Fault, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]

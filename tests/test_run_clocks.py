@@ -15,7 +15,7 @@ from weex_async.testing import FakeExchange, Fault
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 from .helpers import Wrapped, client_for
-from .manual_clock import ManualClock
+from .manual_clock import ManualClock, jumping_time
 
 BATCH = "/capi/v2/order/cancel_batch_orders"
 TIME = "/capi/v2/market/time"
@@ -89,3 +89,23 @@ async def test_a_cancel_run_past_its_deadline_on_its_clock_looks_nothing_up(pass
     else:
         assert report.cancelled == (order,), "settled by a look"
         assert looked_up
+
+
+async def test_jumping_time_fires_timers_at_once_in_order_at_their_due_time() -> None:
+    """The tests' jumping clock (``manual_clock.jumping_time``): an hour of sleeps passes at
+    once, each sleeper wakes in its turn, at its due time on the loop's clock."""
+    loop = asyncio.get_running_loop()
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        woke.append((name, loop.time()))
+
+    with jumping_time(loop) as jumping:
+        if not jumping:
+            pytest.skip("this loop cannot jump (uvloop's): its tests wait in real time")
+        start = loop.time()
+        await asyncio.gather(sleeper("late", 3600.0), sleeper("early", 1800.0))
+    assert [name for name, _ in woke] == ["early", "late"]
+    assert [round(at - start) for _, at in woke] == [1800, 3600]
+    assert "time" not in vars(loop), "the loop's own clock again"
