@@ -126,7 +126,7 @@ async def scenario(
     ids: list[list[str]] = []
     for c in creds:
         exchange.add_account(c.api_key, c.api_secret, c.passphrase)
-        ids.append(exchange.open_orders(c.api_key, calls))
+        ids.append(exchange.place_resting_orders(c.api_key, calls))
     with serve(exchange) as url:
         clients = [WeexClient(c, base_url=url, rate_limits=limits, sync_time=False) for c in creds]
         stack = wrap() if wrap else None
@@ -428,7 +428,7 @@ async def priority_inversion(queries: int = 230) -> tuple[float, float]:
     """
     exchange = FakeExchange(trade_cap=10)
     exchange.add_account("inversion", "secret", "pass")
-    ids = exchange.open_orders("inversion", 11)
+    ids = exchange.place_resting_orders("inversion", 11)
     with serve(exchange) as url:
         async with WeexClient(
             Credentials("inversion", "secret", "pass"), base_url=url, sync_time=False
@@ -513,7 +513,7 @@ def processes_sharing(
     restarted empty."""
     exchange = FakeExchange(ip_budget=budget, uid_budget=budget, window=window)
     exchange.add_account("bench-shared", "bench-secret", "bench-pass")
-    ids = exchange.open_orders("bench-shared", processes * calls)
+    ids = exchange.place_resting_orders("bench-shared", processes * calls)
     with serve(exchange) as exchange_url:
         workers = [
             subprocess.Popen(
@@ -689,7 +689,7 @@ def flatten_time(
         exchange = FakeExchange()
         exchange.add_account("flat", "secret", "pass")
         for name in names:
-            exchange.open_orders("flat", each, symbol=name)
+            exchange.place_resting_orders("flat", each, symbol=name)
         with serve(exchange) as url:
 
             async def run() -> FlattenReport:
@@ -772,7 +772,7 @@ def guard_time(
             exchange = FakeExchange()
             exchange.add_account("guarded", "secret", "pass")
             for name in names:
-                exchange.open_orders("guarded", each, symbol=name)
+                exchange.place_resting_orders("guarded", each, symbol=name)
             with serve(exchange) as url:
                 env = {
                     **os.environ,
@@ -852,7 +852,7 @@ async def cancel_latency_beside_beats(
             for with_beats in (False, True):
                 exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9)
                 exchange.add_account("beat", "secret", "pass")
-                ids = exchange.open_orders("beat", calls)
+                ids = exchange.place_resting_orders("beat", calls)
                 async with contextlib.AsyncExitStack() as stack:
                     if with_beats:
                         await stack.enter_async_context(Heartbeat(Path(folder) / "b", every))
@@ -927,7 +927,7 @@ async def _settle_once(
     exchange = FakeExchange()
     exchange.add_account("settle", "secret", "pass")
     symbol = "cmt_btcusdt" if version == "v2" else "BTCUSDT"
-    ids = exchange.open_orders("settle", orders, symbol=symbol)
+    ids = exchange.place_resting_orders("settle", orders, symbol=symbol)
     account = exchange.accounts["settle"]
     async with WeexClient(
         Credentials("settle", "secret", "pass"),

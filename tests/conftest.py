@@ -29,6 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "only_on(version): a test of one version's own answers, in a module run on both versions",
     )
+    config.addinivalue_line(
+        "markers",
+        "real_time(why): a test on real sockets or processes, kept off jumping time",
+    )
     if TEST_LOOP == "uvloop":
         uvloop = importlib.import_module("uvloop")  # the session installs it
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -61,8 +65,11 @@ def exchange() -> FakeExchange:
 
 
 @pytest.fixture
-async def client(creds: Credentials, exchange: FakeExchange) -> AsyncIterator[WeexClient]:
-    async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
+async def client(exchange: FakeExchange) -> AsyncIterator[WeexClient]:
+    """A V2 client of the account on ``exchange``, with the client's own defaults."""
+    from .helpers import client_for  # helpers imports this module: not at the top
+
+    async with client_for(exchange, version="v2", roomy=False) as client:
         yield client
 
 
@@ -92,10 +99,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-async def vclient(
-    creds: Credentials, exchange: FakeExchange, version: ApiVersion
-) -> AsyncIterator[WeexClient]:
-    async with WeexClient(
-        creds, base_url="http://fake", transport=exchange.transport(), api_version=version
-    ) as client:
+async def vclient(exchange: FakeExchange, version: ApiVersion) -> AsyncIterator[WeexClient]:
+    """``client`` on the version under test."""
+    from .helpers import client_for  # helpers imports this module: not at the top
+
+    async with client_for(exchange, version=version, roomy=False) as client:
         yield client
+
+
+@pytest.fixture
+async def jumping_clock(request: pytest.FixtureRequest) -> AsyncIterator[bool]:
+    """The test's event loop on jumping time (``manual_clock.jumping_time``): a module whose
+    code waits only on its own loop opts in with ``pytest.mark.usefixtures("jumping_clock")``,
+    and its timeouts, backoffs and deadlines pass at once. A test of it on real sockets says
+    ``@pytest.mark.real_time("why")`` and keeps the wall's time."""
+    from .manual_clock import jumping_time
+
+    if request.node.get_closest_marker("real_time"):
+        yield False
+        return
+    with jumping_time(asyncio.get_running_loop()) as jumping:
+        yield jumping

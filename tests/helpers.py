@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,16 @@ ROOMY = RateLimits(
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
 )
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
+
+
+async def until(condition: Callable[[], bool], turns: int = 100_000) -> None:
+    """Let the event loop run, turn by turn (no sleep, no timer), until ``condition()`` holds:
+    for waiting on in-process work (the fake exchange's transport) without timing it."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"still not so after {turns} turns of the event loop")
 
 
 def limit_order(
@@ -124,12 +135,17 @@ def client_for(
     *,
     version: ApiVersion | None = None,
     secret: str | None = None,
+    roomy: bool = True,
     **kwargs: Any,
 ) -> WeexClient:
-    """A client of the conftest account on ``exchange``, with ``ROOMY`` budgets and
-    ``FAST_RETRY`` unless told otherwise (``secret``: sign with another one; ``version``: the
-    version under test, V2 outside the ``version`` fixture)."""
-    options: dict[str, Any] = {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5}
+    """The tests' one way to build a client: of the conftest account on ``exchange``, with
+    ``ROOMY`` budgets, ``FAST_RETRY`` and a 0.5 s timeout unless told otherwise (``roomy=False``:
+    the client's own defaults, as a user gets them; ``secret``: sign with another one;
+    ``version``: the version under test, V2 outside the ``version`` fixture; any other keyword
+    goes to ``WeexClient``)."""
+    options: dict[str, Any] = (
+        {"rate_limits": ROOMY, "retry": FAST_RETRY, "timeout": 0.5} if roomy else {}
+    )
     options.update(kwargs)
     return WeexClient(
         Credentials(API_KEY, secret or API_SECRET, PASSPHRASE),

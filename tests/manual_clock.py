@@ -7,9 +7,10 @@ wall clocks (``ServerClock``, ``FakeExchange``), or all of them at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -86,3 +87,51 @@ class ManualClock:
 async def settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+class JumpingSelector:
+    """The event loop's selector, made to jump the loop's clock instead of sleeping: when
+    nothing is ready and the loop would sleep until its next timer, the clock moves there at once.
+
+    Only for code that waits on nothing but its own loop (the fake exchange in process): a real
+    socket, process or thread would be outrun by the jumps.
+    """
+
+    def __init__(self, selector: Any, jump: Callable[[float], None]) -> None:
+        self._selector = selector
+        self._jump = jump
+
+    def select(self, timeout: float | None = None) -> Any:
+        events = self._selector.select(0)
+        if events or timeout is None or timeout <= 0:
+            return events if events or timeout is not None else self._selector.select(None)
+        self._jump(timeout)
+        return events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._selector, name)
+
+
+@contextlib.contextmanager
+def jumping_time(loop: asyncio.AbstractEventLoop) -> Iterator[bool]:
+    """Run ``loop`` on jumping time while entered: timers, ``asyncio.sleep`` and timeouts fire at
+    once, in order, at their due time on the loop's clock (``loop.time()``), which no longer
+    follows the wall. Yields False (and changes nothing) on a loop that cannot be so changed
+    (uvloop's, in C): there the code waits in real time, as before."""
+    selector = getattr(loop, "_selector", None)
+    if not isinstance(loop, asyncio.BaseEventLoop) or selector is None:
+        yield False
+        return
+    ahead = [0.0]
+    real_time = loop.time
+
+    def jump(seconds: float) -> None:
+        ahead[0] += seconds
+
+    loop.time = lambda: real_time() + ahead[0]  # type: ignore[method-assign]
+    loop._selector = JumpingSelector(selector, jump)  # type: ignore[attr-defined]  # noqa: SLF001
+    try:
+        yield True
+    finally:
+        loop._selector = selector  # type: ignore[attr-defined]  # noqa: SLF001
+        del loop.time  # the method again

@@ -20,33 +20,24 @@ from weex_async.testing import FakeExchange, Fault
 
 from . import helpers
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check
+from .helpers import BAD_SIGNATURE, NOT_FOUND, PER_BATCH, check, client_for, until
+from .manual_clock import settle
 
-ROOMY = RateLimits(
+ROOMY = RateLimits(  # as helpers.ROOMY
     ip=Budget(1_000_000, 1.0), uid=Budget(1_000_000, 1.0), trade=None, arrival_jitter=0.0, ban=0.02
 )
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.005, backoff_max=0.02)
 
 #: Every fault test runs on both API versions (``fast_client`` speaks the version under test),
 #: except those about V2's own answers (``only_on("v2")``).
-pytestmark = pytest.mark.usefixtures("version")
+pytestmark = pytest.mark.usefixtures("version", "jumping_clock")
 
 
 @pytest.fixture
-async def fast_client(
-    exchange: FakeExchange, creds: Credentials, version: ApiVersion
-) -> AsyncIterator[WeexClient]:
+async def fast_client(exchange: FakeExchange, version: ApiVersion) -> AsyncIterator[WeexClient]:
     exchange.faults.slow_delay = 1.0
     exchange.ip_budget = exchange.uid_budget = 10**9  # the budgets out of the way, both sides
-    async with WeexClient(
-        creds,
-        base_url="http://fake",
-        api_version=version,
-        transport=exchange.transport(),
-        rate_limits=ROOMY,
-        retry=FAST_RETRY,
-        timeout=0.5,
-    ) as client:
+    async with client_for(exchange, version=version, retry=FAST_RETRY) as client:  # 4 attempts
         yield client
 
 
@@ -294,10 +285,8 @@ async def test_caller_cancelled_while_waiting_for_budget_charges_nothing(
     ) as client:
         ids = exchange.open_orders(API_KEY, 30)
         task = asyncio.ensure_future(client.cancel_orders(ids=ids, batch_size=10))
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if len(exchange.accounts[API_KEY].cancelled) == 10:
-                break
+        await until(lambda: len(exchange.accounts[API_KEY].cancelled) == 10)
+        await settle()  # the other batches reach the queue, waiting for the budget
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -316,7 +305,7 @@ async def test_caller_cancelled_while_in_flight_frees_the_slot(
     exchange.faults.next(Fault.SLOW)
     ids = exchange.open_orders(API_KEY, 3)
     task = asyncio.ensure_future(fast_client.cancel_orders(ids=ids))
-    await asyncio.sleep(0.03)
+    await until(lambda: Fault.SLOW in exchange.faults.injected)  # handled; its answer waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

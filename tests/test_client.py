@@ -21,6 +21,9 @@ from weex_async.errors import (
 )
 from weex_async.testing import FakeExchange, Fault
 
+#: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
+pytestmark = pytest.mark.usefixtures("jumping_clock")
+
 BASE = "https://api.test"
 CANCEL = f"{BASE}/capi/v2/order/cancel_batch_orders"
 TIME = f"{BASE}/capi/v2/market/time"

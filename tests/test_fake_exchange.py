@@ -279,3 +279,18 @@ async def test_refused_requests_are_recorded_apart(fake: FakeExchange, clock: Ma
     assert len(fake.refused) == 2
     assert fake.worst_window("uid") == 500
     assert fake.worst_window("uid", sent=True) == 520  # what the client tried to spend
+
+
+def test_the_old_order_placing_names_still_place_orders_without_a_warning(
+    fake: FakeExchange,
+) -> None:
+    """``open_orders`` / ``open_trigger_orders`` are deprecated aliases (docs/testing.md): they
+    place orders as the new names do, and do not warn yet (other code still calls them)."""
+    placed = fake.place_resting_orders(KEY, 2, client_oids=["c-1"], symbol="cmt_ethusdt")
+    old = fake.open_orders(KEY, 1, client_oids=["c-2"], symbol="cmt_ethusdt")
+    assert len(placed) == 3
+    assert len(old) == 2
+    assert set(fake.accounts[KEY].orders) == {*placed, *old}
+    assert {o.symbol for o in fake.accounts[KEY].orders.values()} == {"cmt_ethusdt"}
+    triggers = [*fake.place_trigger_orders(KEY, 2), *fake.open_trigger_orders(KEY, 1)]
+    assert set(fake.accounts[KEY].triggers) == set(triggers)

@@ -25,6 +25,9 @@ from weex_async.testing import FakeExchange, Fault
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 from .helpers import FAST_RETRY, SYMBOL, client_for
 
+#: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
+pytestmark = pytest.mark.usefixtures("jumping_clock")
+
 #: Each version's paths: listing, batch cancel.
 LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
 BATCH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}

@@ -31,6 +31,9 @@ from weex_async.testing import FakeExchange, Fault
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 from .helpers import FAST_RETRY, Wrapped, client_for
 
+#: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
+pytestmark = pytest.mark.usefixtures("jumping_clock")
+
 #: Each version's paths: listing, cancel-all, batch cancel.
 LIST = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}
 CANCEL_ALL = {"v2": "/capi/v2/order/cancelAllOrders", "v3": "/capi/v3/allOpenOrders"}

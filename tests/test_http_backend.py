@@ -29,7 +29,8 @@ async def test_cancels_signed_and_decoded_over_aiohttp(
 
 
 async def test_errors_keep_their_types(exchange: FakeExchange, creds: Credentials) -> None:
-    exchange.faults.slow_delay = 3.0
+    # past the 0.2 s timeout; not 3 s, which the server's shutdown waits out at the end
+    exchange.faults.slow_delay = 0.6
     exchange.faults.next(Fault.SLOW)
     with serve(exchange) as url:
         async with WeexClient(creds, base_url=url, http_backend="aiohttp", timeout=0.2) as client:

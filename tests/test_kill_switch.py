@@ -28,13 +28,14 @@ from weex_async.errors import (
 from weex_async.testing import FakeExchange, Fault, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import BAD_SIGNATURE, FAST_RETRY, PER_BATCH, Wrapped, check, client_for
+from .helpers import BAD_SIGNATURE, FAST_RETRY, PER_BATCH, Wrapped, check, client_for, until
+from .manual_clock import settle
 
 TIME_PATHS = ("/capi/v2/market/time", "/capi/v3/market/time")
 
 #: Every promise holds on both API versions: each test runs on V2 and on V3 (``client_for``
 #: speaks the version under test), except those about V2's own answers (``v2_only``).
-pytestmark = pytest.mark.usefixtures("version")
+pytestmark = pytest.mark.usefixtures("version", "jumping_clock")
 
 #: The batch cancel's path in each version.
 BATCH_PATH = {"v2": "/capi/v2/order/cancel_batch_orders", "v3": "/capi/v3/batchOrders"}
@@ -291,12 +292,9 @@ async def test_closing_under_load_reports_every_order_and_leaves_nothing_running
     before = tasks_other_than_mine()
     client = client_for(exchange, rate_limits=tight)
     run = asyncio.ensure_future(client.cancel_orders(ids=ids))
-    for _ in range(200):
-        await asyncio.sleep(0.005)
-        if len(exchange.accounts[API_KEY].cancelled) == allowed:  # the budget is spent
-            break
+    await until(lambda: len(exchange.accounts[API_KEY].cancelled) == allowed)  # budget spent
     queued = asyncio.ensure_future(client.cancel_batch_orders(ids=["1"]))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not queued.done()  # waiting for budget
     await client.aclose()
     report = await asyncio.wait_for(run, 5)
@@ -313,19 +311,20 @@ async def test_closing_under_load_reports_every_order_and_leaves_nothing_running
 async def test_closing_with_a_request_on_the_wire_reports_it_unknown(
     exchange: FakeExchange,
 ) -> None:
-    closed = asyncio.Event()
+    on_the_wire, closed = asyncio.Event(), asyncio.Event()
 
     class CutByClose(Wrapped):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if request.url.path in TIME_PATHS:
                 return await super().handle_async_request(request)
+            on_the_wire.set()
             await closed.wait()  # on the wire until the client closes, then the line drops
             raise httpx.RemoteProtocolError("connection closed", request=request)
 
     ids = exchange.open_orders(API_KEY, 3)
     client = client_for(exchange, CutByClose(exchange, lambda r: None))
     run = asyncio.ensure_future(client.cancel_orders(ids=ids))
-    await asyncio.sleep(0.02)
+    await on_the_wire.wait()
     await client.aclose()
     closed.set()
     report = await asyncio.wait_for(run, 5)
@@ -345,18 +344,19 @@ async def test_a_call_after_close_is_a_client_closed_error(exchange: FakeExchang
 async def test_closing_during_the_first_time_sync_leaves_no_background_task(
     exchange: FakeExchange,
 ) -> None:
-    gate = asyncio.Event()
+    syncing, gate = asyncio.Event(), asyncio.Event()
 
     class SlowTime(Wrapped):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if request.url.path in TIME_PATHS:
+                syncing.set()
                 await gate.wait()
             return await super().handle_async_request(request)
 
     before = tasks_other_than_mine()
     client = client_for(exchange, SlowTime(exchange, lambda r: None))
     run = asyncio.ensure_future(client.cancel_orders(ids=exchange.open_orders(API_KEY, 3)))
-    await asyncio.sleep(0.01)
+    await syncing.wait()  # the first time sync is on the wire
     await client.aclose()
     gate.set()
     report = await asyncio.wait_for(run, 5)
@@ -617,6 +617,7 @@ async def test_bad_arguments_to_cancel_batch_orders_raise_before_sending(
 # -- 10. On a real socket, a dropped connection is a dropped connection --------------------------
 
 
+@pytest.mark.real_time("a served fake: a real socket")
 @pytest.mark.parametrize("fault", [Fault.DROP_BEFORE, Fault.DROP_AFTER])
 async def test_served_drops_really_drop_the_connection(
     fault: Fault, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]

@@ -14,6 +14,9 @@ from weex_async import Budget, Credentials, RateLimits, WeexClient
 from weex_async.errors import RateLimitError
 from weex_async.testing import FakeExchange, Fault
 
+#: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
+pytestmark = pytest.mark.usefixtures("jumping_clock")
+
 WINDOW = 1.0
 LIMITS = RateLimits(
     ip=Budget(500, WINDOW), uid=Budget(500, WINDOW), trade=None, arrival_jitter=0.1, ban=0.2
@@ -21,7 +24,9 @@ LIMITS = RateLimits(
 
 
 def make_exchange(accounts: int) -> tuple[FakeExchange, list[Credentials]]:
-    exchange = FakeExchange(window=WINDOW, ban=5.0)
+    loop = asyncio.get_running_loop()
+    # metered on the loop's clock, the one the limiter reads (jumping time in this module)
+    exchange = FakeExchange(window=WINDOW, ban=5.0, monotonic=lambda: loop.time())
     creds = []
     for n in range(accounts):
         creds.append(Credentials(f"acct-{n}", f"secret-{n}", f"pass-{n}"))

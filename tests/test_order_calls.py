@@ -29,6 +29,9 @@ from weex_async.testing import FakeExchange, Fault, serve
 from .conftest import API_KEY
 from .helpers import SYMBOL, limit_order, weights
 
+#: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
+pytestmark = pytest.mark.usefixtures("jumping_clock")
+
 # -- the whole round trip, in both versions --------------------------------------------------------
 
 
@@ -233,6 +236,7 @@ async def test_cancels_jump_the_queue_of_placements_and_queries() -> None:
 # -- the other HTTP backend: queries signed as aiohttp sends them ---------------------------------
 
 
+@pytest.mark.real_time("aiohttp: a real socket")
 async def test_queries_over_aiohttp(exchange: FakeExchange, creds: Credentials) -> None:
     pytest.importorskip("httpx_aiohttp")
     with serve(exchange) as url:

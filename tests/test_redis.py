@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,14 +27,48 @@ LIMITS_WINDOW = 1.0
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def adopt_epoch(server: RedisServer) -> None:
+    """Write the clients' ledger epoch into a fresh Redis with no restart grace, as a ledger
+    already in use has it: a test starts without waiting out a grace (``RESTART_GRACE``, 2 s of
+    wall time on Redis's own clock, which no manual clock reaches). A restart during the test
+    (``server.start()`` again) writes a new epoch with the grace, as in production."""
+
+    async def write() -> None:
+        ledger = RedisLedger(server.url, restart_grace=0)  # the clients' namespace
+        try:
+            await ledger.current_epoch()
+        finally:
+            await ledger.aclose()
+
+    # A thread of its own: asyncio.run must not replace the event loop a test may be using.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, write()).result()
+
+
+def started_redis(tmp_path: Path) -> RedisServer:
     server = RedisServer(tmp_path)
     if server.binary is None:
         if os.environ.get("WEEX_REQUIRE_REDIS"):
             pytest.fail("redis-server is required here (WEEX_REQUIRE_REDIS) but not installed")
         pytest.skip("redis-server is not installed (.ci/run installs it)")
     server.start()
+    return server
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running Redis whose ledger epoch is already written (no restart grace to wait out)."""
+    server = started_redis(tmp_path)
+    adopt_epoch(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unused_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running Redis no ledger has used yet: the first client writes the epoch, and waits out
+    the restart grace (``RESTART_GRACE``) before its first charge."""
+    server = started_redis(tmp_path)
     yield server
     server.stop()
 

@@ -4,13 +4,12 @@ Cancel many orders fast, with many batch cancels in flight at once, without ever
 exchange's rate limits.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._client import WeexClient
 from ._heartbeat import Heartbeat
 from ._limiter import Budget, Limiter, PoolSnapshot, Priority, RateLimits
 from ._retry import RetryPolicy
 from ._signing import Credentials, WeexAuth, sign
+from ._version import __version__ as __version__
 from .models import (
     BatchCancelResult,
     CancelAllResult,
@@ -25,11 +24,6 @@ from .models import (
     SymbolReport,
     TriggerOrder,
 )
-
-try:
-    __version__ = version("weex-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
 
 __all__ = [
     "BatchCancelResult",

@@ -33,6 +33,7 @@ from ._api import Api
 from ._checks import Key, name_problem
 from ._endpoints import Again, Call, Endpoint
 from ._limiter import Priority
+from ._limiter._admission import Clock
 from ._session import DeadlineReached, Session, Trace
 from .errors import (
     ApiVersionRetiredError,
@@ -159,9 +160,12 @@ class CancelRun:
         api: spells each batch cancel and lookup for the client's API version.
         key: ``"ids"`` or ``"cids"``.
         symbol: sent with every batch when given.
-        deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+        deadline_at: time on ``clock`` after which nothing more is sent; ``None`` for none.
         limit: the session's learned batch size (lowered on "too many ids").
         confirm: look up what is still unknown at the end.
+        clock: what ``deadline_at`` is read on: the running event loop by default (tests pass
+            a manual clock). The session reads the same deadline on the loop's clock, so another
+            clock must agree with the loop's on it (``Session`` takes no clock yet).
 
     After ``run``, ``outcomes`` holds every order's typed ``Outcome`` (what ``cancel_everything``
     reads); the ``CancelReport`` it returns says the same for people.
@@ -181,6 +185,7 @@ class CancelRun:
         limit: BatchLimit,
         *,
         confirm: bool,
+        clock: Clock | None = None,
     ) -> None:
         self._session = session
         self._api = api
@@ -189,7 +194,7 @@ class CancelRun:
         self._deadline_at = deadline_at
         self._limit = limit
         self._confirm = confirm
-        self._loop = asyncio.get_running_loop()
+        self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
         #: every order's outcome so far, by the name it was asked for
         self.outcomes: dict[str, Outcome] = {}
         self.calls = 0
@@ -286,7 +291,7 @@ class CancelRun:
                 task.cancel()
 
     def _time_left(self) -> float:
-        return math.inf if self._deadline_at is None else self._deadline_at - self._loop.time()
+        return math.inf if self._deadline_at is None else self._deadline_at - self._clock.time()
 
     # -- one batch ---------------------------------------------------------------------------------
 
@@ -527,7 +532,7 @@ class CancelRun:
                 deadline_at=self._deadline_at,
                 trace=trace,
             )
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             log.debug("cancel_orders: a listing failed (%s)", _describe(exc))
             return None
         finally:
@@ -599,7 +604,7 @@ class CancelRun:
         except OrderNotFoundError:
             self._unknown_because(name, "the lookup found no such order")
             return
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._unknown_because(name, f"the lookup failed ({_describe(exc)})")
             return
         finally:

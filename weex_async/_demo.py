@@ -49,6 +49,11 @@ class DemoOptions:
         return min(self.batch_size, API[self.api_version].max_ids)
 
 
+#: The demo clients' timeout, and how late a "slow" fault answers (past the timeout: an answer
+#: lost in time). Module constants so that a test running the demo in process can shorten both.
+TIMEOUT = 2.0
+SLOW_ANSWER = 3.0
+
 #: What ``--seed`` fixes, and what it does not (said in the summary, the help and the docs).
 SEED_FIXES = (
     "seed {seed} fixes the fault drawn for the n-th request the fake receives; which request "
@@ -126,7 +131,7 @@ async def _cancel_all(
             rate_limits=limits,
             batch_size=options.batch_size,
             api_version=options.api_version,
-            timeout=2.0,
+            timeout=TIMEOUT,
             retry=RetryPolicy(backoff_initial=0.05, backoff_max=0.5),
             on_event=counter,
         )
@@ -179,10 +184,10 @@ def run_demo(
         ids_by_account[creds.api_key] = [
             order_id
             for n, count in enumerate(_spread(options))
-            for order_id in exchange.open_orders(creds.api_key, count, symbol=_symbol(n))
+            for order_id in exchange.place_resting_orders(creds.api_key, count, symbol=_symbol(n))
         ]
     if options.faults:
-        exchange.faults.slow_delay = 3.0
+        exchange.faults.slow_delay = SLOW_ANSWER
         exchange.faults.randomly(options.faults, seed=options.seed)
     total = options.orders * options.accounts
     progress = _progress_printer(exchange, total, progress_to, live) if progress_to else None

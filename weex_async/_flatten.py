@@ -35,7 +35,6 @@ import asyncio
 import itertools
 import logging
 import math
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -43,6 +42,7 @@ from ._api import TRIGGER_PAGE, Api
 from ._cancel import BatchLimit, CancelRun, Verdict, refusal, wait_all
 from ._endpoints import Endpoint
 from ._limiter import Priority, RateLimits
+from ._limiter._admission import Clock
 from ._session import DeadlineReached, Session, Trace
 from .errors import (
     AuthenticationError,
@@ -110,10 +110,13 @@ class FlattenRun:
         api: spells each call for the client's API version.
         limit: the session's learned batch size.
         symbols: the symbols to flatten; ``None`` for the whole account.
-        deadline_at: event-loop time after which nothing more is sent; ``None`` for none.
+        deadline_at: time on ``clock`` after which nothing more is sent; ``None`` for none.
         include_triggers: cancel trigger orders too (first, so none fires meanwhile), and call a
             target flat only when its trigger-order listing is empty as well; otherwise list
             them once per target, after its orders, for the report.
+        clock: what ``deadline_at`` and the report's ``elapsed`` are read on: the running event
+            loop by default (tests pass a manual clock); as ``CancelRun``'s, it must agree with
+            the loop's on the deadline, which the session reads there.
     """
 
     def __init__(
@@ -125,13 +128,14 @@ class FlattenRun:
         deadline_at: float | None,
         *,
         include_triggers: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self._session = session
         self._api = api
         self._limit = limit
         self._targets: list[str | None] = [None] if symbols is None else list(symbols)
         self._deadline_at = deadline_at
-        self._loop = asyncio.get_running_loop()
+        self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
         self._plan = Plan(api, session.rate_limits, limit.size)
         self.calls = 0
         self.rounds = 0
@@ -155,7 +159,7 @@ class FlattenRun:
         self._complete: dict[str | None, bool] = {}
         #: when each target was last listed, and when each outcome was recorded (a count of
         #: events): an outcome newer than the listing is newer news than the listing
-        self._clock = itertools.count()
+        self._events = itertools.count()
         self._listed_at: dict[str | None, int] = {}
         self._said_at: dict[str, int] = {}
         #: set once a signed call has been answered: until then only the first target lists, so
@@ -173,7 +177,7 @@ class FlattenRun:
     # -- the run -----------------------------------------------------------------------------------
 
     async def run(self) -> FlattenReport:
-        started = time.monotonic()
+        started = self._clock.time()
         tasks = [
             asyncio.ensure_future(self._flatten(target, first=n == 0))
             for n, target in enumerate(self._targets)
@@ -185,10 +189,10 @@ class FlattenRun:
                 log.error("cancel_everything: unexpected error", exc_info=error)
                 self._problem(target, f"unexpected error: {_describe(error)}")
                 self._last[target] = None
-        return self._report(time.monotonic() - started)
+        return self._report(self._clock.time() - started)
 
     def _time_left(self) -> float:
-        return math.inf if self._deadline_at is None else self._deadline_at - self._loop.time()
+        return math.inf if self._deadline_at is None else self._deadline_at - self._clock.time()
 
     def _problem(self, target: str | None, text: str) -> None:
         where = "the account" if target is None else target
@@ -261,7 +265,7 @@ class FlattenRun:
             self._problem(target, f"the trigger-order listing was refused ({_describe(exc)})")
             self._triggers_last[target] = None
             return None
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the trigger-order listing failed ({_describe(exc)})")
             self._triggers_last[target] = None
             return None
@@ -302,7 +306,7 @@ class FlattenRun:
             self._stop(exc)
             self._problem(target, f"the trigger cancel-all was refused ({_describe(exc)})")
             return False
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the trigger cancel-all failed ({_describe(exc)})")
             return False
         finally:
@@ -366,7 +370,7 @@ class FlattenRun:
             self._problem(target, f"the listing was refused ({refusal(exc)})")
             self._last[target] = None
             return None
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the listing failed ({_describe(exc)})")
             self._last[target] = None
             return None
@@ -375,7 +379,7 @@ class FlattenRun:
             self._key_checked.set()
         # An order shown twice (on one page, or by a page that moved) is one order, met once.
         listed = list({order.order_id: order for order in page if order.is_open}.values())
-        self._listed_at[target] = next(self._clock)
+        self._listed_at[target] = next(self._events)
         self._last[target] = [order.order_id for order in listed]
         self._complete[target] = len(page) < LIST_LIMIT
         if first and target is not None:
@@ -418,7 +422,7 @@ class FlattenRun:
             for order in listed:
                 self._why_open[order.order_id] = f"the cancel-all was refused ({refusal(exc)})"
             return
-        except (Exception, DeadlineReached) as exc:
+        except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")
             why = "a cancel-all went unanswered" if trace.unclear else "the cancel-all failed"
             for order in listed:
@@ -466,6 +470,7 @@ class FlattenRun:
                 self._deadline_at,
                 self._limit,
                 confirm=False,
+                clock=self._clock,
             ): names
             for symbol, names in by_symbol.items()
         }
@@ -493,7 +498,7 @@ class FlattenRun:
         if name in self._outcome and self._outcome[name][0] == "cancelled":
             return
         self._outcome[name] = (outcome, why)
-        self._said_at[name] = next(self._clock)
+        self._said_at[name] = next(self._events)
         if outcome == "cancelled":
             self._cancelled.append(name)
 

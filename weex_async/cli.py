@@ -45,13 +45,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from . import __version__
 from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion, checked_symbols
 from ._client import DEFAULT_BASE_URL, WeexClient
 from ._limiter import RateLimits
 from ._limiter._limits import LEDGER_ENV
 from ._signing import Credentials
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -592,7 +592,7 @@ def _fake_exchange(args: argparse.Namespace) -> int:
     opened: dict[str, list[str]] = {}
     for key, secret, passphrase in accounts:
         exchange.add_account(key, secret, passphrase)
-        opened[key] = exchange.open_orders(key, args.open)
+        opened[key] = exchange.place_resting_orders(key, args.open)
     if args.ids_out:
         try:
             with open(args.ids_out, "w", encoding="utf-8") as handle:

@@ -7,7 +7,7 @@ In process (no sockets)::
 
     exchange = FakeExchange()
     exchange.add_account("key-1", "secret-1", "pass-1")
-    ids = exchange.open_orders("key-1", 20)
+    ids = exchange.place_resting_orders("key-1", 20)
     creds = Credentials("key-1", "secret-1", "pass-1")
     async with WeexClient(creds, base_url="http://fake", transport=exchange.transport()) as client:
         result = await client.cancel_batch_orders(ids=ids)

@@ -172,7 +172,7 @@ class FakeExchange:
         self.accounts[api_key] = account
         return account
 
-    def open_orders(
+    def place_resting_orders(
         self,
         api_key: str,
         count: int = 0,
@@ -180,8 +180,11 @@ class FakeExchange:
         client_oids: Iterable[str] = (),
         symbol: str = "cmt_btcusdt",
     ) -> list[str]:
-        """Open ``count`` orders (and one per client id) of ``symbol`` for ``api_key``; returns
-        their ids."""
+        """Place ``count`` resting (open, unfilled) orders of ``symbol`` for ``api_key``, and one
+        more per client id in ``client_oids``; returns their exchange ids.
+
+        Not to be confused with ``WeexClient.open_orders``, which *lists* the open orders.
+        """
         account = self.accounts[api_key]
         opened = []
         for cid in itertools.chain(("",) * count, client_oids):
@@ -190,12 +193,25 @@ class FakeExchange:
             opened.append(order_id)
         return opened
 
-    def open_trigger_orders(
+    def open_orders(
+        self,
+        api_key: str,
+        count: int = 0,
+        *,
+        client_oids: Iterable[str] = (),
+        symbol: str = "cmt_btcusdt",
+    ) -> list[str]:
+        """Deprecated alias of ``place_resting_orders`` (it *places* orders; the client's
+        ``open_orders`` lists them). It still works, without a warning for now; it will warn in a
+        later release, then go."""
+        return self.place_resting_orders(api_key, count, client_oids=client_oids, symbol=symbol)
+
+    def place_trigger_orders(
         self, api_key: str, count: int, *, symbol: str = "cmt_btcusdt"
     ) -> list[str]:
-        """Open ``count`` trigger (V2 plan, V3 algo) orders of ``symbol`` for ``api_key``: stop
-        orders waiting for their trigger price, listed by ``open_trigger_orders`` only; returns
-        their ids."""
+        """Place ``count`` trigger (V2 plan, V3 algo) orders of ``symbol`` for ``api_key``: stop
+        orders waiting for their trigger price, listed by the client's ``open_trigger_orders``
+        only; returns their ids."""
         account = self.accounts[api_key]
         opened = []
         for _ in range(count):
@@ -203,6 +219,13 @@ class FakeExchange:
             account.open_trigger(order_id, symbol=symbol, side="SELL", created_ms=self.server_ms())
             opened.append(order_id)
         return opened
+
+    def open_trigger_orders(
+        self, api_key: str, count: int, *, symbol: str = "cmt_btcusdt"
+    ) -> list[str]:
+        """Deprecated alias of ``place_trigger_orders`` (it *places* trigger orders; the
+        client's ``open_trigger_orders`` lists them). It still works, without a warning for now."""
+        return self.place_trigger_orders(api_key, count, symbol=symbol)
 
     def open_position(
         self,
@@ -261,7 +284,7 @@ class FakeExchange:
 
     # -- the ASGI app ----------------------------------------------------------------------------
 
-    def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> Any:
+    def transport(self, client: tuple[str, int] = ("127.0.0.1", 50000)) -> FakeTransport:
         """An in-process httpx transport to this app that fails like a socket would."""
         return FakeTransport(self, client)
 

@@ -8,22 +8,37 @@ into ``httpx.RemoteProtocolError``, so code under test meets the same errors it 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import httpx
 
 from ._faults import DroppedConnection
 
-if TYPE_CHECKING:
-    from ._exchange import FakeExchange
+__all__ = ["AsgiApp", "FakeTransport"]
 
-__all__ = ["FakeTransport"]
+Message = MutableMapping[str, Any]
+#: An ASGI application (a ``FakeExchange`` is one): this module needs nothing more of it, so it
+#: does not import the exchange, which imports it.
+AsgiApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[Message]],
+        Callable[[Message], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
 
 
 class FakeTransport(httpx.ASGITransport):
-    """``httpx.ASGITransport`` to a ``FakeExchange``, with socket-like timeouts and drops."""
+    """``httpx.ASGITransport`` to a ``FakeExchange``, with socket-like timeouts and drops.
 
-    def __init__(self, exchange: FakeExchange, client: tuple[str, int]) -> None:
+    Args:
+        exchange: the ASGI app to call (a ``FakeExchange``).
+        client: the (host, port) the app sees the requests come from.
+    """
+
+    def __init__(self, exchange: AsgiApp, client: tuple[str, int]) -> None:
         super().__init__(app=exchange, client=client)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
