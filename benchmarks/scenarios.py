@@ -1022,7 +1022,7 @@ def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
     ):
         exchange = FakeExchange(trade_cap=exchange_cap)
         exchange.add_account("kill", "secret", "pass")
-        ids = exchange.open_orders("kill", orders)
+        ids = exchange.place_resting_orders("kill", orders)
         limits = RateLimits() if sdk_cap else RateLimits(trade=None)
         with serve(exchange) as url:
 
@@ -1060,7 +1060,7 @@ def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
     limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
     exchange = FakeExchange(ip_budget=10**6, uid_budget=10**6)
     exchange.add_account("burst", "secret", "pass")
-    ids = iter(exchange.open_orders("burst", 50 * (repeats + 1)))
+    ids = iter(exchange.place_resting_orders("burst", 50 * (repeats + 1)))
     if latency:
         exchange.faults.slow_delay = latency
         exchange.faults.randomly(1.0, [Fault.SLOW])
@@ -1107,7 +1107,7 @@ def burst_after_idle(keepalive_expiry: float, idle: float = 7.0) -> tuple[float,
     limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
     exchange = _Ports(ip_budget=10**6, uid_budget=10**6)
     exchange.add_account("idle", "secret", "pass")
-    ids = iter(exchange.open_orders("idle", 100))
+    ids = iter(exchange.place_resting_orders("idle", 100))
     with serve(exchange, keep_alive=75.0) as url:
 
         async def run() -> tuple[float, int]:

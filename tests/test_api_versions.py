@@ -114,7 +114,7 @@ async def engine(client: WeexClient, ids: list[str]) -> tuple[tuple[str, ...], s
 async def test_same_engine_code_same_outcomes(creds: Credentials, version: ApiVersion) -> None:
     exchange = FakeExchange()
     exchange.add_account(API_KEY, creds.api_secret, creds.passphrase)
-    ids = exchange.open_orders(API_KEY, 35)
+    ids = exchange.place_resting_orders(API_KEY, 35)
     exchange.accounts[API_KEY].orders.pop(ids[7])  # filled meanwhile
     async with WeexClient(
         creds, base_url="http://fake", transport=exchange.transport(), api_version=version
@@ -133,7 +133,7 @@ async def test_same_engine_code_same_outcomes(creds: Credentials, version: ApiVe
 async def test_v3_by_client_ids_against_the_fake(creds: Credentials) -> None:
     exchange = FakeExchange()
     exchange.add_account(API_KEY, creds.api_secret, creds.passphrase)
-    exchange.open_orders(API_KEY, client_oids=["mm.1", "mm:2"])
+    exchange.place_resting_orders(API_KEY, client_oids=["mm.1", "mm:2"])
     async with WeexClient(
         creds, base_url="http://fake", transport=exchange.transport(), api_version="v3"
     ) as client:

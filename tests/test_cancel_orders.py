@@ -44,7 +44,7 @@ async def fast_client(exchange: FakeExchange, version: ApiVersion) -> AsyncItera
 async def test_all_cancelled_across_many_batches(
     exchange: FakeExchange, fast_client: WeexClient, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 237)
+    ids = exchange.place_resting_orders(API_KEY, 237)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
     assert report.all_cancelled
@@ -55,7 +55,7 @@ async def test_all_cancelled_across_many_batches(
 async def test_partial_failure_and_unknown_ids(
     exchange: FakeExchange, fast_client: WeexClient, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     asked = [*ids[:20], "111", "222"]
     exchange.accounts[API_KEY].orders.pop(ids[5])  # filled meanwhile
     report = await fast_client.cancel_orders(ids=asked)
@@ -68,14 +68,14 @@ async def test_partial_failure_and_unknown_ids(
 async def test_duplicates_are_cancelled_once_and_reported_once(
     exchange: FakeExchange, fast_client: WeexClient
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     report = await fast_client.cancel_orders(ids=[ids[0], ids[1], ids[0], ids[2], ids[1]])
     assert report.cancelled == tuple(ids)
     assert len(report) == 3
 
 
 async def test_by_client_ids(exchange: FakeExchange, fast_client: WeexClient) -> None:
-    exchange.open_orders(API_KEY, client_oids=[f"mm-{i}" for i in range(60)])
+    exchange.place_resting_orders(API_KEY, client_oids=[f"mm-{i}" for i in range(60)])
     asked = [f"mm-{i}" for i in range(65)]
     report = await fast_client.cancel_orders(cids=asked)
     assert len(report.cancelled) == 60
@@ -107,7 +107,7 @@ async def test_bad_arguments_send_nothing(exchange: FakeExchange, fast_client: W
 async def test_a_fault_that_did_nothing_is_retried_to_success(
     exchange: FakeExchange, fast_client: WeexClient, fault: Fault
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 10)
+    ids = exchange.place_resting_orders(API_KEY, 10)
     exchange.faults.next(fault, times=2)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
@@ -119,7 +119,7 @@ async def test_a_fault_that_did_nothing_is_retried_to_success(
 async def test_a_lost_answer_then_not_found_is_unknown_without_a_lookup(
     exchange: FakeExchange, fast_client: WeexClient, fault: Fault
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 4)
+    ids = exchange.place_resting_orders(API_KEY, 4)
     exchange.faults.next(fault)
     report = await fast_client.cancel_orders(ids=ids, confirm=False)
     check(report, ids, exchange)
@@ -132,7 +132,7 @@ async def test_a_lost_answer_then_not_found_is_unknown_without_a_lookup(
 async def test_a_lost_answer_then_not_found_is_settled_by_a_lookup(
     exchange: FakeExchange, fast_client: WeexClient, fault: Fault, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 4)
+    ids = exchange.place_resting_orders(API_KEY, 4)
     exchange.faults.next(fault)
     report = await fast_client.cancel_orders(ids=ids)
     check(report, ids, exchange)
@@ -145,7 +145,7 @@ async def test_a_lost_answer_then_not_found_is_settled_by_a_lookup(
 async def test_retries_run_out_then_unknown_with_the_last_error(
     exchange: FakeExchange, fast_client: WeexClient
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 5)
+    ids = exchange.place_resting_orders(API_KEY, 5)
     exchange.faults.next(Fault.SERVER_ERROR, times=4)
     report = await fast_client.cancel_orders(ids=ids, confirm=False)
     check(report, ids, exchange)
@@ -164,7 +164,7 @@ async def test_auth_error_is_attempted_once_and_reported_failed(
         rate_limits=ROOMY,
         api_version=version,
     ) as client:
-        ids = exchange.open_orders(API_KEY, 3)
+        ids = exchange.place_resting_orders(API_KEY, 3)
         await client.sync_time()
         before = exchange.requests
         report = await client.cancel_orders(ids=ids)
@@ -180,12 +180,12 @@ async def test_too_many_ids_splits_and_remembers(creds: Credentials) -> None:
     async with WeexClient(
         creds, base_url="http://fake", transport=exchange.transport(), rate_limits=ROOMY
     ) as client:
-        ids = exchange.open_orders(API_KEY, 40)
+        ids = exchange.place_resting_orders(API_KEY, 40)
         report = await client.cancel_orders(ids=ids)
         check(report, ids, exchange)
         assert report.all_cancelled
         first_calls = report.calls
-        ids = exchange.open_orders(API_KEY, 40)
+        ids = exchange.place_resting_orders(API_KEY, 40)
         report = await client.cancel_orders(ids=ids)
     assert report.all_cancelled
     assert first_calls > 4
@@ -195,7 +195,7 @@ async def test_too_many_ids_splits_and_remembers(creds: Credentials) -> None:
 async def test_clock_skew_beyond_30s_mid_session(
     exchange: FakeExchange, fast_client: WeexClient
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 5)
+    ids = exchange.place_resting_orders(API_KEY, 5)
     await fast_client.cancel_orders(ids=ids[:1])  # syncs with the exchange's clock
     exchange.skew_ms = 45_000  # the exchange's clock jumps
     report = await fast_client.cancel_orders(ids=ids[1:])
@@ -217,7 +217,7 @@ async def test_deadline_reports_the_rest_unknown(
         rate_limits=ROOMY,
         timeout=5.0,
     ) as client:
-        ids = exchange.open_orders(API_KEY, 10)
+        ids = exchange.place_resting_orders(API_KEY, 10)
         report = await client.cancel_orders(ids=ids, deadline=0.1)
         check(report, ids, exchange)
         assert set(report.unknown) == set(ids)
@@ -229,7 +229,7 @@ async def test_deadline_reports_the_rest_unknown(
 async def test_random_fault_mixture(
     exchange: FakeExchange, fast_client: WeexClient, seed: int
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 400)
+    ids = exchange.place_resting_orders(API_KEY, 400)
     exchange.faults.randomly(0.2, seed=seed)
     report = await fast_client.cancel_orders(ids=ids, batch_size=10)
     check(report, ids, exchange)
@@ -253,7 +253,7 @@ async def test_every_id_one_outcome_nothing_falsely_cancelled(
     exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9)
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
     exchange.faults.slow_delay = 0.05
-    ids = exchange.open_orders(API_KEY, opened)
+    ids = exchange.place_resting_orders(API_KEY, opened)
     asked = ids + [str(10**17 + n) for n in range(gone)]  # never opened: "not found"
     exchange.faults.randomly(rate, kinds, seed=seed)
     async with WeexClient(
@@ -283,7 +283,7 @@ async def test_caller_cancelled_while_waiting_for_budget_charges_nothing(
         rate_limits=tight,
         api_version=version,
     ) as client:
-        ids = exchange.open_orders(API_KEY, 30)
+        ids = exchange.place_resting_orders(API_KEY, 30)
         task = asyncio.ensure_future(client.cancel_orders(ids=ids, batch_size=10))
         await until(lambda: len(exchange.accounts[API_KEY].cancelled) == 10)
         await settle()  # the other batches reach the queue, waiting for the budget
@@ -303,7 +303,7 @@ async def test_caller_cancelled_while_in_flight_frees_the_slot(
 ) -> None:
     exchange.faults.slow_delay = 0.08
     exchange.faults.next(Fault.SLOW)
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     task = asyncio.ensure_future(fast_client.cancel_orders(ids=ids))
     await until(lambda: Fault.SLOW in exchange.faults.injected)  # handled; its answer waits
     task.cancel()
@@ -317,7 +317,7 @@ async def test_debug_logs_carry_no_secret(
     exchange: FakeExchange, fast_client: WeexClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     exchange.faults.randomly(0.3, seed=7)
     await fast_client.cancel_orders(ids=ids, batch_size=5)
     exchange.faults.next(Fault.RATE_LIMIT)
@@ -333,7 +333,7 @@ async def test_debug_logs_carry_no_secret(
 async def test_429_storm_every_order_still_accounted_for(
     exchange: FakeExchange, fast_client: WeexClient
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 25)
+    ids = exchange.place_resting_orders(API_KEY, 25)
     exchange.faults.next(Fault.RATE_LIMIT, times=1000)
     report = await fast_client.cancel_orders(ids=ids, batch_size=5)
     check(report, ids, exchange)

@@ -79,7 +79,7 @@ def test_time_and_cancel_against_a_served_fake(
 ) -> None:
     exchange = FakeExchange(skew_ms=1500)
     exchange.add_account("cli-key", "cli-secret-xyz", "cli-pass-xyz")
-    ids = exchange.open_orders("cli-key", 3)
+    ids = exchange.place_resting_orders("cli-key", 3)
     monkeypatch.setenv("WEEX_API_KEY", "cli-key")
     monkeypatch.setenv("WEEX_API_SECRET", "cli-secret-xyz")
     monkeypatch.setenv("WEEX_API_PASSPHRASE", "cli-pass-xyz")
@@ -106,7 +106,7 @@ def test_ids_file(
 ) -> None:
     exchange = FakeExchange()
     exchange.add_account("f-key", "f-secret", "f-pass")
-    ids = exchange.open_orders("f-key", 120)
+    ids = exchange.place_resting_orders("f-key", 120)
     path = tmp_path / "ids.txt"  # type: ignore[operator]
     path.write_text("\n".join(ids) + "\n\n")
     monkeypatch.setenv("WEEX_API_KEY", "f-key")
@@ -124,8 +124,8 @@ def test_flatten_against_a_served_fake(
 ) -> None:
     exchange = FakeExchange()
     exchange.add_account("fl-key", "fl-secret-xyz", "fl-pass-xyz")
-    btc = exchange.open_orders("fl-key", 30, symbol="cmt_btcusdt")
-    eth = exchange.open_orders("fl-key", 20, symbol="cmt_ethusdt")
+    btc = exchange.place_resting_orders("fl-key", 30, symbol="cmt_btcusdt")
+    eth = exchange.place_resting_orders("fl-key", 20, symbol="cmt_ethusdt")
     monkeypatch.setenv("WEEX_API_KEY", "fl-key")
     monkeypatch.setenv("WEEX_API_SECRET", "fl-secret-xyz")
     monkeypatch.setenv("WEEX_API_PASSPHRASE", "fl-pass-xyz")
@@ -140,7 +140,7 @@ def test_flatten_against_a_served_fake(
         assert "cmt_btcusdt: 30 seen open, 30 cancelled" in out
         assert "FLAT: the last listing showed no open order" in out
         monkeypatch.setenv("WEEX_API_SECRET", "wrong-secret-xyz")
-        exchange.open_orders("fl-key", 2)
+        exchange.place_resting_orders("fl-key", 2)
         assert main(["flatten", "--base-url", url]) == 1
         out = capsys.readouterr().out
     assert "NOT FLAT" in out
@@ -154,8 +154,8 @@ def test_flatten_counts_trigger_orders_and_cancels_them_when_asked(
 ) -> None:
     exchange = FakeExchange()
     exchange.add_account("tr-key", "tr-secret-xyz", "tr-pass-xyz")
-    exchange.open_orders("tr-key", 3)
-    triggers = exchange.open_trigger_orders("tr-key", 2)
+    exchange.place_resting_orders("tr-key", 3)
+    triggers = exchange.place_trigger_orders("tr-key", 2)
     monkeypatch.setenv("WEEX_API_KEY", "tr-key")
     monkeypatch.setenv("WEEX_API_SECRET", "tr-secret-xyz")
     monkeypatch.setenv("WEEX_API_PASSPHRASE", "tr-pass-xyz")
@@ -258,7 +258,7 @@ def test_a_refusal_of_every_order_is_said_in_few_lines(
 ) -> None:
     exchange = FakeExchange()
     exchange.add_account("r-key", "r-secret", "r-pass")
-    ids = exchange.open_orders("r-key", 120)
+    ids = exchange.place_resting_orders("r-key", 120)
     monkeypatch.setenv("WEEX_API_KEY", "r-key")
     monkeypatch.setenv("WEEX_API_SECRET", "wrong-secret")
     monkeypatch.setenv("WEEX_API_PASSPHRASE", "r-pass")
@@ -514,7 +514,7 @@ def test_cancel_and_flatten_speak_v3_against_a_fake_exchange_process(tmp_path: P
 def test_every_account_command_sends_only_v3_paths_when_asked(how: str) -> None:
     exchange = FakeExchange()
     exchange.add_account("demo-key-1", "demo-secret-1", "demo-passphrase")
-    ids = exchange.open_orders("demo-key-1", 4, symbol="BTCUSDT")
+    ids = exchange.place_resting_orders("demo-key-1", 4, symbol="BTCUSDT")
     env = dict(DEMO_ENV)
     flag: list[str] = ["--api-version", "v3"]
     if how == "environment":

@@ -58,7 +58,7 @@ def run(argv: list[str], secret: str = SECRET) -> subprocess.CompletedProcess[st
 def exchange_with(orders: int, **kwargs: Any) -> tuple[FakeExchange, list[str]]:
     exchange = FakeExchange(**kwargs)
     exchange.add_account(KEY, SECRET, PASSPHRASE)
-    return exchange, exchange.open_orders(KEY, orders)
+    return exchange, exchange.place_resting_orders(KEY, orders)
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
@@ -395,7 +395,7 @@ def test_demo_progress_off_a_terminal_names_the_rule_and_stops_flooding() -> Non
 
     exchange = FakeExchange()
     exchange.add_account(KEY, SECRET, PASSPHRASE)
-    ids = exchange.open_orders(KEY, 20)
+    ids = exchange.place_resting_orders(KEY, 20)
     out = io.StringIO()
     show = _progress_printer(exchange, 20, out, live=False)
     client = StubClient()

@@ -169,7 +169,7 @@ async def test_521_empty_body_is_non_json_error(exchange: FakeExchange, client: 
 async def test_end_to_end_against_the_fake_exchange(
     exchange: FakeExchange, client: WeexClient, creds: Credentials
 ) -> None:
-    ids = exchange.open_orders(creds.api_key, 3)
+    ids = exchange.place_resting_orders(creds.api_key, 3)
     result = await client.cancel_batch_orders(ids=[*ids, "123"], symbol="cmt_btcusdt")
     assert [item.result for item in result.cancel_order_result_list] == [True, True, True, False]
     assert result.fail_infos[0].order_id == "123"
@@ -181,7 +181,7 @@ async def test_end_to_end_against_the_fake_exchange(
 async def test_cancel_by_client_ids(
     exchange: FakeExchange, client: WeexClient, creds: Credentials
 ) -> None:
-    exchange.open_orders(creds.api_key, client_oids=["mm-1", "mm-2"])
+    exchange.place_resting_orders(creds.api_key, client_oids=["mm-1", "mm-2"])
     result = await client.cancel_batch_orders(cids=["mm-1", "mm-2", "mm-3"])
     assert result.client_oids == ("mm-1", "mm-2")
     assert [i.result for i in result.cancel_order_result_list] == [True, True, False]

@@ -50,8 +50,8 @@ def test_the_docs_have_examples() -> None:
 def test_docs_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
     exchange = FakeExchange()
     exchange.add_account(KEY, SECRET, PASSPHRASE)
-    order_ids = exchange.open_orders(KEY, 120)
-    exchange.open_orders(KEY, 0, client_oids=["mm-1", "mm-2"])
+    order_ids = exchange.place_resting_orders(KEY, 120)
+    exchange.place_resting_orders(KEY, 0, client_oids=["mm-1", "mm-2"])
     monkeypatch.setenv("WEEX_API_KEY", KEY)
     monkeypatch.setenv("WEEX_API_SECRET", SECRET)
     monkeypatch.setenv("WEEX_API_PASSPHRASE", PASSPHRASE)

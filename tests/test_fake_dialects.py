@@ -117,7 +117,7 @@ async def test_v3_refusals_use_ccxts_table(
 
 
 async def test_v3_failure_items_and_symbols(exchange: FakeExchange) -> None:
-    (order_id,) = exchange.open_orders(API_KEY, 1, symbol="cmt_btcusdt")
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1, symbol="cmt_btcusdt")
     listed = await signed(exchange, "GET", "/capi/v3/openOrders", query="symbol=BTCUSDT")
     assert [(o["orderId"], o["symbol"]) for o in listed.json()] == [(int(order_id), "BTCUSDT")]
     v2_path = "/capi/v2/order/current"
@@ -152,7 +152,7 @@ async def test_content_type_on_get_is_a_setting(exchange: FakeExchange) -> None:
 
 
 async def test_ids_and_cids_together_is_a_setting(exchange: FakeExchange) -> None:
-    (order_id,) = exchange.open_orders(API_KEY, 1)
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1)
     both = {"ids": [order_id], "cids": ["x"]}
     path = "/capi/v2/order/cancel_batch_orders"
     assert (await signed(exchange, "POST", path, both)).json()["code"] == "40017"
@@ -181,7 +181,7 @@ def v3_client(exchange: FakeExchange, **kwargs: Any) -> WeexClient:
 async def test_the_sdk_reads_every_v3_batch_cancel_shape(shape: str) -> None:
     exchange = FakeExchange(v3_batch_cancel_shape=shape)
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
-    ids = exchange.open_orders(API_KEY, 3, symbol="BTCUSDT")
+    ids = exchange.place_resting_orders(API_KEY, 3, symbol="BTCUSDT")
     async with v3_client(exchange) as client:
         result = await client.cancel_batch_orders(ids=[*ids, "7"])
         report = await client.cancel_orders(ids=ids)
@@ -221,7 +221,7 @@ async def test_the_sdk_maps_the_fakes_v3_refusals(exchange: FakeExchange) -> Non
 
 async def test_a_v3_client_never_calls_a_v2_path(exchange: FakeExchange) -> None:
     """With every /capi/v2/ path gone, a V3 client syncs its clock, cancels and flattens."""
-    ids = exchange.open_orders(API_KEY, 12, symbol="BTCUSDT")
+    ids = exchange.place_resting_orders(API_KEY, 12, symbol="BTCUSDT")
 
     def no_v2(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.startswith("/capi/v2/"):

@@ -42,7 +42,7 @@ async def kill_switch_behind_queries(
     clock = ManualClock()
     exchange = FakeExchange(monotonic=clock.monotonic, wall=clock.wall)
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
-    ids = exchange.open_orders(API_KEY, orders)
+    ids = exchange.place_resting_orders(API_KEY, orders)
     async with WeexClient(
         Credentials(API_KEY, API_SECRET, PASSPHRASE),
         base_url="http://fake",

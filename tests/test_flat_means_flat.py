@@ -71,7 +71,7 @@ async def test_flatten_cancels_orders_listed_with_an_unfamiliar_status(
     version: ApiVersion, status: str
 ) -> None:
     exchange = fake(open_status=status)
-    opened = exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 5, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         listed = await client.open_orders()
         assert [o.order_id for o in listed if o.is_open] == opened
@@ -86,7 +86,7 @@ async def test_a_lookup_with_an_unfamiliar_status_cancels_the_order_again(
     version: ApiVersion, status: str
 ) -> None:
     exchange = fake(open_status=status)
-    opened = exchange.open_orders(API_KEY, 3, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 3, symbol=SYMBOL[version])
     # Every attempt of the batch cancel is lost before the exchange sees it: the orders stay open
     # and their outcome is unknown until the lookups.
     exchange.faults.next(Fault.DROP_BEFORE, 3, path=BATCH[version])
@@ -105,7 +105,7 @@ async def test_an_order_twice_on_a_page_is_cancelled_once_and_reported_cancelled
     version: ApiVersion,
 ) -> None:
     exchange = fake(repeat_on_page=1)
-    opened = exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 5, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert report.flat
@@ -121,7 +121,7 @@ async def test_an_order_twice_on_a_page_is_cancelled_once_and_reported_cancelled
 
 async def test_a_leading_zero_id_is_reported_by_the_exchanges_reading_on_v3() -> None:
     exchange = fake()
-    (order_id,) = exchange.open_orders(API_KEY, 1, symbol=SYMBOL["v3"])
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1, symbol=SYMBOL["v3"])
     async with client_for(exchange, version="v3") as client:
         report = await client.cancel_orders(ids=["0" + order_id])
     assert not exchange.accounts[API_KEY].orders
@@ -131,7 +131,7 @@ async def test_a_leading_zero_id_is_reported_by_the_exchanges_reading_on_v3() ->
 
 async def test_two_spellings_of_one_id_are_sent_once(version: ApiVersion) -> None:
     exchange = fake()
-    (order_id,) = exchange.open_orders(API_KEY, 1, symbol=SYMBOL[version])
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_orders(ids=[order_id, "00" + order_id])
     assert report.cancelled == (order_id,)
@@ -168,7 +168,7 @@ async def test_a_reader_asks_for_another_attempt_by_returning_again() -> None:
 
 async def test_cancel_run_gives_typed_outcomes(version: ApiVersion) -> None:
     exchange = fake()
-    opened = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 2, symbol=SYMBOL[version])
     exchange.accounts[API_KEY].fill(opened[1])
     async with client_for(exchange, version=version) as client:
         run = CancelRun(
@@ -198,10 +198,10 @@ async def test_trigger_orders_are_listed_and_cancelled_on_both_versions(
     version: ApiVersion,
 ) -> None:
     exchange = fake()
-    mine = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    mine = exchange.place_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
     other_symbol = "cmt_ethusdt" if version == "v2" else "ETHUSDT"
-    other = exchange.open_trigger_orders(API_KEY, 2, symbol=other_symbol)
-    orders = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    other = exchange.place_trigger_orders(API_KEY, 2, symbol=other_symbol)
+    orders = exchange.place_resting_orders(API_KEY, 2, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         listed = await client.open_trigger_orders()
         assert [t.order_id for t in listed] == mine + other
@@ -229,8 +229,8 @@ async def test_flatten_leaves_trigger_orders_by_default_but_reports_them(
     version: ApiVersion,
 ) -> None:
     exchange = fake()
-    triggers = exchange.open_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
-    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    triggers = exchange.place_trigger_orders(API_KEY, 3, symbol=SYMBOL[version])
+    exchange.place_resting_orders(API_KEY, 5, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
     assert report.flat, "no ordinary order left"
@@ -248,8 +248,8 @@ async def test_flatten_with_include_triggers_cancels_them_and_proves_it(
 ) -> None:
     exchange = fake(open_status=status)
     symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
-    triggers = [t for s in symbols for t in exchange.open_trigger_orders(API_KEY, 2, symbol=s)]
-    exchange.open_orders(API_KEY, 5, symbol=SYMBOL[version])
+    triggers = [t for s in symbols for t in exchange.place_trigger_orders(API_KEY, 2, symbol=s)]
+    exchange.place_resting_orders(API_KEY, 5, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(include_triggers=True)
     account = exchange.accounts[API_KEY]
@@ -267,7 +267,7 @@ async def test_flatten_with_include_triggers_is_not_flat_while_a_trigger_listing
     version: ApiVersion,
 ) -> None:
     exchange = fake()
-    exchange.open_trigger_orders(API_KEY, 2, symbol=SYMBOL[version])
+    exchange.place_trigger_orders(API_KEY, 2, symbol=SYMBOL[version])
     exchange.faults.next(Fault.SERVER_ERROR, 1000, path=TRIGGERS[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(include_triggers=True)
@@ -343,7 +343,7 @@ async def test_close_positions_is_never_retried(version: ApiVersion) -> None:
 async def test_flatten_never_closes_a_position(version: ApiVersion) -> None:
     exchange = fake()
     position = exchange.open_position(API_KEY, symbol=SYMBOL[version])
-    exchange.open_orders(API_KEY, 3, symbol=SYMBOL[version])
+    exchange.place_resting_orders(API_KEY, 3, symbol=SYMBOL[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(include_triggers=True)
     assert report.flat
@@ -369,7 +369,7 @@ async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
     version: ApiVersion,
 ) -> None:
     exchange = fake()
-    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 10, symbol=SYMBOL[version])
     exchange.faults.next(Fault.DROP_BEFORE, 3, path=BATCH[version])  # every attempt lost
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_orders(ids=opened)
@@ -381,7 +381,7 @@ async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
 
 async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVersion) -> None:
     exchange = fake()
-    opened = exchange.open_orders(API_KEY, 10, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 10, symbol=SYMBOL[version])
     exchange.accounts[API_KEY].fill(opened[3])  # filled before the cancel reached it
     # The first attempt cancels the rest, its answer is lost; the retry hears "not found".
     exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
@@ -396,7 +396,7 @@ async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVers
 async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:
     """Below the break-even, a listing and a history page would cost more than the lookups."""
     exchange = fake()
-    opened = exchange.open_orders(API_KEY, 2, symbol=SYMBOL[version])
+    opened = exchange.place_resting_orders(API_KEY, 2, symbol=SYMBOL[version])
     exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_orders(ids=opened)
@@ -408,7 +408,7 @@ async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVer
     exchange = fake()
     symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
     for name in symbols:
-        exchange.open_trigger_orders(API_KEY, 2, symbol=name)
+        exchange.place_trigger_orders(API_KEY, 2, symbol=name)
     async with client_for(exchange, version=version, secret="wrong") as client:
         report = await client.cancel_everything(symbols, include_triggers=True)
     assert not report.flat

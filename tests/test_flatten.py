@@ -56,7 +56,8 @@ def symbol(version: ApiVersion, n: int) -> str:
 def open_book(exchange: FakeExchange, version: ApiVersion, symbols: int, each: int) -> list[str]:
     return list(
         itertools.chain.from_iterable(
-            exchange.open_orders(API_KEY, each, symbol=symbol(version, n)) for n in range(symbols)
+            exchange.place_resting_orders(API_KEY, each, symbol=symbol(version, n))
+            for n in range(symbols)
         )
     )
 
@@ -118,7 +119,9 @@ async def test_flattens_only_the_symbols_asked_for(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
     asked = [symbol(version, 0), symbol(version, 1)]
-    opened = {n: exchange.open_orders(API_KEY, 30, symbol=symbol(version, n)) for n in range(3)}
+    opened = {
+        n: exchange.place_resting_orders(API_KEY, 30, symbol=symbol(version, n)) for n in range(3)
+    }
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(asked)
     assert report.flat
@@ -132,7 +135,7 @@ async def test_flattens_only_the_symbols_asked_for(
 
 async def test_seen_open_counts_every_page_met(exchange: FakeExchange) -> None:
     version: ApiVersion = "v2"  # V2 batch-cancels 250 orders page by page (V3: one cancel-all)
-    opened = exchange.open_orders(API_KEY, 250, symbol=symbol(version, 0))
+    opened = exchange.place_resting_orders(API_KEY, 250, symbol=symbol(version, 0))
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything([symbol(version, 0)])
     assert report.flat
@@ -175,7 +178,7 @@ async def test_a_symbol_with_no_order_is_flat_after_one_listing(
 async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
     exchange: FakeExchange,
 ) -> None:
-    exchange.open_orders(API_KEY, 60, symbol="cmt_s0usdt")
+    exchange.place_resting_orders(API_KEY, 60, symbol="cmt_s0usdt")
     async with client_for(exchange, version="v2") as client:
         report = await client.cancel_everything(["cmt_s0usdt"])
     assert report.flat
@@ -183,7 +186,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
     assert paths(exchange) == [LIST["v2"], BATCH["v2"], BATCH["v2"], LIST["v2"], TRIGGERS["v2"]]
 
     exchange.arrivals.clear()
-    exchange.open_orders(API_KEY, 1000, symbol="cmt_s1usdt")
+    exchange.place_resting_orders(API_KEY, 1000, symbol="cmt_s1usdt")
     async with client_for(exchange, version="v2") as client:
         report = await client.cancel_everything(["cmt_s1usdt"])
     assert report.flat
@@ -199,7 +202,7 @@ async def test_v2_batch_cancels_a_few_orders_and_uses_cancel_all_for_many(
 
 
 async def test_v3_uses_its_cancel_all_which_weighs_one_batch_cancel(exchange: FakeExchange) -> None:
-    exchange.open_orders(API_KEY, 3, symbol="BTCUSDT")
+    exchange.place_resting_orders(API_KEY, 3, symbol="BTCUSDT")
     async with client_for(exchange, version="v3") as client:
         report = await client.cancel_everything(["BTCUSDT"])
     assert report.flat
@@ -216,7 +219,7 @@ async def test_v3_uses_its_cancel_all_which_weighs_one_batch_cancel(exchange: Fa
 )
 async def test_the_choice_follows_the_binding_pool(ip: int, uid: int, batches_first: int) -> None:
     exchange = roomy_exchange()
-    exchange.open_orders(API_KEY, 1000, symbol="cmt_s0usdt")
+    exchange.place_resting_orders(API_KEY, 1000, symbol="cmt_s0usdt")
     limits = RateLimits(ip=Budget(ip, 10.0), uid=Budget(uid, 10.0), trade=None)
     async with client_for(exchange, version="v2", rate_limits=limits) as client:
         report = await client.cancel_everything(["cmt_s0usdt"])
@@ -278,7 +281,7 @@ async def test_orders_placed_meanwhile_are_cancelled_too(
 
     def place_after_the_first_listing(request: httpx.Request) -> None:
         if request.url.path == LIST[version] and not late:
-            late.extend(exchange.open_orders(API_KEY, 7, symbol=symbol(version, 0)))
+            late.extend(exchange.place_resting_orders(API_KEY, 7, symbol=symbol(version, 0)))
         return None
 
     async with client_for(
@@ -401,7 +404,7 @@ async def test_the_deadline_stops_it_and_says_what_is_left(
 
 async def test_a_hostile_answer_is_not_believed_over_the_listing(exchange: FakeExchange) -> None:
     """The exchange says "cancelled" but the orders stay open: not flat, and said so."""
-    opened = exchange.open_orders(API_KEY, 5)
+    opened = exchange.place_resting_orders(API_KEY, 5)
 
     def lie(request: httpx.Request) -> httpx.Response | None:
         if request.url.path != BATCH["v2"]:
@@ -488,7 +491,7 @@ async def test_a_bug_of_ours_costs_no_report(
 ) -> None:
     """On V2, whose few orders go by batch cancel (V3 would use its cheap cancel-all)."""
     version: ApiVersion = "v2"
-    exchange.open_orders(API_KEY, 5, symbol=symbol(version, 0))
+    exchange.place_resting_orders(API_KEY, 5, symbol=symbol(version, 0))
 
     async def broken(*args: Any) -> None:
         raise RuntimeError("a bug")
@@ -507,7 +510,7 @@ async def test_a_key_refused_on_a_batch_cancel_stops_every_target(exchange: Fake
     nothing more is listed or sent, for any symbol. (V2: V3 would use its cheap cancel-all.)"""
     version: ApiVersion = "v2"
     for n in range(2):
-        exchange.open_orders(API_KEY, 10, symbol=symbol(version, n))
+        exchange.place_resting_orders(API_KEY, 10, symbol=symbol(version, n))
     no_permission = {"v2": "40014", "v3": -3236}[version]
 
     def refuse(request: httpx.Request) -> httpx.Response | None:
@@ -532,7 +535,7 @@ async def test_a_symbol_spelled_the_other_versions_way_is_refused_before_anythin
 ) -> None:
     # the fake lists nothing for a symbol it does not hold, as a real exchange may: unchecked,
     # the account would be called flat with its orders resting
-    exchange.open_orders(API_KEY, 3, symbol=symbol(version, 0))
+    exchange.place_resting_orders(API_KEY, 3, symbol=symbol(version, 0))
     async with client_for(exchange, version=version) as client:
         with pytest.raises(InvalidRequestError, match="misspelt symbol"):
             await client.cancel_everything([misspelt])

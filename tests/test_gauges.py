@@ -39,7 +39,7 @@ async def test_a_reader_thread_hammering_the_gauges_changes_nothing(
         ip_budget=1000, uid_budget=200, window=1.0, monotonic=clock.monotonic, wall=clock.wall
     )
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
-    ids = exchange.open_orders(API_KEY, 2000)
+    ids = exchange.place_resting_orders(API_KEY, 2000)
     limits = RateLimits(ip=Budget(1000, 1.0), uid=Budget(200, 1.0), trade=None, arrival_jitter=0.0)
     creds = Credentials(API_KEY, API_SECRET, PASSPHRASE)
     client = WeexClient(

@@ -203,7 +203,7 @@ def test_an_engine_killed_with_sigkill_leaves_an_empty_book(desk: Desk) -> None:
 
 
 def test_include_triggers_reaches_the_guards_flatten(desk: Desk) -> None:
-    triggers = desk.exchange.open_trigger_orders(KEY, 3)
+    triggers = desk.exchange.place_trigger_orders(KEY, 3)
     guard = desk.guard("--include-triggers", "--json", engine=desk.engine("wait"))
     pid = ready(guard)
     os.kill(pid, signal.SIGKILL)
@@ -366,7 +366,7 @@ def test_ctrl_c_while_the_guard_flattens_does_not_cut_the_flatten(desk: Desk) ->
     """The guard lets its flatten go on through SIGINT. Its flatten is ``weex-async flatten``'s,
     whose own Ctrl-C handler used to take the signal there: the attempt was cut ("interrupted",
     not flat), and once that handler was removed the next Ctrl-C killed the guard mid-retry."""
-    desk.exchange.open_orders(KEY, 5)
+    desk.exchange.place_resting_orders(KEY, 5)
     desk.exchange.faults.slow_delay = 2.0  # the key check's listing, then the flatten's first
     desk.exchange.faults.next(Fault.SLOW, 2, path="/capi/v2/order/current")
     guard = desk.guard(engine=[sys.executable, "-c", "pass"])
@@ -392,7 +392,7 @@ def test_a_terminal_that_goes_away_still_gets_the_account_flattened(desk: Desk) 
     running unguarded; it now passes SIGHUP on, flattens, and its failed writes stop nothing."""
     import pty
 
-    desk.exchange.open_orders(KEY, 5)
+    desk.exchange.place_resting_orders(KEY, 5)
     engine = [sys.executable, "-c", "import time; time.sleep(600)"]
     argv = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", desk.url, "--grace", "1"]
     pid, terminal = pty.fork()

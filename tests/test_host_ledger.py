@@ -276,7 +276,7 @@ async def test_a_killed_process_leaves_charges_that_expire(tmp_path: Path) -> No
 def test_three_processes_share_one_account_budget_through_the_host() -> None:
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.open_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
         workers = [
             subprocess.Popen(

@@ -17,7 +17,7 @@ from .conftest import API_KEY, API_SECRET, PASSPHRASE
 async def test_cancels_signed_and_decoded_over_aiohttp(
     exchange: FakeExchange, creds: Credentials
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     with serve(exchange) as url:
         async with WeexClient(creds, base_url=url, http_backend="aiohttp") as client:
             result = await client.cancel_batch_orders(ids=ids[:2], symbol="cmt_btcusdt")

@@ -73,10 +73,10 @@ def time_fails(times: int, how: str) -> Callable[[httpx.Request], httpx.Response
 async def test_a_lost_server_time_answer_does_not_block_cancels(
     exchange: FakeExchange, how: str
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     async with client_for(exchange, Wrapped(exchange, time_fails(1, how))) as client:
         report = await client.cancel_orders(ids=ids)
-        single = await client.cancel_batch_orders(ids=exchange.open_orders(API_KEY, 1))
+        single = await client.cancel_batch_orders(ids=exchange.place_resting_orders(API_KEY, 1))
     assert report.all_cancelled
     assert single.cancel_order_result_list[0].result
 
@@ -85,7 +85,7 @@ async def test_time_endpoint_down_signs_with_the_local_clock_and_says_so_once(
     exchange: FakeExchange, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="weex_async")
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     async with client_for(exchange, Wrapped(exchange, time_fails(10_000, "drop"))) as client:
         report = await client.cancel_orders(ids=ids[:15])
         again = await client.cancel_orders(ids=ids[15:])
@@ -101,7 +101,7 @@ async def test_a_failed_first_sync_is_retried_in_the_background(exchange: FakeEx
     transport = Wrapped(exchange, time_fails(3, "drop"))
     async with client_for(exchange, transport, time_sync_interval=0.01) as client:
         exchange.skew_ms = 5_000
-        await client.cancel_orders(ids=exchange.open_orders(API_KEY, 1))
+        await client.cancel_orders(ids=exchange.place_resting_orders(API_KEY, 1))
         for _ in range(200):
             if client.time_offset_ms > 4_000:
                 break
@@ -115,7 +115,7 @@ async def test_a_failed_first_sync_is_retried_in_the_background(exchange: FakeEx
 async def test_a_wrong_secret_is_sent_once_not_once_per_batch(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 2000)
+    ids = exchange.place_resting_orders(API_KEY, 2000)
     code = BAD_SIGNATURE[version]
     async with client_for(exchange, secret="not-the-secret", sync_time=False) as client:
         report = await client.cancel_orders(ids=ids)
@@ -170,8 +170,8 @@ async def test_the_first_batch_goes_alone_then_the_rest_together(
 
     async with client_for(exchange, Held(exchange, lambda r: None), max_in_flight=10) as client:
         per = PER_BATCH[version]
-        report = await client.cancel_orders(ids=exchange.open_orders(API_KEY, 10 * per))
-        again = await client.cancel_orders(ids=exchange.open_orders(API_KEY, 2 * per))
+        report = await client.cancel_orders(ids=exchange.place_resting_orders(API_KEY, 10 * per))
+        again = await client.cancel_orders(ids=exchange.place_resting_orders(API_KEY, 2 * per))
     assert report.all_cancelled
     assert again.all_cancelled
     assert waves == [1, 9, 2]
@@ -183,7 +183,7 @@ async def test_the_first_batch_goes_alone_then_the_rest_together(
 async def test_one_malformed_id_is_reported_failed_and_the_rest_are_cancelled(
     exchange: FakeExchange,
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 129)
+    ids = exchange.place_resting_orders(API_KEY, 129)
     asked = [*ids[:60], "12ab", *ids[60:]]
     async with client_for(exchange) as client:
         report = await client.cancel_orders(ids=asked)
@@ -193,14 +193,14 @@ async def test_one_malformed_id_is_reported_failed_and_the_rest_are_cancelled(
 
 
 async def test_ids_held_as_int_are_cancelled_and_reported_as_str(exchange: FakeExchange) -> None:
-    ids = exchange.open_orders(API_KEY, 5)
+    ids = exchange.place_resting_orders(API_KEY, 5)
     async with client_for(exchange) as client:
         report = await client.cancel_orders(ids=[int(i) for i in ids])
     assert report.cancelled == tuple(ids)
 
 
 async def test_malformed_client_ids_fail_alone(exchange: FakeExchange) -> None:
-    exchange.open_orders(API_KEY, client_oids=["mm-1", "mm-2"])
+    exchange.place_resting_orders(API_KEY, client_oids=["mm-1", "mm-2"])
     asked = ["mm-1", " ", "\x00", "mm-\ud800", "mm-2"]
     async with client_for(exchange) as client:
         report = await client.cancel_orders(cids=asked)
@@ -226,12 +226,12 @@ async def test_an_unexpected_exception_in_one_batch_is_reported_and_nothing_is_l
         return None
 
     exchange.uid_budget = exchange.ip_budget = 10**6  # V3's 25 + 25 batches: not the subject
-    ids = exchange.open_orders(API_KEY, 250)
+    ids = exchange.place_resting_orders(API_KEY, 250)
     before = tasks_other_than_mine()
     async with client_for(exchange, Wrapped(exchange, third_fails)) as client:
         report = await client.cancel_orders(ids=ids, confirm=False)
         calls["n"] = 0
-        confirmed = await client.cancel_orders(ids=exchange.open_orders(API_KEY, 250))
+        confirmed = await client.cancel_orders(ids=exchange.place_resting_orders(API_KEY, 250))
     per = PER_BATCH[version]
     check(report, ids, exchange)
     assert len(report.cancelled) == 250 - per
@@ -255,7 +255,7 @@ async def test_absurd_usage_headers_are_ignored(exchange: FakeExchange, value: s
             response.headers["x-used-weight-10s"] = value
             return response
 
-    ids = exchange.open_orders(API_KEY, 120)
+    ids = exchange.place_resting_orders(API_KEY, 120)
     async with client_for(exchange, Hostile(exchange, header)) as client:
         report = await client.cancel_orders(ids=ids, batch_size=10)
         statuses = {s.name.split(":")[0]: s.used for s in client.rate_limit_status()}
@@ -286,7 +286,7 @@ async def test_deeply_nested_json_is_an_unreadable_answer_not_a_recursion_error(
 async def test_closing_under_load_reports_every_order_and_leaves_nothing_running(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 2000)
+    ids = exchange.place_resting_orders(API_KEY, 2000)
     tight = RateLimits(ip=Budget(500, 60.0), uid=Budget(100, 60.0), trade=None)
     allowed = 10 * PER_BATCH[version]  # the 10 batch cancels the UID budget allows
     before = tasks_other_than_mine()
@@ -321,7 +321,7 @@ async def test_closing_with_a_request_on_the_wire_reports_it_unknown(
             await closed.wait()  # on the wire until the client closes, then the line drops
             raise httpx.RemoteProtocolError("connection closed", request=request)
 
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     client = client_for(exchange, CutByClose(exchange, lambda r: None))
     run = asyncio.ensure_future(client.cancel_orders(ids=ids))
     await on_the_wire.wait()
@@ -355,7 +355,7 @@ async def test_closing_during_the_first_time_sync_leaves_no_background_task(
 
     before = tasks_other_than_mine()
     client = client_for(exchange, SlowTime(exchange, lambda r: None))
-    run = asyncio.ensure_future(client.cancel_orders(ids=exchange.open_orders(API_KEY, 3)))
+    run = asyncio.ensure_future(client.cancel_orders(ids=exchange.place_resting_orders(API_KEY, 3)))
     await syncing.wait()  # the first time sync is on the wire
     await client.aclose()
     gate.set()
@@ -510,7 +510,7 @@ async def test_v3_batch_cancel_refuses_any_other_shape_clearly(
 async def test_batches_never_sent_before_the_deadline_are_failed_not_unknown(
     exchange: FakeExchange,
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 100)
+    ids = exchange.place_resting_orders(API_KEY, 100)
     tight = RateLimits(ip=Budget(500, 60.0), uid=Budget(10, 60.0), trade=None)
     async with client_for(exchange, rate_limits=tight) as client:
         report = await client.cancel_orders(ids=ids, batch_size=10, deadline=0.2)
@@ -523,7 +523,7 @@ async def test_batches_never_sent_before_the_deadline_are_failed_not_unknown(
 async def test_not_found_after_an_unanswered_attempt_is_settled_by_a_lookup(
     exchange: FakeExchange,
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 4)
+    ids = exchange.place_resting_orders(API_KEY, 4)
     exchange.faults.slow_delay = 1.0
     exchange.faults.next(Fault.DROP_AFTER)
     async with client_for(exchange) as client:
@@ -535,7 +535,7 @@ async def test_not_found_after_an_unanswered_attempt_is_settled_by_a_lookup(
 async def test_a_lookup_finds_a_filled_order_failed_and_an_open_one_is_cancelled_again(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     # the batch's answer is lost; meanwhile one order fills, one is cancelled, one stays open
     sent = {"n": 0}
 
@@ -562,7 +562,7 @@ async def test_a_lookup_finds_a_filled_order_failed_and_an_open_one_is_cancelled
 
 
 async def test_confirm_false_leaves_unknown_as_unknown(exchange: FakeExchange) -> None:
-    ids = exchange.open_orders(API_KEY, 2)
+    ids = exchange.place_resting_orders(API_KEY, 2)
     exchange.faults.next(Fault.SERVER_ERROR, times=FAST_RETRY.max_attempts)
     async with client_for(exchange) as client:
         report = await client.cancel_orders(ids=ids, confirm=False)
@@ -625,7 +625,7 @@ async def test_served_drops_really_drop_the_connection(
     caplog.set_level(logging.DEBUG, logger="weex_async")
     exchange = FakeExchange()
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     exchange.faults.next(fault)
     with serve(exchange) as url:
         async with httpx.AsyncClient(base_url=url) as http:

@@ -39,7 +39,7 @@ def attrs_tuple(c: Credentials) -> tuple[str, str, str]:
 
 
 async def fire(client: WeexClient, exchange: FakeExchange, key: str, calls: int) -> int:
-    ids = exchange.open_orders(key, calls * 5)
+    ids = exchange.place_resting_orders(key, calls * 5)
     chunks = [ids[i : i + 5] for i in range(0, len(ids), 5)]
     results = await asyncio.gather(*(client.cancel_batch_orders(ids=c) for c in chunks))
     return sum(item.result for r in results for item in r.cancel_order_result_list)
@@ -79,7 +79,7 @@ async def test_three_accounts_in_one_process_share_one_ip_budget() -> None:
 
 async def test_a_429_pauses_then_the_batch_cancel_is_retried() -> None:
     exchange, (creds,) = make_exchange(1)
-    ids = exchange.open_orders(creds.api_key, 3)
+    ids = exchange.place_resting_orders(creds.api_key, 3)
     exchange.faults.next(Fault.RATE_LIMIT)
     async with WeexClient(
         creds, base_url="http://fake", transport=exchange.transport(), rate_limits=LIMITS

@@ -46,7 +46,7 @@ def client_for(exchange: FakeExchange, **kwargs: Any) -> WeexClient:
 
 async def test_events_tell_what_happened(exchange: FakeExchange) -> None:
     events: list[Event] = []
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     exchange.faults.next(Fault.RATE_LIMIT, path="/capi/v2/order/cancel_batch_orders")
     exchange.faults.next(Fault.SERVER_ERROR, path="/capi/v2/order/cancel_batch_orders")
     async with client_for(exchange, on_event=events.append) as client:
@@ -76,7 +76,7 @@ async def test_a_hook_that_raises_breaks_nothing(
     def broken(event: Event) -> None:
         raise RuntimeError("my metrics are down")
 
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     async with client_for(exchange, on_event=broken) as client:
         report = await client.cancel_orders(ids=ids)
     assert report.all_cancelled
@@ -97,7 +97,7 @@ async def test_no_listener_no_event_is_built(
 
     for name in ("RequestDone", "RetryScheduled", "RateLimited"):
         monkeypatch.setattr(_session, name, spy)
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     exchange.faults.next(Fault.SERVER_ERROR)
     async with client_for(exchange) as client:
         assert _metrics.recorder() is None
@@ -140,7 +140,7 @@ async def test_open_telemetry_instruments(
     reader: InMemoryMetricReader, exchange: FakeExchange
 ) -> None:
     before = points(reader)
-    ids = exchange.open_orders(API_KEY, 25)
+    ids = exchange.place_resting_orders(API_KEY, 25)
     exchange.faults.next(Fault.RATE_LIMIT, path="/capi/v2/order/cancel_batch_orders")
     limits = RateLimits(uid=Budget(400, 10.0), trade=None, ban=0.01)
     async with client_for(exchange, rate_limits=limits) as client:
@@ -184,10 +184,10 @@ async def test_a_hook_raising_cancelled_error_changes_no_report_and_no_cancel(
     def broken(event: Event) -> None:
         raise asyncio.CancelledError
 
-    ids = exchange.open_orders(API_KEY, 30)
+    ids = exchange.place_resting_orders(API_KEY, 30)
     async with client_for(exchange, on_event=broken) as client:
         report = await client.cancel_orders(ids=ids)
-        exchange.open_orders(API_KEY, 5)
+        exchange.place_resting_orders(API_KEY, 5)
         flat = await client.cancel_everything()
     assert report.all_cancelled
     assert sorted(report.cancelled) == sorted(ids)
@@ -214,7 +214,7 @@ async def test_a_hook_returning_an_awaitable_is_logged_not_awaited(
     async def work(event: Event) -> None:
         raise AssertionError("never run")
 
-    ids = exchange.open_orders(API_KEY, 3)
+    ids = exchange.place_resting_orders(API_KEY, 3)
     async with client_for(exchange, on_event=lambda event: work(event)) as client:
         report = await client.cancel_orders(ids=ids)
     assert report.all_cancelled
@@ -229,7 +229,7 @@ async def test_a_429_the_ledger_cannot_explain_names_the_trade_cap(
     event say which undocumented limit could explain it."""
     exchange = FakeExchange(trade_cap=10, ban=0.01)
     exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
-    ids = exchange.open_orders(API_KEY, 20)
+    ids = exchange.place_resting_orders(API_KEY, 20)
     events: list[Event] = []
     limits = RateLimits(trade=None, ban=0.01)
     async with client_for(exchange, rate_limits=limits, on_event=events.append) as client:
@@ -246,7 +246,7 @@ async def test_a_429_the_ledger_cannot_explain_names_the_trade_cap(
 async def test_a_429_when_a_pool_is_at_its_budget_is_explained(
     exchange: FakeExchange, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 2)
+    ids = exchange.place_resting_orders(API_KEY, 2)
     events: list[Event] = []
     limits = RateLimits(uid=Budget(20, 10.0), trade=None, ban=0.01)
     once = RetryPolicy(max_attempts=1)

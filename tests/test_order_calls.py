@@ -165,7 +165,7 @@ async def test_a_placement_is_never_sent_twice(
 async def test_cancels_are_retried(
     creds: Credentials, exchange: FakeExchange, version: ApiVersion
 ) -> None:
-    (order_id,) = exchange.open_orders(API_KEY, 1)
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1)
     exchange.faults.next(Fault.RATE_LIMIT)  # refused, nothing done: safe to send again
     async with WeexClient(
         creds,

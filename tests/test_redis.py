@@ -229,7 +229,7 @@ async def test_unreachable_redis_raises_and_says_so(
 def test_three_processes_share_one_account_budget(redis_server: RedisServer) -> None:
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.open_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
         workers = [
             subprocess.Popen(

@@ -101,7 +101,7 @@ def test_three_processes_share_one_budget_through_any_cluster_node(
     processes share one account: the whole budget used, never more, no 429."""
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.open_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
         workers = [
             subprocess.Popen(

@@ -37,7 +37,7 @@ def start_redis(tmp_path: Path) -> Iterator[object]:
 async def _cancel_one(url: str) -> None:
     exchange = FakeExchange()
     exchange.add_account("k", "s", "p")
-    (order,) = exchange.open_orders("k", 1)
+    (order,) = exchange.place_resting_orders("k", 1)
     async with WeexClient(
         Credentials("k", "s", "p"),
         base_url="http://fake",

@@ -62,7 +62,7 @@ def test_three_processes_through_a_redis_restart_get_no_429(
     redis_server = unused_redis_server
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
-    ids = exchange.open_orders(KEY, 180)
+    ids = exchange.place_resting_orders(KEY, 180)
     with serve(exchange) as url:
         running = workers(url, redis_server.url, ids, 60)
         time.sleep(1.5)  # the workers are past their start, spending the shared budget
@@ -126,7 +126,7 @@ async def test_a_cut_off_process_spends_what_its_policy_allows(
     policy: str,
     cut_off_sends: int,
 ) -> None:
-    ids = exchange.open_orders(KEY, 40)
+    ids = exchange.place_resting_orders(KEY, 40)
     async with (
         client_on(exchange, redis_server.url, redis_outage=policy) as linked,
         client_on(exchange, dead_redis(tmp_path), redis_outage=policy) as cut_off,
@@ -152,7 +152,7 @@ async def test_cancels_only_policy_holds_queries_and_sends_cancels(
 ) -> None:
     async with client_on(exchange, dead_redis(tmp_path), redis_outage="cancels") as cut_off:
         query = asyncio.ensure_future(cut_off.open_orders())
-        cancel = await cut_off.cancel_batch_orders(ids=exchange.open_orders(KEY, 1))
+        cancel = await cut_off.cancel_batch_orders(ids=exchange.place_resting_orders(KEY, 1))
         await asyncio.sleep(0.1)
         assert cancel.cancel_order_result_list[0].result
         assert not query.done()  # waits for Redis

@@ -74,7 +74,7 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(ledger: str) -> No
     is on the wire, so the exchange never sees more than the budget in a window."""
     exchange = SlowToArrive(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.open_orders(SHARED_KEY, 201)
+    ids = exchange.place_resting_orders(SHARED_KEY, 201)
     exchange.slow_id = ids[0]
     with serve(exchange) as url:
         slow = _worker(url, ledger, ids[0], 1)

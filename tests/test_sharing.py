@@ -23,7 +23,7 @@ async def test_clients_given_one_limiter_share_its_pools(
     creds: Credentials, exchange: FakeExchange
 ) -> None:
     shared = Limiter()
-    ids = exchange.open_orders(API_KEY, 2)
+    ids = exchange.place_resting_orders(API_KEY, 2)
     async with (
         WeexClient(
             creds, base_url="http://fake", transport=exchange.transport(), limiter=shared
@@ -64,12 +64,12 @@ async def test_a_closed_clients_budget_no_longer_tightens_the_pool(
 
     async with client(strict) as tight:
         await tight.server_time()
-        await tight.cancel_batch_orders(ids=exchange.open_orders(API_KEY, 1))
+        await tight.cancel_batch_orders(ids=exchange.place_resting_orders(API_KEY, 1))
         async with client() as roomy:
-            await roomy.cancel_batch_orders(ids=exchange.open_orders(API_KEY, 1))
+            await roomy.cancel_batch_orders(ids=exchange.place_resting_orders(API_KEY, 1))
             assert status(roomy)["uid"][0] == 100  # the strictest open client's budget
     async with client() as later:
-        await later.cancel_batch_orders(ids=exchange.open_orders(API_KEY, 1))
+        await later.cancel_batch_orders(ids=exchange.place_resting_orders(API_KEY, 1))
         assert status(later)["uid"] == (500, 30)  # its own budget; the charges are still there
 
 

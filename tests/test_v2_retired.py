@@ -121,7 +121,7 @@ def v2_gone(request: httpx.Request) -> httpx.Response | None:
 async def test_cancel_orders_reports_every_order_with_the_reason_and_sends_no_more(
     exchange: FakeExchange,
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 45)
+    ids = exchange.place_resting_orders(API_KEY, 45)
     transport = Wrapped(exchange, v2_gone)
     async with client_for(exchange, transport, batch_size=10, max_in_flight=1) as client:
         report = await client.cancel_orders(ids=ids)
@@ -137,7 +137,7 @@ async def test_cancel_orders_reports_every_order_with_the_reason_and_sends_no_mo
 async def test_one_404_does_not_stop_the_kill_switch(exchange: FakeExchange) -> None:
     """A proxy or a gateway can answer one request 404 in passing: that batch is refused, but the
     kill switch goes on with the others (it stopped at once, and cancelled nothing, before)."""
-    ids = exchange.open_orders(API_KEY, 25)
+    ids = exchange.place_resting_orders(API_KEY, 25)
     answered_404: list[httpx.Request] = []
 
     def once(request: httpx.Request) -> httpx.Response | None:
@@ -158,7 +158,7 @@ async def test_an_html_page_is_retried_and_never_stops_the_kill_switch(
 ) -> None:
     """A proxy's passing error page looks like a retired API: not certain, so it is retried, the
     other batches still go, and the orders are unknown, with the hint."""
-    ids = exchange.open_orders(API_KEY, 25)
+    ids = exchange.place_resting_orders(API_KEY, 25)
 
     def html(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.endswith("cancel_batch_orders"):
@@ -176,7 +176,7 @@ async def test_an_html_page_is_retried_and_never_stops_the_kill_switch(
 
 @pytest.mark.parametrize("version", ["v2", "v3"])
 async def test_flatten_says_it_too(exchange: FakeExchange, version: ApiVersion) -> None:
-    exchange.open_orders(API_KEY, 3)
+    exchange.place_resting_orders(API_KEY, 3)
     async with client_for(exchange, Wrapped(exchange, v2_gone), version=version) as client:
         report = await client.cancel_everything()
     if version == "v2":
@@ -205,7 +205,7 @@ class V2Gone:
 def test_the_command_line_says_to_use_v3(
     exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = exchange.open_orders(API_KEY, 2)
+    ids = exchange.place_resting_orders(API_KEY, 2)
     monkeypatch.setenv("WEEX_API_KEY", API_KEY)
     monkeypatch.setenv("WEEX_API_SECRET", "secret-alpha-must-not-leak")
     monkeypatch.setenv("WEEX_API_PASSPHRASE", "pass-alpha-hidden")

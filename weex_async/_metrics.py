@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from ._version import __version__
 from .events import CancelDone, Event, FlattenDone, RateLimited, RequestDone, RetryScheduled
 
 __all__ = ["METER_NAME", "PoolSource", "Recorder", "recorder"]
@@ -166,7 +167,5 @@ def recorder() -> Recorder | None:
             from opentelemetry import metrics
         except ImportError:
             return None
-        from . import __version__
-
         _RECORDER = Recorder(metrics.get_meter(METER_NAME, __version__), metrics.Observation)
     return _RECORDER

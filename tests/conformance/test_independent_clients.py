@@ -61,8 +61,8 @@ def test_weex_sdk_server_time(sdk: Any, exchange: FakeExchange) -> None:
 
 
 def test_weex_sdk_batch_cancel_by_ids_and_by_cids(sdk: Any, exchange: FakeExchange) -> None:
-    ids = exchange.open_orders(KEY, 3)
-    by_cid = exchange.open_orders(KEY, client_oids=["conf-1", "conf-2"])
+    ids = exchange.place_resting_orders(KEY, 3)
+    by_cid = exchange.place_resting_orders(KEY, client_oids=["conf-1", "conf-2"])
     answer = sdk.trade.cancel_batch_orders(ids=[*ids, "7"])
     assert answer["result"] is False  # "7" does not exist
     assert sorted(answer["orderIds"]) == sorted(ids)
@@ -77,7 +77,7 @@ def test_weex_sdk_batch_cancel_by_ids_and_by_cids(sdk: Any, exchange: FakeExchan
 
 
 def test_weex_sdk_cancel_one_open_orders_and_detail(sdk: Any, exchange: FakeExchange) -> None:
-    first, second = exchange.open_orders(KEY, 2)
+    first, second = exchange.place_resting_orders(KEY, 2)
     listed = sdk.trade.get_current_orders(symbol="cmt_btcusdt", limit=100, page=0)
     assert sorted(order["order_id"] for order in listed) == sorted([first, second])
     answer = sdk.trade.cancel_order(order_id=first)
@@ -91,7 +91,7 @@ def test_weex_sdk_cancel_one_open_orders_and_detail(sdk: Any, exchange: FakeExch
 
 
 def test_weex_sdk_cancel_all(sdk: Any, exchange: FakeExchange) -> None:
-    ids = exchange.open_orders(KEY, 4)
+    ids = exchange.place_resting_orders(KEY, 4)
     answer = sdk.trade.cancel_all_orders("normal")
     assert sorted(str(item["orderId"]) for item in answer) == sorted(ids)
     assert all(item["success"] for item in answer)
@@ -121,8 +121,8 @@ def test_ccxt_batch_cancel_by_ids_and_client_ids(shape: str) -> None:
     with serve(exchange) as url:
         weex = ccxt.weex({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE})
         weex.urls["api"]["contractPrivate"] = url
-        ids = exchange.open_orders(KEY, 3, symbol="BTCUSDT")
-        exchange.open_orders(KEY, client_oids=["conf-1", "conf-2"], symbol="BTCUSDT")
+        ids = exchange.place_resting_orders(KEY, 3, symbol="BTCUSDT")
+        exchange.place_resting_orders(KEY, client_oids=["conf-1", "conf-2"], symbol="BTCUSDT")
         answer = weex.contractprivate_delete_capi_v3_batchorders(
             {"orderIdList": [int(i) for i in ids] + [7]}
         )
@@ -142,7 +142,7 @@ def test_ccxt_batch_cancel_by_ids_and_client_ids(shape: str) -> None:
 
 
 def test_ccxt_cancel_one_and_order_detail(weex: Any, exchange: FakeExchange) -> None:
-    (order_id,) = exchange.open_orders(KEY, 1, symbol="BTCUSDT")
+    (order_id,) = exchange.place_resting_orders(KEY, 1, symbol="BTCUSDT")
     detail = weex.contractprivate_get_capi_v3_order({"orderId": order_id})  # GET, no Content-Type
     assert (str(detail["orderId"]), detail["status"], detail["symbol"]) == (
         order_id,
