@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
+import httpx
+
 from .errors import ConfigurationError, InvalidRequestError
 
 __all__ = [
@@ -29,11 +31,16 @@ __all__ = [
     "HttpBackend",
     "Key",
     "check_batch_size",
+    "check_count",
     "check_deadline",
     "check_hook",
+    "check_http_backend",
+    "check_instance",
     "check_setting",
     "check_symbol",
     "check_symbol_spelling",
+    "check_transport",
+    "checked_base_url",
     "checked_symbols",
     "checked_names",
     "name_problem",
@@ -286,3 +293,56 @@ def check_hook(name: str, hook: object) -> None:
             f"{name} must be a plain function, not an async one: it is called synchronously on "
             "the event loop; to do async work, hand the event to a queue or create a task"
         )
+
+
+def check_count(name: str, value: object) -> int:
+    """A setting that counts something (``max_in_flight``): an integer >= 1.
+
+    Raises:
+        ConfigurationError: naming the setting.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer")
+    return value
+
+
+def check_instance(name: str, value: object, kind: type) -> None:
+    """A setting that is ``None`` or a ``weex_async.<kind>`` (``credentials``, ``limiter``).
+
+    Raises:
+        ConfigurationError: naming the setting and the public type it must be.
+    """
+    if value is not None and not isinstance(value, kind):
+        raise ConfigurationError(f"{name} must be a weex_async.{kind.__name__}")
+
+
+def check_http_backend(http_backend: object) -> None:
+    """``http_backend`` is one of ``HTTP_BACKENDS``.
+
+    Raises:
+        ConfigurationError: an unknown backend.
+    """
+    if http_backend not in HTTP_BACKENDS:
+        raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
+
+
+def check_transport(transport: object, http_backend: HttpBackend) -> None:
+    """aiohttp's backend builds its own transport: it is not given with ``transport``.
+
+    Raises:
+        ConfigurationError: both given.
+    """
+    if http_backend == "aiohttp" and transport is not None:
+        raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
+
+
+def checked_base_url(base_url: str) -> httpx.URL:
+    """``base_url`` parsed: an http(s) URL with a host.
+
+    Raises:
+        ConfigurationError: quoting the URL given.
+    """
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+    return url

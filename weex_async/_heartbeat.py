@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ._checks import check_setting
+from ._clock import sleep_until
 from ._limiter._admission import Clock
 
 __all__ = ["Heartbeat", "sleep_until"]
@@ -115,18 +116,3 @@ class Heartbeat:
                 self._failing = True
             else:
                 self._failing = False
-
-
-async def sleep_until(clock: Clock, when: float) -> None:
-    """Sleep until ``clock`` reads ``when`` (one timer; cancelling the sleep cancels it)."""
-    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def wake() -> None:
-        if not woken.done():
-            woken.set_result(None)
-
-    timer = clock.call_at(when, wake)
-    try:
-        await woken
-    finally:
-        timer.cancel()

@@ -7,28 +7,38 @@ again and signed again. ``Session.send`` repeats attempts as ``RetryPolicy`` dec
 optional deadline, and reports what happened to a ``Trace`` when the caller wants to know more than
 the result (``cancel_orders`` does).
 
-The session also owns the HTTP client, the credentials' signing, and the server-time offset.
+The session holds what it sends through, each built elsewhere: the settings are checked by
+``_checks``, the HTTP client is chosen and built by ``_http``, the server-time offset is kept by
+``_clock.TimeSync``. Its waits (backoff, deadlines) are read on an injectable ``Clock``, the
+running event loop's unless one is given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import httpx
 
-from ._checks import HTTP_BACKENDS, HttpBackend, check_hook, check_setting
-from ._clock import ServerClock
-from ._connections import ConnectionSlots, env_proxy_for
-from ._endpoints import Again, Call
+from ._checks import (
+    HttpBackend,
+    check_count,
+    check_hook,
+    check_http_backend,
+    check_instance,
+    check_setting,
+    check_transport,
+    checked_base_url,
+)
+from ._clock import DeadlineReached, ServerClock, TimeSync, now_on, sleep_for, wait_within
+from ._endpoints import Again, Call, Endpoint
+from ._http import http_client
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
-from ._limiter._gate import PriorityGate
+from ._limiter._admission import Clock
 from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
 from ._signing import Credentials, WeexAuth
@@ -75,12 +85,6 @@ DEFAULT_MAX_IN_FLIGHT = 10
 DEFAULT_KEEPALIVE_EXPIRY = 300.0
 #: Seconds between background server-time syncs while the client is open.
 DEFAULT_TIME_SYNC_INTERVAL = 300.0
-#: The most seconds the first server-time sync may hold up a signed call. Past it (or when the
-#: time endpoint fails), the call is signed with the local clock and the sync goes on in the
-#: background: the public time endpoint never stands between a user and their cancels.
-FIRST_SYNC_BUDGET = 2.0
-#: The longest wait between two background attempts to reach the time endpoint after a failure.
-SYNC_RETRY_MAX = 30.0
 
 _CLOSED = "this WeexClient is closed; create a new one (a closed client cannot be reopened)"
 
@@ -101,26 +105,12 @@ class Trace:
     unclear: bool = False
 
 
-class DeadlineReached(Exception):
-    """``Session.send``'s deadline passed before a definite answer.
-
-    Attributes:
-        attempts: attempts started (the last one may have been cut short).
-        in_flight: the deadline cut an attempt short after it went on the wire.
-        last_error: the error of the last finished attempt, if any.
-    """
-
-    def __init__(self, attempts: int, in_flight: bool, last_error: WeexError | None) -> None:
-        super().__init__(f"deadline reached after {attempts} attempt(s)")
-        self.attempts = attempts
-        self.in_flight = in_flight
-        self.last_error = last_error
-
-
 class Session:
     """Sends calls: the limiter, the HTTP client, signing, the server clock and the retry loop.
 
-    ``WeexClient`` documents the arguments; ``time_call`` is the API version's server-time call.
+    ``WeexClient`` documents the arguments; ``time_call`` is the API version's server-time call;
+    ``clock`` is what backoffs, deadlines and the time sync's waits are read on (the running
+    event loop when ``None``; the limiter keeps its own, ``Limiter(clock=...)``).
     """
 
     def __init__(
@@ -141,25 +131,17 @@ class Session:
         time_call: Call[ServerTime],
         on_event: EventHook | None = None,
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
+        clock: Clock | None = None,
     ) -> None:
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise ConfigurationError("credentials must be a weex_async.Credentials")
-        if (
-            isinstance(max_in_flight, bool)
-            or not isinstance(max_in_flight, int)
-            or max_in_flight < 1
-        ):
-            raise ConfigurationError("max_in_flight must be a positive integer")
+        check_instance("credentials", credentials, Credentials)
+        check_count("max_in_flight", max_in_flight)
         check_setting("time_sync_interval", time_sync_interval)
         check_setting("keepalive_expiry", keepalive_expiry)
         check_hook("on_event", on_event)
-        if http_backend not in HTTP_BACKENDS:
-            raise ConfigurationError(f"http_backend must be one of {HTTP_BACKENDS}")
-        if limiter is not None and not isinstance(limiter, Limiter):
-            raise ConfigurationError("limiter must be a weex_async.Limiter")
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        check_http_backend(http_backend)
+        check_instance("limiter", limiter, Limiter)
+        url = checked_base_url(base_url)
+        check_transport(transport, http_backend)
         self.credentials = credentials
         self.base_url = str(url)
         self.rate_limits = rate_limits
@@ -172,15 +154,17 @@ class Session:
         self.observed = self._hook is not None or self._recorder is not None
         if self._recorder is not None:
             self._recorder.watch(self)
-        self._clock = ServerClock()
-        self._sync_time = sync_time
-        self._time_sync_interval = time_sync_interval
-        #: callers wait here for the first sync, and leave in priority order
-        self._sync_gate: PriorityGate | None = None
-        self._first_sync_task: asyncio.Task[None] | None = None
-        self._sync_task: asyncio.Task[None] | None = None
-        #: the first sync was tried (whatever its outcome): signed calls no longer wait for it
-        self._sync_tried = False
+        #: backoffs and deadlines are read on it (``None``: the running loop)
+        self._clock = clock
+        self._server_clock = ServerClock()
+        self._time_sync = TimeSync(
+            self._server_clock,
+            self._fetch_server_ms,
+            enabled=sync_time,
+            interval=time_sync_interval,
+            closed=lambda: self._closed,
+            clock=clock,
+        )
         #: a signed call was answered by the exchange as something other than a refusal of the key
         self._key_confirmed = False
         self._limiter = ClientLimiter(
@@ -190,31 +174,19 @@ class Session:
             max_in_flight,
             limiter,
         )
-        self._auth = WeexAuth(credentials, self._clock.now_ms) if credentials else None
-        headers = {"Content-Type": "application/json"}
-        if locale:
-            headers["locale"] = locale
-        limits = httpx.Limits(
-            max_connections=max_in_flight,
-            max_keepalive_connections=max_in_flight,
-            keepalive_expiry=keepalive_expiry,
-        )
-        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
-        self._wire_url: Callable[[httpx.URL], httpx.URL] | None = None
-        if http_backend == "aiohttp":
-            if transport is not None:
-                raise ConfigurationError("pass transport= or http_backend='aiohttp', not both")
-            transport = _aiohttp_transport(limits)
-            self._wire_url = _as_aiohttp_sends
-        elif transport is None and not env_proxy_for(url):
-            transport = ConnectionSlots(max_in_flight, keepalive_expiry=keepalive_expiry)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+        self._auth = WeexAuth(credentials, self._server_clock.now_ms) if credentials else None
+        http = http_client(
+            url,
             transport=transport,
+            http_backend=http_backend,
             timeout=timeout,
-            limits=limits,
-            headers=headers,
+            max_in_flight=max_in_flight,
+            keepalive_expiry=keepalive_expiry,
+            locale=locale,
         )
+        self._http = http.client
+        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
+        self._wire_url = http.wire_url
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -253,11 +225,7 @@ class Session:
         if self._recorder is not None:
             self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
-        # the first sync before the background one, which it starts unless closed by then
-        if self._first_sync_task is not None:
-            await _cancel(self._first_sync_task)
-        if self._sync_task is not None:
-            await _cancel(self._sync_task)
+        await self._time_sync.aclose()
         await self._http.aclose()
 
     @property
@@ -297,7 +265,7 @@ class Session:
 
     @property
     def time_offset_ms(self) -> float:
-        return self._clock.offset_ms
+        return self._server_clock.offset_ms
 
     def rate_limit_status(self) -> tuple[PoolSnapshot, ...]:
         return self._limiter.snapshot()
@@ -336,11 +304,8 @@ class Session:
         self.check_usable()
         endpoint = call.endpoint
         if endpoint.signed:
-            if self._auth is None:
-                raise ConfigurationError(f"{endpoint.name} needs credentials")
-            await self._ensure_time_synced(endpoint.priority)
+            await self._before_signed_call(endpoint)
         trace = trace if trace is not None else Trace()
-        loop = asyncio.get_running_loop()
         attempt = 0
         resynced = False
         last_error: WeexError | None = None
@@ -348,56 +313,95 @@ class Session:
             attempt += 1
             self.check_usable()  # closed meanwhile: nothing more is sent
             try:
-                if deadline_at is None:
-                    result = await self._attempt(call, attempt, trace)
-                else:
-                    left = deadline_at - loop.time()
-                    if left <= 0:
-                        raise DeadlineReached(attempt - 1, False, last_error)
-                    sent_before = trace.sent
-                    try:
-                        result = await asyncio.wait_for(self._attempt(call, attempt, trace), left)
-                    except asyncio.TimeoutError:
-                        raise DeadlineReached(
-                            attempt, trace.sent > sent_before, last_error
-                        ) from None
+                result = await self._attempt_within(call, attempt, trace, deadline_at, last_error)
             except WeexError as exc:
                 last_error = exc
-                if self.retry.outcome_unknown(exc):
-                    trace.unclear = True
-                decision = self.retry.decide(
-                    exc,
-                    attempt,
-                    idempotent=endpoint.idempotent,
-                    can_resync=self._sync_time and not resynced,
-                    retry_unknown=retry_unclear,
-                )
+                decision = self._decide(exc, attempt, endpoint, trace, retry_unclear, resynced)
                 if decision is Decision.STOP:
                     raise
                 resynced = resynced or decision is Decision.RESYNC
-                wait = 0.0
-                if decision is Decision.BACKOFF:
-                    wait = self.retry.backoff(attempt)
-                    if deadline_at is not None:
-                        wait = min(wait, max(0.0, deadline_at - loop.time()))
-                if self.observed:
-                    self.emit(RetryScheduled(endpoint.name, attempt, type(exc).__name__, wait))
-                if decision is Decision.RESYNC:
-                    await self._resync()
-                elif decision is Decision.BACKOFF:
-                    await asyncio.sleep(wait)
+                await self._before_retry(decision, exc, attempt, endpoint, deadline_at)
                 continue
             if not isinstance(result, Again):
                 return result
             trace.unclear = True  # the exchange may have acted on what it did not mention
             if attempt >= self.retry.max_attempts or not endpoint.idempotent:
                 return result
-            wait = self.retry.backoff(attempt)
-            if deadline_at is not None:
-                wait = min(wait, max(0.0, deadline_at - loop.time()))
-            if self.observed:
-                self.emit(RetryScheduled(endpoint.name, attempt, "Again", wait))
-            await asyncio.sleep(wait)
+            await self._back_off(endpoint, attempt, "Again", deadline_at)
+
+    async def _before_signed_call(self, endpoint: Endpoint[Any]) -> None:
+        """A signed call needs credentials, and waits for the first time sync."""
+        if self._auth is None:
+            raise ConfigurationError(f"{endpoint.name} needs credentials")
+        await self._time_sync.before_signed_call(endpoint.priority)
+
+    async def _attempt_within(
+        self,
+        call: Call[R],
+        attempt: int,
+        trace: Trace,
+        deadline_at: float | None,
+        last_error: WeexError | None,
+    ) -> R:
+        """One attempt, abandoned (``DeadlineReached``) when the deadline passes first."""
+        if deadline_at is None:
+            return await self._attempt(call, attempt, trace)
+        left = deadline_at - now_on(self._clock)
+        if left <= 0:
+            raise DeadlineReached(attempt - 1, False, last_error)
+        sent_before = trace.sent
+        try:
+            return await wait_within(self._clock, left, self._attempt(call, attempt, trace))
+        except asyncio.TimeoutError:
+            raise DeadlineReached(attempt, trace.sent > sent_before, last_error) from None
+
+    def _decide(
+        self,
+        error: WeexError,
+        attempt: int,
+        endpoint: Endpoint[Any],
+        trace: Trace,
+        retry_unclear: bool,
+        resynced: bool,
+    ) -> Decision:
+        """What ``RetryPolicy`` makes of a failed attempt (noting an unclear outcome)."""
+        if self.retry.outcome_unknown(error):
+            trace.unclear = True
+        return self.retry.decide(
+            error,
+            attempt,
+            idempotent=endpoint.idempotent,
+            can_resync=self._time_sync.enabled and not resynced,
+            retry_unknown=retry_unclear,
+        )
+
+    async def _before_retry(
+        self,
+        decision: Decision,
+        error: WeexError,
+        attempt: int,
+        endpoint: Endpoint[Any],
+        deadline_at: float | None,
+    ) -> None:
+        """Between a failed attempt and the next: a resync, a backoff, or nothing."""
+        if decision is Decision.BACKOFF:
+            await self._back_off(endpoint, attempt, type(error).__name__, deadline_at)
+            return
+        if self.observed:
+            self.emit(RetryScheduled(endpoint.name, attempt, type(error).__name__, 0.0))
+        if decision is Decision.RESYNC:
+            await self._time_sync.resync()
+
+    async def _back_off(
+        self, endpoint: Endpoint[Any], attempt: int, reason: str, deadline_at: float | None
+    ) -> None:
+        """Wait the policy's backoff after ``attempt`` (no later than the deadline), said first."""
+        wait = self.retry.backoff(attempt)
+        if deadline_at is not None:
+            wait = min(wait, max(0.0, deadline_at - now_on(self._clock)))
+        if self.observed:
+            self.emit(RetryScheduled(endpoint.name, attempt, reason, wait))
+        await sleep_for(self._clock, wait)
 
     async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
         endpoint = call.endpoint
@@ -516,118 +520,9 @@ class Session:
             WeexError: (a subclass) the time endpoint did not answer.
         """
         self.check_usable()
-        return await self._sync(None)
+        return await self._time_sync.sync(None)
 
-    async def _sync(self, deadline_at: float | None) -> float:
-        async def fetch() -> int:
-            call = self._time_call
-            answer = await self.send(call, retry_unclear=True, deadline_at=deadline_at)
-            return answer.timestamp
-
-        offset = await self._clock.sync(fetch)
-        log.debug("server time offset %.1f ms", offset)
-        return offset
-
-    async def _resync(self) -> None:
-        """After a timestamp error: sync again; on failure keep the last offset (the retry that
-        follows is signed afresh either way)."""
-        try:
-            await self._sync(asyncio.get_running_loop().time() + FIRST_SYNC_BUDGET)
-        except (WeexError, DeadlineReached) as exc:
-            log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
-
-    async def _ensure_time_synced(self, priority: int) -> None:
-        """Before the first signed call: one sync, bounded by ``FIRST_SYNC_BUDGET``; if it fails,
-        sign with the local clock (one WARNING) and keep trying in the background.
-
-        The sync runs as a task of its own (a caller cancelled meanwhile does not cancel it), and
-        the calls that wait for it leave in priority order: a kill switch fired behind a crowd
-        of queries on a cold client still reaches the limiter first."""
-        if not self._sync_time or self._sync_tried or self._clock.synced_at is not None:
-            return
-        if self._sync_gate is None:
-            self._sync_gate = PriorityGate()
-            self._first_sync_task = asyncio.get_running_loop().create_task(
-                self._first_sync(self._sync_gate)
-            )
-        await self._sync_gate.wait(priority)
-
-    async def _first_sync(self, gate: PriorityGate) -> None:
-        loop = asyncio.get_running_loop()
-        synced = True
-        try:
-            await self._sync(loop.time() + FIRST_SYNC_BUDGET)
-        except ClientClosedError:
-            return  # the waiters find the client closed
-        except (WeexError, DeadlineReached) as exc:
-            synced = False
-            log.warning(
-                "server time unavailable (%s): signing with the local clock; retrying in "
-                "the background",
-                _brief(exc),
-            )
-        except Exception:  # no caller to raise it to: signed calls go on with the local clock
-            synced = False
-            log.exception("server time sync failed: signing with the local clock")
-        finally:  # whatever happened, nobody waits for it any longer
-            self._sync_tried = True
-            gate.open()
-        if not self._closed:
-            self._sync_task = loop.create_task(self._sync_forever(synced))
-
-    async def _sync_forever(self, synced: bool) -> None:
-        """Refresh the offset every ``time_sync_interval``; after a failure, try again sooner
-        (1 s, doubling, at most ``SYNC_RETRY_MAX`` or the interval)."""
-        retry = 1.0
-        while not self._closed:
-            wait = self._time_sync_interval if synced else min(retry, self._time_sync_interval)
-            await asyncio.sleep(wait)
-            try:
-                await self._sync(None)
-            except ClientClosedError:
-                return
-            except WeexError as exc:  # keeps the last offset (or the local clock)
-                if synced:
-                    log.warning("server time refresh failed: %s", _brief(exc))
-                else:
-                    log.debug("server time still unavailable: %s", _brief(exc))
-                synced = False
-                retry = min(retry * 2, SYNC_RETRY_MAX)
-            else:
-                if not synced:
-                    log.info("server time reached: offset %.1f ms", self._clock.offset_ms)
-                synced, retry = True, 1.0
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def _brief(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-def _as_aiohttp_sends(url: httpx.URL) -> httpx.URL:
-    """``url`` as aiohttp will send it. aiohttp re-quotes a URL through yarl, which un-escapes
-    characters a query may hold as they are (``%3A`` becomes ``:``): a query signed as httpx
-    encoded it would then fail WEEX's check (40009). yarl's form is a fixed point of both
-    libraries, so it is signed and sent alike."""
-    import yarl
-
-    return httpx.URL(str(yarl.URL(str(url))))
-
-
-def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        # weex-async is not on the package index yet: a hint naming the index could install
-        # someone else's package, so it names the checkout.
-        raise ConfigurationError(
-            "http_backend='aiohttp' needs the aiohttp extra: in your checkout of weex-async, "
-            "pip install -e '.[aiohttp]'"
-        ) from None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
-    return transport
+    async def _fetch_server_ms(self, deadline_at: float | None) -> int:
+        """The exchange's clock, read once through this session (the time sync's sample)."""
+        answer = await self.send(self._time_call, retry_unclear=True, deadline_at=deadline_at)
+        return answer.timestamp
