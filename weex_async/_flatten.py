@@ -413,14 +413,12 @@ class FlattenRun:
                 await self._cancel_all_by_symbol(listed)
                 return
             self._problem(target, f"the cancel-all was refused ({_describe(exc)})")
-            for order in listed:
-                self._why_open[order.order_id] = f"the cancel-all was refused ({_describe(exc)})"
+            self._all_left_open(listed, f"the cancel-all was refused ({_describe(exc)})")
             return
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"the cancel-all was refused ({refusal(exc)})")
-            for order in listed:
-                self._why_open[order.order_id] = f"the cancel-all was refused ({refusal(exc)})"
+            self._all_left_open(listed, f"the cancel-all was refused ({refusal(exc)})")
             return
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")
@@ -431,6 +429,17 @@ class FlattenRun:
             return
         finally:
             self.calls += trace.sent
+        self._read_cancel_all(target, listed, result)
+
+    def _all_left_open(self, listed: list[Order], why: str) -> None:
+        """Why each listed order is still open: the cancel-all did not reach it."""
+        for order in listed:
+            self._why_open[order.order_id] = why
+
+    def _read_cancel_all(
+        self, target: str | None, listed: list[Order], result: CancelAllResult
+    ) -> None:
+        """What a cancel-all's answer says of each order it names, and of those it does not."""
         named = set()
         for item in result.results:
             if not item.order_id:
@@ -508,47 +517,32 @@ class FlattenRun:
 
     # -- the report --------------------------------------------------------------------------------
 
-    def _report(self, elapsed: float) -> FlattenReport:
-        """Each order met, in one bucket: the last listing of its target has the final word."""
-        reports: dict[str, _SymbolParts] = {}
-        for symbol in [*(t for t in self._targets if t is not None), *self._seen]:
-            reports.setdefault(symbol, _SymbolParts())
-        for target, names in self._triggers_last.items():
-            for name in names or ():
-                symbol = self._trigger_symbol.get(name) or target or UNKNOWN_SYMBOL
-                reports.setdefault(symbol, _SymbolParts()).triggers_open.append(name)
-        for name, symbol in self._triggers_cancelled.items():
-            reports.setdefault(symbol, _SymbolParts()).triggers_cancelled.append(name)
-        verdict: dict[str, tuple[str, str]] = {}
-        for name in self._symbol:
-            outcome, why = self._outcome.get(name, (None, ""))
-            target = self._target[name]
-            last = self._last.get(target)
-            listed_after = self._said_at.get(name, -1) < self._listed_at.get(target, -1)
-            if last is not None and name in last and listed_after:
-                if outcome == "cancelled":
-                    why = "the exchange said it was cancelled, yet a later listing shows it open"
-                else:
-                    why = self._why_open.get(name, "listed open at the end")
-                verdict[name] = ("still_open", why)
-            elif outcome == "cancelled":
-                verdict[name] = ("cancelled", "")
-            elif last is None:
-                verdict[name] = (
-                    "unknown",
-                    "the last listing failed" + (f" ({why})" if why else ""),
-                )
-            elif not listed_after:  # what a cancel said after the last listing is the news
-                verdict[name] = (
-                    ("gone", why) if outcome == "gone" else ("unknown", f"not listed since: {why}")
-                )
-            elif self._complete.get(target, False):
-                verdict[name] = ("gone", _gone_reason(outcome, why))
+    def _verdict(self, name: str) -> tuple[str, str]:
+        """One order's bucket and why: the last listing of its target has the final word."""
+        outcome, why = self._outcome.get(name, (None, ""))
+        target = self._target[name]
+        last = self._last.get(target)
+        listed_after = self._said_at.get(name, -1) < self._listed_at.get(target, -1)
+        if last is not None and name in last and listed_after:
+            if outcome == "cancelled":
+                why = "the exchange said it was cancelled, yet a later listing shows it open"
             else:
-                verdict[name] = (
-                    "unknown",
-                    "not on the last listing's first page (a full page: more were open)",
-                )
+                why = self._why_open.get(name, "listed open at the end")
+            return ("still_open", why)
+        if outcome == "cancelled":
+            return ("cancelled", "")
+        if last is None:
+            return ("unknown", "the last listing failed" + (f" ({why})" if why else ""))
+        if not listed_after:  # what a cancel said after the last listing is the news
+            return ("gone", why) if outcome == "gone" else ("unknown", f"not listed since: {why}")
+        if self._complete.get(target, False):
+            return ("gone", _gone_reason(outcome, why))
+        return ("unknown", "not on the last listing's first page (a full page: more were open)")
+
+    def _sort_orders(
+        self, reports: dict[str, _SymbolParts], verdict: dict[str, tuple[str, str]]
+    ) -> None:
+        """Each order into its symbol's bucket (the cancelled ones in the order cancelled)."""
         for name in self._cancelled:
             if verdict[name][0] == "cancelled":
                 reports.setdefault(self._symbol[name], _SymbolParts()).cancelled.append(name)
@@ -560,6 +554,19 @@ class FlattenRun:
                 parts.gone[name] = why
             elif bucket == "unknown":
                 parts.unknown[name] = why
+
+    def _report(self, elapsed: float) -> FlattenReport:
+        """Each order met, in one bucket: the last listing of its target has the final word."""
+        reports: dict[str, _SymbolParts] = {}
+        for symbol in [*(t for t in self._targets if t is not None), *self._seen]:
+            reports.setdefault(symbol, _SymbolParts())
+        for target, names in self._triggers_last.items():
+            for name in names or ():
+                symbol = self._trigger_symbol.get(name) or target or UNKNOWN_SYMBOL
+                reports.setdefault(symbol, _SymbolParts()).triggers_open.append(name)
+        for name, symbol in self._triggers_cancelled.items():
+            reports.setdefault(symbol, _SymbolParts()).triggers_cancelled.append(name)
+        self._sort_orders(reports, {name: self._verdict(name) for name in self._symbol})
         orders_flat = all(self._last.get(target) == [] for target in self._targets)
         triggers_listed = all(self._triggers_last.get(t) is not None for t in self._targets)
         triggers_flat = all(self._triggers_last.get(t) == [] for t in self._targets)

@@ -406,6 +406,48 @@ async def flatten_until_flat(
         wait = min(wait * 2, LAST_RETRY)
 
 
+async def _end_engine(
+    ending: Ending, engine: Engine, options: GuardOptions, clock: Clock, say: Say
+) -> int | None:
+    """Between the engine's ending and the flatten: wait for it, or stop it. Returns an exit
+    code when nothing may be flattened (an engine not the guard's own still runs)."""
+    if ending.why == "signal" and not engine.owned:
+        say(f"waiting up to {options.grace:g} s for the engine (pid {engine.pid}) to end")
+        await _first(clock, clock.time() + options.grace, engine.ended)
+        if not engine.ended.done():
+            say(
+                f"the engine (pid {engine.pid}) still runs and is not the guard's to stop: "
+                "nothing flattened"
+            )
+            return EXIT_INCOMPLETE
+        say(f"the engine (pid {engine.pid}) {_describe_exit(engine.ended.result())}")
+    if ending.why == "stale" and not engine.owned:
+        say(
+            f"warning: the engine (pid {engine.pid}) is not the guard's child and is not "
+            "stopped: it may place orders again after this flatten"
+        )
+    if ending.why != "exited":  # (an exit was said already)
+        await stop_engine(engine, options.grace, clock, say, signalled=ending.why == "signal")
+    if engine.kill_leftovers():
+        say(f"processes were left in the engine's process group ({engine.pid}): SIGKILL sent")
+    return None
+
+
+def _remove_handlers(loop: asyncio.AbstractEventLoop, signals: tuple[int, ...]) -> None:
+    for sig in signals:
+        loop.remove_signal_handler(sig)
+
+
+def _say_outcome(code: int, engine: Engine, say: Say) -> None:
+    """The guard's last line: flat or not, and what became of the engine."""
+    ended = engine.ended.result() if engine.ended.done() else None
+    state = "flat" if code == EXIT_OK else "NOT flat"
+    engine_said = (
+        f"the engine {_describe_exit(ended)}" if engine.ended.done() else "the engine still runs"
+    )
+    say(f"{state}; {engine_said}")
+
+
 async def run_guard(
     options: GuardOptions, flatten: Flatten, *, clock: Clock | None = None, say: Say = say_on_stderr
 ) -> int:
@@ -447,8 +489,7 @@ async def run_guard(
             Engine.adopt(options.pid) if options.pid is not None else Engine.start(options.command)
         )
     except BaseException:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
+        _remove_handlers(loop, signals)
         raise
     engines.append(engine)
     if stop.done():  # a signal came while it started
@@ -458,38 +499,14 @@ async def run_guard(
     try:
         ending = await watch(engine, beats, stop, clock)
         say(ending.text)
-        if ending.why == "signal" and not engine.owned:
-            say(f"waiting up to {options.grace:g} s for the engine (pid {engine.pid}) to end")
-            await _first(clock, clock.time() + options.grace, engine.ended)
-            if not engine.ended.done():
-                say(
-                    f"the engine (pid {engine.pid}) still runs and is not the guard's to stop: "
-                    "nothing flattened"
-                )
-                return EXIT_INCOMPLETE
-            say(f"the engine (pid {engine.pid}) {_describe_exit(engine.ended.result())}")
-        if ending.why == "stale" and not engine.owned:
-            say(
-                f"warning: the engine (pid {engine.pid}) is not the guard's child and is not "
-                "stopped: it may place orders again after this flatten"
-            )
-        if ending.why != "exited":  # (an exit was said already)
-            await stop_engine(engine, options.grace, clock, say, signalled=ending.why == "signal")
-        if engine.kill_leftovers():
-            say(f"processes were left in the engine's process group ({engine.pid}): SIGKILL sent")
+        refused = await _end_engine(ending, engine, options, clock, say)
+        if refused is not None:
+            return refused
         flattening = True
         say("flattening the account")
         code = await flatten_until_flat(flatten, options.deadline, clock, say)
-        ended = engine.ended.result() if engine.ended.done() else None
-        state = "flat" if code == EXIT_OK else "NOT flat"
-        engine_said = (
-            f"the engine {_describe_exit(ended)}"
-            if engine.ended.done()
-            else "the engine still runs"
-        )
-        say(f"{state}; {engine_said}")
+        _say_outcome(code, engine, say)
         return code
     finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
+        _remove_handlers(loop, signals)
         engine.close()

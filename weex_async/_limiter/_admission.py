@@ -276,18 +276,10 @@ class AdmissionQueue:
         loop = self.check_loop()
         now = self._clock.time()
         state = self._flow(priority, flow)
-        if not self._pending:
-            for pool, weight in charges:
-                if not pool.can_take(weight, now):
-                    break
-            else:
-                state.served = next(self._served)
-                return self._charge(charges, now, now)
-        for pool, weight in charges:
-            if weight > pool.full_limit:
-                raise ValueError(
-                    f"weight {weight} can never fit pool {pool.name} (budget {pool.full_limit})"
-                )
+        if not self._pending and all(pool.can_take(weight, now) for pool, weight in charges):
+            state.served = next(self._served)
+            return self._charge(charges, now, now)
+        _check_weights(charges)
         future: asyncio.Future[Ticket] = loop.create_future()
         waiter = _Waiter((priority, next(self._sequence)), charges, future, now, state)
         state.waiting += 1
@@ -381,16 +373,7 @@ class AdmissionQueue:
         reserved: dict[Pool, int] = {}
         #: line heads by (priority, when their flow was last served, arrival); a flow served during
         #: this scan has its other heads pushed back with the new count when they come up
-        heads: list[tuple[int, int, int, tuple[int, int]]] = []
-        for line_key, line in list(self._lines.items()):
-            while line and line[0].future.done():  # cancelled while waiting
-                line.popleft()
-            if line:
-                head = line[0]
-                heads.append((head.key[0], head.flow.served, head.key[1], line_key))
-            else:
-                del self._lines[line_key]
-        heapq.heapify(heads)
+        heads = self._heads()
         while heads:
             _, served, _, line_key = heapq.heappop(heads)
             line = self._lines[line_key]
@@ -423,12 +406,21 @@ class AdmissionQueue:
             if line:
                 head = line[0]
                 heapq.heappush(heads, (head.key[0], head.flow.served, head.key[1], line_key))
-        wake = math.inf
-        for pool, weight in blocked.items():
-            ready = pool.ready_at(weight, now)
-            if ready is not None and ready < wake:
-                wake = ready
-        self._arm(wake, now)
+        self._arm(_earliest_ready(blocked, now), now)
+
+    def _heads(self) -> list[tuple[int, int, int, tuple[int, int]]]:
+        """Each line's first live waiter, as a heap (``_scan``'s order); empty lines dropped."""
+        heads: list[tuple[int, int, int, tuple[int, int]]] = []
+        for line_key, line in list(self._lines.items()):
+            while line and line[0].future.done():  # cancelled while waiting
+                line.popleft()
+            if line:
+                head = line[0]
+                heads.append((head.key[0], head.flow.served, head.key[1], line_key))
+            else:
+                del self._lines[line_key]
+        heapq.heapify(heads)
+        return heads
 
     def _arm(self, wake: float, now: float) -> None:
         if wake == self._timer_at and self._timer is not None:
@@ -445,3 +437,22 @@ class AdmissionQueue:
         self._timer = None
         self._timer_at = math.inf
         self._scan(due)
+
+
+def _check_weights(charges: Charges) -> None:
+    """Refuse a weight that exceeds its pool's whole budget (it could never be admitted)."""
+    for pool, weight in charges:
+        if weight > pool.full_limit:
+            raise ValueError(
+                f"weight {weight} can never fit pool {pool.name} (budget {pool.full_limit})"
+            )
+
+
+def _earliest_ready(blocked: dict[Pool, int], now: float) -> float:
+    """The earliest moment a blocked pool could fit its blocker's weight (``inf``: none)."""
+    wake = math.inf
+    for pool, weight in blocked.items():
+        ready = pool.ready_at(weight, now)
+        if ready is not None and ready < wake:
+            wake = ready
+    return wake

@@ -327,17 +327,9 @@ class FakeExchange:
         ) -> tuple[int, Any, list[Any]]:
             return status, _error(code, message, v3=v3, v3_code=v3_code), []
 
-        if path not in _PATHS:
-            if v3:  # as the live exchange answers an unknown /capi/v3/ path (Spring's body)
-                return 404, _spring_not_found(path), []
-            return refused(404, "40404", f"no such endpoint: {method} {path}")
-        if (method, path) not in WEIGHTS:
-            if v3:  # the live exchange's answer to POST /capi/v3/batchOrders (ccxt's record)
-                message = f"Request method '{method}' not supported"
-                return refused(400, "40017", message, v3_code=-1150)
-            methods = " or ".join(sorted(m for m, p in WEIGHTS if p == path))
-            message = f"Request method '{method}' not supported ({methods})"
-            return refused(405, "40017", message)
+        unrouted = _unrouted(method, path, v3)
+        if unrouted is not None:
+            return unrouted
         ip = (scope.get("client") or ("unknown", 0))[0]
         if path == _TIME_V2:
             return self._metered(ip, None, method, path, self._server_time)
@@ -492,6 +484,23 @@ V3_CODES = {
     "40017": -1140,  # PARAM_VALIDATE_ERROR
     "40404": -1000,  # UNKNOWN_ERROR (no route)
 }
+
+
+def _unrouted(method: str, path: str, v3: bool) -> tuple[int, Any, list[Any]] | None:
+    """The answer to a path or method no route serves (as the live exchange answers it), or
+    ``None`` when one does."""
+    if path not in _PATHS:
+        if v3:  # as the live exchange answers an unknown /capi/v3/ path (Spring's body)
+            return 404, _spring_not_found(path), []
+        return 404, _error("40404", f"no such endpoint: {method} {path}", v3=v3), []
+    if (method, path) not in WEIGHTS:
+        if v3:  # the live exchange's answer to POST /capi/v3/batchOrders (ccxt's record)
+            message = f"Request method '{method}' not supported"
+            return 400, _error("40017", message, v3=v3, v3_code=-1150), []
+        methods = " or ".join(sorted(m for m, p in WEIGHTS if p == path))
+        message = f"Request method '{method}' not supported ({methods})"
+        return 405, _error("40017", message, v3=v3), []
+    return None
 
 
 def _error(
