@@ -293,8 +293,8 @@ class Session:
             call: the request.
             retry_unclear: also retry (idempotent calls only) after errors that leave the outcome
                 unknown; the caller then accounts for what an unanswered attempt may have done.
-            deadline_at: event-loop time after which no attempt starts, and an attempt under way
-                is abandoned (``DeadlineReached``).
+            deadline_at: time on the session's clock (the event loop's by default) after which
+                no attempt starts, and an attempt under way is abandoned (``DeadlineReached``).
             trace: filled in with what the attempts did.
 
         Raises:
