@@ -21,9 +21,9 @@ from weex_async._limiter._redis import RedisLedger
 from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, redis_server, unused_redis_server
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, redis_server
 
-__all__ = ["redis_server", "unused_redis_server"]  # the fixtures, shared with test_redis
+__all__ = ["redis_server"]  # the fixture, shared with test_redis
 
 KEY, SECRET, PASS = SHARED_KEY, "shared-secret", "shared-pass"
 
@@ -55,12 +55,11 @@ def workers(
 
 @pytest.mark.parametrize("outage", [0.0, 1.5], ids=["restart", "outage-then-restart"])
 def test_three_processes_through_a_redis_restart_get_no_429(
-    unused_redis_server: RedisServer, outage: float
+    redis_server: RedisServer, outage: float
 ) -> None:
-    # An unused Redis, as before the fixtures wrote the epoch: the workers start in the grace.
-    # With the epoch written (they spend at once), the "restart" case meets 429s in most runs:
-    # an open question for the limiter's restart handling, not changed here.
-    redis_server = unused_redis_server
+    # A Redis in use (its epoch written): the workers spend at once, and are spending when Redis
+    # is killed (test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent below makes
+    # sure of it: one process meets the dead Redis just after a window was filled).
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
     ids = exchange.place_resting_orders(KEY, 180)
