@@ -1,14 +1,18 @@
 """One process of the multi-process tests: cancel orders for a shared account, print a summary.
 
-python -m tests.redis_worker EXCHANGE_URL LEDGER FIRST_ID COUNT
+python -m tests.redis_worker EXCHANGE_URL LEDGER FIRST_ID COUNT [--on-cue]
 
 LEDGER: a Redis URL or ``file:///path`` (a host ledger).
+
+``--on-cue``: make one call (the ledger knows this process), print ``ready``, wait for a line on
+stdin, then send the batch; print ``cut off`` when the ledger becomes unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
@@ -17,7 +21,13 @@ from weex_async import Budget, Credentials, RateLimits, WeexClient
 from .test_redis import LIMITS_WINDOW, SHARED_KEY
 
 
-async def main(url: str, ledger: str, first: int, count: int) -> None:
+class _CutOff(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if "unreachable" in record.getMessage():
+            print("cut off", flush=True)
+
+
+async def main(url: str, ledger: str, first: int, count: int, on_cue: bool = False) -> None:
     # redis_url= for a Redis URL: the same test runs against the code before ledger= existed
     shared: dict[str, Any] = {"redis_url" if ledger.startswith("redis") else "ledger": ledger}
     limits = RateLimits(
@@ -30,9 +40,22 @@ async def main(url: str, ledger: str, first: int, count: int) -> None:
         Credentials(SHARED_KEY, "shared-secret", "shared-pass"), base_url=url, rate_limits=limits
     ) as client:
         ids = [str(first + n) for n in range(count)]
+        if on_cue:
+            await client.cancel_batch_orders(ids=["0"])  # no such order: the ledger knows us
+            logging.getLogger("weex_async.limiter").addHandler(_CutOff(logging.WARNING))
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         results = await asyncio.gather(*(client.cancel_batch_orders(ids=[i]) for i in ids))
     print(json.dumps({"cancelled": sum(r.cancel_order_result_list[0].result for r in results)}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    asyncio.run(
+        main(
+            sys.argv[1],
+            sys.argv[2],
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            on_cue="--on-cue" in sys.argv[5:],
+        )
+    )

@@ -8,8 +8,11 @@ file failing is an outage too, with the same behaviour):
 
 - **Outage.** A process that cannot reach Redis spends at most ``redis_fallback_share`` of each
   budget from its local pools (or only cancels, or nothing: ``RateLimits.redis_outage``), and
-  remembers what it spent. A background task asks Redis again every ``retry_interval``; when it
-  answers, the process first *publishes* what it spent during the outage, then shares again.
+  remembers what it spent. For the first window of an outage, a process that had reached the
+  ledger spends only within the room its own charges in the ledger free (``_hold_room``): what
+  the others spent through the ledger still counts at the exchange, and nobody knows it. A
+  background task asks Redis again every ``retry_interval``; when it answers, the process first
+  *publishes* what it spent during the outage, then shares again.
 - **Restart.** A restarted (empty) Redis has a new epoch, and admits no new charge for
   ``RESTART_GRACE`` seconds. Every process that sees the new epoch re-publishes its own charges of
   the last window before charging anything new; one that holds charges of the last window but is
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 from ._admission import Pool
@@ -84,6 +88,13 @@ class SharedLedger:
         #: the charges of requests on the wire (not yet settled): their lease is renewed
         self._on_wire: dict[int, list[Receipt]] = {}
         self._receipts = 0
+        #: in the first window of an outage, the room the other processes may hold, charged to
+        #: each local pool (it expires one window after the ledger was lost)
+        self._placeholders: dict[WindowPool, list[float]] = {}
+        #: by pool key: this process's charges in the ledger, ``[counts until, weight]`` (until
+        #: ``inf`` while on the wire): what the ledger counts for it, or less, never more
+        self._mine: dict[str, list[list[float]]] = {}
+        self._held: dict[str, list[float]] = {}
 
     def register(self, pool: WindowPool, key: str, share: float) -> None:
         """``pool`` is shared under ``key``; during an outage it spends ``share`` (the smallest
@@ -131,15 +142,28 @@ class SharedLedger:
                     if self.outage or ledger.epoch is None:
                         await self._come_back(await ledger.current_epoch())
                     members = await ledger.reserve(shared)
-                    return [
-                        (key, window, member)
-                        for (key, _, window, _), member in zip(shared, members, strict=True)
-                    ]
                 except LedgerReset as reset:
                     await self._republish(reset.epoch)
+                    continue
                 except LedgerUnavailable:
                     self._set_outage(True)
                     return None
+                for (key, _, _, weight), member in zip(shared, members, strict=True):
+                    self._charged(key, member, weight)
+                return [
+                    (key, window, member)
+                    for (key, _, window, _), member in zip(shared, members, strict=True)
+                ]
+
+    def _charged(self, key: str, member: str, weight: int) -> None:
+        """Note a charge the ledger made for this process (on the wire until settled)."""
+        entries = self._mine.setdefault(key, [])
+        now = self._clock()
+        if entries and entries[0][0] <= now:  # forget those out of the window
+            entries[:] = [entry for entry in entries if entry[0] > now]
+        entry = [math.inf, float(weight)]
+        entries.append(entry)
+        self._held[member] = entry
 
     def settler(self, charges: list[Receipt], allowance: float) -> Callable[[bool], None]:
         """What a ticket calls when its request is answered (``True``) or given up (or never
@@ -155,6 +179,13 @@ class SharedLedger:
         def settle(answered: bool) -> None:
             if self._on_wire.pop(number, None) is None:
                 return  # settled already
+            # the ledger counts it until one window after its settlement (less the allowance
+            # for an answered request), read late on its clock: never earlier than this
+            now = self._clock()
+            for _, window, member in charges:
+                entry = self._held.pop(member, None)
+                if entry is not None:
+                    entry[0] = now - (allowance if answered else 0.0) + window
             if not self._closing:
                 task = asyncio.get_running_loop().create_task(
                     self._settle(charges, allowance if answered else 0.0)
@@ -200,12 +231,29 @@ class SharedLedger:
         for pool, (_, share) in self._pools.items():
             pool.set_share(share if on else 1.0)
         if on:
+            if self.ledger.epoch is not None:
+                self._hold_room(self._clock())
             self._back = PriorityGate()
         else:
+            placeholders, self._placeholders = self._placeholders, {}
+            for pool, entry in placeholders.items():
+                pool.refund(entry)  # (gone already if the first window is over)
             back, self._back = self._back, None
             if back is not None:
                 back.open()
             self._rescan()
+
+    def _hold_room(self, now: float) -> None:
+        """The ledger was lost while in use. What the other processes spent through it in the
+        window still counts at the exchange, and nobody knows how much it was: for one window,
+        each process re-uses only the room its own charges in the ledger free, within its share.
+        Summed over the processes, that is at most what the ledger had admitted. The rest of the
+        share is charged to the local pool for that window, as if spent."""
+        for pool, (key, _) in self._pools.items():
+            own = sum(weight for until, weight in self._mine.get(key, ()) if until > now)
+            room = pool.limit - int(own)
+            if room > 0:
+                self._placeholders[pool] = pool.take(room, now)
 
     async def _come_back(self, epoch: str) -> None:
         """The ledger answers (after an outage, or for the first time): publish what it lacks."""
@@ -229,7 +277,11 @@ class SharedLedger:
                 charges: dict[WindowPool, list[tuple[float, int]]] = {}
                 if everything:
                     for pool in self._pools:
-                        charges[pool] = pool.recent(now)
+                        charges[pool] = spent = pool.recent(now)
+                        placeholder = self._placeholders.get(pool)
+                        if placeholder is not None:  # not spent: never published
+                            with contextlib.suppress(ValueError):
+                                spent.remove((max(0.0, now - placeholder[0]), int(placeholder[1])))
                 else:
                     for pool, entry in self._unpublished:
                         if now - entry[0] < pool.window:
