@@ -951,6 +951,7 @@ def settle_time(
     version: ApiVersion,
     *,
     pages_first: bool,
+    aimed: bool = True,
     orders: int = 2000,
     faults: float = 0.2,
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5),
@@ -959,8 +960,10 @@ def settle_time(
     unreadable bodies, dropped connections before or after the exchange acted), WEEX's budgets
     and the default trade cap, the fake exchange in process: when the last order left the book,
     and when the report came. ``pages_first``: unknowns settled by listing and order-history
-    pages first (``False``: by single lookups only, as before)."""
+    pages first (``False``: by single lookups only, as before); ``aimed``: the history read where
+    each order should be, not from its top page down."""
     CancelRun.pages_first = pages_first
+    CancelRun.aimed = aimed
     gone: list[float] = []
     reported: list[float] = []
     calls = lookups = pages = unknown = 0
@@ -983,9 +986,15 @@ def settle_time(
             exact = exact and all(name in cancelled for name in report.cancelled)
     finally:
         CancelRun.pages_first = True
+        CancelRun.aimed = True
+    if not pages_first:
+        how = "single lookups"
+    elif aimed:
+        how = "listing, history pages aimed where each order should be (now)"
+    else:
+        how = "listing, history pages from the top (before)"
     return SettleRow(
-        name=f"{version.upper()}, "
-        + ("listing and history pages first" if pages_first else "single lookups (before)"),
+        name=f"{version.upper()}, {how}",
         orders=orders,
         runs=len(seeds),
         gone_at=statistics.median(gone),

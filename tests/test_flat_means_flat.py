@@ -393,6 +393,26 @@ async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVers
     assert counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
 
 
+async def test_a_lost_batch_deep_in_the_history_is_read_where_it_is(version: ApiVersion) -> None:
+    """The first batch's answer is lost after the exchange cancelled it (one order of it had
+    filled before): by the end of the run its orders sit under ~1,950 others in the history,
+    past the ten pages that reading from the top may spend. Aimed by the neighbours' confirmed
+    cancels, one or two pages settle them, and the filled one is not reported cancelled."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 2000, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[3])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version, batch_size=50) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[3])
+    assert report.failed == {opened[3]: "filled (found in the order history)"}
+    assert not report.unknown
+    counts = counted(exchange)
+    assert DETAIL[version] not in counts, "no lookup"
+    assert counts[HISTORY[version]] <= 2
+    assert LIST[version] not in counts, "the exchange said they are not open: no listing"
+
+
 async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:
     """Below the break-even, a listing and a history page would cost more than the lookups."""
     exchange = fake()
