@@ -891,6 +891,8 @@ class SettleRow:
     gone_at: float  # median seconds from the call until the book held none of the orders
     reported_at: float  # median seconds from the call until the report
     worst_delay: float  # the longest report-after-gone of the runs
+    prompt: int  # runs whose report came within 1 s of the last order gone
+    batch_uid: int  # the most UID one run's batch cancels took (WEEX's window holds 500)
     calls: int  # all runs together
     lookups: int  # single-order lookups (order detail), all runs together
     pages: int  # open-order and order-history pages, all runs together
@@ -967,6 +969,7 @@ def settle_time(
     gone: list[float] = []
     reported: list[float] = []
     calls = lookups = pages = unknown = 0
+    batch_uid: list[int] = []
     exact = True
     detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
     try:
@@ -982,6 +985,7 @@ def settle_time(
                 a.path.endswith(("/current", "/openOrders", "/history")) for a in exchange.arrivals
             )
             unknown += len(report.unknown)
+            batch_uid.append(sum(a.uid_weight for a in exchange.arrivals if "cancel" in a.path))
             cancelled = set(exchange.accounts["settle"].cancelled)
             exact = exact and all(name in cancelled for name in report.cancelled)
     finally:
@@ -1000,6 +1004,8 @@ def settle_time(
         gone_at=statistics.median(gone),
         reported_at=statistics.median(reported),
         worst_delay=max(r - g for r, g in zip(reported, gone, strict=True)),
+        prompt=sum(r - g <= 1.0 for r, g in zip(reported, gone, strict=True)),
+        batch_uid=max(batch_uid),
         calls=calls,
         lookups=lookups,
         pages=pages,

@@ -481,8 +481,8 @@ class CancelRun:
            cancelled again at once; one absent from a complete listing (the last page short) is
            closed, by this run's cancel or otherwise;
         2. the order history, pages of ``PAGE``, most recently closed first, for the closed
-           ones: ``canceled`` is cancelled, another final status is failed; any other status
-           settles nothing;
+           ones, each read where the order should be (``_from_history``): ``canceled`` is
+           cancelled, another final status is failed; any other status settles nothing;
         3. a single-order lookup for what neither settled (cancelled, closed, or open and
            cancelled again).
 
