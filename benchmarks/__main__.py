@@ -80,7 +80,10 @@ async def main(argv: list[str]) -> None:
     print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
     print("  running: settling unknowns ...", file=sys.stderr, flush=True)
     settle_rows = await asyncio.to_thread(
-        lambda: [settle_time("v2", pages_first=first) for first in (False, True)]
+        lambda: [
+            settle_time("v2", pages_first=first, aimed=aimed)
+            for first, aimed in ((False, False), (True, False), (True, True))
+        ]
     )
     print("\n" + report.settle_table(settle_rows))
     print("  running: the trade cap's cost ...", file=sys.stderr, flush=True)

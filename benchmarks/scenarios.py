@@ -891,6 +891,8 @@ class SettleRow:
     gone_at: float  # median seconds from the call until the book held none of the orders
     reported_at: float  # median seconds from the call until the report
     worst_delay: float  # the longest report-after-gone of the runs
+    prompt: int  # runs whose report came within 1 s of the last order gone
+    batch_uid: int  # the most UID one run's batch cancels took (WEEX's window holds 500)
     calls: int  # all runs together
     lookups: int  # single-order lookups (order detail), all runs together
     pages: int  # open-order and order-history pages, all runs together
@@ -951,6 +953,7 @@ def settle_time(
     version: ApiVersion,
     *,
     pages_first: bool,
+    aimed: bool = True,
     orders: int = 2000,
     faults: float = 0.2,
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5),
@@ -959,11 +962,14 @@ def settle_time(
     unreadable bodies, dropped connections before or after the exchange acted), WEEX's budgets
     and the default trade cap, the fake exchange in process: when the last order left the book,
     and when the report came. ``pages_first``: unknowns settled by listing and order-history
-    pages first (``False``: by single lookups only, as before)."""
+    pages first (``False``: by single lookups only, as before); ``aimed``: the history read where
+    each order should be, not from its top page down."""
     CancelRun.pages_first = pages_first
+    CancelRun.aimed = aimed
     gone: list[float] = []
     reported: list[float] = []
     calls = lookups = pages = unknown = 0
+    batch_uid: list[int] = []
     exact = True
     detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
     try:
@@ -979,18 +985,27 @@ def settle_time(
                 a.path.endswith(("/current", "/openOrders", "/history")) for a in exchange.arrivals
             )
             unknown += len(report.unknown)
+            batch_uid.append(sum(a.uid_weight for a in exchange.arrivals if "cancel" in a.path))
             cancelled = set(exchange.accounts["settle"].cancelled)
             exact = exact and all(name in cancelled for name in report.cancelled)
     finally:
         CancelRun.pages_first = True
+        CancelRun.aimed = True
+    if not pages_first:
+        how = "single lookups"
+    elif aimed:
+        how = "listing, history pages aimed where each order should be (now)"
+    else:
+        how = "listing, history pages from the top (before)"
     return SettleRow(
-        name=f"{version.upper()}, "
-        + ("listing and history pages first" if pages_first else "single lookups (before)"),
+        name=f"{version.upper()}, {how}",
         orders=orders,
         runs=len(seeds),
         gone_at=statistics.median(gone),
         reported_at=statistics.median(reported),
         worst_delay=max(r - g for r, g in zip(reported, gone, strict=True)),
+        prompt=sum(r - g <= 1.0 for r, g in zip(reported, gone, strict=True)),
+        batch_uid=max(batch_uid),
         calls=calls,
         lookups=lookups,
         pages=pages,

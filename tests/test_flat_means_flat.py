@@ -7,6 +7,7 @@ against what the exchange really holds.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import httpx
@@ -391,6 +392,88 @@ async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVers
     assert report.failed == {opened[3]: "filled (found in the order history)"}
     assert not report.unknown
     assert counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
+
+
+async def test_a_lost_batch_deep_in_the_history_is_read_where_it_is(version: ApiVersion) -> None:
+    """The first batch's answer is lost after the exchange cancelled it (one order of it had
+    filled before): by the end of the run its orders sit under ~1,950 others in the history,
+    past the ten pages that reading from the top may spend. Aimed by the neighbours' confirmed
+    cancels, one or two pages settle them, and the filled one is not reported cancelled."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 2000, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[3])
+    exchange.faults.next(Fault.DROP_AFTER, 1, path=BATCH[version])
+    async with client_for(exchange, version=version, batch_size=50) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[3])
+    assert report.failed == {opened[3]: "filled (found in the order history)"}
+    assert not report.unknown
+    counts = counted(exchange)
+    assert DETAIL[version] not in counts, "no lookup"
+    assert counts[HISTORY[version]] <= 2
+    assert LIST[version] not in counts, "the exchange said they are not open: no listing"
+
+
+def rows(*ids: int) -> tuple[Order, ...]:
+    return tuple(
+        Order(
+            str(i),
+            "",
+            "BTCUSDT",
+            "canceled",
+            "BUY",
+            "LONG",
+            Decimal(1),
+            Decimal(0),
+            None,
+            None,
+            "GTC",
+            0,
+        )
+        for i in ids
+    )
+
+
+def aimed_run(lost: range, sent: int) -> tuple[CancelRun, dict[str, str]]:
+    """A run that sent orders ``1000 + i`` in that order, and heard every cancel confirmed at
+    once but those of ``lost`` (sought in the history)."""
+    names = [str(1000 + i) for i in range(sent)]
+    closed_at: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if i not in lost:
+            closed_at[name] = len(closed_at)
+    run = CancelRun.__new__(CancelRun)
+    # What a run learns from its batches' answers (CancelRun._absorb), set by hand.
+    vars(run).update(
+        _sent_order={name: i for i, name in enumerate(names)},
+        _closed_at=closed_at,
+        _at_first=set(closed_at),
+    )
+    return run, {names[i]: names[i] for i in lost}
+
+
+def next_page(
+    run: CancelRun, sought: dict[str, str], read: dict[int, tuple[Order, ...]], last: float
+) -> int | None:
+    return run._next_page(sought, read, 350, last)  # noqa: SLF001 (the walk, on its own)
+
+
+def test_the_history_is_read_first_where_the_neighbours_point() -> None:
+    run, sought = aimed_run(range(100, 150), 400)  # 350 confirmed; the lost sit under 250
+    assert next_page(run, sought, {}, math.inf) == 2
+
+
+def test_the_history_walk_follows_the_rows_it_read() -> None:
+    """Others' orders closed meanwhile push the lost ones deeper than aimed: the rows read say
+    so (all more recent than sought), so the walk goes deeper; rows all older send it up."""
+    run, sought = aimed_run(range(100, 150), 400)
+    newer = {2: rows(*range(1299, 1199, -1))}  # confirmed after the lost batch's neighbours
+    assert next_page(run, sought, newer, math.inf) == 3
+    newer[3] = rows(*range(1199, 1150, -1))
+    assert next_page(run, sought, newer, math.inf) == 4
+    older = {2: rows(*range(1098, 1000, -1))}  # confirmed before them
+    assert next_page(run, sought, older, math.inf) == 1
+    assert next_page(run, sought, newer, 4) is None, "past the end: nothing to read"
 
 
 async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:

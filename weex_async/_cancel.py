@@ -164,8 +164,8 @@ class CancelRun:
         limit: the session's learned batch size (lowered on "too many ids").
         confirm: look up what is still unknown at the end.
         clock: what ``deadline_at`` is read on: the running event loop by default (tests pass
-            a manual clock). The session reads the same deadline on the loop's clock, so another
-            clock must agree with the loop's on it (``Session`` takes no clock yet).
+            a manual clock). The session reads the same deadline on its own clock
+            (``Session(clock=...)``), so the two must be one clock or agree.
 
     After ``run``, ``outcomes`` holds every order's typed ``Outcome`` (what ``cancel_everything``
     reads); the ``CancelReport`` it returns says the same for people.
@@ -174,6 +174,9 @@ class CancelRun:
     #: Settle unknowns by listing and order-history pages before single lookups (``False``:
     #: lookups only, as before; the benchmarks compare both in one run).
     pages_first: ClassVar[bool] = True
+    #: Read the order history where each order should be (``_near``), not from its top page
+    #: down (``False``: from the top, as before; the benchmarks compare both in one run).
+    aimed: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -207,6 +210,13 @@ class CancelRun:
         #: unknown orders the exchange said are not open ("not found" after an unanswered
         #: attempt): the order history says whether they were cancelled or filled
         self._not_open: set[str] = set()
+        #: the orders whose cancel the exchange confirmed, by id as it reads them, numbered in the
+        #: order the confirmations came (the order history lists closed orders, most recent first)
+        self._closed_at: dict[str, int] = {}
+        #: those confirmed by the first attempt of their batch: sent when their turn came
+        self._at_first: set[str] = set()
+        #: the names sent, in batch order: where each one's batch sat among the others
+        self._sent_order: dict[str, int] = {}
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -216,6 +226,7 @@ class CancelRun:
         names = list(dict.fromkeys(names))
         try:
             valid = self._checked(names)
+            self._sent_order = {name: i for i, name in enumerate(valid)}
             batches = [valid[i : i + batch_size] for i in range(0, len(valid), batch_size)]
             if batches and not self._session.key_confirmed:
                 await self._gather([self._batch(batches[0])])  # one first: is the key right?
@@ -430,6 +441,9 @@ class CancelRun:
             verdict = verdicts.get(key(name))
             if verdict == {True} or (verdict is None and result.result and key(name) in echoed):
                 self.outcomes[name] = Outcome(Verdict.CANCELLED)
+                self._closed_at.setdefault(key(name), len(self._closed_at))
+                if not maybe_sent:
+                    self._at_first.add(key(name))
             elif verdict == {False}:
                 item = reasons[key(name)]
                 reason = item.err_msg or item.err_code or "refused by the exchange"
@@ -469,8 +483,8 @@ class CancelRun:
            cancelled again at once; one absent from a complete listing (the last page short) is
            closed, by this run's cancel or otherwise;
         2. the order history, pages of ``PAGE``, most recently closed first, for the closed
-           ones: ``canceled`` is cancelled, another final status is failed; any other status
-           settles nothing;
+           ones, each read where the order should be (``_from_history``): ``canceled`` is
+           cancelled, another final status is failed; any other status settles nothing;
         3. a single-order lookup for what neither settled (cancelled, closed, or open and
            cancelled again).
 
@@ -555,9 +569,33 @@ class CancelRun:
                 return seen, True
         return seen, False
 
+    def _near(self, name: str) -> int | None:
+        """Where the order history should hold ``name``: the confirmation number of the nearest
+        order sent beside it whose cancel its batch's first attempt confirmed (batches leave in
+        the order they were made, so a lost batch's orders were closed among the neighbours'
+        that went through at once); ``None`` if none."""
+        at = self._sent_order.get(name)
+        if at is None:
+            return None
+        names = list(self._sent_order)
+        for step in range(1, len(names)):
+            for i in (at - step, at + step):
+                if 0 <= i < len(names):
+                    near = canonical_id(names[i])
+                    if near in self._at_first:
+                        return self._closed_at[near]
+        return None
+
     async def _from_history(self, names: list[str], lookup: float) -> None:
         """Settle closed ``names`` from the order history, most recently closed first, spending
-        on pages at most what the lookups of ``names`` would cost."""
+        on pages at most what the lookups of ``names`` would cost.
+
+        Aimed: each order is sought first on the page where its neighbours' confirmed cancels
+        put it (``_near``), then on the pages beside it in the direction the page's own orders
+        point (more recent ones than sought: deeper; older: shallower). Any page may be read; a
+        page is read once; an order is settled only by its own row, so a wrong aim costs pages,
+        never exactness.
+        """
         sought = {
             canonical_id(name): name
             for name in names
@@ -565,17 +603,26 @@ class CancelRun:
         }
         history = self._cost(self._api.order_history(None, PAGE, 0).endpoint)
         # Never spend more on pages than the lookups they could save would cost.
-        pages = int(len(sought) * lookup / history) if self.pages_first else 0
+        budget = int(len(sought) * lookup / history) if self.pages_first else 0
+        total = len(self._closed_at)
+        read: dict[int, tuple[Order, ...]] = {}
         met: set[str] = set()
-        page = 0
-        while sought and page < pages and self._time_left() > 0:
+        last = math.inf  # the first page known to be past the end
+        while sought and budget > 0 and self._time_left() > 0:
+            page = self._next_page(sought, read, total, last)
+            if page is None:
+                return
             orders = await self._page(self._api.order_history(self._symbol, PAGE, page))
+            budget -= 1
             if orders is None:
                 return
             ids = {canonical_id(order.order_id) for order in orders}
-            if not ids - met:  # nothing new: the end, or a page parameter not honoured
+            if ids and not ids - met:  # a page repeated: the page parameter is not honoured
                 return
             met |= ids
+            read[page] = orders
+            if len(orders) < PAGE:
+                last = min(last, page + 1)
             for order in orders:
                 name = sought.get(canonical_id(order.order_id))
                 if name is None or self.outcomes[name].verdict is not Verdict.UNKNOWN:
@@ -589,9 +636,53 @@ class CancelRun:
                 else:
                     continue  # not final: a lookup settles it
                 del sought[canonical_id(order.order_id)]
-            if len(orders) < PAGE:
-                return
-            page += 1
+
+    def _next_page(
+        self, sought: dict[str, str], read: dict[int, tuple[Order, ...]], total: int, last: float
+    ) -> int | None:
+        """The history page to read next for ``sought`` (``None``: no page is worth reading)."""
+        if not self.aimed:  # from the top, page after page
+            page = max(read, default=-1) + 1
+            return page if page < last else None
+        # Aim at the first sought order (by where it was sent): one batch's orders sit together.
+        name = min(sought.values(), key=lambda n: self._sent_order.get(n, -1))
+        near = self._near(name)
+        aim = 0 if near is None else max(0, (total - 1 - near) // PAGE)
+        if aim not in read and aim < last:
+            return aim
+        if near is None:
+            pages = range(aim + 1, int(min(last, aim + len(read) + 2)))
+            return next((p for p in pages if p not in read), None)
+
+        def side(page: int) -> int:
+            """-1: the sought order is more recent than this page's; 1: older; 0: no telling."""
+            numbers = [
+                self._closed_at[i]
+                for i in (canonical_id(o.order_id) for o in read.get(page, ()))
+                if i in self._closed_at
+            ]
+            if numbers and max(numbers) < near:
+                return -1
+            if numbers and min(numbers) > near:
+                return 1
+            return 0
+
+        # The nearest page not read, deeper first, that no page read between says is wrong.
+        for distance in range(1, len(read) + 2):
+            deeper, shallower = aim + distance, aim - distance
+            if (
+                deeper < last
+                and deeper not in read
+                and all(side(q) != -1 for q in range(aim, deeper))
+            ):
+                return deeper
+            if (
+                shallower >= 0
+                and shallower not in read
+                and all(side(q) != 1 for q in range(shallower + 1, aim + 1))
+            ):
+                return shallower
+        return None
 
     def _unknown_because(self, name: str, more: str) -> None:
         self.outcomes[name] = Outcome(Verdict.UNKNOWN, f"{self.outcomes[name].reason}; {more}")
