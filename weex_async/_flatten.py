@@ -36,11 +36,11 @@ import itertools
 import logging
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ._api import TRIGGER_PAGE, Api
 from ._cancel import BatchLimit, CancelRun, Verdict, refusal, wait_all
-from ._endpoints import Endpoint
+from ._endpoints import Call, Endpoint
 from ._limiter import Priority, RateLimits
 from ._limiter._admission import Clock
 from ._session import DeadlineReached, Session, Trace
@@ -52,6 +52,9 @@ from .errors import (
     WeexAPIError,
 )
 from .models import CancelAllResult, FlattenReport, Order, SymbolReport
+
+#: A listing's page: open orders or trigger orders.
+_Page = TypeVar("_Page")
 
 __all__ = ["LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
 
@@ -255,23 +258,10 @@ class FlattenRun:
     async def _list_triggers(self, target: str | None) -> list[str] | None:
         """The target's open trigger orders (first page); ``None`` when the listing failed."""
         call = self._api.open_trigger_orders(target).at_priority(Priority.CANCEL)
-        trace = Trace()
-        try:
-            page = await self._session.send(
-                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
-            )
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            self._stop(exc)
-            self._problem(target, f"the trigger-order listing was refused ({_describe(exc)})")
+        page = await self._listing(call, target, "the trigger-order listing")
+        if page is None:
             self._triggers_last[target] = None
             return None
-        except Exception as exc:  # a DeadlineReached too (it is one)
-            self._problem(target, f"the trigger-order listing failed ({_describe(exc)})")
-            self._triggers_last[target] = None
-            return None
-        finally:
-            self.calls += trace.sent
-            self._key_checked.set()
         listed = list(dict.fromkeys(order.order_id for order in page if order.is_open))
         for order in page:
             self._trigger_symbol.setdefault(order.order_id, order.symbol or target or "")
@@ -357,26 +347,32 @@ class FlattenRun:
         for name in self._last.get(target) or ():
             self._why_open.setdefault(name, why)
 
-    async def _list(self, target: str | None, *, first: bool) -> list[Order] | None:
-        """The first page of the target's open orders; ``None`` when the listing failed."""
-        call = self._api.open_orders(target, LIST_LIMIT, 0).at_priority(Priority.CANCEL)
+    async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
+        """One listing page, counted; ``None`` (the problem said, a refused key stopping the
+        run) when it failed."""
         trace = Trace()
         try:
-            page = await self._session.send(
+            return await self._session.send(
                 call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
             )
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
-            self._problem(target, f"the listing was refused ({refusal(exc)})")
-            self._last[target] = None
+            self._problem(target, f"{what} was refused ({refusal(exc)})")
             return None
         except Exception as exc:  # a DeadlineReached too (it is one)
-            self._problem(target, f"the listing failed ({_describe(exc)})")
-            self._last[target] = None
+            self._problem(target, f"{what} failed ({_describe(exc)})")
             return None
         finally:
             self.calls += trace.sent
             self._key_checked.set()
+
+    async def _list(self, target: str | None, *, first: bool) -> list[Order] | None:
+        """The first page of the target's open orders; ``None`` when the listing failed."""
+        call = self._api.open_orders(target, LIST_LIMIT, 0).at_priority(Priority.CANCEL)
+        page = await self._listing(call, target, "the listing")
+        if page is None:
+            self._last[target] = None
+            return None
         # An order shown twice (on one page, or by a page that moved) is one order, met once.
         listed = list({order.order_id: order for order in page if order.is_open}.values())
         self._listed_at[target] = next(self._events)
