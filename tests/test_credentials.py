@@ -4,6 +4,7 @@ import pytest
 
 from weex_async import Credentials, WeexClient
 from weex_async.errors import ConfigurationError
+from weex_async.testing import FakeExchange
 
 
 def test_repr_never_shows_secrets() -> None:
@@ -63,3 +64,15 @@ def test_values_that_cannot_be_sent_are_refused_without_showing_them(field: str,
 def test_printable_values_are_taken() -> None:
     Credentials("key-1", "s3cr+t/with=signs and space", "Pässwörd")
     Credentials(api_key="…", api_secret="…", passphrase="…")  # the placeholders of the docs
+
+
+async def test_a_passphrase_beyond_ascii_is_sent_as_utf8_and_accepted() -> None:
+    # Before: the fake exchange compared str headers with hmac.compare_digest, which raises
+    # TypeError for non-ASCII text: every call of such an account ended as "unexpected error".
+    exchange = FakeExchange()
+    exchange.add_account("key-1", "secret-1", "Pässwörd…")
+    ids = exchange.place_resting_orders("key-1", 3)
+    creds = Credentials("key-1", "secret-1", "Pässwörd…")
+    async with WeexClient(creds, transport=exchange.transport()) as client:
+        report = await client.cancel_orders(ids, symbol="cmt_btcusdt")
+    assert sorted(report.cancelled) == sorted(ids)

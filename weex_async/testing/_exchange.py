@@ -441,7 +441,10 @@ class FakeExchange:
         account = self.accounts.get(headers["access-key"])
         if account is None:
             return "40006", "Invalid ACCESS_KEY"
-        if not hmac.compare_digest(headers["access-passphrase"], account.passphrase):
+        # headers were decoded as Latin-1, so encoding back gives the bytes that were sent; a
+        # client sends a passphrase beyond ASCII as UTF-8 (compare_digest refuses such str)
+        sent = headers["access-passphrase"].encode("latin-1")
+        if not hmac.compare_digest(sent, account.passphrase.encode()):
             return "40012", "API key or passphrase is incorrect"
         path_and_query = f"{path}?{query}" if query else path
         expected = sign(account.api_secret, timestamp, method, path_and_query, body)
