@@ -75,7 +75,7 @@ NOT_SENT_CLOSED = "not sent: the client was closed"
 async def wait_all(tasks: list[asyncio.Task[Any]]) -> None:
     """Wait until every task is done (their errors stay in them). If the caller is cancelled,
     every task is cancelled and awaited first: nothing is left running (Python 3.10 has no
-    ``asyncio.TaskGroup``)."""
+    ``asyncio.TaskGroup``), however often the caller is cancelled again meanwhile."""
     if not tasks:
         return
     try:
@@ -83,7 +83,15 @@ async def wait_all(tasks: list[asyncio.Task[Any]]) -> None:
     except asyncio.CancelledError:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while True:
+            try:
+                await asyncio.wait(tasks)
+                break
+            except asyncio.CancelledError:
+                continue  # cancelled again while they wind down: they were told; wait for them
+        for task in tasks:  # nobody reads them now: retrieve them so none is logged as lost
+            if not task.cancelled():
+                task.exception()
         raise
 
 
