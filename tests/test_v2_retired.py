@@ -221,3 +221,18 @@ def test_the_command_line_says_to_use_v3(
         assert "--api-version v3" in out
         assert main(["cancel", "--api-version", "v3", "--ids", *ids, "--base-url", url]) == 0
     assert "2 cancelled" in capsys.readouterr().out
+
+
+def test_a_base_url_with_a_path_is_named_as_the_likelier_cause(
+    exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a base URL with a path (every call answered 404) read only as "V2 looks retired".
+    monkeypatch.setenv("WEEX_API_KEY", API_KEY)
+    monkeypatch.setenv("WEEX_API_SECRET", "secret-alpha-must-not-leak")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "pass-alpha-hidden")
+    monkeypatch.delenv("WEEX_API_VERSION", raising=False)
+    with serve(exchange) as url:
+        assert main(["time", "--base-url", f"{url}/api/"]) == 1
+    err = capsys.readouterr().err
+    assert "the base URL is wrong: its path '/api' comes before /capi/v2/" in err
+    assert "pass-alpha-hidden" not in err

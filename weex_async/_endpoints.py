@@ -156,6 +156,15 @@ def _html(answer: httpx.Response) -> bool:
     return "html" in kind or answer.content.lstrip()[:1] == b"<"
 
 
+def _base_path(answer: httpx.Response, path: str) -> str:
+    """The path the base URL put before ``path`` in the request ``answer`` answers ("" if none)."""
+    try:
+        sent = answer.request.url.path
+    except RuntimeError:  # a response built without its request
+        return ""
+    return sent[: -len(path)].rstrip("/") if sent.endswith(path) else ""
+
+
 def retired_error(
     endpoint: Endpoint[Any], answer: httpx.Response, error: Exception
 ) -> ApiVersionRetiredError | None:
@@ -179,6 +188,12 @@ def retired_error(
         f'{retired.sunset}; {retired.certainty}). Use api_version="{retired.use}" (command '
         f"line: --api-version {retired.use}, or WEEX_API_VERSION={retired.use})"
     )
+    prefix = _base_path(answer, endpoint.path)
+    if prefix:  # a base URL with a path: more likely a wrong URL than a retired version
+        message += (
+            f"; or the base URL is wrong: its path {prefix!r} comes before {endpoint.path} "
+            "(WEEX's API is at the host's root)"
+        )
     code = error.code if isinstance(error, WeexAPIError) else None
     body = error.body if isinstance(error, (WeexAPIError, ResponseDecodeError)) else None
     return ApiVersionRetiredError(
