@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -777,3 +778,41 @@ async def test_a_flatten_that_never_succeeds_gives_up_at_the_deadline_non_zero()
     assert said[0] == "flatten attempt 1 failed: ConnectionError: exchange unreachable"
     assert "giving up" in said[-1]
     assert sum("failed" in line for line in said) == 5  # at 0, 0.5, 1.5, 3.5 and 7.5
+
+
+def test_a_pid_that_runs_no_process_is_refused_before_any_request(desk: Desk) -> None:
+    # Before: the key was checked first (a signed request), then "no process" was said.
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    code, _, err = finish(desk.guard("--pid", str(ended.pid)))
+    assert code == 2
+    assert f"no process {ended.pid} to watch" in err
+    assert desk.exchange.arrivals == []
+
+
+def test_a_heartbeat_that_is_a_fifo_is_refused_and_never_read(desk: Desk) -> None:
+    fifo = desk.folder / "beat-fifo"
+    os.mkfifo(fifo)
+    guard = desk.guard("--heartbeat", str(fifo), engine=[sys.executable, "-c", "print('ran')"])
+    code, out, err = finish(guard)
+    assert code == 2
+    assert "is not a regular file" in err
+    assert "ran" not in out
+    assert desk.exchange.arrivals == []
+
+
+def test_a_heartbeat_replaced_by_a_fifo_reads_as_no_beat_and_never_blocks(
+    tmp_path: Path,
+) -> None:
+    # Before: reading a FIFO with no writer blocked the guard's loop for ever (no flatten).
+    fifo = tmp_path / "beat"
+    os.mkfifo(fifo)
+    read: list[str | None] = []
+    reader = threading.Thread(
+        target=lambda: read.append(BeatWatch(fifo, 1.0, 1.0, lambda: 5.0).look()), daemon=True
+    )
+    reader.start()
+    reader.join(timeout=10)  # a hang detector, not a timing: the read takes microseconds
+    if reader.is_alive():  # release the blocked open, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert read == [None]  # no content: no beat

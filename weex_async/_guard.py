@@ -28,6 +28,7 @@ import contextlib
 import io
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -46,6 +47,8 @@ __all__ = [
     "GuardOptions",
     "Unfailing",
     "flatten_until_flat",
+    "heartbeat_problem",
+    "process_exists",
     "run_guard",
     "unfailing_output",
 ]
@@ -242,6 +245,25 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def process_exists(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    return _alive(pid, None)
+
+
+def heartbeat_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a heartbeat file, or ``None``: it must be a regular file, or not
+    exist yet (the engine creates it)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"--heartbeat {path}: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"--heartbeat {path} is not a regular file (a FIFO or a device would block)"
+    return None
+
+
 def _alive(pid: int, start_time: str | None) -> bool:
     try:
         os.kill(pid, 0)
@@ -283,10 +305,17 @@ class BeatWatch:
         self.beats = 0
 
     def _read(self) -> bytes | None:
+        """The file's content; ``None`` if it is missing, unreadable or not a regular file (a
+        FIFO or a device is no heartbeat: opening or reading it could block the guard's loop)."""
         try:
-            return self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                return handle.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+            except OSError:
+                return None
 
     def look(self) -> str | None:
         """Read the file once; why the engine is stale, or ``None`` while it beats."""

@@ -773,11 +773,22 @@ async def _guard(args: argparse.Namespace) -> int:
     """``guard``: check the key, then run ``_guard.run_guard`` with ``_flatten`` as its flatten."""
     from pathlib import Path
 
-    from ._guard import GuardOptions, run_guard, unfailing_output
+    from ._guard import (
+        GuardOptions,
+        heartbeat_problem,
+        process_exists,
+        run_guard,
+        unfailing_output,
+    )
 
     command = args.engine[1:] if args.engine[:1] == ["--"] else args.engine
     if bool(command) == (args.pid is not None):
         return _fail("guard needs either -- COMMAND [ARGS ...] or --pid PID (one of them)")
+    if args.pid is not None and not process_exists(args.pid):  # before any signed request
+        return _fail(f"no process {args.pid} to watch")
+    problem = heartbeat_problem(Path(args.heartbeat)) if args.heartbeat else None
+    if problem is not None:
+        return _fail(problem)
     checked_symbols(args.symbols, args.api_version)  # one its flatten would refuse: never flat
     creds = Credentials.from_env()
     async with account_client(args, creds) as client:
