@@ -15,7 +15,7 @@ from ._api import Api
 from ._checks import ApiVersion
 from ._client import API, WeexClient
 from ._flatten import LIST_LIMIT, Plan, call_cost
-from ._limiter import RULES, Budget, PoolSnapshot, RateLimits
+from ._limiter import Budget, PoolSnapshot, RateLimits, _rules
 from ._retry import RetryPolicy
 from ._signing import Credentials
 from .events import Event, RequestDone
@@ -105,7 +105,7 @@ def least_flatten_seconds(
 
     def spend(calls: dict[Any, int]) -> Counter[str]:  # each rule's weight of these calls
         return Counter(
-            {rule.name: sum(rule.charge(e) * n for e, n in calls.items()) for rule in RULES}
+            {rule.name: sum(rule.charge(e) * n for e, n in calls.items()) for rule in _rules.RULES}
         )
 
     spent: Counter[str] = Counter()

@@ -18,10 +18,9 @@ from ._client_limiter import USED_WEIGHT_HEADER, Admission, Chargeable, ClientLi
 from ._limiter import Limiter
 from ._limits import Budget, RateLimits
 from ._pool_snapshot import PoolSnapshot
-from ._rules import RULES, Rule
+from ._rules import Rule
 
 __all__ = [
-    "RULES",
     "USED_WEIGHT_HEADER",
     "Admission",
     "AdmissionQueue",

@@ -11,12 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from ..errors import ConfigurationError
+from . import _rules
 from ._admission import AdmissionQueue, Charges, Clock, Pool, Priority, Ticket
 from ._limiter import Limiter
 from ._limits import Budget, RateLimits
 from ._pool_snapshot import PoolSnapshot
 from ._pools import SlotPool, WindowPool
-from ._rules import RULES, Rule, Weighed
+from ._rules import Rule, Weighed
 from ._shared import SharedLedger
 
 __all__ = ["USED_WEIGHT_HEADER", "Admission", "Chargeable", "ClientLimiter"]
@@ -65,7 +66,7 @@ class ClientLimiter:
         api_key: the account; ``None`` for a client without credentials (public calls only).
         max_in_flight: the most requests on the wire at once for this client.
         limiter: whose pools and queue; the running loop's ``Limiter.default()`` when ``None``.
-        rules: the exchange's rules (tests add one to check that one entry is all it takes).
+        rules: the exchange's rules (``_rules.RULES`` when ``None``).
     """
 
     def __init__(
@@ -76,14 +77,14 @@ class ClientLimiter:
         max_in_flight: int,
         limiter: Limiter | None = None,
         *,
-        rules: Sequence[Rule] = RULES,
+        rules: Sequence[Rule] | None = None,
     ) -> None:
         self._limits = limits
         self._host = host
         self._api_key = api_key
         self._slots = SlotPool("in-flight", max_in_flight)
         self._limiter = limiter
-        self._rules = tuple(rules)
+        self._rules = tuple(_rules.RULES if rules is None else rules)
         self._charges: dict[str, tuple[tuple[Pool, int], ...]] = {}
         self._window_pools: dict[str, tuple[WindowPool, ...]] = {}
         # Each window pool this client adopted a budget in: its rule, its key (also its name in a

@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl
 
 import attrs
 
-from .._limiter._rules import IP, RULES, TRADE, UID, Rule
+from .._limiter import _rules
+from .._limiter._rules import IP, TRADE, UID, Rule
 from .._signing import sign
 from ._faults import DroppedConnection, Fault, Faults
 from ._measure import Meter, worst_window
@@ -164,7 +165,7 @@ class FakeExchange:
         #: how many requests arrived (any outcome)
         self.requests = 0
         #: each rule's meters, by owner (the IP, the API key, the key and path: its scope)
-        self._meters: dict[str, dict[tuple[str, ...], Meter]] = {rule.name: {} for rule in RULES}
+        self._meters: dict[str, dict[tuple[str, ...], Meter]] = {}
         #: the order endpoints (V2 and V3), with the accounts' orders
         self.desk = OrderDesk(
             max_ids_per_call=max_ids_per_call,
@@ -436,7 +437,7 @@ class FakeExchange:
         order: IP, UID, then the others)."""
         cost = _COSTS[(method, path)]
         meters = []
-        for rule in RULES:
+        for rule in _rules.RULES:
             weight = rule.charge(cost)
             if not weight:
                 continue

@@ -7,8 +7,8 @@ import socket
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from .._limiter import RateLimits
-from .._limiter._rules import RULES, Weighed
+from .._limiter import RateLimits, _rules
+from .._limiter._rules import Weighed
 
 __all__ = [
     "Meter",
@@ -106,7 +106,7 @@ def least_seconds(
         calls_per_account,
         [
             (rule.scope == "ip", *budget)
-            for rule in RULES
+            for rule in _rules.RULES
             if (budget := given.get(rule.name)) is not None
         ],
     )
@@ -118,7 +118,7 @@ def least_seconds_under(
     """``least_seconds`` for calls like ``call`` (an ``Endpoint``), under every rule of the
     rules table that charges it, each with its budget in ``limits``."""
     metered: list[_Metered] = []
-    for rule in RULES:
+    for rule in _rules.RULES:
         budget = limits.budget_for(rule)
         weight = rule.charge(call)
         if budget is not None and weight:
@@ -131,7 +131,7 @@ def least_weight_seconds(limits: RateLimits, weight_by_rule: Mapping[str, int]) 
     weight), split as finely as it likes: the whole windows each rule makes it wait, the
     longest of them (``least_seconds`` over calls of weight 1)."""
     longest = 0.0
-    for rule in RULES:
+    for rule in _rules.RULES:
         budget = limits.budget_for(rule)
         weight = weight_by_rule.get(rule.name, 0)
         if budget is not None and weight:
