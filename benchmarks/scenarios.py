@@ -39,8 +39,7 @@ from weex_async import (
 from weex_async._cancel import CancelRun
 from weex_async._checks import ApiVersion, HttpBackend
 from weex_async._client import API
-from weex_async._demo import DemoOptions, theoretical_seconds
-from weex_async._flatten import least_time
+from weex_async._demo import DemoOptions, least_flatten_seconds, theoretical_seconds
 from weex_async._limiter import AdmissionQueue
 from weex_async._limiter._admission import Pool
 from weex_async._limiter._ledger import Ledger
@@ -705,7 +704,7 @@ def flatten_time(
             report = asyncio.run(run())
         elapsed.append(report.elapsed)
         spent = [a for a in exchange.arrivals if "/market/time" not in a.path]
-    minimum, min_ip, min_uid = least_time(
+    minimum, min_ip, min_uid = least_flatten_seconds(
         API[version], limits, dict.fromkeys(names, each), whole_account=whole_account
     )
     return FlattenRow(
@@ -801,7 +800,7 @@ def guard_time(
                 last = max(a.at for a in exchange.arrivals if "/market/time" not in a.path)
                 elapsed.append(last - died)
                 flat = flat and guard.returncode == 0 and not exchange.accounts["guarded"].orders
-    least, _, _ = least_time(
+    least, _, _ = least_flatten_seconds(
         API["v2"], RateLimits(), dict.fromkeys(names, each), whole_account=True
     )
     return GuardRow(

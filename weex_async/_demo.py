@@ -11,16 +11,18 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._api import Api
 from ._checks import ApiVersion
 from ._client import API, WeexClient
-from ._flatten import least_time
-from ._limiter import Budget, PoolSnapshot, RateLimits
+from ._flatten import LIST_LIMIT, Plan, call_cost
+from ._limiter import Budget, PoolSnapshot, RateLimits, _rules
 from ._retry import RetryPolicy
 from ._signing import Credentials
 from .events import Event, RequestDone
-from .testing import FakeExchange, least_seconds, serve
+from .testing import FakeExchange, serve
+from .testing._measure import least_seconds_under, least_weight_seconds
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "least_flatten_seconds", "run_demo", "theoretical_seconds"]
 
 
 @attrs.frozen
@@ -80,12 +82,44 @@ def theoretical_seconds(options: DemoOptions, calls_per_account: int) -> float:
     """The least time the workload can take without ever exceeding a window (full burst at 0,
     the trade cap included when on): ``weex_async.testing.least_seconds``."""
     endpoint = API[options.api_version].cancel_batch("ids", ["1"], None).endpoint
-    return least_seconds(
-        [calls_per_account] * options.accounts,
-        ip=(options.ip_budget, options.window, endpoint.ip_weight),
-        uid=(options.uid_budget, options.window, endpoint.uid_weight),
-        trade=(10, 1.0, 1) if options.trade_cap else None,
+    return least_seconds_under(
+        _rate_limits(options), endpoint, [calls_per_account] * options.accounts
     )
+
+
+def least_flatten_seconds(
+    api: Api, limits: RateLimits, open_by_symbol: dict[str, int], *, whole_account: bool
+) -> tuple[float, int, int]:
+    """A lower bound for any client: (seconds, IP weight, UID weight) of flattening these orders.
+
+    Any client must cancel every order (one cancel-all per symbol, one for the account, or batch
+    cancels of ids it already knows) and then list each target once to prove it flat. This takes
+    the cheapest of those plans, spends it from empty pools under every rule of the rules table,
+    and counts the whole windows it must wait (round trips are not counted): the "theoretical
+    minimum under the budgets" (``testing._measure.least_weight_seconds``).
+    """
+    plan = Plan(api, limits, api.max_ids)
+    cancel_all = api.cancel_all(None).endpoint
+    batch = api.cancel_batch("ids", ["1"], None).endpoint
+    listing = api.open_orders(None, LIST_LIMIT, 0).endpoint
+
+    def spend(calls: dict[Any, int]) -> Counter[str]:  # each rule's weight of these calls
+        return Counter(
+            {rule.name: sum(rule.charge(e) * n for e, n in calls.items()) for rule in _rules.RULES}
+        )
+
+    spent: Counter[str] = Counter()
+    for orders in open_by_symbol.values():
+        if orders and plan.use_cancel_all(orders, False, orders):
+            spent += spend({cancel_all: 1})
+        elif orders:
+            spent += spend({batch: math.ceil(orders / api.max_ids)})
+    if whole_account and any(open_by_symbol.values()):
+        share = max(spent["ip"] / limits.ip.weight, spent["uid"] / limits.uid.weight)
+        if call_cost(cancel_all, limits) < share:
+            spent = spend({cancel_all: 1})
+    spent += spend({listing: 1 if whole_account else len(open_by_symbol)})
+    return least_weight_seconds(limits, spent), spent["ip"], spent["uid"]
 
 
 #: What the summary calls each endpoint's calls (V3's endpoints end in ``_v3``).
@@ -270,7 +304,7 @@ def _symbol(n: int) -> str:
 def _flatten_minimum(options: DemoOptions) -> float:
     """The least time any client could flatten the accounts in, under the demo's budgets."""
     orders = {_symbol(n): count for n, count in enumerate(_spread(options))}
-    seconds, _, _ = least_time(
+    seconds, _, _ = least_flatten_seconds(
         API[options.api_version], _rate_limits(options), orders, whole_account=True
     )
     return seconds

@@ -14,6 +14,7 @@ import attrs
 
 from .._checks import check_setting
 from ..errors import ConfigurationError
+from ._rules import IP, TRADE, UID, Rule
 
 __all__ = ["LEDGER_ENV", "Budget", "RateLimits", "mask_url"]
 
@@ -157,6 +158,11 @@ class Budget:
     window: float = attrs.field(validator=_positive, converter=float)
 
 
+def _default(rule: Rule) -> Budget:
+    assert rule.default is not None
+    return Budget(*rule.default)
+
+
 @attrs.frozen
 class RateLimits:
     """What the client may spend, per pool.
@@ -206,9 +212,9 @@ class RateLimits:
             it from ``WEEX_ASYNC_LEDGER``. See docs/several-processes.md.
     """
 
-    ip: Budget = Budget(500, 10.0)
-    uid: Budget = Budget(500, 10.0)
-    trade: Budget | None = Budget(10, 1.0)
+    ip: Budget = attrs.field(default=_default(IP))
+    uid: Budget = attrs.field(default=_default(UID))
+    trade: Budget | None = attrs.field(default=_default(TRADE))
     arrival_jitter: float = attrs.field(default=0.25, validator=_non_negative)
     ban: float = attrs.field(default=10.0, validator=_positive)
     max_retry_after: float = attrs.field(default=60.0, validator=_positive)
@@ -260,8 +266,20 @@ class RateLimits:
         ledger = os.environ.get(LEDGER_ENV, "").strip() or default_ledger
         return cls(**settings, ledger=ledger)
 
+    def budget_for(self, rule: Rule) -> Budget | None:
+        """The budget of ``rule``: the setting of its name when there is one (``ip``, ``uid``,
+        ``trade``), else the rule's default (``None``: the rule is off)."""
+        if rule.name in _SETTINGS:
+            budget: Budget | None = getattr(self, rule.name)
+            return budget
+        return None if rule.default is None else Budget(*rule.default)
+
     def pause_for(self, retry_after: float | None) -> float:
         """Seconds to pause after a 429 that asked for ``retry_after`` (``None``: not sent)."""
         if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
             return self.ban
         return min(retry_after, self.max_retry_after)
+
+
+#: The rules whose budget is a setting of ``RateLimits``.
+_SETTINGS = frozenset(("ip", "uid", "trade"))

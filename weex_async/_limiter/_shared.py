@@ -32,7 +32,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 
-from ._admission import Pool
+from ._admission import Pool, Ticket
 from ._gate import PriorityGate
 from ._ledger import WATCH_INTERVAL, Ledger, LedgerReset, LedgerUnavailable, PoolCharge, Receipt
 from ._pools import WindowPool
@@ -108,6 +108,39 @@ class SharedLedger:
         """Start the background task (on the running loop), once."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    # -- what its users ask of it (so that they never reach through to the ledger) ----------------
+
+    @property
+    def url(self) -> str:
+        """The ledger's URL, secrets included: a lookup key, never shown (``shown_url`` is)."""
+        return self.ledger.url
+
+    @property
+    def available(self) -> bool:
+        """The ledger may be asked now: False during an outage until the next try is due."""
+        return self.ledger.available
+
+    def key(self, *parts: str) -> str:
+        """The ledger's key of the pool named by ``parts``."""
+        return self.ledger.key(*parts)
+
+    def join(self) -> None:
+        """One more client of the limiter uses this ledger."""
+        self.users += 1
+
+    def leave(self) -> bool:
+        """One client less; True when it was the last (then the limiter closes the ledger)."""
+        self.users -= 1
+        return self.users <= 0
+
+    async def pause(self, pool_keys: Sequence[str], seconds: float) -> None:
+        """Pause these pools for every process sharing them (after a 429)."""
+        await self.ledger.pause(pool_keys, seconds)
+
+    def settle_with(self, ticket: Ticket, charges: list[Receipt], allowance: float) -> None:
+        """``ticket``'s end settles ``charges`` in the ledger (``settler``)."""
+        ticket.settle = self.settler(charges, allowance)
 
     async def aclose(self) -> None:
         self._closing = True

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl
 
 import attrs
 
+from .._limiter import _rules
+from .._limiter._rules import IP, TRADE, UID, Rule
 from .._signing import sign
 from ._faults import DroppedConnection, Fault, Faults
 from ._measure import Meter, worst_window
@@ -50,6 +52,19 @@ WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
 _PATHS = {path for _, path in WEIGHTS}
 #: the trade calls (placements and cancels), which ``trade_cap`` counts
 TRADE_ROUTES = {(method, path) for method, path in ROUTES if method != "GET"}
+
+
+@attrs.frozen
+class _RouteCost:
+    """What the rules (``_limiter._rules.RULES``) read of a route to meter it."""
+
+    ip_weight: int
+    uid_weight: int
+    trade: bool
+
+
+#: each route's cost, as the rules read it
+_COSTS = {route: _RouteCost(ip, uid, route in TRADE_ROUTES) for route, (ip, uid) in WEIGHTS.items()}
 
 
 @attrs.frozen
@@ -149,9 +164,8 @@ class FakeExchange:
         self.rate_limited = 0
         #: how many requests arrived (any outcome)
         self.requests = 0
-        self._ip_meters: dict[str, Meter] = {}
-        self._uid_meters: dict[str, Meter] = {}
-        self._trade_meters: dict[str, Meter] = {}
+        #: each rule's meters, by owner (the IP, the API key, the key and path: its scope)
+        self._meters: dict[str, dict[tuple[str, ...], Meter]] = {}
         #: the order endpoints (V2 and V3), with the accounts' orders
         self.desk = OrderDesk(
             max_ids_per_call=max_ids_per_call,
@@ -250,11 +264,35 @@ class FakeExchange:
         """Count ``weight`` against an account's or an IP's window, as another tool would."""
         now = self._monotonic()
         if api_key is not None:
-            self._uid_meters.setdefault(api_key, Meter(self.uid_budget, self.window)).charge(
-                weight, now
-            )
+            meter = self._meter(UID, (api_key,))
+            assert meter is not None
+            meter.charge(weight, now)
         if ip is not None:
-            self._ip_meters.setdefault(ip, Meter(self.ip_budget, self.window)).charge(weight, now)
+            meter = self._meter(IP, (ip,))
+            assert meter is not None
+            meter.charge(weight, now)
+
+    def _budget(self, rule: Rule) -> tuple[int, float] | None:
+        """What the fake meters for ``rule``: ``(weight, window)``, or ``None`` (not metered).
+        Its settings for the IP, UID and trade rules; any other rule's WEEX default."""
+        if rule.name == IP.name:
+            return self.ip_budget, self.window
+        if rule.name == UID.name:
+            return self.uid_budget, self.window
+        if rule.name == TRADE.name:
+            window = TRADE.default[1] if TRADE.default else 1.0
+            return None if self.trade_cap is None else (self.trade_cap, window)
+        return rule.default
+
+    def _meter(self, rule: Rule, owner: tuple[str, ...]) -> Meter | None:
+        meters = self._meters.setdefault(rule.name, {})
+        meter = meters.get(owner)
+        if meter is None:
+            budget = self._budget(rule)
+            if budget is None:
+                return None
+            meter = meters[owner] = Meter(*budget)
+        return meter
 
     def server_ms(self) -> int:
         """The exchange's clock in Unix milliseconds."""
@@ -368,18 +406,7 @@ class FakeExchange:
     ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         now = self._monotonic()
         ip_weight, uid_weight = WEIGHTS[(method, path)]
-        ip_meter = self._ip_meters.setdefault(ip, Meter(self.ip_budget, self.window))
-        meters = [(ip_meter, ip_weight)]
-        if account is not None:
-            uid_meter = self._uid_meters.setdefault(
-                account.api_key, Meter(self.uid_budget, self.window)
-            )
-            meters.append((uid_meter, uid_weight))
-            if self.trade_cap is not None and (method, path) in TRADE_ROUTES:
-                trade_meter = self._trade_meters.setdefault(
-                    account.api_key, Meter(self.trade_cap, 1.0)
-                )
-                meters.append((trade_meter, 1))
+        meters = self._meters_of(ip, account, method, path)
         arrival = Arrival(
             now, path, ip, account.api_key if account else None, ip_weight, uid_weight
         )
@@ -402,6 +429,30 @@ class FakeExchange:
                 (b"x-remaining-weight-10s", str(meter.limit - meter.used).encode()),
             ]
         return status, payload, headers
+
+    def _meters_of(
+        self, ip: str, account: FakeAccount | None, method: str, path: str
+    ) -> list[tuple[Meter, int]]:
+        """The meter of every rule that charges this request, with its weight (the rules'
+        order: IP, UID, then the others)."""
+        cost = _COSTS[(method, path)]
+        meters = []
+        for rule in _rules.RULES:
+            weight = rule.charge(cost)
+            if not weight:
+                continue
+            if rule.scope == "ip":
+                owner: tuple[str, ...] = (ip,)
+            elif account is None:
+                continue
+            elif rule.scope == "account":
+                owner = (account.api_key,)
+            else:
+                owner = (account.api_key, path)
+            meter = self._meter(rule, owner)
+            if meter is not None:
+                meters.append((meter, weight))
+        return meters
 
     def _server_time(self) -> tuple[int, Any]:
         now_ms = self.server_ms()
