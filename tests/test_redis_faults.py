@@ -114,11 +114,6 @@ def cue(worker: subprocess.Popen[str]) -> None:
     worker.stdin.flush()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap (docs/several-processes.md): still about 7 x 429 in 2 of 5 runs; the "
-    "first-window rule of _shared.py narrows the overspend but does not close it",
-)
 def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
     redis_server: RedisServer,
 ) -> None:
