@@ -22,8 +22,10 @@ from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-SHARED_KEY = "shared-account"
-LIMITS_WINDOW = 1.0
+from .redis_worker import LIMITS_WINDOW, SHARED_KEY
+
+__all__ = ["LIMITS_WINDOW", "SHARED_KEY"]  # where the other multi-process tests find them
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

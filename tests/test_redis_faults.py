@@ -96,16 +96,15 @@ def read_line(process: subprocess.Popen[str]) -> str:
 
 
 def cued_worker(url: str, redis_url: str, first: str) -> subprocess.Popen[str]:
-    """A worker that makes one call, says ``ready``, and sends its 60 calls on cue."""
-    worker = subprocess.Popen(
+    """A worker that makes one call, says ``ready``, and sends its 60 calls on cue (wait for
+    its ``ready`` with ``read_line``)."""
+    return subprocess.Popen(
         [sys.executable, "-m", "tests.redis_worker", url, redis_url, first, "60", "--on-cue"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert read_line(worker) == "ready"  # the ledger knows it
-    return worker
 
 
 def cue(worker: subprocess.Popen[str]) -> None:
@@ -130,8 +129,10 @@ def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
     running: list[subprocess.Popen[str]] = []
     with serve(exchange) as url:
         try:
-            for first in (ids[0], ids[60], ids[120]):
+            for first in (ids[0], ids[60], ids[120]):  # started together
                 running.append(cued_worker(url, redis_server.url, first))
+            for worker in running:
+                assert read_line(worker) == "ready"  # the ledger knows it
             *spending, late = running
             for worker in spending:
                 cue(worker)
