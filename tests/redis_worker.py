@@ -18,7 +18,9 @@ from typing import Any
 
 from weex_async import Budget, Credentials, RateLimits, WeexClient
 
-from .test_redis import LIMITS_WINDOW, SHARED_KEY
+#: the account the workers share, and the window of its budgets (also the fake exchange's)
+SHARED_KEY = "shared-account"
+LIMITS_WINDOW = 1.0
 
 
 class _CutOff(logging.Handler):

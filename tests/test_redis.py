@@ -17,13 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from weex_async import Credentials, RateLimits, WeexClient
+from weex_async import Budget, Credentials, RateLimits, WeexClient
 from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-SHARED_KEY = "shared-account"
-LIMITS_WINDOW = 1.0
+from .redis_worker import LIMITS_WINDOW, SHARED_KEY
+
+__all__ = ["LIMITS_WINDOW", "SHARED_KEY"]  # where the other multi-process tests find them
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,6 +87,8 @@ async def test_reserve_charges_up_to_the_budget_then_waits(
     ledger: RedisLedger, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="weex_async.limiter")
+    # answered at once: counted from the reservation (a lease ahead, it would wait 2 s more)
+    ledger.lease = 0.0
     pool = (ledger.key("uid"), 30, 0.3, 10)
     for _ in range(3):
         await ledger.reserve([pool])
@@ -95,9 +99,10 @@ async def test_reserve_charges_up_to_the_budget_then_waits(
 
 
 async def test_all_or_nothing_across_pools(ledger: RedisLedger) -> None:
+    ledger.lease = 0.0  # counted from the reservation: A frees one window after it
     full, empty = ledger.key("a"), ledger.key("b")
-    await ledger.reserve([(full, 10, 0.3, 10)])
-    waiting = asyncio.ensure_future(ledger.reserve([(full, 10, 0.3, 10), (empty, 10, 0.3, 10)]))
+    await ledger.reserve([(full, 10, 1.0, 10)])
+    waiting = asyncio.ensure_future(ledger.reserve([(full, 10, 1.0, 10), (empty, 10, 1.0, 10)]))
     await asyncio.sleep(0.1)
     assert not waiting.done()
     assert await ledger.client.zcard(empty) == 0  # nothing held in B while A is full
@@ -260,9 +265,16 @@ async def test_falls_back_to_a_local_share_and_returns(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    exchange = FakeExchange()
+    # one-second windows: the first window of the outage (its own charge leaving) is 1 s, not 10
+    exchange = FakeExchange(window=LIMITS_WINDOW)
     exchange.add_account("fb-key", "fb-secret", "fb-pass")
-    limits = RateLimits(trade=None, redis_url=redis_server.url, redis_fallback_share=0.2)
+    limits = RateLimits(
+        ip=Budget(500, LIMITS_WINDOW),
+        uid=Budget(500, LIMITS_WINDOW),
+        trade=None,
+        redis_url=redis_server.url,
+        redis_fallback_share=0.2,
+    )
     async with WeexClient(
         Credentials("fb-key", "fb-secret", "fb-pass"),
         base_url="http://fake",
@@ -277,6 +289,7 @@ async def test_falls_back_to_a_local_share_and_returns(
         assert uid.budget == 100  # 20% of 500
         assert "unreachable" in caplog.text
         redis_server.start()
+        adopt_epoch(redis_server)  # restarted, but its grace is not the subject here
         await asyncio.sleep(1.1)  # the next attempt to reach Redis is due
         await client.cancel_batch_orders(ids=["9"])
         uid = next(s for s in client.rate_limit_status() if s.name.startswith("uid"))

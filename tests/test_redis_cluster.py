@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from weex_async.errors import ConfigurationError
 from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, adopt_epoch
 from .test_redis_config import _cancel_one
 
 #: The ledger's keys share this hash tag: one slot, one owner.
@@ -35,10 +34,12 @@ def _slot_owner(port: int) -> int:
     raise AssertionError("no node owns the ledger's slot")
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
     """Three primaries on loopback, every slot assigned; the first node in the list does not own
-    the ledger's slot."""
+    the ledger's slot. Started once for this module's tests (a cluster takes seconds to form);
+    a test that changes a node's settings puts them back."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         if os.environ.get("WEEX_REQUIRE_REDIS"):
             pytest.fail("redis-server and redis-cli are required here (WEEX_REQUIRE_REDIS)")
@@ -99,6 +100,7 @@ def test_three_processes_share_one_budget_through_any_cluster_node(
 ) -> None:
     """Through a node that does not own the ledger's slot (every script would be MOVED), three
     processes share one account: the whole budget used, never more, no 429."""
+    adopt_epoch(cluster[0])  # a ledger in use: no restart grace to wait out (not the subject)
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
     ids = exchange.place_resting_orders(SHARED_KEY, 150)
@@ -134,6 +136,10 @@ async def test_an_evicting_primary_of_the_cluster_is_refused(cluster: list[Redis
     async with redis_asyncio.Redis(port=cluster[-1].port) as node:
         await node.config_set("maxmemory", "10mb")
         await node.config_set("maxmemory-policy", "allkeys-lru")
-    with pytest.raises(ConfigurationError, match="maxmemory-policy allkeys-lru") as caught:
-        await _cancel_one(cluster[0].url)
+        try:
+            with pytest.raises(ConfigurationError, match="maxmemory-policy allkeys-lru") as caught:
+                await _cancel_one(cluster[0].url)
+        finally:  # the cluster serves the module's other tests
+            await node.config_set("maxmemory", "0")
+            await node.config_set("maxmemory-policy", "noeviction")
     assert f"node 127.0.0.1:{cluster[-1].port}" in str(caught.value)

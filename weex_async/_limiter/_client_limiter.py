@@ -180,6 +180,7 @@ class ClientLimiter:
         while True:
             if shared is not None and shared.outage and not self._may_spend_share(endpoint):
                 await shared.wait_back(endpoint.priority)
+            mark = shared.outage_mark() if shared is not None else None
             ticket = await self.queue.acquire(charges, endpoint.priority, self._flow)
             try:
                 if shared is None:
@@ -188,7 +189,9 @@ class ClientLimiter:
                     if not self._may_spend_share(endpoint):
                         ticket.finish()  # the policy changed meanwhile: wait for Redis
                         continue
-                    shared.spent_during_outage(ticket.charges)
+                    if not shared.spend_share(ticket.charges, mark):
+                        ticket.finish()  # admitted under the full budget: again, under the share
+                        continue
                     return ticket
                 receipt = await shared.charge(self._shared_charges(charges))
                 if receipt is not None:

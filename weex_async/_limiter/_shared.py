@@ -10,9 +10,11 @@ file failing is an outage too, with the same behaviour):
   budget from its local pools (or only cancels, or nothing: ``RateLimits.redis_outage``), and
   remembers what it spent. For the first window of an outage, a process that had reached the
   ledger spends only within the room its own charges in the ledger free (``_hold_room``): what
-  the others spent through the ledger still counts at the exchange, and nobody knows it. A
-  background task asks Redis again every ``retry_interval``; when it answers, the process first
-  *publishes* what it spent during the outage, then shares again.
+  the others spent through the ledger still counts at the exchange, and nobody knows it. A call
+  spends the share only if it queued during the outage it is sent in (``spend_share``): one the
+  local pools admitted under the full budget just before is queued again. A background task
+  asks Redis again every ``retry_interval``; when it answers, the process first *publishes* what
+  it spent during the outage, then shares again.
 - **Restart.** A restarted (empty) Redis has a new epoch, and admits no new charge for
   ``RESTART_GRACE`` seconds. Every process that sees the new epoch re-publishes its own charges of
   the last window before charging anything new; one that holds charges of the last window but is
@@ -72,9 +74,13 @@ class SharedLedger:
         self._rescan = rescan
         #: every local pool that is shared, with its key in Redis and its fallback share
         self._pools: dict[WindowPool, tuple[str, float]] = {}
+        #: when the ledger was lost, if this process had reached it (``_hold_room``)
+        self._lost_at: float | None = None
         #: charges made during an outage, not yet in Redis
         self._unpublished: list[tuple[WindowPool, list[float]]] = []
         self.outage = False
+        #: how many outages began (``outage_mark``)
+        self._outages = 0
         #: calls the outage policy holds back wait here; they leave in priority order
         self._back: PriorityGate | None = None
         self._publishing = asyncio.Lock()
@@ -99,10 +105,16 @@ class SharedLedger:
     def register(self, pool: WindowPool, key: str, share: float) -> None:
         """``pool`` is shared under ``key``; during an outage it spends ``share`` (the smallest
         share any of its clients set)."""
+        new = pool not in self._pools
         _, known = self._pools.get(pool, (key, 1.0))
         self._pools[pool] = (key, min(known, share))
         if self.outage:
             pool.set_share(self._pools[pool][1])
+            lost = self._lost_at
+            if new and lost is not None and self._clock() < lost + pool.window:
+                # first used in the outage's first window: what the others spent in it through
+                # the ledger counts as much in this pool as in those used before
+                self._hold_room_of(pool, key, lost)
 
     def start(self) -> None:
         """Start the background task (on the running loop), once."""
@@ -241,6 +253,25 @@ class SharedLedger:
             if charges:
                 await self.ledger.hold(charges)
 
+    def outage_mark(self) -> int | None:
+        """What a call notes before it queues in the local pools: the outage under way, if any
+        (``spend_share``)."""
+        return self._outages if self.outage else None
+
+    def spend_share(self, charges: Sequence[tuple[Pool, list[float]]], mark: int | None) -> bool:
+        """During an outage, may a call admitted by the local pools be sent on that admission
+        (``charges``), without the ledger? Only if it queued during this same outage (``mark``,
+        from ``outage_mark``): its admission was then checked against the fallback share (and the
+        room held in the outage's first window). A call the local pools admitted under the full
+        budget, before the ledger was lost (woken by the same scan as the call that found it
+        gone, resumed after it), or in an earlier outage, must queue again: sent on that
+        admission, it would spend the full budget's room on top of what the other processes
+        spent through the ledger. When it may, its charges are remembered, to publish."""
+        if not self.outage or mark != self._outages:
+            return False
+        self.spent_during_outage(charges)
+        return True
+
     def spent_during_outage(self, charges: Sequence[tuple[Pool, list[float]]]) -> None:
         """Remember charges admitted locally during an outage, to publish when Redis is back."""
         for pool, entry in charges:
@@ -264,10 +295,13 @@ class SharedLedger:
         for pool, (_, share) in self._pools.items():
             pool.set_share(share if on else 1.0)
         if on:
+            self._outages += 1
             if self.ledger.epoch is not None:
-                self._hold_room(self._clock())
+                self._lost_at = self._clock()
+                self._hold_room(self._lost_at)
             self._back = PriorityGate()
         else:
+            self._lost_at = None
             placeholders, self._placeholders = self._placeholders, {}
             for pool, entry in placeholders.items():
                 pool.refund(entry)  # (gone already if the first window is over)
@@ -281,12 +315,19 @@ class SharedLedger:
         window still counts at the exchange, and nobody knows how much it was: for one window,
         each process re-uses only the room its own charges in the ledger free, within its share.
         Summed over the processes, that is at most what the ledger had admitted. The rest of the
-        share is charged to the local pool for that window, as if spent."""
+        share is charged to the local pool for that window, as if spent (a pool first used
+        later in that window too: ``register``)."""
         for pool, (key, _) in self._pools.items():
-            own = sum(weight for until, weight in self._mine.get(key, ()) if until > now)
-            room = pool.limit - int(own)
-            if room > 0:
-                self._placeholders[pool] = pool.take(room, now)
+            self._hold_room_of(pool, key, now)
+
+    def _hold_room_of(self, pool: WindowPool, key: str, lost: float) -> None:
+        """Charge ``pool`` with the part of its share its own charges in the ledger (as of
+        ``lost``) do not free, until one window after ``lost``."""
+        own = sum(weight for until, weight in self._mine.get(key, ()) if until > lost)
+        room = pool.limit - int(own)
+        if room > 0:
+            placeholder = self._placeholders[pool] = pool.take(room, self._clock())
+            placeholder[0] = lost  # (behind later charges in the pool, it never leaves earlier)
 
     async def _come_back(self, epoch: str) -> None:
         """The ledger answers (after an outage, or for the first time): publish what it lacks."""
