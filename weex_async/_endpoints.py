@@ -16,9 +16,8 @@ from typing import Any, Generic, TypeVar, overload
 
 import attrs
 import cattrs
-import httpx
 
-from ._decode import CONVERTER, decode, encode_body
+from ._decode import CONVERTER, Answer, decode, encode_body
 from ._limiter import Priority
 from .errors import ApiVersionRetiredError, ResponseDecodeError, WeexAPIError
 
@@ -112,9 +111,9 @@ class Call(Generic[R]):
     endpoint: Endpoint[Any]
     content: bytes
     params: Mapping[str, str] | None
-    read: Callable[[httpx.Response, cattrs.Converter], R]
+    read: Callable[[Answer, cattrs.Converter], R]
 
-    def result(self, answer: httpx.Response, converter: cattrs.Converter = CONVERTER) -> R:
+    def result(self, answer: Answer, converter: cattrs.Converter = CONVERTER) -> R:
         """The result this answer gives (the tests pass ``make_converter(strict=True)``)."""
         return self.read(answer, converter)
 
@@ -126,7 +125,7 @@ class Call(Generic[R]):
         """The same request, its result passed through ``convert``."""
         read = self.read
 
-        def then_read(answer: httpx.Response, converter: cattrs.Converter) -> S:
+        def then_read(answer: Answer, converter: cattrs.Converter) -> S:
             return convert(read(answer, converter))
 
         return Call(self.endpoint, self.content, self.params, then_read)
@@ -151,13 +150,13 @@ RETIRED = (Retirement("v2", "/capi/v2/", "2026-09-30", "the year is likely", "v3
 _GONE_STATUSES = (404, 410)
 
 
-def _html(answer: httpx.Response) -> bool:
+def _html(answer: Answer) -> bool:
     kind = answer.headers.get("content-type", "").lower()
     return "html" in kind or answer.content.lstrip()[:1] == b"<"
 
 
 def retired_error(
-    endpoint: Endpoint[Any], answer: httpx.Response, error: Exception
+    endpoint: Endpoint[Any], answer: Answer, error: Exception
 ) -> ApiVersionRetiredError | None:
     """The error to raise instead of ``error`` when ``answer`` says that the endpoint's API
     version is gone: HTTP 404 or 410, or an HTML page on a status below 400 (a 403 or 5xx page
@@ -218,7 +217,7 @@ def request(
     ``response_type``, then passed through ``convert`` (into a public model) when given."""
     shape = endpoint.response_type
 
-    def read(answer: httpx.Response, converter: cattrs.Converter) -> Any:
+    def read(answer: Answer, converter: cattrs.Converter) -> Any:
         try:
             wire = decode(answer, shape, converter)
         except (WeexAPIError, ResponseDecodeError) as exc:
