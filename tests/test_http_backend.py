@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from weex_async import Credentials, RetryPolicy, WeexClient
 from weex_async._checks import HttpBackend
 from weex_async._http import AiohttpWire
+from weex_async._signing import Signer
 from weex_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -173,6 +175,47 @@ async def test_locale_and_content_type_are_sent(
     assert seen[-1]["locale"] == "zh-CN"
     assert seen[-1]["content-type"] == "application/json"
     assert seen[-1]["access-key"] == API_KEY
+
+
+async def test_each_attempt_is_signed_once_and_aiohttp_builds_no_httpx_model(
+    exchange: FakeExchange,
+    creds: Credentials,
+    backend: HttpBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One signature per attempt on both backends; the aiohttp backend builds no httpx request
+    or response (it went through httpx's models, +289 µs per call over bare aiohttp)."""
+    signed: list[str] = []
+    built: list[str] = []
+    sign_once = Signer.__call__
+
+    def counted_sign(self: Signer, method: str, target: str, body: bytes) -> dict[str, str]:
+        signed.append(target)
+        return sign_once(self, method, target, body)
+
+    def counted(name: str, original: Any) -> Any:
+        def init(self: object, *args: Any, **kwargs: Any) -> None:
+            built.append(name)
+            original(self, *args, **kwargs)
+
+        return init
+
+    monkeypatch.setattr(Signer, "__call__", counted_sign)
+    monkeypatch.setattr(httpx.Request, "__init__", counted("Request", httpx.Request.__init__))
+    monkeypatch.setattr(httpx.Response, "__init__", counted("Response", httpx.Response.__init__))
+    ids = exchange.place_resting_orders(API_KEY, 3)
+    with serve(exchange) as url:
+        async with WeexClient(
+            creds, base_url=url, http_backend=backend, sync_time=False, rate_limits=ROOMY
+        ) as client:
+            built.clear()  # (the client's set-up is not a call)
+            for order_id in ids:
+                await client.cancel_batch_orders(ids=[order_id])
+    assert signed == ["/capi/v2/order/cancel_batch_orders"] * 3
+    if backend == "aiohttp":
+        assert built == []
+    else:
+        assert built.count("Request") == 3
 
 
 # -- a kept-alive connection the server closed: never sent twice behind the limiter's back -------
