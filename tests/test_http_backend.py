@@ -218,6 +218,67 @@ async def test_each_attempt_is_signed_once_and_aiohttp_builds_no_httpx_model(
         assert built.count("Request") == 3
 
 
+class PortsSeen(FakeExchange):
+    """The fake exchange, noting the client port (so the connection) of every request."""
+
+    def __init__(self) -> None:
+        super().__init__(ip_budget=10**9, uid_budget=10**9)
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await super().__call__(scope, receive, send)
+
+
+async def test_many_callers_share_max_in_flight_connections(
+    creds: Credentials, backend: HttpBackend
+) -> None:
+    seen = PortsSeen()
+    seen.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    ids = seen.place_resting_orders(API_KEY, 200)
+    with serve(seen) as url:
+        async with WeexClient(
+            creds,
+            base_url=url,
+            http_backend=backend,
+            rate_limits=ROOMY,
+            sync_time=False,
+            max_in_flight=10,
+        ) as client:
+            results = await asyncio.gather(
+                *(client.cancel_batch_orders(ids=[order_id]) for order_id in ids)
+            )
+    assert all(r.cancel_order_result_list[0].result for r in results)
+    assert len(set(seen.ports)) == 10  # ten connections, each kept alive and reused
+
+
+async def test_a_cancelled_request_gives_its_connection_back(
+    exchange: FakeExchange, creds: Credentials, backend: HttpBackend
+) -> None:
+    """Two requests cancelled while on the wire, with two connections: the calls after them
+    still get a connection each (none is held by an abandoned request)."""
+    exchange.faults.slow_delay = 0.6
+    exchange.faults.next(Fault.SLOW, times=2)
+    with serve(exchange) as url:
+        async with WeexClient(
+            creds, base_url=url, http_backend=backend, sync_time=False, max_in_flight=2
+        ) as client:
+            slow = [
+                asyncio.ensure_future(client.cancel_batch_orders(ids=[str(n)])) for n in range(2)
+            ]
+            for _ in range(500):  # until both are on the wire (the fake answers in 0.6 s)
+                if len(exchange.arrivals) == 2:
+                    break
+                await asyncio.sleep(0.005)
+            for task in slow:
+                task.cancel()
+            await asyncio.gather(*slow, return_exceptions=True)
+            ids = exchange.place_resting_orders(API_KEY, 4)
+            report = await client.cancel_orders(ids=ids)
+    assert report.all_cancelled
+
+
 # -- a kept-alive connection the server closed: never sent twice behind the limiter's back -------
 
 
