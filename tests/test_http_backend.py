@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -370,6 +372,11 @@ async def test_aiohttp_timeouts_are_httpx_timeouts(
             assert http.timeout.total is None
             assert http.connector is not None
             assert http.connector.limit == 7
+            # TLS verified against the default backend's CA bundle, not the system's
+            connector = http.connector
+            assert isinstance(connector, aiohttp.TCPConnector)
+            assert isinstance(connector._ssl, ssl.SSLContext)  # noqa: SLF001
+            assert connector._ssl.verify_mode == ssl.CERT_REQUIRED  # noqa: SLF001
 
 
 def test_missing_extra_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -169,7 +169,11 @@ class AiohttpWire:
         timeout = self._timeout
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=self._max_in_flight, keepalive_timeout=self._keepalive_expiry
+                limit=self._max_in_flight,
+                keepalive_timeout=self._keepalive_expiry,
+                # the CA bundle the default backend trusts (certifi's), not the system's: the
+                # same exchange is verified alike on both backends, and on images without one
+                ssl=httpx.create_ssl_context(),
             ),
             headers=self._headers,
             timeout=aiohttp.ClientTimeout(
