@@ -186,7 +186,8 @@ class AiohttpWire:
         # aiohttp sends an idempotent request (GET, DELETE: V3's batch cancel) a second time by
         # itself when a kept-alive connection turns out closed. That second send would bypass the
         # limiter (uncharged) and the signature's fresh timestamp; the session's retry loop decides
-        # instead, charged and signed again. No public switch exists (aiohttp 3.9 to 3.14).
+        # instead, charged and signed again. No public switch exists (read on aiohttp 3.14); if
+        # a release renames the attribute, tests/test_http_backend.py's resend test fails.
         if hasattr(http, "_retry_connection"):
             http._retry_connection = False  # noqa: SLF001
         self._http = http
