@@ -7,6 +7,8 @@ weight per sliding window against the budget.
 
     python -m benchmarks            # WEEX's budgets (10 s window): about 5 minutes
     python -m benchmarks --quick    # a 2 s window: about 1 minute, for a smoke run
+    python -m benchmarks --bursts   # only the bursts, the CPU per call and max_in_flight
+    python -m benchmarks --bursts --idle 60   # the quiet period as the issue states it
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from .scenarios import (
     beat_cost,
     burst_after_idle,
     burst_time,
+    bursts_side_by_side,
     cancel_latency_beside_beats,
+    cpu_per_call,
     flatten_time,
     flock_json_cost,
     guard_time,
@@ -53,11 +57,24 @@ async def main(argv: list[str]) -> None:
     parser.add_argument(
         "--ledgers", action="store_true", help="only the shared ledgers' rows (several processes)"
     )
+    parser.add_argument(
+        "--bursts", action="store_true", help="only the bursts, CPU per call and max_in_flight"
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=20.0,
+        help="seconds of quiet before the burst after a quiet period (default 20: past httpx's "
+        "5 s and aiohttp's 15 s keep-alive, well within the SDK's 300 s and the server's 75 s)",
+    )
     args = parser.parse_args(argv)
     window = 2.0 if args.quick else 10.0
     budget = 500
     if args.ledgers:
         await shared_ledgers(budget, window)
+        return
+    if args.bursts:
+        await bursts(args.idle)
         return
     print(
         f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
@@ -91,15 +108,7 @@ async def main(argv: list[str]) -> None:
         lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
     )
     print("\n" + report.trade_cap_table(cap_rows))
-    print("  running: bursts ...", file=sys.stderr, flush=True)
-    bursts = await asyncio.to_thread(
-        lambda: {
-            (width, latency): burst_time(width, latency)
-            for width in (10, 25, 50)
-            for latency in (0.0, 0.005, 0.030)
-        }
-    )
-    print("\n" + report.burst_table(bursts))
+    await bursts(args.idle)
     print("  running: a burst after a quiet moment ...", file=sys.stderr, flush=True)
     idle_rows = await asyncio.to_thread(
         lambda: [
@@ -112,6 +121,28 @@ async def main(argv: list[str]) -> None:
         svg(rows, window, budget, args.svg)
         print(f"\n(picture written to {args.svg})", file=sys.stderr)
     await shared_ledgers(budget, window)
+
+
+async def bursts(idle: float) -> None:
+    """A burst of 50 batch cancels: side by side with the bare libraries (warm, after a quiet
+    period), the CPU each spends per call, and the SDK's burst at 10, 25 and 50 in flight."""
+    print("  running: bursts side by side ...", file=sys.stderr, flush=True)
+    rows = await asyncio.to_thread(
+        lambda: [r for latency in (0.0, 0.005) for r in bursts_side_by_side(latency, idle)]
+    )
+    print("\n" + report.side_by_side_burst_table(rows, idle))
+    print("  running: CPU per call ...", file=sys.stderr, flush=True)
+    print("\n" + report.cpu_table(await cpu_per_call()))
+    print("  running: bursts at 10, 25, 50 in flight ...", file=sys.stderr, flush=True)
+    for backend in ("httpx", "aiohttp"):
+        widths = await asyncio.to_thread(
+            lambda: {
+                (width, latency): burst_time(width, latency, backend=backend)  # noqa: B023
+                for width in (10, 25, 50)
+                for latency in (0.0, 0.005, 0.030)
+            }
+        )
+        print("\n" + report.burst_table(widths, backend))
 
 
 async def shared_ledgers(budget: int, window: float) -> None:

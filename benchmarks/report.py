@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .scenarios import FlattenRow, GuardRow, Row, SettleRow, ThroughputRow, TradeCapRow
+from .scenarios import (
+    FlattenRow,
+    GuardRow,
+    Row,
+    SettleRow,
+    SideBySideBurst,
+    ThroughputRow,
+    TradeCapRow,
+)
 
 
 def pacing_table(rows: list[Row], budget: int, window: float) -> str:
@@ -198,12 +206,12 @@ def ledgers_table(
     return "\n".join(lines)
 
 
-def burst_table(rows: dict[tuple[int, float], float]) -> str:
+def burst_table(rows: dict[tuple[int, float], float], backend: str = "httpx") -> str:
     widths = sorted({width for width, _ in rows})
     latencies = sorted({latency for _, latency in rows})
     lines = [
-        "## A burst of 50 batch cancels (a whole account budget, trade cap off, warm client, "
-        "the fake exchange on loopback answering late; median of 5)\n",
+        f"## A burst of 50 batch cancels, {backend} backend (a whole account budget, trade cap "
+        "off, warm client, the fake exchange on loopback answering late; median of 5)\n",
         "| added latency | " + " | ".join(f"max_in_flight={w}" for w in widths) + " |",
         "|---" * (len(widths) + 1) + "|",
     ]
@@ -234,4 +242,42 @@ def alternatives_table(rows: list[tuple[float, float, float]]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {window:g} s | {sqlite:.0f} | {flock:.0f} |" for window, sqlite, flock in rows]
+    return "\n".join(lines)
+
+
+def side_by_side_burst_table(rows: list[SideBySideBurst], idle: float) -> str:
+    floor = {r.latency: r for r in rows if r.name.startswith("bare signed aiohttp")}
+    lines = [
+        "## A burst of 50 batch cancels side by side: warm, and after a quiet period\n",
+        f"Every client at 10 connections, no limiter in the way; warm: median of 5, interleaved; "
+        f"after {idle:g} s of quiet: median of 2 (the server keeps idle connections 75 s). "
+        "Ratios to bare aiohttp at the same latency, in the same run.\n",
+        "| client | added latency | warm ms | x bare aiohttp | after quiet ms | x bare aiohttp "
+        "| connections opened after quiet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        base = floor[r.latency]
+        lines.append(
+            f"| {r.name} | {r.latency * 1000:.0f} ms | {r.warm * 1000:.1f} | "
+            f"{r.warm / base.warm:.2f} | {r.after_idle * 1000:.1f} | "
+            f"{r.after_idle / base.after_idle:.2f} | {r.opened} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_table(rows: dict[str, float]) -> str:
+    lines = [
+        "## CPU per call at one caller\n",
+        "CPU seconds of the client's process per batch cancel, one caller, 300 calls back to back "
+        "(the fake exchange in its own process); median of 3, interleaved.\n",
+        "| client | µs per call | over bare aiohttp | over bare httpx |",
+        "|---|---|---|---|",
+    ]
+    aiohttp = next(v for k, v in rows.items() if k.startswith("bare signed aiohttp"))
+    httpx = next(v for k, v in rows.items() if k.startswith("bare signed httpx"))
+    lines += [
+        f"| {name} | {cpu * 1e6:.0f} | {(cpu - aiohttp) * 1e6:+.0f} | {(cpu - httpx) * 1e6:+.0f} |"
+        for name, cpu in rows.items()
+    ]
     return "\n".join(lines)

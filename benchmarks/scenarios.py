@@ -281,8 +281,11 @@ Client = Callable[[str], contextlib.AbstractAsyncContextManager[Sender]]
 POOL = 10
 
 
-def sdk(backend: HttpBackend) -> Client:
-    """weex-async with this HTTP backend (budgets out of the way)."""
+def sdk(
+    backend: HttpBackend, transport: Callable[[], httpx.AsyncBaseTransport] | None = None
+) -> Client:
+    """weex-async with this HTTP backend, or on the ``transport`` built (budgets out of the
+    way)."""
 
     @contextlib.asynccontextmanager
     async def client(url: str) -> AsyncIterator[Sender]:
@@ -292,6 +295,7 @@ def sdk(backend: HttpBackend) -> Client:
             rate_limits=unlimited(),
             sync_time=False,
             http_backend=backend,
+            transport=transport() if transport is not None else None,
         ) as weex:
 
             async def send(order_id: str) -> None:
@@ -1067,10 +1071,12 @@ def trade_cap_cost(version: ApiVersion, orders: int) -> TradeCapRow:
     )
 
 
-def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
+def burst_time(
+    max_in_flight: int, latency: float, repeats: int = 5, backend: HttpBackend = "httpx"
+) -> float:
     """Median seconds for a burst of 50 batch cancels (a whole account budget) from a warm client
-    (its connections open), the trade cap off, against the fake exchange on loopback that answers
-    ``latency`` seconds late."""
+    (its connections open) on ``backend``, the trade cap off, against the fake exchange on
+    loopback that answers ``latency`` seconds late."""
     limits = RateLimits(ip=Budget(10**6, 10.0), uid=Budget(10**6, 10.0), trade=None)
     exchange = FakeExchange(ip_budget=10**6, uid_budget=10**6)
     exchange.add_account("burst", "secret", "pass")
@@ -1087,6 +1093,7 @@ def burst_time(max_in_flight: int, latency: float, repeats: int = 5) -> float:
                 rate_limits=limits,
                 sync_time=False,
                 max_in_flight=max_in_flight,
+                http_backend=backend,
             ) as client:
                 times = []
                 for round_ in range(repeats + 1):  # the first opens the connections
@@ -1143,3 +1150,171 @@ def burst_after_idle(keepalive_expiry: float, idle: float = 7.0) -> tuple[float,
                 return elapsed, len(set(exchange.ports) - warm)
 
         return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def raw_socket(url: str) -> AsyncIterator[Sender]:
+    """Signed HTTP/1.1 written and read by hand on asyncio streams (10 kept-alive connections, no
+    HTTP library, no limiter): the floor under every client."""
+    target = httpx.URL(url)
+    host, port = target.host, target.port or 80
+    path = CANCEL_BATCH_ORDERS.path
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    slots = asyncio.Semaphore(POOL)
+
+    async def send(order_id: str) -> None:
+        async with slots:
+            reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+            body = f'{{"ids":["{order_id}"]}}'.encode()
+            timestamp = str(int(time.time() * 1000))
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"ACCESS-KEY: load\r\nACCESS-SIGN: {sign('secret', timestamp, 'POST', path, body)}"
+                f"\r\nACCESS-TIMESTAMP: {timestamp}\r\nACCESS-PASSPHRASE: pass\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            answer = await reader.readuntil(b"\r\n\r\n")
+            await _read_body(reader, answer)
+            if answer[9:12] != b"200":
+                raise RuntimeError(answer.split(b"\r\n", 1)[0].decode())
+            idle.append((reader, writer))
+
+    try:
+        yield send
+    finally:
+        for _, writer in idle:
+            writer.close()
+
+
+async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    """The body after ``head``: by its length, or chunked (uvicorn chunks an ASGI app's answer)."""
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return await reader.readexactly(int(line.split(b":", 1)[1]))
+    body = b""
+    while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+        body += (await reader.readexactly(size + 2))[:-2]
+    await reader.readuntil(b"\r\n")  # the end of the (empty) trailer
+    return body
+
+
+def _over_httpx_aiohttp() -> httpx.AsyncBaseTransport:
+    """httpx's API over aiohttp's connections (``httpx-aiohttp``): how the aiohttp backend sent
+    before it called aiohttp directly, sized and kept alive as the SDK's defaults."""
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(
+        max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=300
+    )
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
+    return transport
+
+
+#: the clients a burst is compared across: the SDK's two backends, and the floors under them
+BURST_CLIENTS: list[tuple[str, Client]] = [
+    ("weex-async, httpx (default)", sdk("httpx")),
+    ("weex-async, aiohttp backend", sdk("aiohttp")),
+    ("bare signed httpx (pool of 10)", bare_httpx),
+    ("bare signed aiohttp (10 connections)", bare_aiohttp),
+    ("raw socket (asyncio streams, 10 connections)", raw_socket),
+]
+try:  # the bench extra installs it, to measure the aiohttp backend against what it was
+    import httpx_aiohttp  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+else:
+    BURST_CLIENTS.insert(
+        2,
+        (
+            "weex-async over httpx-aiohttp (the aiohttp backend before)",
+            sdk("httpx", _over_httpx_aiohttp),
+        ),
+    )
+
+
+@attrs.frozen
+class SideBySideBurst:
+    """One client's bursts of 50 batch cancels at one added latency: medians."""
+
+    name: str
+    latency: float
+    warm: float  #: seconds, connections open
+    after_idle: float  #: seconds, after ``idle`` quiet seconds
+    opened: int  #: connections the burst after the quiet had to open (the most of the repeats)
+
+
+async def _burst(send: Sender, ids: Iterator[str], size: int = 50) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(*(send(next(ids)) for _ in range(size)))
+    return time.perf_counter() - started
+
+
+def bursts_side_by_side(
+    latency: float, idle: float, repeats: int = 5, idle_repeats: int = 2
+) -> list[SideBySideBurst]:
+    """A burst of 50 batch cancels (a whole account budget, no limiter in the way) by each of
+    ``BURST_CLIENTS``, from warm (median of ``repeats``, interleaved) and after ``idle`` quiet
+    seconds (median of ``idle_repeats``), against the fake exchange on loopback answering
+    ``latency`` seconds late and keeping idle connections 75 s (nginx's default; longer when
+    ``idle`` is)."""
+    exchange = _Ports(ip_budget=10**9, uid_budget=10**9)
+    exchange.add_account("load", "secret", "pass")
+    bursts = len(BURST_CLIENTS) * (repeats + 1 + idle_repeats)
+    ids = iter(exchange.place_resting_orders("load", 50 * bursts))
+    if latency:
+        exchange.faults.slow_delay = latency
+        exchange.faults.randomly(1.0, [Fault.SLOW])
+    names = [name for name, _ in BURST_CLIENTS]
+    warm: dict[str, list[float]] = {name: [] for name in names}
+    after: dict[str, list[float]] = {name: [] for name in names}
+    opened: dict[str, list[int]] = {name: [] for name in names}
+    with serve(exchange, keep_alive=max(75.0, 2 * idle)) as url:
+
+        async def run() -> None:
+            async with contextlib.AsyncExitStack() as stack:
+                senders = [
+                    (name, await stack.enter_async_context(client(url)))
+                    for name, client in BURST_CLIENTS
+                ]
+                for round_ in range(repeats + 1):  # the first opens the connections
+                    for name, send in senders:
+                        took = await _burst(send, ids)
+                        if round_:
+                            warm[name].append(took)
+                for _ in range(idle_repeats):
+                    await asyncio.sleep(idle)
+                    for name, send in senders:
+                        seen = len(exchange.ports)
+                        after[name].append(await _burst(send, ids))
+                        new = set(exchange.ports[seen:]) - set(exchange.ports[:seen])
+                        opened[name].append(len(new))
+
+        asyncio.run(run())
+    return [
+        SideBySideBurst(
+            name,
+            latency,
+            statistics.median(warm[name]),
+            statistics.median(after[name]),
+            max(opened[name]),
+        )
+        for name in names
+    ]
+
+
+async def cpu_per_call(calls: int = 300, repeats: int = 3) -> dict[str, float]:
+    """CPU seconds this process spends per batch cancel at one caller, by each of
+    ``BURST_CLIENTS`` (the fake exchange in its own process, so its CPU is not counted):
+    medians of ``repeats``, interleaved."""
+    spent: dict[str, list[float]] = {name: [] for name, _ in BURST_CLIENTS}
+    for _ in range(repeats):
+        for name, client in BURST_CLIENTS:
+            with fake_exchange_process(calls + 1) as url:
+                async with client(url) as send:
+                    await send(str(FIRST_ID))  # the connection opened, imports done
+                    started = time.process_time()
+                    for n in range(1, calls + 1):
+                        await send(str(FIRST_ID + n))
+                    spent[name].append((time.process_time() - started) / calls)
+    return {name: statistics.median(each) for name, each in spent.items()}

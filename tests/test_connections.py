@@ -18,6 +18,7 @@ import pytest
 from weex_async import Credentials, WeexClient
 from weex_async._checks import HttpBackend
 from weex_async._connections import ConnectionSlots, env_proxy_for
+from weex_async._http import HttpxWire
 from weex_async.testing import FakeExchange, Fault, free_port, serve
 
 from .conftest import API_KEY
@@ -39,7 +40,9 @@ class PortsSeen(FakeExchange):
 
 def transport_of(client: WeexClient) -> httpx.AsyncBaseTransport:
     """The transport the client's httpx client sends through (white box, on purpose)."""
-    transport: httpx.AsyncBaseTransport = client._session._http._transport  # noqa: SLF001
+    wire = client._session._wire  # noqa: SLF001
+    assert isinstance(wire, HttpxWire)
+    transport: httpx.AsyncBaseTransport = wire.client._transport  # noqa: SLF001
     return transport
 
 

@@ -17,7 +17,7 @@ from weex_async import (
     RateLimits,
     WeexClient,
 )
-from weex_async._checks import ApiVersion
+from weex_async._checks import ApiVersion, HttpBackend
 from weex_async._client import API
 from weex_async.errors import (
     BadRequestError,
@@ -233,16 +233,20 @@ async def test_cancels_jump_the_queue_of_placements_and_queries() -> None:
     ]
 
 
-# -- the other HTTP backend: queries signed as aiohttp sends them ---------------------------------
+# -- both HTTP backends: a query is signed in the form it is sent ---------------------------------
 
 
-@pytest.mark.real_time("aiohttp: a real socket")
-async def test_queries_over_aiohttp(exchange: FakeExchange, creds: Credentials) -> None:
-    pytest.importorskip("httpx_aiohttp")
+@pytest.mark.real_time("the HTTP backends on a real socket")
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+async def test_queries_on_both_backends(
+    exchange: FakeExchange, creds: Credentials, backend: HttpBackend
+) -> None:
+    """A client id with ``:`` and ``/`` (left as they are by one URL library, escaped by the
+    other) is encoded once, signed in that form and sent in that form on both backends."""
     with serve(exchange) as url:
         for version in ("v2", "v3"):
             async with WeexClient(
-                creds, base_url=url, http_backend="aiohttp", api_version=version
+                creds, base_url=url, http_backend=backend, api_version=version
             ) as client:
                 cid = f"q:{version}/1"
                 ack = await client.place_order(limit_order(version, cid))

@@ -88,9 +88,10 @@ class WeexClient:
             answers "too many" (40912). Never more than the API version allows (V3: 10).
         api_version: ``"v2"`` (the default: ``POST /capi/v2/order/cancel_batch_orders``) or
             ``"v3"`` (``DELETE /capi/v3/batchOrders``). Both answer with the same types.
-        http_backend: ``"httpx"`` (the default) or ``"aiohttp"``: httpx's API over aiohttp's
-            connection handling (the ``aiohttp`` extra, ``httpx-aiohttp``), which costs less CPU
-            per request. Sized to ``max_in_flight`` like the default.
+        http_backend: ``"httpx"`` (the default) or ``"aiohttp"``: ``aiohttp.ClientSession``
+            called directly (the ``aiohttp`` extra), which costs less CPU per request. The same
+            signing, timeouts, errors, ``max_in_flight`` connections and ``keepalive_expiry``
+            as the default.
         on_event: called with each ``weex_async.events`` event (a request answered, a retry, a
             429, a ``cancel_orders`` or ``cancel_everything`` done), for your own metrics: a plain
             function (an ``async def`` one is refused); anything it raises is logged and

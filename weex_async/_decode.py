@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Protocol, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-import httpx
 from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import (
@@ -154,16 +153,33 @@ def _shape_name(cls: Any) -> str:
     return str(getattr(cls, "__name__", cls))
 
 
+class Answer(Protocol):
+    """An HTTP answer, read whole: what every reader reads. ``httpx.Response`` is one; the
+    aiohttp backend hands its own (``_http``), so neither backend pays for the other's models.
+    """
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Case-insensitive, as both libraries' header maps are."""
+        ...
+
+    @property
+    def content(self) -> bytes: ...
+
+
 def encode_body(body: Any) -> bytes:
     """Serialize a request body once: these exact bytes are signed and sent."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _excerpt(response: httpx.Response) -> str:
+def _excerpt(response: Answer) -> str:
     return response.content[:500].decode("utf-8", "replace")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -187,7 +203,7 @@ def _error_message(body: Any) -> str:
     return ""
 
 
-def read_body(response: httpx.Response) -> Any:
+def read_body(response: Answer) -> Any:
     """Return the success payload of ``response`` or raise the matching error.
 
     Raises:
@@ -227,7 +243,7 @@ def read_body(response: httpx.Response) -> Any:
     return body
 
 
-def decode(response: httpx.Response, cls: type[T], converter: cattrs.Converter = CONVERTER) -> T:
+def decode(response: Answer, cls: type[T], converter: cattrs.Converter = CONVERTER) -> T:
     """Read ``response`` and structure its payload as ``cls``.
 
     Raises:
@@ -258,6 +274,7 @@ __all__ = [
     "CONVERTER",
     "DECODE_ERRORS",
     "SUCCESS_CODES",
+    "Answer",
     "decode",
     "encode_body",
     "make_converter",

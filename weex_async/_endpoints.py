@@ -16,9 +16,8 @@ from typing import Any, Generic, TypeVar, overload
 
 import attrs
 import cattrs
-import httpx
 
-from ._decode import CONVERTER, decode, encode_body
+from ._decode import CONVERTER, Answer, decode, encode_body
 from ._limiter import Priority
 from .errors import ApiVersionRetiredError, ResponseDecodeError, WeexAPIError
 
@@ -31,6 +30,7 @@ __all__ = [
     "declared",
     "request",
     "retired_error",
+    "under_base_path",
 ]
 
 T = TypeVar("T")
@@ -112,9 +112,9 @@ class Call(Generic[R]):
     endpoint: Endpoint[Any]
     content: bytes
     params: Mapping[str, str] | None
-    read: Callable[[httpx.Response, cattrs.Converter], R]
+    read: Callable[[Answer, cattrs.Converter], R]
 
-    def result(self, answer: httpx.Response, converter: cattrs.Converter = CONVERTER) -> R:
+    def result(self, answer: Answer, converter: cattrs.Converter = CONVERTER) -> R:
         """The result this answer gives (the tests pass ``make_converter(strict=True)``)."""
         return self.read(answer, converter)
 
@@ -126,7 +126,7 @@ class Call(Generic[R]):
         """The same request, its result passed through ``convert``."""
         read = self.read
 
-        def then_read(answer: httpx.Response, converter: cattrs.Converter) -> S:
+        def then_read(answer: Answer, converter: cattrs.Converter) -> S:
             return convert(read(answer, converter))
 
         return Call(self.endpoint, self.content, self.params, then_read)
@@ -151,22 +151,13 @@ RETIRED = (Retirement("v2", "/capi/v2/", "2026-09-30", "the year is likely", "v3
 _GONE_STATUSES = (404, 410)
 
 
-def _html(answer: httpx.Response) -> bool:
+def _html(answer: Answer) -> bool:
     kind = answer.headers.get("content-type", "").lower()
     return "html" in kind or answer.content.lstrip()[:1] == b"<"
 
 
-def _base_path(answer: httpx.Response, path: str) -> str:
-    """The path the base URL put before ``path`` in the request ``answer`` answers ("" if none)."""
-    try:
-        sent = answer.request.url.path
-    except RuntimeError:  # a response built without its request
-        return ""
-    return sent[: -len(path)].rstrip("/") if sent.endswith(path) else ""
-
-
 def retired_error(
-    endpoint: Endpoint[Any], answer: httpx.Response, error: Exception
+    endpoint: Endpoint[Any], answer: Answer, error: Exception
 ) -> ApiVersionRetiredError | None:
     """The error to raise instead of ``error`` when ``answer`` says that the endpoint's API
     version is gone: HTTP 404 or 410, or an HTML page on a status below 400 (a 403 or 5xx page
@@ -188,12 +179,6 @@ def retired_error(
         f'{retired.sunset}; {retired.certainty}). Use api_version="{retired.use}" (command '
         f"line: --api-version {retired.use}, or WEEX_API_VERSION={retired.use})"
     )
-    prefix = _base_path(answer, endpoint.path)
-    if prefix:  # a base URL with a path: more likely a wrong URL than a retired version
-        message += (
-            f"; or the base URL is wrong: its path {prefix!r} comes before {endpoint.path} "
-            "(WEEX's API is at the host's root)"
-        )
     code = error.code if isinstance(error, WeexAPIError) else None
     body = error.body if isinstance(error, (WeexAPIError, ResponseDecodeError)) else None
     return ApiVersionRetiredError(
@@ -205,6 +190,27 @@ def retired_error(
         use=retired.use,
         sunset=retired.sunset,
         definite=not page,
+    )
+
+
+def under_base_path(
+    error: ApiVersionRetiredError, endpoint: Endpoint[Any], base_path: str
+) -> ApiVersionRetiredError:
+    """``error`` said of a call sent under a base URL with a path (``base_path``, e.g. ``/api``):
+    a wrong URL is then the likelier cause, and the message says so first."""
+    message = (
+        f"{error.message}; or the base URL is wrong: its path {base_path!r} comes before "
+        f"{endpoint.path} (WEEX's API is at the host's root)"
+    )
+    return ApiVersionRetiredError(
+        message,
+        status_code=error.status_code,
+        code=error.code,
+        body=error.body,
+        api_version=error.api_version,
+        use=error.use,
+        sunset=error.sunset,
+        definite=error.definite,
     )
 
 
@@ -233,7 +239,7 @@ def request(
     ``response_type``, then passed through ``convert`` (into a public model) when given."""
     shape = endpoint.response_type
 
-    def read(answer: httpx.Response, converter: cattrs.Converter) -> Any:
+    def read(answer: Answer, converter: cattrs.Converter) -> Any:
         try:
             wire = decode(answer, shape, converter)
         except (WeexAPIError, ResponseDecodeError) as exc:

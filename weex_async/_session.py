@@ -1,16 +1,16 @@
 """The request layer: ``Session`` sends every call, and owns the only retry loop.
 
 One attempt is: admit through the limiter (charged), build, sign, send, read the answer. The
-timestamp is read when httpx runs the auth flow, i.e. after the limiter's wait, so a request that
+timestamp is read when the wire signs the request, i.e. after the limiter's wait, so a request that
 waited 10 s for budget is still signed with a fresh timestamp; every retry is admitted (charged)
 again and signed again. ``Session.send`` repeats attempts as ``RetryPolicy`` decides, within an
 optional deadline, and reports what happened to a ``Trace`` when the caller wants to know more than
 the result (``cancel_orders`` does).
 
 The session holds what it sends through, each built elsewhere: the settings are checked by
-``_checks``, the HTTP client is chosen and built by ``_http``, the server-time offset is kept by
-``_clock.TimeSync``. Its waits (backoff, deadlines) are read on an injectable ``Clock``, the
-running event loop's unless one is given.
+``_checks``, the wire (the HTTP backend) is chosen and built by ``_http``, the server-time offset
+is kept by ``_clock.TimeSync``. Its waits (backoff, deadlines) are read on an injectable
+``Clock``, the running event loop's unless one is given.
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ from ._checks import (
     checked_base_url,
 )
 from ._clock import DeadlineReached, ServerClock, TimeSync, now_on, sleep_for, wait_within
-from ._endpoints import Again, Call, Endpoint
-from ._http import http_client
+from ._decode import Answer
+from ._endpoints import Again, Call, Endpoint, under_base_path
+from ._http import NoAnswer, http_wire
 from ._limiter import ClientLimiter, Limiter, PoolSnapshot, RateLimits
 from ._limiter._admission import Clock
 from ._metrics import recorder
 from ._retry import Decision, RetryPolicy
-from ._signing import Credentials, WeexAuth
+from ._signing import Credentials, Signer
 from .errors import (
+    ApiVersionRetiredError,
     BadRequestError,
     ClientClosedError,
     ConfigurationError,
@@ -144,6 +146,7 @@ class Session:
         check_transport(transport, http_backend)
         self.credentials = credentials
         self.base_url = str(url)
+        self._base_path = url.path.rstrip("/")  # WEEX's API is at the root: "" there
         self.rate_limits = rate_limits
         self.retry = retry
         self._time_call = time_call
@@ -174,8 +177,9 @@ class Session:
             max_in_flight,
             limiter,
         )
-        self._auth = WeexAuth(credentials, self._server_clock.now_ms) if credentials else None
-        http = http_client(
+        #: signs every signed call, once per attempt, after the limiter's wait
+        self._signer = Signer(credentials, self._server_clock.now_ms) if credentials else None
+        self._wire = http_wire(
             url,
             transport=transport,
             http_backend=http_backend,
@@ -184,9 +188,6 @@ class Session:
             keepalive_expiry=keepalive_expiry,
             locale=locale,
         )
-        self._http = http.client
-        #: rewrites a URL into the form the transport puts on the wire, so the signature covers it
-        self._wire_url = http.wire_url
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -226,7 +227,7 @@ class Session:
             self._recorder.forget(self)
         await self._limiter.aclose(lambda: ClientClosedError(_CLOSED))
         await self._time_sync.aclose()
-        await self._http.aclose()
+        await self._wire.aclose()
 
     @property
     def key_confirmed(self) -> bool:
@@ -331,7 +332,7 @@ class Session:
 
     async def _before_signed_call(self, endpoint: Endpoint[Any]) -> None:
         """A signed call needs credentials, and waits for the first time sync."""
-        if self._auth is None:
+        if self._signer is None:
             raise ConfigurationError(f"{endpoint.name} needs credentials")
         await self._time_sync.before_signed_call(endpoint.priority)
 
@@ -406,11 +407,6 @@ class Session:
     async def _attempt(self, call: Call[R], attempt: int, trace: Trace) -> R:
         endpoint = call.endpoint
         async with self._limiter.admit(endpoint) as ticket:
-            request = self._http.build_request(
-                endpoint.method, endpoint.path, content=call.content or None, params=call.params
-            )
-            if call.params and self._wire_url is not None:
-                request.url = self._wire_url(request.url)
             if self._closed:  # closed while this call waited: not sent, so refunded on exit
                 raise ClientClosedError(_CLOSED)
             ticket.mark_sent()
@@ -418,8 +414,12 @@ class Session:
             trace.in_flight = True
             sent_at = time.perf_counter()
             try:
-                response = await self._http.send(
-                    request, auth=self._auth if endpoint.signed else None
+                response = await self._wire.send(
+                    endpoint.method,
+                    endpoint.path,
+                    call.params,
+                    call.content,
+                    self._signer if endpoint.signed else None,
                 )
                 ticket.mark_answered()  # it arrived by now: its weight's window is known
             except BaseException as exc:
@@ -452,18 +452,18 @@ class Session:
         self, exc: BaseException, endpoint: str, attempt: int, trace: Trace
     ) -> BaseException:
         """The error to raise for a request that got no answer (a cancellation stays as it is)."""
-        if isinstance(exc, httpx.TimeoutException):
-            log.debug("%s attempt %d: timeout (%s)", endpoint, attempt, type(exc).__name__)
-            return RequestTimeoutError(f"{endpoint}: no answer in time ({type(exc).__name__})")
-        if isinstance(exc, httpx.TransportError):
-            log.debug("%s attempt %d: transport error %s", endpoint, attempt, type(exc).__name__)
-            if self._closed:  # the close cut the connection: the outcome is unknown
-                trace.unclear = True
-                return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
-            return TransportError(f"{endpoint}: {type(exc).__name__}: {exc}")
-        return exc
+        if not isinstance(exc, NoAnswer):
+            return exc
+        if exc.timed_out:
+            log.debug("%s attempt %d: timeout (%s)", endpoint, attempt, exc.what)
+            return RequestTimeoutError(f"{endpoint}: no answer in time ({exc.what})")
+        log.debug("%s attempt %d: transport error %s", endpoint, attempt, exc.what)
+        if self._closed:  # the close cut the connection: the outcome is unknown
+            trace.unclear = True
+            return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
+        return TransportError(f"{endpoint}: {exc.what}")
 
-    async def _read(self, call: Call[R], response: httpx.Response) -> R:
+    async def _read(self, call: Call[R], response: Answer) -> R:
         """The answer's result, or its error; learns from it (usage headers, a 429, the key)."""
         endpoint = call.endpoint
         self._limiter.observe_headers(endpoint, response.headers)
@@ -484,7 +484,11 @@ class Session:
             if self.observed:
                 self.emit(RateLimited(endpoint.name, pause, unexplained))
             raise
-        except NotFoundError:  # no such path: whether the key is right is not known
+        except ApiVersionRetiredError as exc:  # no such path: whether the key is right is not known
+            if self._base_path:
+                raise under_base_path(exc, endpoint, self._base_path) from exc
+            raise
+        except NotFoundError:
             raise
         except BadRequestError:
             self._key_confirmed = self._key_confirmed or endpoint.signed
@@ -502,7 +506,7 @@ class Session:
         endpoint: str,
         attempt: int,
         error: BaseException | None,
-        response: httpx.Response | None,
+        response: Answer | None,
         sent_at: float,
         waited: float,
     ) -> None:

@@ -1,4 +1,5 @@
-"""Request signing: the pure ``sign`` function, ``Credentials`` and the httpx middleware.
+"""Request signing: the pure ``sign`` function, ``Credentials``, ``Signer`` (the headers of one
+request, which both HTTP backends use) and the httpx middleware.
 
 WEEX signs ``timestamp + METHOD + requestPath[?query] + body`` with HMAC-SHA256 keyed by the API
 secret and sends the Base64 of the raw digest.  ``WeexAuth`` builds that pre-hash from the *final*
@@ -20,7 +21,7 @@ import httpx
 
 from .errors import ConfigurationError
 
-__all__ = ["Credentials", "WeexAuth", "sign"]
+__all__ = ["Credentials", "Signer", "WeexAuth", "sign", "signed_headers"]
 
 _ENV_NAMES = ("WEEX_API_KEY", "WEEX_API_SECRET", "WEEX_API_PASSPHRASE")
 
@@ -117,6 +118,41 @@ class Credentials:
         return cls(*(env[name] for name in _ENV_NAMES))
 
 
+class Signer:
+    """The ``ACCESS-*`` headers of one request, from the exact target and body bytes it sends.
+
+    Both HTTP backends call it once per request, after any rate-limit wait, with the bytes they
+    put on the wire: the default backend from its final ``httpx.Request``, the aiohttp backend
+    from the target and body it hands aiohttp unchanged. The clock is read once, so the
+    ``ACCESS-TIMESTAMP`` header and the signed timestamp can never differ.
+
+    Args:
+        credentials: whose key signs.
+        now_ms: the clock, in Unix milliseconds (the client passes its server-offset clock).
+    """
+
+    __slots__ = ("_credentials", "_now_ms")
+
+    def __init__(self, credentials: Credentials, now_ms: Callable[[], int]) -> None:
+        self._credentials = credentials
+        self._now_ms = now_ms
+
+    def __repr__(self) -> str:
+        return f"Signer({self._credentials!r})"
+
+    def __call__(self, method: str, path_and_query: str, body: bytes) -> dict[str, str]:
+        """The headers for ``method path_and_query`` with ``body`` (the path and query exactly
+        as sent, already encoded)."""
+        credentials = self._credentials
+        timestamp = str(self._now_ms())
+        return {
+            "ACCESS-KEY": credentials.api_key,
+            "ACCESS-SIGN": sign(credentials.api_secret, timestamp, method, path_and_query, body),
+            "ACCESS-TIMESTAMP": timestamp,
+            "ACCESS-PASSPHRASE": credentials.passphrase,
+        }
+
+
 class WeexAuth(httpx.Auth):
     """Signs the final request: ``ACCESS-KEY``, ``-SIGN``, ``-TIMESTAMP``, ``-PASSPHRASE``.
 
@@ -131,20 +167,17 @@ class WeexAuth(httpx.Auth):
 
     def __init__(self, credentials: Credentials, now_ms: Callable[[], int]) -> None:
         self._credentials = credentials
-        self._now_ms = now_ms
+        self._signer = Signer(credentials, now_ms)
 
     def __repr__(self) -> str:
         return f"WeexAuth({self._credentials!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        timestamp = str(self._now_ms())
-        # raw_path is the path plus "?query" exactly as it goes on the wire (already encoded).
-        path_and_query = request.url.raw_path.decode("ascii")
-        signature = sign(
-            self._credentials.api_secret, timestamp, request.method, path_and_query, request.content
-        )
-        request.headers["ACCESS-KEY"] = self._credentials.api_key
-        request.headers["ACCESS-SIGN"] = signature
-        request.headers["ACCESS-TIMESTAMP"] = timestamp
-        request.headers["ACCESS-PASSPHRASE"] = self._credentials.passphrase
+        request.headers.update(signed_headers(self._signer, request))
         yield request
+
+
+def signed_headers(signer: Signer, request: httpx.Request) -> dict[str, str]:
+    """``signer``'s headers for a final ``httpx.Request``: its raw path (the path plus
+    ``?query`` exactly as it goes on the wire, already encoded) and its exact body bytes."""
+    return signer(request.method, request.url.raw_path.decode("ascii"), request.content)
