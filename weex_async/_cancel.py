@@ -691,17 +691,20 @@ class _HistoryWalk:
     """Which order-history page to read next, from the rows of the pages read so far.
 
     The history lists closed orders, most recently closed first, ``PAGE`` a page. ``closed_at``
-    numbers this run's confirmed cancels in the order they were heard; an order is sought at a
-    number (where among those confirmations it closed: ``CancelRun._near``), ``None`` when
-    nothing says where (then from the top down). Each row of a page read that is a confirmed
-    cancel is an anchor: number ``c`` at row ``r``, so number ``n`` should be near row
-    ``r + c - n``.
+    numbers this run's confirmed cancels in the order they were heard; an order is sought at
+    numbers (where among those confirmations it may have closed: ``CancelRun._places``), or at
+    ``None`` when nothing says where (then from the top down). Each row of a page read that is a
+    confirmed cancel is an anchor: number ``c`` at row ``r``, so number ``n`` should be near row
+    ``r + (c - n) * density``.
 
     Args:
         closed_at: the run's confirmed cancels, by id as the exchange reads them.
         margin: how many rows an order may sit from where its number puts it (one batch): a
             page whose numbers say "here" but that lacks the order sends the search to the page
             beside it only when the order's place is within this of that page's edge.
+        unconfirmed: closed orders of the run that are not in ``closed_at`` (those sought):
+            they lie among the confirmed ones, so each confirmed cancel stands for
+            ``1 + unconfirmed / len(closed_at)`` rows (the density).
     """
 
     def __init__(self, closed_at: dict[str, int], margin: int, unconfirmed: int = 0) -> None:
