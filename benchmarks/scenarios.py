@@ -914,6 +914,10 @@ SETTLE_FAULTS = (
 )
 
 
+#: Each version's batch-cancel path (V3's holds no "cancel").
+BATCH_PATHS = ("/capi/v2/order/cancel_batch_orders", "/capi/v3/batchOrders")
+
+
 class _Stamped(list[str]):
     """The fake account's list of cancelled ids, noting when each was cancelled."""
 
@@ -988,7 +992,9 @@ def settle_time(
                 a.path.endswith(("/current", "/openOrders", "/history")) for a in exchange.arrivals
             )
             unknown += len(report.unknown)
-            batch_uid.append(sum(a.uid_weight for a in exchange.arrivals if "cancel" in a.path))
+            batch_uid.append(
+                sum(a.uid_weight for a in exchange.arrivals if a.path.endswith(BATCH_PATHS))
+            )
             cancelled = set(exchange.accounts["settle"].cancelled)
             exact = exact and all(name in cancelled for name in report.cancelled)
     finally:

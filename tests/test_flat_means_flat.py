@@ -7,14 +7,14 @@ against what the exchange really holds.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from decimal import Decimal
 
 import httpx
 import pytest
 
 from weex_async import ClosePositionResult, Credentials, Order, TriggerOrder, WeexClient
-from weex_async._cancel import BatchLimit, CancelRun, Verdict
+from weex_async._cancel import BatchLimit, CancelRun, Verdict, _HistoryWalk
 from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
@@ -434,9 +434,10 @@ def rows(*ids: int) -> tuple[Order, ...]:
     )
 
 
-def aimed_run(lost: range, sent: int) -> tuple[CancelRun, dict[str, str]]:
+def aimed_run(lost: Iterable[int], sent: int) -> tuple[CancelRun, dict[str, list[int | None]]]:
     """A run that sent orders ``1000 + i`` in that order, and heard every cancel confirmed at
-    once but those of ``lost`` (sought in the history)."""
+    once but those of ``lost``: each of these with the places it may have closed at."""
+    lost = set(lost)
     names = [str(1000 + i) for i in range(sent)]
     closed_at: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -448,32 +449,98 @@ def aimed_run(lost: range, sent: int) -> tuple[CancelRun, dict[str, str]]:
         _sent_order={name: i for i, name in enumerate(names)},
         _closed_at=closed_at,
         _at_first=set(closed_at),
+        _sends={},
     )
-    return run, {names[i]: names[i] for i in lost}
+    return run, {names[i]: run._places(names[i]) for i in sorted(lost)}  # noqa: SLF001
 
 
-def next_page(
-    run: CancelRun, sought: dict[str, str], read: dict[int, tuple[Order, ...]], last: float
-) -> int | None:
-    return run._next_page(sought, read, 350, last)  # noqa: SLF001 (the walk, on its own)
+def walk_of(run: CancelRun) -> _HistoryWalk:
+    return _HistoryWalk(run._closed_at, margin=10)  # noqa: SLF001 (the walk, on its own)
 
 
 def test_the_history_is_read_first_where_the_neighbours_point() -> None:
-    run, sought = aimed_run(range(100, 150), 400)  # 350 confirmed; the lost sit under 250
-    assert next_page(run, sought, {}, math.inf) == 2
+    run, aims = aimed_run(range(100, 150), 400)  # 350 confirmed; the lost sit under 250
+    assert walk_of(run).next_page(aims) == 2
 
 
 def test_the_history_walk_follows_the_rows_it_read() -> None:
     """Others' orders closed meanwhile push the lost ones deeper than aimed: the rows read say
     so (all more recent than sought), so the walk goes deeper; rows all older send it up."""
-    run, sought = aimed_run(range(100, 150), 400)
-    newer = {2: rows(*range(1299, 1199, -1))}  # confirmed after the lost batch's neighbours
-    assert next_page(run, sought, newer, math.inf) == 3
-    newer[3] = rows(*range(1199, 1150, -1))
-    assert next_page(run, sought, newer, math.inf) == 4
-    older = {2: rows(*range(1098, 1000, -1))}  # confirmed before them
-    assert next_page(run, sought, older, math.inf) == 1
-    assert next_page(run, sought, newer, 4) is None, "past the end: nothing to read"
+    run, aims = aimed_run(range(100, 150), 400)
+    walk = walk_of(run)
+    walk.read(2, rows(*range(1299, 1199, -1)))  # confirmed after the lost batch's neighbours
+    assert walk.next_page(aims) == 3
+    walk.read(3, rows(*range(1199, 1149, -1), *range(9000, 9050)))  # and 50 others' orders
+    assert walk.next_page(aims) == 4
+    walk.read(4, ())
+    assert walk.next_page(aims) is None, "past the end: nothing to read"
+    run, aims = aimed_run(range(100, 150), 400)
+    older = walk_of(run)
+    older.read(2, rows(*range(1099, 999, -1)))  # confirmed before them
+    assert older.next_page(aims) == 1
+
+
+def test_the_history_walk_reads_where_most_sought_orders_point() -> None:
+    """Lost batches here and there in the history: the page read is the one most of the orders
+    still sought point to."""
+    run, aims = aimed_run([*range(100, 110), *range(300, 330)], 400)  # under 260 and under 70
+    assert walk_of(run).next_page(aims) == 0, "30 orders point to page 0, 10 to page 2"
+
+
+def test_a_wrong_place_for_one_order_leaves_the_others_search_alone() -> None:
+    """An order closed by a later attempt than its first (a retry whose answer was lost) is not
+    among its neighbours: once the page there is read without it, the walk goes to the next
+    place it may be (where that retry went out), and an order with no other place is left to a
+    lookup; before, the first order's miss ended the reading of every page."""
+    run, aims = aimed_run(range(100, 110), 450)  # 440 confirmed; neighbours at row 340
+    walk = walk_of(run)
+    assert walk.next_page(aims) == 3
+    aims["1100"].append(385)  # the retry went out when 385 cancels were confirmed
+    walk.read(3, rows(*range(1149, 1109, -1), *range(1099, 1039, -1)))  # not among them
+    assert walk.next_page(aims) == 0, "where the retry went out"
+    assert aims["1100"] == [385], "the neighbours' place is ruled out"
+    assert aims["1101"] == [], "no other place: looked up"
+
+
+class LostAnswers(httpx.AsyncBaseTransport):
+    """The fake exchange, with the attempts of chosen batch cancels (named by an id they carry)
+    going as ``plans`` says, one step per attempt: ``"500"`` (answered 500, nothing done),
+    ``"lost"`` (the exchange cancels, the answer is lost) or ``"ok"``."""
+
+    def __init__(self, exchange: FakeExchange, plans: dict[str, list[str]]) -> None:
+        self.inner = exchange.transport()
+        self.plans = plans
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.content.decode()
+        step = next((plan.pop(0) for name, plan in self.plans.items() if plan and name in body), "")
+        if step == "500":
+            return httpx.Response(500, json={"code": "500", "msg": "busy"})
+        response: httpx.Response = await self.inner.handle_async_request(request)
+        if step == "lost":
+            await response.aread()
+            raise httpx.ReadError("the answer was lost")
+        return response
+
+
+async def test_lost_batches_apart_are_each_read_where_they_are(version: ApiVersion) -> None:
+    """V3's batches hold 10 orders: a run of 2,000 loses many small batches, here and there in
+    the history. Two here: one cancelled by its first attempt (its answer lost), among its
+    neighbours; one whose first attempt failed and whose retry cancelled it with its answer
+    lost, so it sits near the top of the history, far from its neighbours. Each is read where
+    it is, a page each (before: the first one's miss ended the reading, and all 20 were looked
+    up one by one, UID 3 each on V3)."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 2000, symbol=SYMBOL[version])
+    retried, first = opened[550], opened[1450]  # batches 55 and 145 (of 10)
+    transport = LostAnswers(exchange, {retried: ["500", "lost", "ok"], first: ["lost", "ok"]})
+    async with client_for(exchange, transport, version=version, batch_size=10) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert not report.unknown
+    counts = counted(exchange)
+    assert DETAIL[version] not in counts, "no lookup"
+    assert counts[HISTORY[version]] <= 4
 
 
 async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> None:

@@ -14,14 +14,18 @@ How: the orders are split into batch cancels that run concurrently through the r
 (``Session.send``, which owns the retry loop), under a small task group of this module's own
 (Python 3.10 has no ``asyncio.TaskGroup``). A client whose key is not yet confirmed sends one batch
 first and the rest once it is answered, so a wrong secret is sent once, not once per batch; an
-authentication or permission refusal stops the run. What is still unknown at the end is looked up
-(order detail, at cancel priority): cancelled, filled, or still open and cancelled again.
+authentication or permission refusal stops the run. What is still unknown at the end is settled
+by the cheapest look, at cancel priority (``_confirm_unknown``): the open-orders listing, the
+order history read where each order should be (``_HistoryWalk``), single lookups for the rest:
+cancelled, filled, or still open and cancelled again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import enum
+import itertools
 import logging
 import math
 from collections.abc import Awaitable, Iterable, Sequence
@@ -225,6 +229,10 @@ class CancelRun:
         self._at_first: set[str] = set()
         #: the names sent, in batch order: where each one's batch sat among the others
         self._sent_order: dict[str, int] = {}
+        #: each name's batch's attempts: how many cancels were confirmed as each went out
+        self._sends: dict[str, list[int]] = {}
+        #: the most orders a batch of this run holds (how far apart one batch's orders may sit)
+        self._batch_size = limit.size
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -232,6 +240,7 @@ class CancelRun:
         """Cancel ``names`` (each checked here; repeats are cancelled once) in batches of
         ``batch_size``."""
         names = list(dict.fromkeys(names))
+        self._batch_size = batch_size
         try:
             valid = self._checked(names)
             self._sent_order = {name: i for i, name in enumerate(valid)}
@@ -321,7 +330,12 @@ class CancelRun:
             self._settle(names, Verdict.NOT_SENT, f"not sent: {self._stopped}")
             return
         pending = list(names)
-        trace = Trace()
+        # Where each attempt stood among the confirmed cancels: where an unanswered attempt that
+        # acted left its orders in the order history.
+        sends: list[int] = []
+        trace = Trace(on_send=lambda: sends.append(len(self._closed_at)))
+        for name in names:
+            self._sends[name] = sends
         task = asyncio.current_task()
         assert task is not None  # _batch always runs as a task of _gather
         self._running[task] = trace
@@ -594,15 +608,26 @@ class CancelRun:
                         return self._closed_at[near]
         return None
 
+    def _places(self, name: str) -> list[int | None]:
+        """Where ``name`` may have closed among the run's confirmed cancels, likeliest first:
+        among its neighbours (``_near``: its batch's first attempt), then where each later
+        attempt of its batch went out (a retry whose answer was lost may be the one that closed
+        it); ``[None]`` when nothing says where."""
+        places = [self._near(name), *self._sends.get(name, [])[1:]]
+        return [place for place in places if place is not None] or [None]
+
     async def _from_history(self, names: list[str], lookup: float) -> None:
         """Settle closed ``names`` from the order history, most recently closed first, spending
         on pages at most what the lookups of ``names`` would cost.
 
-        Aimed: each order is sought first on the page where its neighbours' confirmed cancels
-        put it (``_near``), then on the pages beside it in the direction the page's own orders
-        point (more recent ones than sought: deeper; older: shallower). Any page may be read; a
-        page is read once; an order is settled only by its own row, so a wrong aim costs pages,
-        never exactness.
+        Aimed (``_HistoryWalk``): each order is sought where it may have closed (``_places``:
+        among its neighbours' confirmed cancels, then where each later attempt of its batch went
+        out), on the page that place points to, then on the pages beside it in the direction
+        the rows read point. The next page read is the one the most sought orders point to, so
+        a run whose lost batches lie all over the history (V3's batches of 10) reads about one
+        page per place, and an order missing from its place goes on to its next one without
+        ending the others' search. A page is read once; an order is settled only by its own
+        row, so a wrong aim costs pages, never exactness.
         """
         sought = {
             canonical_id(name): name
@@ -611,13 +636,12 @@ class CancelRun:
         }
         history = self._cost(self._api.order_history(None, PAGE, 0).endpoint)
         # Never spend more on pages than the lookups they could save would cost.
-        budget = int(len(sought) * lookup / history) if self.pages_first else 0
-        total = len(self._closed_at)
-        read: dict[int, tuple[Order, ...]] = {}
+        budget = int(len(sought) * lookup / history + 1e-9) if self.pages_first else 0
+        walk = _HistoryWalk(self._closed_at, self._batch_size, len(sought))
+        aims = {key: self._places(name) for key, name in sought.items()}
         met: set[str] = set()
-        last = math.inf  # the first page known to be past the end
         while sought and budget > 0 and self._time_left() > 0:
-            page = self._next_page(sought, read, total, last)
+            page = walk.next_page(aims) if self.aimed else walk.next_from_top()
             if page is None:
                 return
             orders = await self._page(self._api.order_history(self._symbol, PAGE, page))
@@ -628,69 +652,20 @@ class CancelRun:
             if ids and not ids - met:  # a page repeated: the page parameter is not honoured
                 return
             met |= ids
-            read[page] = orders
-            if len(orders) < PAGE:
-                last = min(last, page + 1)
+            walk.read(page, orders)
             for order in orders:
-                name = sought.get(canonical_id(order.order_id))
-                if name is None or self.outcomes[name].verdict is not Verdict.UNKNOWN:
+                key = canonical_id(order.order_id)
+                name = sought.pop(key, None)
+                if name is None:
                     continue
+                aims.pop(key, None)
                 if order.is_cancelled:
                     self.outcomes[name] = Outcome(Verdict.CANCELLED)
                 elif not order.is_open:
                     self.outcomes[name] = Outcome(
                         Verdict.CLOSED, f"{order.status.lower()} (found in the order history)"
                     )
-                else:
-                    continue  # not final: a lookup settles it
-                del sought[canonical_id(order.order_id)]
-
-    def _next_page(
-        self, sought: dict[str, str], read: dict[int, tuple[Order, ...]], total: int, last: float
-    ) -> int | None:
-        """The history page to read next for ``sought`` (``None``: no page is worth reading)."""
-        if not self.aimed:  # from the top, page after page
-            page = max(read, default=-1) + 1
-            return page if page < last else None
-        # Aim at the first sought order (by where it was sent): one batch's orders sit together.
-        name = min(sought.values(), key=lambda n: self._sent_order.get(n, -1))
-        near = self._near(name)
-        aim = 0 if near is None else max(0, (total - 1 - near) // PAGE)
-        if aim not in read and aim < last:
-            return aim
-        if near is None:
-            pages = range(aim + 1, int(min(last, aim + len(read) + 2)))
-            return next((p for p in pages if p not in read), None)
-
-        def side(page: int) -> int:
-            """-1: the sought order is more recent than this page's; 1: older; 0: no telling."""
-            numbers = [
-                self._closed_at[i]
-                for i in (canonical_id(o.order_id) for o in read.get(page, ()))
-                if i in self._closed_at
-            ]
-            if numbers and max(numbers) < near:
-                return -1
-            if numbers and min(numbers) > near:
-                return 1
-            return 0
-
-        # The nearest page not read, deeper first, that no page read between says is wrong.
-        for distance in range(1, len(read) + 2):
-            deeper, shallower = aim + distance, aim - distance
-            if (
-                deeper < last
-                and deeper not in read
-                and all(side(q) != -1 for q in range(aim, deeper))
-            ):
-                return deeper
-            if (
-                shallower >= 0
-                and shallower not in read
-                and all(side(q) != 1 for q in range(shallower + 1, aim + 1))
-            ):
-                return shallower
-        return None
+                # else: found, but not final: a lookup settles it
 
     def _unknown_because(self, name: str, more: str) -> None:
         self.outcomes[name] = Outcome(Verdict.UNKNOWN, f"{self.outcomes[name].reason}; {more}")
@@ -718,3 +693,122 @@ class CancelRun:
             self.outcomes[name] = Outcome(
                 Verdict.CLOSED, f"{order.status.lower()} (found by lookup)"
             )
+
+
+class _HistoryWalk:
+    """Which order-history page to read next, from the rows of the pages read so far.
+
+    The history lists closed orders, most recently closed first, ``PAGE`` a page. ``closed_at``
+    numbers this run's confirmed cancels in the order they were heard; an order is sought at
+    numbers (where among those confirmations it may have closed: ``CancelRun._places``), or at
+    ``None`` when nothing says where (then from the top down). Each row of a page read that is a
+    confirmed cancel is an anchor: number ``c`` at row ``r``, so number ``n`` should be near row
+    ``r + (c - n) * density``.
+
+    Args:
+        closed_at: the run's confirmed cancels, by id as the exchange reads them.
+        margin: how many rows an order may sit from where its number puts it (one batch): a
+            page whose numbers say "here" but that lacks the order sends the search to the page
+            beside it only when the order's place is within this of that page's edge.
+        unconfirmed: closed orders of the run that are not in ``closed_at`` (those sought):
+            they lie among the confirmed ones, so each confirmed cancel stands for
+            ``1 + unconfirmed / len(closed_at)`` rows (the density).
+    """
+
+    def __init__(self, closed_at: dict[str, int], margin: int, unconfirmed: int = 0) -> None:
+        self._closed_at = closed_at
+        self._total = len(closed_at)
+        self._margin = margin
+        #: rows per confirmed cancel: the unconfirmed closed orders lie among them
+        self._density = 1 + unconfirmed / max(1, self._total)
+        #: each page read, and the least and most confirmation numbers on it (``None``: none)
+        self.pages: dict[int, tuple[int, int] | None] = {}
+        #: (confirmation number, row) of every confirmed cancel on the pages read, sorted
+        self._anchors: list[tuple[int, int]] = []
+        #: the first page known to be past the end
+        self.last: float = math.inf
+
+    def read(self, page: int, orders: Sequence[Order]) -> None:
+        """Learn from ``page``'s rows."""
+        numbers = []
+        for row, order in enumerate(orders, start=page * PAGE):
+            number = self._closed_at.get(canonical_id(order.order_id))
+            if number is not None:
+                numbers.append(number)
+                bisect.insort(self._anchors, (number, row))
+        self.pages[page] = (min(numbers), max(numbers)) if numbers else None
+        if len(orders) < PAGE:
+            self.last = min(self.last, page + 1 if orders else page)
+
+    def next_from_top(self) -> int | None:
+        """The shallowest page not read (``None`` past the end)."""
+        page = next(p for p in itertools.count() if p not in self.pages)
+        return page if page < self.last else None
+
+    def next_page(self, aims: dict[str, list[int | None]]) -> int | None:
+        """The page the most sought orders point to (the shallowest of a tie); ``None`` when no
+        page is worth reading. ``aims`` holds each sought order's places, best first: a place
+        the pages read rule out is dropped from its list."""
+        votes: dict[int, int] = {}
+        for places in aims.values():
+            while places:
+                page = self.wanted(places[0])
+                if page is not None:
+                    votes[page] = votes.get(page, 0) + 1
+                    break
+                places.pop(0)
+        if not votes:
+            return None
+        return min(votes, key=lambda page: (-votes[page], page))
+
+    def wanted(self, number: int | None) -> int | None:
+        """The page to read for an order closed at ``number`` (``None``: the pages read rule it
+        out). From the page where the nearest anchor puts it, the walk goes the way the rows
+        read point (all more recent than sought: deeper; all older: shallower), never back."""
+        if number is None:
+            return self.next_from_top()
+        place = self._place(number)
+        page = max(0, min(place // PAGE, int(min(self.last, 2**62)) - 1))
+        direction = 0
+        while page in self.pages:
+            side = self._side(page, number)
+            if side == 0:
+                return self._beside(page, place)
+            if direction and side != direction:
+                return None  # between two pages read: not where this number says
+            direction = side
+            page += side
+            if not 0 <= page < self.last:
+                return None
+        return page
+
+    def _place(self, number: int) -> int:
+        """The row where ``number`` should be: counted from the nearest anchor (else from the
+        top), each confirmed cancel between standing for ``_density`` rows."""
+        if not self._anchors:
+            return round((self._total - 1 - number) * self._density)
+        i = bisect.bisect_left(self._anchors, (number, -1))
+        near = min(self._anchors[max(0, i - 1) : i + 1], key=lambda a: abs(a[0] - number))
+        return near[1] + round((near[0] - number) * self._density)
+
+    def _side(self, page: int, number: int) -> int:
+        """1: ``number`` is older than every confirmed cancel on ``page`` (deeper); -1: more
+        recent (shallower); 0: among them, or the page tells nothing."""
+        span = self.pages[page]
+        if span is None:
+            return 0
+        if span[0] > number:
+            return 1
+        if span[1] < number:
+            return -1
+        return 0
+
+    def _beside(self, page: int, place: int) -> int | None:
+        """The page beside ``page`` when ``place`` lies within the margin of its edge and it is
+        not read; else ``None``."""
+        row = place - page * PAGE
+        if row < self._margin and page - 1 >= 0 and page - 1 not in self.pages:
+            return page - 1
+        if PAGE - 1 - row < self._margin and page + 1 < self.last and page + 1 not in self.pages:
+            return page + 1
+        return None

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -100,11 +101,14 @@ class Trace:
         in_flight: an attempt is on the wire now.
         unclear: some attempt went unanswered or was answered unreadably: the exchange may have
             acted on it.
+        on_send: called as each attempt goes on the wire (``cancel_orders`` notes where each
+            attempt of a batch stood among the run's confirmed cancels).
     """
 
     sent: int = 0
     in_flight: bool = False
     unclear: bool = False
+    on_send: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class Session:
@@ -412,6 +416,8 @@ class Session:
             ticket.mark_sent()
             trace.sent += 1
             trace.in_flight = True
+            if trace.on_send is not None:
+                trace.on_send()
             sent_at = time.perf_counter()
             try:
                 response = await self._wire.send(
