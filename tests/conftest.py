@@ -84,8 +84,27 @@ def version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return version
 
 
+#: The modules whose tests wait longest (on processes, sockets, Redis, rate-limit windows): run
+#: first, so that with several workers (``nox -s tests``: pytest-xdist) the long waits start at
+#: once and the short tests fill the gaps, instead of a long test starting last and running alone.
+WAITING_FIRST = (
+    "test_redis_faults.py",
+    "test_redis.py",
+    "test_redis_cluster.py",
+    "test_shared_hold.py",
+    "test_guard.py",
+    "test_redis_config.py",
+    "test_cli_operator.py",
+    "test_cli.py",
+    "test_host_ledger.py",
+    "test_cli_ledger.py",
+    "test_docs.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped."""
+    """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
+    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs)."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -95,7 +114,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if only and running and running != only.args[0] else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    rank = {name: n for n, name in enumerate(WAITING_FIRST)}
+    keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
+    items[:] = keep
 
 
 @pytest.fixture
