@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from weex_async.testing import FakeExchange, RedisServer, serve
+from weex_async.testing import FakeExchange, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, adopt_epoch, started_redis
 
 #: how long the slow request takes to reach the exchange: over one window plus the allowance
 SLOW = 2.0 * LIMITS_WINDOW
@@ -48,10 +48,8 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "host":
         yield (tmp_path / "ledger.sqlite3").as_uri()
         return
-    server = RedisServer(tmp_path)
-    if server.binary is None:
-        pytest.skip("redis-server is not installed")
-    server.start()
+    server = started_redis(tmp_path)
+    adopt_epoch(server)  # a Redis in use: no restart grace (2 s) to wait out first
     try:
         yield server.url
     finally:
