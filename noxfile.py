@@ -14,11 +14,12 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-#: The suite in four pytest-xdist workers, a free one taking the next test: its tests wait (on
-#: processes, sockets, rate-limit windows) far longer than they compute, so four overlap their
-#: waits even on two cores. Every test keeps to its own ports, directories and Redis servers.
-#: ``nox -s tests -- -n 0`` runs it in one process (a later ``-n`` wins).
-PARALLEL = ("-n", "4", "--dist", "worksteal")
+#: The suite in four pytest-xdist workers: its tests wait (on processes, sockets, rate-limit
+#: windows) far longer than they compute, so four overlap their waits even on two cores. Every
+#: test keeps to its own ports, directories and Redis servers; the modules of conftest's
+#: ``ONE_AT_A_TIME`` run on one worker each (``loadgroup``). ``nox -s tests -- -n 0`` runs the
+#: suite in one process (a later ``-n`` wins).
+PARALLEL = ("-n", "4", "--dist", "loadgroup")
 
 
 @nox.session

@@ -102,9 +102,16 @@ WAITING_FIRST = (
 )
 
 
+#: Modules whose tests run one after another on one worker (``--dist loadgroup``): the Redis
+#: restarts, three processes each through a Redis that is killed, which must not starve each
+#: other of the machine's cores (their ledgers' timing is what they test).
+ONE_AT_A_TIME = ("test_redis_faults.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
-    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs)."""
+    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs), and each
+    of ``ONE_AT_A_TIME`` on one worker."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -114,6 +121,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if only and running and running != only.args[0] else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
+    for item in keep:
+        if item.path.name in ONE_AT_A_TIME:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: n for n, name in enumerate(WAITING_FIRST)}
     keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
     items[:] = keep
