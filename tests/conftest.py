@@ -33,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "real_time(why): a test on real sockets or processes, kept off jumping time",
     )
+    config.addinivalue_line(  # pytest-xdist's own (ONE_AT_A_TIME): known without it too
+        "markers", "xdist_group(name): the tests of one group run on one worker, in turn"
+    )
     if TEST_LOOP == "uvloop":
         uvloop = importlib.import_module("uvloop")  # the session installs it
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
