@@ -14,27 +14,33 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+#: The suite in four pytest-xdist workers: its tests wait (on processes, sockets, rate-limit
+#: windows) far longer than they compute, so four overlap their waits even on two cores. Every
+#: test keeps to its own ports, directories and Redis servers; the modules of conftest's
+#: ``ONE_AT_A_TIME`` run on one worker each (``loadgroup``). ``nox -s tests -- -n 0`` runs the
+#: suite in one process (a later ``-n`` wins).
+PARALLEL = ("-n", "4", "--dist", "loadgroup")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite on the current Python."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *PARALLEL, *session.posargs)
 
 
 @nox.session(name="tests-uvloop")
 def tests_uvloop(session: nox.Session) -> None:
     """The test suite on uvloop, the event loop many market makers run (tests/conftest.py)."""
     session.install("-e", ".[test]", "uvloop>=0.19")
-    session.run("pytest", *session.posargs, env={"WEEX_TEST_LOOP": "uvloop"})
+    session.run("pytest", *PARALLEL, *session.posargs, env={"WEEX_TEST_LOOP": "uvloop"})
 
 
 @nox.session(name="tests-all", python=PYTHONS)
 def tests_all(session: nox.Session) -> None:
     """The test suite on every supported Python (needs them on PATH, e.g. via pyenv)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *PARALLEL, *session.posargs)
 
 
 #: The independent WEEX clients the fake exchange is checked against (test-only, pinned).

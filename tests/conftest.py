@@ -33,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "real_time(why): a test on real sockets or processes, kept off jumping time",
     )
+    config.addinivalue_line(  # pytest-xdist's own (ONE_AT_A_TIME): known without it too
+        "markers", "xdist_group(name): the tests of one group run on one worker, in turn"
+    )
     if TEST_LOOP == "uvloop":
         uvloop = importlib.import_module("uvloop")  # the session installs it
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -84,8 +87,34 @@ def version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return version
 
 
+#: The modules whose tests wait longest (on processes, sockets, Redis, rate-limit windows): run
+#: first, so that with several workers (``nox -s tests``: pytest-xdist) the long waits start at
+#: once and the short tests fill the gaps, instead of a long test starting last and running alone.
+WAITING_FIRST = (
+    "test_redis_faults.py",
+    "test_redis.py",
+    "test_redis_cluster.py",
+    "test_shared_hold.py",
+    "test_guard.py",
+    "test_redis_config.py",
+    "test_cli_operator.py",
+    "test_cli.py",
+    "test_host_ledger.py",
+    "test_cli_ledger.py",
+    "test_docs.py",
+)
+
+
+#: Modules whose tests run one after another on one worker (``--dist loadgroup``): the Redis
+#: restarts, three processes each through a Redis that is killed, which must not starve each
+#: other of the machine's cores (their ledgers' timing is what they test).
+ONE_AT_A_TIME = ("test_redis_faults.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped."""
+    """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
+    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs), and each
+    of ``ONE_AT_A_TIME`` on one worker."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -95,7 +124,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if only and running and running != only.args[0] else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    for item in keep:
+        if item.path.name in ONE_AT_A_TIME:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    rank = {name: n for n, name in enumerate(WAITING_FIRST)}
+    keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
+    items[:] = keep
 
 
 @pytest.fixture

@@ -17,11 +17,26 @@ from weex_async.testing import free_port
 
 CLI = [sys.executable, "-m", "weex_async.cli"]
 KEY, SECRET, PASSPHRASE = "ledger-key", "ledger-secret-xyz", "ledger-pass-xyz"
+#: WEEX's account budget is 500 per 10 s; the window's length is not the subject here, so the
+#: exchange and the commands use a shorter one (and 500 orders fill its budget, as 2,500 fill
+#: WEEX's): the second command still waits for the window, but not 10 s.
+WINDOW, UID_BUDGET, ORDERS = 2.0, 100, 500
+#: The ``weex-async`` command (its parsing, its default host ledger, its output) with the
+#: budgets above instead of WEEX's, so that the exchange and the commands agree on them.
+SHORT_WINDOW_CLI = [
+    sys.executable,
+    "-c",
+    "import sys, attrs; from weex_async import Budget, cli; default = cli._rate_limits; "
+    "cli._rate_limits = lambda args: attrs.evolve(default(args), "
+    f"ip=Budget(500, {WINDOW}), uid=Budget({UID_BUDGET}, {WINDOW})); "
+    "sys.exit(cli.main(sys.argv[1:]))",
+]
 
 
 @pytest.fixture
 def fake_exchange(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``weex-async fake-exchange`` in its own process, 2,500 open orders: its URL, the ids."""
+    """``weex-async fake-exchange`` in its own process, ``ORDERS`` open orders and the short
+    window: its URL, the ids."""
     port, ids = free_port(), tmp_path / "ids.txt"
     process = subprocess.Popen(
         [
@@ -32,9 +47,13 @@ def fake_exchange(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             "--account",
             f"{KEY}:{SECRET}:{PASSPHRASE}",
             "--open",
-            "2500",
+            str(ORDERS),
             "--ids-out",
             str(ids),
+            "--window",
+            str(WINDOW),
+            "--uid-budget",
+            str(UID_BUDGET),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -57,20 +76,25 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
         "WEEX_API_PASSPHRASE": PASSPHRASE,
     }
     return subprocess.run(
-        [*CLI, *argv], capture_output=True, text=True, env=env, timeout=120, check=False
+        [*SHORT_WINDOW_CLI, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
 def test_cancel_then_flatten_at_once_gets_no_429(fake_exchange: tuple[str, Path]) -> None:
-    """``cancel`` spends the whole account window (50 batch calls of 50 orders, UID 500), and
-    ``flatten``, started at once in another process, waits for the window instead of earning a
-    429 and a ban: both share the host ledger (the CLI's default)."""
+    """``cancel`` spends the whole account window (10 batch calls of 50 orders, UID 100 of
+    100), and ``flatten``, started at once in another process, waits for the window instead of
+    earning a 429 and a ban: both share the host ledger (the CLI's default)."""
     url, ids = fake_exchange
     cancel = _run("cancel", "--ids-file", str(ids), "--json", "--base-url", url)
     assert cancel.returncode == 0, cancel.stderr
     report = json.loads(cancel.stdout)
-    assert len(report["cancelled"]) == 2500
-    assert report["calls"] == 50
+    assert len(report["cancelled"]) == ORDERS
+    assert report["calls"] == ORDERS // 50
     flatten = _run("flatten", "--json", "--base-url", url)
     assert flatten.returncode == 0, flatten.stderr
     assert json.loads(flatten.stdout)["flat"] is True

@@ -252,8 +252,10 @@ def test_an_engine_that_flattens_itself_gets_no_cancel_from_the_guard(desk: Desk
 
 
 def test_a_healthy_engine_is_left_alone_for_many_stale_periods(desk: Desk) -> None:
-    """It beats for 4 stale-after periods; its orders are all still open when it exits."""
-    guard = desk.guard(*beating(desk), "--json", engine=desk.engine("healthy", "4"))
+    """It beats for 4 stale-after periods (of 0.5 s: 5 beats each); its orders are all still
+    open when it exits."""
+    beat = ("--heartbeat", str(desk.folder / "beat"), "--stale-after", "0.5", "--grace", "1")
+    guard = desk.guard(*beat, "--json", engine=desk.engine("healthy", "2"))
     ready(guard)
     code, out, err = finish(guard)
     lines = out.splitlines()
@@ -368,7 +370,7 @@ def test_ctrl_c_while_the_guard_flattens_does_not_cut_the_flatten(desk: Desk) ->
     whose own Ctrl-C handler used to take the signal there: the attempt was cut ("interrupted",
     not flat), and once that handler was removed the next Ctrl-C killed the guard mid-retry."""
     desk.exchange.place_resting_orders(KEY, 5)
-    desk.exchange.faults.slow_delay = 2.0  # the key check's listing, then the flatten's first
+    desk.exchange.faults.slow_delay = 1.0  # the key check's listing, then the flatten's first
     desk.exchange.faults.next(Fault.SLOW, 2, path="/capi/v2/order/current")
     guard = desk.guard(engine=[sys.executable, "-c", "pass"])
     assert guard.stderr is not None
@@ -458,7 +460,7 @@ def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: 
     exchange.add_account(KEY, SECRET, PASSPHRASE)
     with serve(exchange) as url:
         desk = Desk(exchange, url, tmp_path)
-        guard = desk.guard(*beating(desk), "--deadline", "5", engine=desk.engine("wait"))
+        guard = desk.guard(*beating(desk), "--deadline", "3", engine=desk.engine("wait"))
         pid = ready(guard)
     os.kill(pid, signal.SIGKILL)  # the exchange is gone too: nothing can flatten
     code, out, err = finish(guard)
@@ -538,7 +540,7 @@ def test_a_symbol_the_flatten_would_refuse_is_refused_before_the_engine_starts(
     """A guard whose flatten can never run is no guard: the engine used to start, and every
     flatten attempt then failed on the symbol until the deadline."""
     guard = desk.guard(
-        "--symbol", symbol, "--deadline", "2", engine=[sys.executable, "-c", "print('engine ran')"]
+        "--symbol", symbol, "--deadline", "3", engine=[sys.executable, "-c", "print('engine ran')"]
     )
     code, out, err = finish(guard)
     assert code == 2, err

@@ -276,13 +276,15 @@ async def test_a_killed_process_leaves_charges_that_expire(tmp_path: Path) -> No
 
 
 def test_three_processes_share_one_account_budget_through_the_host() -> None:
+    """Three processes cancel 25 orders each, one per batch cancel: 750 weight, a window and a
+    half of the account's budget, so the ledger makes them wait for the window once."""
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 75)
     with serve(exchange) as url:
         workers = [
             subprocess.Popen(
-                [sys.executable, "-m", "tests.redis_worker", url, "host", ids[50 * n], "50"],
+                [sys.executable, "-m", "tests.redis_worker", url, "host", ids[25 * n], "25"],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -295,7 +297,7 @@ def test_three_processes_share_one_account_budget_through_the_host() -> None:
     assert [w.returncode for w in workers] == [0, 0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 75
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
     assert exchange.worst_window("uid") == 500  # and the budget was used

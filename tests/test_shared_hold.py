@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from weex_async.testing import FakeExchange, RedisServer, serve
+from weex_async.testing import FakeExchange, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY
+from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, adopt_epoch, started_redis
 
 #: how long the slow request takes to reach the exchange: over one window plus the allowance
-SLOW = 3.0 * LIMITS_WINDOW
+SLOW = 2.0 * LIMITS_WINDOW
 
 
 class SlowToArrive(FakeExchange):
@@ -48,20 +48,19 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "host":
         yield (tmp_path / "ledger.sqlite3").as_uri()
         return
-    server = RedisServer(tmp_path)
-    if server.binary is None:
-        pytest.skip("redis-server is not installed")
-    server.start()
+    server = started_redis(tmp_path)
+    adopt_epoch(server)  # a Redis in use: no restart grace (2 s) to wait out first
     try:
         yield server.url
     finally:
         server.stop()
 
 
-def _worker(url: str, ledger: str, first: str, count: int) -> subprocess.Popen[str]:
+def _worker(url: str, ledger: str, first: str, count: int, *cue: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.redis_worker", url, ledger, first, str(count)],
+        [sys.executable, "-m", "tests.redis_worker", url, ledger, first, str(count), *cue],
         cwd=ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,22 +68,28 @@ def _worker(url: str, ledger: str, first: str, count: int) -> subprocess.Popen[s
 
 
 def test_a_slow_request_keeps_its_weight_from_other_processes(ledger: str) -> None:
-    """Process A's one cancel arrives three windows late; process B cancels four windows' worth
-    meanwhile, as fast as the shared budget allows. A's weight must stay charged while its request
-    is on the wire, so the exchange never sees more than the budget in a window."""
+    """Process A's one cancel arrives two windows late; process B, started beforehand and cued
+    once A's request is on the wire, cancels almost three windows' worth meanwhile, as fast as
+    the shared budget allows. A's weight must stay charged while its request is on the wire, so
+    the exchange never sees more than the budget in a window."""
     exchange = SlowToArrive(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 201)
+    ids = exchange.place_resting_orders(SHARED_KEY, 146)
     exchange.slow_id = ids[0]
     with serve(exchange) as url:
+        busy = _worker(url, ledger, ids[1], 145, "--on-cue")
+        assert busy.stdout is not None
+        assert busy.stdin is not None
+        assert busy.stdout.readline() == "ready\n", busy.communicate(timeout=120)
         slow = _worker(url, ledger, ids[0], 1)
         assert exchange.slowed.wait(60), "the slow request never reached the exchange"
-        busy = _worker(url, ledger, ids[1], 200)
+        busy.stdin.write("go\n")
+        busy.stdin.flush()
         done = [w.communicate(timeout=120) for w in (slow, busy)]
     outputs = [out for out, _ in done]
     assert [w.returncode for w in (slow, busy)] == [0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 201
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 146
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
