@@ -460,7 +460,9 @@ def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: 
     exchange.add_account(KEY, SECRET, PASSPHRASE)
     with serve(exchange) as url:
         desk = Desk(exchange, url, tmp_path)
-        guard = desk.guard(*beating(desk), "--deadline", "3", engine=desk.engine("wait"))
+        # 5 s: one attempt against a gone exchange takes about 2.2 s (three rounds of retries);
+        # with 3 s, a loaded machine ended the first attempt past the deadline (no retry seen)
+        guard = desk.guard(*beating(desk), "--deadline", "5", engine=desk.engine("wait"))
         pid = ready(guard)
     os.kill(pid, signal.SIGKILL)  # the exchange is gone too: nothing can flatten
     code, out, err = finish(guard)
