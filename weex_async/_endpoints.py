@@ -197,7 +197,7 @@ def under_base_path(
     error: ApiVersionRetiredError, endpoint: Endpoint[Any], base_path: str
 ) -> ApiVersionRetiredError:
     """``error`` said of a call sent under a base URL with a path (``base_path``, e.g. ``/api``):
-    a wrong URL is then the likelier cause, and the message says so first."""
+    a wrong URL is then the likelier cause, and the message adds so."""
     message = (
         f"{error.message}; or the base URL is wrong: its path {base_path!r} comes before "
         f"{endpoint.path} (WEEX's API is at the host's root)"
