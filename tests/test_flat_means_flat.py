@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from weex_async._session import Trace
 from weex_async.errors import TransportError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
+from weex_async.testing._order_desk import FakeAccount, FakeOrder, OrderDesk
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
 from .helpers import FAST_RETRY, SYMBOL, client_for
@@ -564,3 +566,47 @@ async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVer
     assert not report.flat
     assert report.calls == 1, "one trigger listing first, until the key is known good"
     assert len(exchange.accounts[API_KEY].triggers) == 4
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_a_full_page_of_closed_orders_is_no_proof_of_flat(
+    version: ApiVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An index that still shows 100 just-cancelled orders on the first page, the open ones after
+    # them. Before: the first page had nothing open, so the run said flat=True after one listing,
+    # with every order still resting.
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 30, symbol=SYMBOL[version])
+    ghosts = [
+        FakeOrder(f"7{n:017d}", symbol=SYMBOL[version], status="canceled") for n in range(100)
+    ]
+    listing_of = OrderDesk._page  # noqa: SLF001 - the fake's listing, made to lag
+
+    def lagging(
+        desk: OrderDesk, account: FakeAccount, request: Any, refuse: Any, **kwargs: Any
+    ) -> list[FakeOrder]:
+        if kwargs.get("triggers"):
+            return listing_of(desk, account, request, refuse, **kwargs)
+        page = int(request.query.get("page", "0"))
+        shown = [*ghosts, *account.orders.values()]
+        return shown[page * 100 : (page + 1) * 100]
+
+    monkeypatch.setattr(OrderDesk, "_page", lagging)
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything()
+    assert not exchange.accounts[API_KEY].orders, "nothing left resting on the book"
+    assert report.flat
+    assert sorted(report.cancelled) == sorted(opened)
+
+
+async def test_full_pages_of_closed_orders_only_are_not_flat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listing whose every page is full of closed orders proves nothing: not flat, said so.
+    exchange = fake()
+    ghosts = [FakeOrder(f"7{n:017d}", status="canceled") for n in range(100)]
+    monkeypatch.setattr(OrderDesk, "_page", lambda *args, **kwargs: ghosts)
+    async with client_for(exchange, version="v2") as client:
+        report = await client.cancel_everything(deadline=30)
+    assert not report.flat
+    assert any("full of closed orders only" in problem for problem in report.problems)

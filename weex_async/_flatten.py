@@ -67,6 +67,9 @@ LIST_LIMIT = 100
 MAX_ROUNDS = 50
 #: A target is given up after this many rounds in a row that cancelled nothing.
 IDLE_ROUNDS = 3
+#: Pages read at most in one listing while every page read is full and shows only closed orders
+#: (a lagging index): such a page proves nothing, as the open orders may be further on.
+CLOSED_PAGES = 10
 #: The symbol of an order known only from an account-wide cancel-all's answer.
 UNKNOWN_SYMBOL = ""
 
@@ -367,9 +370,9 @@ class FlattenRun:
             self._key_checked.set()
 
     async def _list(self, target: str | None, *, first: bool) -> list[Order] | None:
-        """The first page of the target's open orders; ``None`` when the listing failed."""
-        call = self._api.open_orders(target, LIST_LIMIT, 0).at_priority(Priority.CANCEL)
-        page = await self._listing(call, target, "the listing")
+        """The target's open orders on the first page that shows any (the first page, unless it
+        is full of closed ones); ``None`` when the listing failed or proved nothing."""
+        page = await self._open_page(target)
         if page is None:
             self._last[target] = None
             return None
@@ -389,6 +392,23 @@ class FlattenRun:
             if name in self._outcome and self._outcome[name][0] != "cancelled":
                 del self._outcome[name]  # listed open again: neither gone nor unknown yet
         return listed
+
+    async def _open_page(self, target: str | None) -> tuple[Order, ...] | None:
+        """The first listing page that shows an open order or is not full. A full page of closed
+        orders only (an index that still shows just-closed orders) is no proof of flat: the open
+        ones may be on the next page, so it is read. ``None``: a page failed, or ``CLOSED_PAGES``
+        full pages showed closed orders only (the problem said)."""
+        for number in range(CLOSED_PAGES):
+            call = self._api.open_orders(target, LIST_LIMIT, number).at_priority(Priority.CANCEL)
+            page = await self._listing(call, target, "the listing")
+            if page is None or len(page) < LIST_LIMIT or any(order.is_open for order in page):
+                return page
+        self._problem(
+            target,
+            f"the listing's first {CLOSED_PAGES} pages were full of closed orders only: "
+            "no proof that nothing is open",
+        )
+        return None
 
     def _meet(self, name: str, target: str | None, symbol: str | None) -> None:
         self._target.setdefault(name, target)
