@@ -171,6 +171,10 @@ def test_flatten_counts_trigger_orders_and_cancels_them_when_asked(
         assert not exchange.accounts["tr-key"].triggers
         assert main(["flatten", "--include-triggers", "--base-url", url]) == 0
         assert "trigger orders: 0 cancelled, 0 still open" in capsys.readouterr().out
+        # one page is read: 150 resting read as "at least 100" (before: "100 still open")
+        exchange.place_trigger_orders("tr-key", 150)
+        assert main(["flatten", "--base-url", url]) == 0
+        assert "trigger orders: at least 100 still open, left in place" in capsys.readouterr().out
 
 
 def test_flatten_needs_credentials(

@@ -610,3 +610,15 @@ async def test_full_pages_of_closed_orders_only_are_not_flat(
         report = await client.cancel_everything(deadline=30)
     assert not report.flat
     assert any("full of closed orders only" in problem for problem in report.problems)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+async def test_a_full_page_of_closed_trigger_orders_is_no_proof_either(version: ApiVersion) -> None:
+    # 100 trigger orders shown CANCELED (an index that still lists them) on the only page read.
+    # Before: "no trigger order left", and include_triggers=True said flat.
+    exchange = fake(open_status="CANCELED")
+    exchange.place_trigger_orders(API_KEY, 100, symbol=SYMBOL[version])
+    async with client_for(exchange, version=version) as client:
+        report = await client.cancel_everything(include_triggers=True, deadline=30)
+    assert not report.flat
+    assert not report.triggers_listed

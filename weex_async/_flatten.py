@@ -272,6 +272,9 @@ class FlattenRun:
             self._problem(
                 target, f"{len(page)} trigger orders listed: a full page, more may be open"
             )
+            if not listed:  # a full page of closed ones only: no proof that none is open
+                self._triggers_last[target] = None
+                return None
         self._triggers_last[target] = listed
         return listed
 

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._api import TRIGGER_PAGE
 from ._cancel import refusal
 from ._checks import API_VERSIONS, MAX_IDS_V2, ApiVersion, checked_symbols
 from ._client import DEFAULT_BASE_URL, WeexClient
@@ -828,13 +829,15 @@ async def _guard(args: argparse.Namespace) -> int:
 
 def _triggers_text(report: FlattenReport) -> str:
     """How many trigger orders remain, as the report knows it."""
-    left = len(report.triggers_open)
+    count = len(report.triggers_open)
+    # one page is read per target: from a full page's worth on, there may be more
+    left = f"at least {count}" if count >= TRIGGER_PAGE else str(count)
     cancelled = sum(len(part.triggers_cancelled) for part in report.symbols.values())
     if not report.triggers_listed:
         return "trigger orders: not known (a trigger-order listing failed or was not made)"
     if report.include_triggers:
         return f"trigger orders: {cancelled} cancelled, {left} still open"
-    if left:
+    if count:
         return f"trigger orders: {left} still open, left in place (--include-triggers cancels them)"
     return "trigger orders: none open"
 
