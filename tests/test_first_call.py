@@ -151,3 +151,31 @@ async def test_calls_held_back_by_a_redis_outage_leave_in_priority_order() -> No
     assert order == ["cancel", "place", "query"]
     assert all(t.done() for t in tasks)
     await shared.ledger.aclose()
+
+
+async def test_closing_a_cold_client_releases_the_calls_waiting_for_its_first_sync() -> None:
+    # A call started, then the client closed before the first sync ran once: the sync's task
+    # was cancelled before its `finally` could open the gate, and every caller waiting there
+    # hung for ever (the kill switch included).
+    exchange = FakeExchange()
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    ids = exchange.place_resting_orders(API_KEY, 20)
+    client = WeexClient(
+        Credentials(API_KEY, API_SECRET, PASSPHRASE),
+        base_url="http://fake",
+        transport=exchange.transport(),
+    )
+    async with client:
+        calls = [
+            asyncio.ensure_future(client.cancel_orders(ids=ids)),
+            asyncio.ensure_future(client.cancel_everything()),
+            asyncio.ensure_future(client.open_orders()),
+        ]
+        await asyncio.sleep(0)  # each call reaches the gate; the sync has not run yet
+    await idle()
+    assert all(call.done() for call in calls)
+    report, flatten, listing = calls
+    assert len(report.result().failed) == 20  # never sent: the client was closed
+    assert not flatten.result().flat
+    assert listing.exception() is not None
+    assert exchange.accounts[API_KEY].orders.keys() == set(ids)

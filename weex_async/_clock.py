@@ -246,6 +246,8 @@ class TimeSync:
         # the first sync before the background one, which it starts unless closed by then
         if self._first_task is not None:
             await _cancel(self._first_task)
+        if self._gate is not None:  # a first sync cancelled before it ran never opened it: the
+            self._gate.open()  # callers waiting there go on, and find the client closed
         if self._task is not None:
             await _cancel(self._task)
 
