@@ -166,15 +166,12 @@ async def test_closing_a_cold_client_releases_the_calls_waiting_for_its_first_sy
         transport=exchange.transport(),
     )
     async with client:
-        calls = [
-            asyncio.ensure_future(client.cancel_orders(ids=ids)),
-            asyncio.ensure_future(client.cancel_everything()),
-            asyncio.ensure_future(client.open_orders()),
-        ]
+        report = asyncio.ensure_future(client.cancel_orders(ids=ids))
+        flatten = asyncio.ensure_future(client.cancel_everything())
+        listing = asyncio.ensure_future(client.open_orders())
         await asyncio.sleep(0)  # each call reaches the gate; the sync has not run yet
     await idle()
-    assert all(call.done() for call in calls)
-    report, flatten, listing = calls
+    assert report.done() and flatten.done() and listing.done()
     assert len(report.result().failed) == 20  # never sent: the client was closed
     assert not flatten.result().flat
     assert listing.exception() is not None
