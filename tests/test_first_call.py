@@ -171,7 +171,9 @@ async def test_closing_a_cold_client_releases_the_calls_waiting_for_its_first_sy
         listing = asyncio.ensure_future(client.open_orders())
         await asyncio.sleep(0)  # each call reaches the gate; the sync has not run yet
     await idle()
-    assert report.done() and flatten.done() and listing.done()
+    assert report.done()
+    assert flatten.done()
+    assert listing.done()
     assert len(report.result().failed) == 20  # never sent: the client was closed
     assert not flatten.result().flat
     assert listing.exception() is not None
