@@ -244,3 +244,34 @@ async def test_two_hundred_cancelled_calls_then_a_burst_all_answered(
                 await asyncio.gather(task, return_exceptions=True)
             times = await asyncio.gather(*(client.server_time() for _ in range(50)))
     assert len(times) == 50
+
+
+async def test_an_answer_whose_closing_is_cancelled_leaves_its_slot_usable(
+    seen: PortsSeen,
+) -> None:
+    """Closing an answer marks its connection idle again (httpx closes it once read, and when its
+    caller is cancelled while reading it); cancelled at any turn of that, the slot stays usable.
+    Cancelled on its first turn, the close left httpcore's connection active for good: the next
+    request got ``PoolTimeout``. The body is read before (no turn of the loop waits for the
+    network in the close), so the turns are the same on every run."""
+    slots = ConnectionSlots(1)
+    timeout = httpx.Timeout(5.0, pool=1.0)  # a leaked slot fails in 1 s, not never
+    with serve(seen) as url:
+        async with httpx.AsyncClient(transport=slots, base_url=url, timeout=timeout) as http:
+            for turns in range(8):
+                request = http.build_request("GET", "/capi/v2/market/time")
+                response = await http.send(request, stream=True)
+                assert isinstance(response.stream, httpx.AsyncByteStream)
+                body = b"".join([chunk async for chunk in response.stream])  # not closed yet
+                assert body
+                closing = asyncio.ensure_future(response.aclose())
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                closing.cancel()
+                await asyncio.gather(closing, return_exceptions=True)
+                await response.aclose()  # cancelled before it began (turn 0): close it now
+                assert slots.in_use == 0
+                answers = await asyncio.gather(
+                    *(http.get("/capi/v2/market/time") for _ in range(2))
+                )
+                assert [a.status_code for a in answers] == [200] * 2, turns

@@ -13,13 +13,14 @@ its own in O(1): httpcore still opens, checks and reuses each connection, with n
 with.
 
 A request that fails or is cancelled inside httpcore can leave its pool full for good: cancelled
-after the pool made it a new connection and before it marked that connection in use, the
-connection is neither idle, nor closed, nor available, so the pool never reclaims it and every
-later request waits for a ``PoolTimeout`` (encode/httpcore#1093, open in httpcore 1.0.9). A kill
-switch whose deadline cancels attempts would lose its connections one by one. So a transport that
-saw a failure is replaced by a fresh one as soon as no request holds it (its old connection
-closed), whatever state httpcore left it in: only its connection is lost, which any failure but a
-cancellation at the wrong moment closes anyway.
+after the pool made it a new connection and before it marked that connection in use, the connection
+is neither idle, nor closed, nor available, so the pool never reclaims it and every later request
+waits for a ``PoolTimeout`` (encode/httpcore#1093, open in httpcore 1.0.9); an answer whose close
+is cancelled leaves its connection active the same way. A kill switch whose deadline cancels
+attempts would lose its connections one by one. So a transport that saw a failure (of a request, or
+of its answer's close) is replaced by a fresh one as soon as no request holds it (its old
+connection closed), whatever state httpcore left it in: only its connection is lost, which any
+failure but a cancellation at the wrong moment closes anyway.
 """
 
 from __future__ import annotations
