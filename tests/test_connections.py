@@ -104,10 +104,10 @@ async def test_a_failed_or_cancelled_request_gives_its_connection_back(
                     asyncio.ensure_future(client.cancel_batch_orders(ids=[str(n)]))
                     for n in range(2)
                 ]
-                # Until the exchange has both (it answers them 1 s later). Not until the slots
-                # are taken: a request cancelled while its connection is still being opened
-                # leaves httpcore's pool full for good (encode/httpcore#1093), which this test
-                # met on a loaded machine as a PoolTimeout on the next calls.
+                # Until the exchange has both (it answers them 1 s later), so that both are
+                # on the wire when cancelled. (Cancelled while httpcore was still opening their
+                # connections, they used to leave its pools full for good, encode/httpcore#1093,
+                # which this test met on a loaded machine: the tests below cancel at every turn.)
                 for _ in range(500):
                     if seen.faults.injected.get(Fault.SLOW) == 2:
                         break
