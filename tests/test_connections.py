@@ -219,6 +219,34 @@ async def test_a_request_cancelled_at_any_turn_leaves_its_slot_usable(
 
 
 @pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+async def test_a_call_cancelled_at_any_turn_then_every_connection_answers(
+    seen: PortsSeen, creds: Credentials, backend: HttpBackend
+) -> None:
+    """A new client's first call cancelled at each turn of the loop from its start to its
+    answer (the limiter's admission, opening the connection, the request, the answer) takes
+    nothing with it: both connections of ``max_in_flight=2`` answer the calls after it."""
+    with serve(seen) as url:
+        for turns in range(60):  # a call takes 30 to 60 turns (more when the network waits)
+            async with WeexClient(
+                creds,
+                base_url=url,
+                rate_limits=ROOMY,
+                sync_time=False,
+                max_in_flight=2,
+                http_backend=backend,
+                timeout=5.0,  # a lost connection fails the next calls in 5 s, not never
+                retry=RetryPolicy(max_attempts=1),
+            ) as client:
+                task = asyncio.ensure_future(client.server_time())
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                times = await asyncio.gather(*(client.server_time() for _ in range(4)))
+                assert len(times) == 4, turns
+
+
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
 async def test_two_hundred_cancelled_calls_then_a_burst_all_answered(
     seen: PortsSeen, creds: Credentials, backend: HttpBackend
 ) -> None:
