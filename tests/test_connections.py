@@ -191,7 +191,8 @@ async def test_a_request_cancelled_at_any_turn_leaves_its_slot_usable(
 
     monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", handed_over)
     slots = ConnectionSlots(2)
-    timeout = httpx.Timeout(5.0, pool=1.0)  # a leaked slot fails in 1 s, not never
+    # a leaked slot fails the test in 5 s, not never (4 requests share 2 slots: one waits)
+    timeout = httpx.Timeout(5.0)
     with serve(seen) as url:
         port = httpx.URL(url).port
         assert port is not None
@@ -283,7 +284,8 @@ async def test_an_answer_whose_closing_is_cancelled_leaves_its_slot_usable(
     request got ``PoolTimeout``. The body is read before (no turn of the loop waits for the
     network in the close), so the turns are the same on every run."""
     slots = ConnectionSlots(1)
-    timeout = httpx.Timeout(5.0, pool=1.0)  # a leaked slot fails in 1 s, not never
+    # a leaked slot fails the test in 5 s, not never (2 requests share 1 slot: one waits)
+    timeout = httpx.Timeout(5.0)
     with serve(seen) as url:
         async with httpx.AsyncClient(transport=slots, base_url=url, timeout=timeout) as http:
             for turns in range(8):
