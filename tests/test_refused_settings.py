@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import httpx
 import pytest
 
 from weex_async import Budget, Credentials, RateLimits, RetryPolicy, WeexClient
@@ -70,6 +71,40 @@ def test_retry_waits_must_be_finite(field: str, value: Any) -> None:
 def test_the_time_sync_interval_must_be_finite_and_positive(value: float) -> None:
     with pytest.raises(ConfigurationError, match="time_sync_interval"):
         WeexClient(Credentials("k", "s", "p"), time_sync_interval=value)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "part"),
+    [
+        (0, "timeout"),
+        (-1, "timeout"),
+        (math.nan, "timeout"),
+        (math.inf, "timeout"),
+        (httpx.Timeout(5.0, read=0), "timeout.read"),
+        (httpx.Timeout(5.0, connect=-1.0), "timeout.connect"),
+    ],
+)
+def test_a_timeout_that_can_only_fail_every_request_is_refused(timeout: Any, part: str) -> None:
+    # Before: timeout=0 or -1 was taken; every request then failed at once as an unknown
+    # outcome, and a kill switch of 100 ids sent 412 calls and cancelled nothing.
+    with pytest.raises(ConfigurationError, match=rf"{part} must be"):
+        WeexClient(Credentials("k", "s", "p"), timeout=timeout)
+
+
+def test_a_timeout_without_a_limit_on_one_part_is_taken() -> None:
+    WeexClient(Credentials("k", "s", "p"), timeout=httpx.Timeout(5.0, pool=None))
+
+
+@pytest.mark.parametrize("locale", ["en-US ", " en-US", "en-US\r\nX: 1", "en US", 7])
+def test_a_locale_that_is_no_header_value_is_refused(locale: Any) -> None:
+    # Before: h11 refused the header on every request, each reported unknown and looked up.
+    with pytest.raises(ConfigurationError, match="locale must be a language tag"):
+        WeexClient(Credentials("k", "s", "p"), locale=locale)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN", "en", "zh_CN", "", None])
+def test_a_language_tag_is_taken_as_locale(locale: str | None) -> None:
+    WeexClient(Credentials("k", "s", "p"), locale=locale)
 
 
 def test_the_defaults_pass() -> None:

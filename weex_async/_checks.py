@@ -34,9 +34,11 @@ __all__ = [
     "check_count",
     "check_deadline",
     "check_hook",
+    "check_locale",
     "check_http_backend",
     "check_instance",
     "check_setting",
+    "check_timeout",
     "check_symbol",
     "check_symbol_spelling",
     "check_transport",
@@ -270,6 +272,38 @@ def check_setting(name: str, value: object, *, zero: bool = False) -> float:
         wanted = "a finite number >= 0" if zero else "a finite number > 0"
         raise ConfigurationError(f"{name} must be {wanted}, got {value!r}")
     return value
+
+
+def check_timeout(timeout: object) -> None:
+    """``timeout``: seconds (a finite number > 0), or an ``httpx.Timeout`` whose every part is
+    one or ``None`` (no limit, as httpx reads it). 0 or less made every request fail at once,
+    reported as an unknown outcome, so a kill switch only looked its orders up, again and again.
+
+    Raises:
+        ConfigurationError: naming the part and its value.
+    """
+    if isinstance(timeout, httpx.Timeout):
+        for part in ("connect", "read", "write", "pool"):
+            value = getattr(timeout, part)
+            if value is not None:
+                check_setting(f"timeout.{part}", value)
+        return
+    check_setting("timeout", timeout)
+
+
+#: A ``locale`` header's value: a language tag (``en-US``, ``zh-CN``), nothing an HTTP header
+#: cannot carry (white space, CR, LF: refused on the wire for every request).
+_LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def check_locale(locale: object) -> None:
+    """``locale``: a language tag such as ``en-US``, or ``None`` / ``""`` (no header).
+
+    Raises:
+        ConfigurationError: quoting the value (a locale is never a secret).
+    """
+    if locale not in (None, "") and (not isinstance(locale, str) or not _LOCALE.fullmatch(locale)):
+        raise ConfigurationError(f"locale must be a language tag such as 'en-US', got {locale!r}")
 
 
 def check_hook(name: str, hook: object) -> None:

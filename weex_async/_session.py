@@ -31,7 +31,9 @@ from ._checks import (
     check_hook,
     check_http_backend,
     check_instance,
+    check_locale,
     check_setting,
+    check_timeout,
     check_transport,
     checked_base_url,
 )
@@ -143,6 +145,8 @@ class Session:
         check_count("max_in_flight", max_in_flight)
         check_setting("time_sync_interval", time_sync_interval)
         check_setting("keepalive_expiry", keepalive_expiry)
+        check_timeout(timeout)
+        check_locale(locale)
         check_hook("on_event", on_event)
         check_http_backend(http_backend)
         check_instance("limiter", limiter, Limiter)
