@@ -119,6 +119,30 @@ def test_ids_file(
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_an_ids_file_with_a_byte_order_mark_or_not_utf8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Before: a BOM made the first id "not sent" (that order stayed resting), and bytes that are
+    # not UTF-8 were an "unexpected error" with exit 1.
+    exchange = FakeExchange()
+    exchange.add_account("f-key", "f-secret", "f-pass")
+    ids = exchange.place_resting_orders("f-key", 3)
+    marked = tmp_path / "marked.txt"
+    marked.write_text("\n".join(ids) + "\n", encoding="utf-8-sig")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"596\xff\xfe\n")
+    monkeypatch.setenv("WEEX_API_KEY", "f-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "f-secret")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "f-pass")
+    with serve(exchange) as url:
+        assert main(["cancel", "--ids-file", str(marked), "--base-url", url, "--json"]) == 0
+    assert sorted(json.loads(capsys.readouterr().out)["cancelled"]) == sorted(ids)
+    assert main(["cancel", "--ids-file", str(binary), "--base-url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8 text" in err
+    assert err.count("\n") == 1
+
+
 def test_flatten_against_a_served_fake(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -642,11 +642,18 @@ async def _time(args: argparse.Namespace) -> int:
 
 
 def _read_ids(path: str) -> list[str]:
+    """The ids of ``path``, one per line (UTF-8; a byte-order mark, as some editors write, is
+    not part of the first id)."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             return [line.strip() for line in handle if line.strip()]
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"cannot read {path}: not UTF-8 text (byte {exc.start}); order ids are digits, "
+            "one per line"
+        ) from None
 
 
 async def _cancel(args: argparse.Namespace) -> int:
