@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from weex_async import Budget, Credentials, Limiter, RateLimits, WeexClient
+from weex_async._limiter import _limiter as limiter_module
 from weex_async.errors import EventLoopError
 from weex_async.testing import FakeExchange
 
@@ -112,3 +113,33 @@ def test_a_limiter_used_from_another_thread_says_why(
     assert len(errors) == 1
     assert isinstance(errors[0], EventLoopError)
     assert "another event loop" in str(errors[0])
+
+
+def test_default_limiters_of_two_open_loops_are_said_to_share_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two threads each running their own loop (default settings): each loop's default limiter
+    # kept its own budget, so together they earned 429s (14 in a 4-thread run), without a word.
+    monkeypatch.setattr(limiter_module, "_warned_loops", False)
+
+    async def first_use() -> None:
+        Limiter.default()
+
+    first = asyncio.new_event_loop()
+    second = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(first_use())
+        assert "share no budget" not in caplog.text  # one loop: nothing to say
+        second.run_until_complete(first_use())  # while the first is still open
+    finally:
+        first.close()
+        second.close()
+    assert 'give every client RateLimits(ledger="host")' in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(limiter_module, "_warned_loops", False)
+    third = asyncio.new_event_loop()
+    try:
+        third.run_until_complete(first_use())  # the others are closed: one loop at a time
+    finally:
+        third.close()
+    assert "share no budget" not in caplog.text

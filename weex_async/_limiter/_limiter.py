@@ -7,6 +7,7 @@ API key (one per rule, ``_rules``), and one queue (``AdmissionQueue``) in which 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 
 from ._admission import AdmissionQueue, Clock
@@ -16,9 +17,28 @@ from ._shared import SharedLedger, open_ledger
 
 __all__ = ["Limiter"]
 
+log = logging.getLogger("weex_async")
+
 _DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Limiter] = (
     weakref.WeakKeyDictionary()
 )
+
+
+_warned_loops = False
+
+
+def _warn_loops(others: int) -> None:
+    """Say once per process that default limiters of several live loops share no budget."""
+    global _warned_loops  # one warning per process
+    if _warned_loops:
+        return
+    _warned_loops = True
+    log.warning(
+        "another event loop of this process (%d open) has clients of its own default limiter: "
+        "the default limiters of two loops share no budget, so together their calls can exceed "
+        'WEEX\'s limits (429); give every client RateLimits(ledger="host") to share them',
+        others,
+    )
 
 
 class Limiter:
@@ -56,6 +76,9 @@ class Limiter:
         loop = asyncio.get_running_loop()
         limiter = _DEFAULTS.get(loop)
         if limiter is None:
+            others = sum(not other.is_closed() for other in list(_DEFAULTS))
+            if others:
+                _warn_loops(others)
             limiter = _DEFAULTS[loop] = cls()
         return limiter
 
