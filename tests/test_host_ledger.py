@@ -252,6 +252,31 @@ async def test_an_unusable_file_is_an_outage_said_once(
         await ledger.aclose()
 
 
+async def test_a_file_fixed_between_two_clients_is_said_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One client of a process meets the broken file (the WARNING), the next finds it fixed
+    (one line says so), and a later break is a WARNING again, not hidden as already said."""
+    from weex_async._limiter._host import LedgerUnusable
+
+    path = tmp_path / "ledger.sqlite3"
+    _corrupt(path)
+    for expected in (1, 2):
+        broken = HostLedger(path)
+        with pytest.raises(LedgerUnusable):
+            await broken.current_epoch()
+        await broken.aclose()
+        assert len(_ledger_warnings(caplog)) == expected
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+        fixed = HostLedger(path)
+        await fixed.current_epoch()
+        await fixed.aclose()
+        assert caplog.text.count("can be used again") == expected
+        _corrupt(path)
+
+
 _READ_ONLY = textwrap.dedent(
     """
     import subprocess, sys

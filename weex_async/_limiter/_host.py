@@ -246,6 +246,11 @@ class HostLedger(Ledger):
             except LedgerUnusable as exc:
                 self._went_down(exc)
                 raise
+            if self.path in HostLedger._reported and not self.down:
+                # reported by another ledger of this process (an earlier client): say it is over
+                # (a ledger that was down itself says so in ``_came_back``)
+                HostLedger._reported.discard(self.path)
+                log.warning("the host ledger %s can be used again", self.path)
         return self._db
 
     def _failed(self, exc: BaseException) -> LedgerUnavailable:
