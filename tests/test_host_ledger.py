@@ -277,6 +277,54 @@ async def test_a_file_fixed_between_two_clients_is_said_fixed(
         _corrupt(path)
 
 
+_FULL_DISK = textwrap.dedent(
+    """
+    import asyncio, os, resource, signal, sys
+    from pathlib import Path
+    from weex_async._limiter._host import HostLedger, LedgerUnusable
+
+    async def main():
+        path = Path(sys.argv[1])
+        ledger = HostLedger(path)
+        await ledger.republish(await ledger.current_epoch(), [])
+        pools = [("k", 10**9, 60.0, 1)]
+        await ledger.try_reserve(pools)
+        # a full disk: no file of this process may grow (writes fail with EFBIG, not a signal)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        size = max(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+        try:
+            for _ in range(5000):
+                await ledger.try_reserve(pools)
+        except LedgerUnusable as exc:
+            print("outage:", exc.reason, flush=True)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+        print("back:", (await ledger.try_reserve(pools))[0] == 0 and not ledger.down)
+        await ledger.aclose()
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_full_disk_is_an_outage_until_there_is_space_again(tmp_path: Path) -> None:
+    """A write that fails mid-run (the disk full: a file size limit in a process of its own)
+    is an outage naming the reason; once writes succeed, the file is opened again and shared."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path / "ledger.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "outage: " in done.stdout, done.stdout
+    assert "back: True" in done.stdout, done.stdout
+    assert "cannot be used" in done.stderr  # the one WARNING (no handler: logging's last resort)
+    assert "Traceback" not in done.stderr
+
+
 _READ_ONLY = textwrap.dedent(
     """
     import subprocess, sys
