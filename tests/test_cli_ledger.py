@@ -122,3 +122,120 @@ def test_the_ledger_option_and_environment(
     err = capsys.readouterr().err
     assert "ledger must be" in err
     assert "Traceback" not in err
+
+
+# -- a host ledger that cannot be used never stops a kill switch ---------------------------------
+
+#: Resting orders the kill switches below must cancel, over several symbols (batches and
+#: cancel-alls both go through the ledger's fallback share).
+RESTING, SYMBOLS = 60, ("cmt_btcusdt", "cmt_ethusdt", "cmt_solusdt")
+#: The engine the guard runs: it breaks the guard's ledger file (the guard opened it for its key
+#: check), as the reviewer's reproduction did, then exits: the guard must flatten anyway.
+CORRUPTING_ENGINE = (
+    "import os, sys\n"
+    "path = sys.argv[1]\n"
+    "for suffix in ('', '-wal', '-shm'):\n"
+    "    if os.path.exists(path + suffix):\n"
+    "        with open(path + suffix, 'r+b') as fh:\n"
+    "            fh.write(b'not a ledger! ' * 300)\n"
+)
+
+
+def _broken_state(kind: str, tmp_path: Path, *, now: bool) -> tuple[str, Path]:
+    """An ``XDG_STATE_HOME`` whose host ledger cannot be used: a corrupt file (``now``, else
+    left to the engine), or a directory that cannot be created (``/proc`` refuses even root).
+    Returns it and the ledger's path."""
+    if kind == "unwritable":
+        state = "/proc/nonexistent"
+        return state, Path(state) / "weex-async" / "ledger.sqlite3"
+    path = tmp_path / "state" / "weex-async" / "ledger.sqlite3"
+    if now:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"this is not a database, " * 200)
+    return str(tmp_path / "state"), path
+
+
+def _kill_switch(argv: list[str], state: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "WEEX_API_KEY": KEY,
+        "WEEX_API_SECRET": SECRET,
+        "WEEX_API_PASSPHRASE": PASSPHRASE,
+        "XDG_STATE_HOME": state,
+        "WEEX_BASE_URL": url,
+    }
+    env.pop("WEEX_ASYNC_LEDGER", None)  # the CLI's default: the host ledger
+    return subprocess.run(
+        [*CLI, *argv], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def _one_ledger_warning(err: str, path: Path) -> None:
+    assert "Traceback" not in err, err
+    warnings = [line for line in err.splitlines() if "host ledger" in line]
+    assert len(warnings) == 1, err  # once, however many clients and attempts opened it
+    (line,) = warnings
+    assert line.startswith("weex-async: warning: "), line
+    assert str(path) in line, line
+    assert "cannot be used (" in line, line
+    assert "fallback share" in line, line
+    # the CLI's own option and variable, never a Python keyword argument
+    assert "--ledger process" in line, line
+    assert "WEEX_ASYNC_LEDGER" in line, line
+    assert "ledger=" not in line, line
+    assert SECRET not in err
+
+
+@pytest.mark.real_time("the flatten and the guard are OS processes on a served fake")
+@pytest.mark.parametrize("kind", ["corrupt", "unwritable"])
+@pytest.mark.parametrize("command", ["flatten", "guard"])
+def test_a_kill_switch_flattens_when_the_host_ledger_cannot_be_used(
+    command: str, kind: str, tmp_path: Path
+) -> None:
+    """A host ledger that cannot be used (a corrupt file, a state directory that cannot be
+    written; for the guard, also a file broken after it first opened it) is an outage: the
+    kill switch cancels within its fallback share, says so once, and ends FLAT (before: every
+    attempt failed with a ConfigurationError, nothing was sent, 'NOT flat', exit 1)."""
+    from weex_async.testing import FakeExchange, serve
+
+    exchange = FakeExchange()
+    exchange.add_account(KEY, SECRET, PASSPHRASE)
+    for symbol in SYMBOLS:
+        exchange.place_resting_orders(KEY, RESTING // len(SYMBOLS), symbol=symbol)
+    state, path = _broken_state(kind, tmp_path, now=command == "flatten")
+    with serve(exchange) as url:
+        if command == "flatten":
+            done = _kill_switch(["flatten", "--deadline", "60"], state, url)
+        else:
+            engine = tmp_path / "engine.py"
+            engine.write_text(CORRUPTING_ENGINE)
+            done = _kill_switch(
+                ["guard", "--deadline", "60", "--", sys.executable, str(engine), str(path)],
+                state,
+                url,
+            )
+    assert done.returncode == 0, done.stderr
+    assert "FLAT: the last listing showed no open order" in done.stdout, done.stdout
+    assert len(exchange.accounts[KEY].orders) == 0
+    _one_ledger_warning(done.stderr, path)
+    if kind == "corrupt":  # the file is left as it was, for the user to look at
+        assert b"not a" in path.read_bytes()[:100]
+    assert exchange.rate_limited == 0
+
+
+def test_a_malformed_ledger_is_named_as_the_cli_spells_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ledger the user typed wrong is still refused before anything is sent (exit 2), named as
+    the option or variable it came from, never as a Python keyword argument."""
+    monkeypatch.delenv("WEEX_ASYNC_LEDGER", raising=False)
+    assert main(["time", "--base-url", "http://127.0.0.1:1", "--ledger", "file://rel"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("weex-async: error: --ledger: "), err
+    assert "ledger=" not in err, err
+    monkeypatch.setenv("WEEX_ASYNC_LEDGER", "file://otherhost/x")
+    assert main(["time", "--base-url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("weex-async: error: WEEX_ASYNC_LEDGER: "), err
+    assert "ledger=" not in err, err
+    assert "Traceback" not in err, err

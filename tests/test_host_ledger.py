@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 
 from weex_async import RateLimits
-from weex_async._limiter._host import HostLedger, default_path
+from weex_async._limiter._host import HostLedger, default_path, open_database
 from weex_async._limiter._ledger import LedgerReset
 from weex_async._limiter._pools import WindowPool
 from weex_async.errors import ConfigurationError
@@ -95,7 +95,7 @@ def test_the_file_lives_in_the_user_state_dir(
     assert default_path() == state / "weex-async" / "ledger.sqlite3"
     limits = RateLimits(ledger="host")
     assert limits.shared_ledger == default_path().as_uri()
-    assert default_path().exists()
+    assert not default_path().exists()  # opened at the first call, not here
     monkeypatch.setenv("XDG_STATE_HOME", "relative/dir")  # ignored, as XDG says
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_path() == tmp_path / ".local" / "state" / "weex-async" / "ledger.sqlite3"
@@ -158,29 +158,171 @@ async def test_log_lines_never_show_a_query_password(caplog: pytest.LogCaptureFi
     await ledger.aclose()
 
 
-def test_a_corrupt_file_is_refused_at_construction(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    path.write_bytes(b"this is not a database, " * 200)
-    with pytest.raises(ConfigurationError, match="cannot be used") as caught:
-        RateLimits(ledger=path.as_uri())
-    assert str(path) in str(caught.value)
+def _corrupt(path: Path) -> None:
+    """Garbage over the ledger's file and its WAL files, in place (as a failing disk would)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(b"this is not a database, " * 200)
+    for suffix in ("", "-wal", "-shm"):
+        name = Path(f"{path}{suffix}")
+        if name.exists():
+            with name.open("r+b") as file:
+                file.write(b"garbage! " * 500)
 
 
-def test_a_file_that_cannot_be_created_is_refused(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    with pytest.raises(ConfigurationError, match="cannot be used"):
-        RateLimits(ledger=(blocker / "ledger.sqlite3").as_uri())
+def _ledger_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelname == "WARNING" and "cannot be used" in record.getMessage()
+    ]
 
 
-def test_another_program_s_database_is_refused(tmp_path: Path) -> None:
+def test_a_ledger_that_cannot_be_used_is_not_a_configuration_error(tmp_path: Path) -> None:
+    """A file that exists and is broken, another program's database, a directory that cannot be
+    created: ``RateLimits`` is built (the outage comes at the first call); a malformed URL is
+    still refused at once (``test_ledger_setting_and_environment``)."""
     import sqlite3
 
-    path = tmp_path / "other.db"
-    with sqlite3.connect(path) as other:
-        other.execute("PRAGMA user_version=42")
-    with pytest.raises(ConfigurationError, match="schema version"):
-        RateLimits(ledger=path.as_uri())
+    corrupt = tmp_path / "corrupt.sqlite3"
+    _corrupt(corrupt)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as database:
+        database.execute("PRAGMA user_version=42")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    for path in (corrupt, other, blocker / "ledger.sqlite3", Path("/proc/nonexistent/l")):
+        assert RateLimits(ledger=path.as_uri()).shared_ledger == path.as_uri()
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "other program", "no directory"])
+async def test_an_unusable_file_is_an_outage_said_once(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger raises ``LedgerUnavailable`` (the outage path), naming the file and the reason,
+    and says so in one WARNING per process, however many ledgers open the file; once the file is
+    fixed (here: removed), it is opened again and shared."""
+    import sqlite3
+
+    from weex_async._limiter._host import LedgerUnusable
+
+    path = tmp_path / "ledger.sqlite3"
+    blocker = tmp_path / "blocker"
+    if kind == "corrupt":
+        _corrupt(path)
+    elif kind == "other program":
+        with sqlite3.connect(path) as other:
+            other.execute("PRAGMA user_version=42")
+    else:
+        blocker.write_text("a file where the directory should be")
+        path = blocker / "ledger.sqlite3"
+    reason = {"corrupt": "file is not a database", "other program": "schema version 42"}
+    first, second = HostLedger(path), HostLedger(path)
+    for ledger in (first, second, first):
+        with pytest.raises(LedgerUnusable) as caught:
+            await ledger.current_epoch()
+        assert caught.value.path == path
+        assert str(path) in str(caught.value)
+        assert reason.get(kind, "Error") in caught.value.reason
+        assert ledger.down
+    with pytest.raises(LedgerUnusable):
+        await first.try_reserve([("k", 1, 1.0, 1)])
+    (warning,) = _ledger_warnings(caplog)
+    assert str(path) in warning
+    assert "fallback share" in warning
+    assert "ledger=" not in warning  # no Python keyword: the CLI adds its own option's name
+    # fixed: the next try opens it again (a new file: a new epoch, so re-publish first)
+    if kind == "no directory":
+        blocker.unlink()
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+    epoch = await first.current_epoch()
+    await first.republish(epoch, [])
+    assert (await first.try_reserve([("k", 1, 1.0, 1)]))[0] == 0
+    assert not first.down
+    assert "is back" in caplog.text
+    # broken again: said again (once), as a new outage
+    _corrupt(path)
+    with pytest.raises(LedgerUnusable):
+        await first.try_reserve([("k", 1, 1.0, 1)])
+    assert len(_ledger_warnings(caplog)) == 2
+    for ledger in (first, second):
+        await ledger.aclose()
+
+
+async def test_a_file_fixed_between_two_clients_is_said_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One client of a process meets the broken file (the WARNING), the next finds it fixed
+    (one line says so), and a later break is a WARNING again, not hidden as already said."""
+    from weex_async._limiter._host import LedgerUnusable
+
+    path = tmp_path / "ledger.sqlite3"
+    _corrupt(path)
+    for expected in (1, 2):
+        broken = HostLedger(path)
+        with pytest.raises(LedgerUnusable):
+            await broken.current_epoch()
+        await broken.aclose()
+        assert len(_ledger_warnings(caplog)) == expected
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+        fixed = HostLedger(path)
+        await fixed.current_epoch()
+        await fixed.aclose()
+        assert caplog.text.count("can be used again") == expected
+        _corrupt(path)
+
+
+_FULL_DISK = textwrap.dedent(
+    """
+    import asyncio, os, resource, signal, sys
+    from pathlib import Path
+    from weex_async._limiter._host import HostLedger, LedgerUnusable
+
+    async def main():
+        path = Path(sys.argv[1])
+        ledger = HostLedger(path)
+        await ledger.republish(await ledger.current_epoch(), [])
+        pools = [("k", 10**9, 60.0, 1)]
+        await ledger.try_reserve(pools)
+        # a full disk: no file of this process may grow (writes fail with EFBIG, not a signal)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        size = max(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+        try:
+            for _ in range(5000):
+                await ledger.try_reserve(pools)
+        except LedgerUnusable as exc:
+            print("outage:", exc.reason, flush=True)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+        print("back:", (await ledger.try_reserve(pools))[0] == 0 and not ledger.down)
+        await ledger.aclose()
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_full_disk_is_an_outage_until_there_is_space_again(tmp_path: Path) -> None:
+    """A write that fails mid-run (the disk full: a file size limit in a process of its own)
+    is an outage naming the reason; once writes succeed, the file is opened again and shared."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path / "ledger.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "outage: " in done.stdout, done.stdout
+    assert "back: True" in done.stdout, done.stdout
+    assert "cannot be used" in done.stderr  # the one WARNING (no handler: logging's last resort)
+    assert "Traceback" not in done.stderr
 
 
 _READ_ONLY = textwrap.dedent(
@@ -194,17 +336,20 @@ _READ_ONLY = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="mount namespaces are Linux's")
-def test_a_file_on_a_read_only_file_system_is_refused(tmp_path: Path) -> None:
-    """An existing ledger on a file system mounted read-only fails at construction (a clear
-    ConfigurationError), never later and never as a hang."""
+def test_a_file_on_a_read_only_file_system_is_an_outage(tmp_path: Path) -> None:
+    """An existing ledger on a file system mounted read-only is an outage at its first use
+    (``LedgerUnusable``, naming the file and the reason), never a hang."""
     path = tmp_path / "ro" / "ledger.sqlite3"
-    assert RateLimits(ledger=path.as_uri()).shared_ledger is not None  # created, writable
+    connection, fd = open_database(path)  # created, writable
+    connection.close()
+    os.close(fd)
     script = (
-        "from weex_async import RateLimits\n"
-        "from weex_async.errors import ConfigurationError\n"
+        "import asyncio\n"
+        "from pathlib import Path\n"
+        "from weex_async._limiter._host import HostLedger, LedgerUnusable\n"
         "try:\n"
-        f"    RateLimits(ledger={path.as_uri()!r})\n"
-        "except ConfigurationError as exc:\n"
+        f"    asyncio.run(HostLedger(Path({str(path)!r})).current_epoch())\n"
+        "except LedgerUnusable as exc:\n"
         "    print(exc)\n"
         "    raise SystemExit(3)\n"
     )
@@ -223,6 +368,73 @@ def test_a_file_on_a_read_only_file_system_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stdout
     assert "cannot be used" in done.stdout
     assert str(path) in done.stdout
+
+
+async def test_a_client_spends_its_share_when_the_file_cannot_be_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the manual clock: a client whose host ledger is corrupt from the start cancels at once
+    within its fallback share (this process never reached the ledger: nothing to hold back),
+    and the next cancel waits one window, never for the file."""
+    from weex_async import Budget, Limiter
+    from weex_async._limiter import ClientLimiter
+
+    from .manual_clock import ManualClock, settle
+    from .test_ledger_outage import Cancel, sent
+
+    path = tmp_path / "ledger.sqlite3"
+    _corrupt(path)
+    limits = RateLimits(ip=Budget(500, 1.0), uid=Budget(100, 1.0), trade=None, ledger=path.as_uri())
+    clock = ManualClock()
+    client = ClientLimiter(limits, "fake", "key", 20, Limiter(clock=clock))
+    try:
+        for _ in range(2):  # 2 x 10 of the share's 25
+            await sent(await client.acquire(Cancel()))
+        third = asyncio.ensure_future(client.acquire(Cancel()))
+        await settle()
+        assert not third.done()  # the share is spent: the window, not the file, is waited for
+        await clock.advance(1.0 + limits.arrival_jitter)
+        assert third.done()
+        await sent(third.result())
+    finally:
+        await client.aclose(lambda: RuntimeError("closed"))
+    (warning,) = _ledger_warnings(caplog)
+    assert str(path) in warning
+
+
+async def test_a_file_broken_mid_run_is_an_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the manual clock: the file is overwritten with garbage while a client shares through
+    it. The next cancel finds the outage (one WARNING) and is sent within the share once this
+    process's own charges leave the window (the first window's rule, as for Redis); it never
+    fails and never waits for the file."""
+    from weex_async import Budget, Limiter
+    from weex_async._limiter import ClientLimiter
+
+    from .manual_clock import ManualClock, settle
+    from .test_ledger_outage import Cancel, sent
+
+    path = tmp_path / "ledger.sqlite3"
+    limits = RateLimits(ip=Budget(500, 1.0), uid=Budget(100, 1.0), trade=None, ledger=path.as_uri())
+    clock = ManualClock()
+    client = ClientLimiter(limits, "fake", "key", 20, Limiter(clock=clock))
+    try:
+        for _ in range(2):  # shared through the file
+            await sent(await client.acquire(Cancel()))
+        assert _ledger_warnings(caplog) == []
+        _corrupt(path)
+        later = asyncio.ensure_future(client.acquire(Cancel()))
+        await settle()
+        assert not later.done()  # its own 20 in the ledger fill the first window's room
+        assert len(_ledger_warnings(caplog)) == 1
+        await clock.advance(1.0 + limits.arrival_jitter)
+        assert later.done()
+        assert later.exception() is None
+        await sent(later.result())
+    finally:
+        await client.aclose(lambda: RuntimeError("closed"))
+    assert len(_ledger_warnings(caplog)) == 1
 
 
 _HOLDER = textwrap.dedent(

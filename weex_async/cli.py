@@ -365,9 +365,20 @@ def _rate_limits(args: argparse.Namespace) -> RateLimits:
     """The budgets, shared through ``--ledger``, else ``$WEEX_ASYNC_LEDGER``, else the host
     ledger: two commands back to back, or a command next to an engine, never overspend."""
     ledger = getattr(args, "ledger", None)
-    if ledger is not None:
-        return RateLimits(ledger=ledger)
-    return RateLimits.from_env(default_ledger="host")
+    source = "--ledger" if ledger is not None else LEDGER_ENV
+    try:
+        if ledger is not None:
+            return RateLimits(ledger=ledger)
+        return RateLimits.from_env(default_ledger="host")
+    except ConfigurationError as exc:  # named as the user typed it, not as a Python keyword
+        raise ConfigurationError(f"{source}: {exc}") from None
+
+
+#: What the CLI adds to the SDK's warning that the host ledger's file cannot be used.
+_HOST_LEDGER_HINT = (
+    f"; --ledger process (or {LEDGER_ENV}=process) shares nothing, --ledger file:///path "
+    "names another file"
+)
 
 
 def _add_include_triggers(parser: argparse.ArgumentParser) -> None:
@@ -878,7 +889,10 @@ class _Warnings(logging.Handler):
     """The SDK's warnings as one line each on stderr (the demo's summary says them instead)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"weex-async: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        hint = _HOST_LEDGER_HINT if hasattr(record, "weex_async_host_ledger") else ""
+        print(
+            f"weex-async: {record.levelname.lower()}: {record.getMessage()}{hint}", file=sys.stderr
+        )
 
 
 def _log_to_stderr(*, quiet: bool) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import sqlite3
@@ -33,8 +34,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
-from ..errors import ConfigurationError
 from ._ledger import (
     HOLD_LEASE,
     MIN_WAIT,
@@ -45,7 +46,9 @@ from ._ledger import (
     Receipt,
 )
 
-__all__ = ["HostLedger", "default_path", "open_database"]
+__all__ = ["HostLedger", "LedgerUnusable", "default_path", "open_database"]
+
+log = logging.getLogger("weex_async.limiter")
 
 #: The file's schema version (``PRAGMA user_version``).
 _VERSION = 1
@@ -80,13 +83,35 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+class LedgerUnusable(LedgerUnavailable):
+    """The host ledger's file cannot be opened or used: an outage (the fallback share), never a
+    configuration error: a kill switch must not stop at its own bookkeeping file.
+
+    Attributes:
+        path: the file.
+        reason: why, as ``"DatabaseError: file is not a database"``.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the host ledger {path} cannot be used ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LedgerUnusable):
+        return exc.reason
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
 def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
     """Open (creating it if needed) the ledger at ``path`` and its lock file, and check that
     both can be written: the connection and the lock file's descriptor.
 
     Raises:
-        ConfigurationError: the file cannot be created, read or written, or is not a ledger (a
-            corrupt file, another database, a read-only file system); the message says which.
+        LedgerUnusable: the file cannot be created, read or written, or is not a ledger (a
+            corrupt file, another database, a read-only file system); the reason says which.
     """
     connection: sqlite3.Connection | None = None
     fd = -1
@@ -117,11 +142,7 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
             connection.close()
         if fd >= 0:
             os.close(fd)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigurationError(
-            f"the host ledger {path} cannot be used ({type(exc).__name__}: {reason}); fix or "
-            "remove the file, or name another with ledger='file:///path' (WEEX_ASYNC_LEDGER)"
-        ) from None
+        raise LedgerUnusable(path, _reason(exc)) from None
     return connection, fd
 
 
@@ -177,17 +198,22 @@ def _weight(member: str) -> int:
 class HostLedger(Ledger):
     """The shared ledger in a file of this host (every process of the user that opens it).
 
+    A file that cannot be opened or used (corrupt, another program's database, a directory or
+    file system that cannot be written, a full disk), at the first use or later, is an *outage*
+    (``LedgerUnusable``), as an unreachable Redis is: the process spends its fallback share,
+    logs one WARNING naming the file and the reason (once per file and process, until it works
+    again), and opens the file again every ``retry_interval``.
+
     Args:
         path: the SQLite file (created with its directory if needed).
         timeout: the longest wait for another process's step, in seconds (then: an outage).
         retry_interval: seconds between attempts to use the file again during an outage.
         lease: seconds ahead of the clock a charge on the wire is stamped (``HOLD_LEASE``).
-
-    Raises:
-        ConfigurationError: the file cannot be used (``open_database``).
     """
 
     kind = "the host ledger"
+    #: the files this process has reported unusable (one WARNING each, until they work again)
+    _reported: ClassVar[set[Path]] = set()
 
     def __init__(
         self,
@@ -199,7 +225,9 @@ class HostLedger(Ledger):
         super().__init__(path.as_uri(), str(path), retry_interval, lease)
         self.path = path
         self._timeout = timeout
-        self._db, self._fd = open_database(path)
+        #: the connection and the lock file's descriptor; ``None`` until opened (again)
+        self._db: sqlite3.Connection | None = None
+        self._fd = -1
         self._lock = asyncio.Lock()
         self._token = secrets.token_hex(6)
         self._seq = 0
@@ -208,6 +236,51 @@ class HostLedger(Ledger):
 
     def key(self, *parts: str) -> str:
         return ":".join(parts)
+
+    def _opened(self) -> sqlite3.Connection:
+        """The connection, opening the file first if it is not open (the first use, or after a
+        failure closed it: a file fixed, removed or replaced meanwhile is used again)."""
+        if self._db is None:
+            try:
+                self._db, self._fd = open_database(self.path)
+            except LedgerUnusable as exc:
+                self._went_down(exc)
+                raise
+            if self.path in HostLedger._reported and not self.down:
+                # reported by another ledger of this process (an earlier client): say it is over
+                # (a ledger that was down itself says so in ``_came_back``)
+                HostLedger._reported.discard(self.path)
+                log.warning("the host ledger %s can be used again", self.path)
+        return self._db
+
+    def _failed(self, exc: BaseException) -> LedgerUnavailable:
+        """A step or read failed: an outage; the file is closed, to be opened again at the next
+        try (unless a lock waiter still holds its descriptor)."""
+        self._went_down(exc)
+        if self._abandoned is None and self._db is not None:
+            self._db.close()
+            os.close(self._fd)
+            self._db, self._fd = None, -1
+        return LedgerUnusable(self.path, _reason(exc))
+
+    def _report_down(self, exc: BaseException) -> None:
+        first = self.path not in HostLedger._reported
+        HostLedger._reported.add(self.path)
+        log.log(
+            logging.WARNING if first else logging.INFO,
+            "the host ledger %s cannot be used (%s): this process spends only its fallback "
+            "share of each budget, published nowhere, and tries the file again every %gs "
+            "(fix or remove it to share again)",
+            self.path,
+            _reason(exc),
+            self.retry_interval,
+            extra={"weex_async_host_ledger": str(self.path)},
+        )
+
+    def _came_back(self) -> None:
+        if self.down:
+            HostLedger._reported.discard(self.path)
+        super()._came_back()
 
     @contextlib.asynccontextmanager
     async def _step(self) -> AsyncIterator[sqlite3.Connection]:
@@ -218,14 +291,14 @@ class HostLedger(Ledger):
                 raise LedgerUnavailable("the host ledger is closed")
             if self._abandoned is not None:  # a wait that timed out still holds the descriptor
                 raise LedgerUnavailable("another process still holds the host ledger's lock")
+            db = self._opened()
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 await self._wait_for_lock()
             except OSError as exc:
-                self._went_down(exc)
-                raise LedgerUnavailable(f"{type(exc).__name__}: {exc}") from None
-            db = self._db
+                raise self._failed(exc) from None
+            failure: BaseException | None = None
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -236,10 +309,11 @@ class HostLedger(Ledger):
                         db.execute("ROLLBACK")
                     raise
             except (sqlite3.Error, OSError) as exc:
-                self._went_down(exc)
-                raise LedgerUnavailable(f"{type(exc).__name__}: {exc}") from None
+                failure = exc
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if failure is not None:
+                raise self._failed(failure) from None
             self._came_back()
 
     async def _wait_for_lock(self) -> None:
@@ -287,11 +361,15 @@ class HostLedger(Ledger):
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     async def current_epoch(self) -> str:
+        if self._closed:
+            raise LedgerUnavailable("the host ledger is closed")
+        db = self._opened()
         try:  # a read: WAL gives it a consistent snapshot without the lock
-            row = self._db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+            row = db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+            if row is None:
+                raise sqlite3.DatabaseError("no epoch in the ledger")
         except sqlite3.Error as exc:
-            self._went_down(exc)
-            raise LedgerUnavailable(f"{type(exc).__name__}: {exc}") from None
+            raise self._failed(exc) from None
         return str(row[0])
 
     async def try_reserve(self, pools: Sequence[PoolCharge]) -> tuple[float, list[str]]:
@@ -391,5 +469,6 @@ class HostLedger(Ledger):
         async with self._lock:
             if not self._closed:
                 self._closed = True
-                self._db.close()
-                os.close(self._fd)
+                if self._db is not None:
+                    self._db.close()
+                    os.close(self._fd)

@@ -195,15 +195,19 @@ class Ledger:
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
-            log.warning(
-                "%s at %s unreachable or failing (%s: %s): using the local fallback share "
-                "of the budgets",
-                self.kind,
-                self.shown_url,
-                type(exc).__name__,
-                exc,
-            )
+            self._report_down(exc)
         self._next_try = now + self.retry_interval
+
+    def _report_down(self, exc: BaseException) -> None:
+        """Say (once per outage) that the ledger failed: one WARNING."""
+        log.warning(
+            "%s at %s unreachable or failing (%s: %s): using the local fallback share "
+            "of the budgets",
+            self.kind,
+            self.shown_url,
+            type(exc).__name__,
+            exc,
+        )
 
     def _came_back(self) -> None:
         if self._down_since is not None:

@@ -45,7 +45,7 @@ def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
         )
     if importlib.util.find_spec("redis") is None:
         raise ConfigurationError(
-            "RateLimits(redis_url=...) needs the redis extra: pip install -e '.[redis]' from the "
+            "a Redis ledger needs the redis extra: pip install -e '.[redis]' from the "
             "checkout (weex-async is not on a package index yet)"
         )
 
@@ -117,7 +117,7 @@ def _file_path(url: str) -> Path:
     path = unquote(parts.path)
     if parts.netloc not in ("", "localhost") or not os.path.isabs(path) or parts.query:
         raise ConfigurationError(
-            f"ledger='file://...' must name an absolute path on this host, got {mask_url(url)}"
+            f"a file:// ledger must name an absolute path on this host, got {mask_url(url)}"
         )
     return Path(path)
 
@@ -207,9 +207,11 @@ class RateLimits:
             the user's state directory: ``$XDG_STATE_HOME/weex-async/``, else
             ``~/.local/state/weex-async/``; no server), ``"file:///path"`` (the same, in that
             file), or a ``redis://``, ``rediss://`` or ``unix://`` URL (every process on every
-            host; the same as ``redis_url``). A host ledger's file is opened and checked here: one
-            that cannot be used is a ``ConfigurationError`` now. ``RateLimits.from_env()`` reads
-            it from ``WEEX_ASYNC_LEDGER``. See docs/several-processes.md.
+            host; the same as ``redis_url``). A malformed value is a ``ConfigurationError`` here;
+            a host ledger's file that cannot be used (corrupt, a directory that cannot be
+            written, a full disk) is an outage, met at the first call: the fallback share, as
+            for an unreachable Redis. ``RateLimits.from_env()`` reads it from
+            ``WEEX_ASYNC_LEDGER``. See docs/several-processes.md.
     """
 
     ip: Budget = attrs.field(default=_default(IP))
@@ -237,16 +239,15 @@ class RateLimits:
     def __attrs_post_init__(self) -> None:
         where = _resolve(self.ledger, self.redis_url)
         if where is not None and where.startswith("file:"):
+            # the file itself is not opened here: one that cannot be used is an outage at the
+            # first call (the fallback share), never an error that stops a kill switch
             try:
-                from ._host import open_database  # checks the file: ConfigurationError if not
+                from . import _host  # noqa: F401
             except ImportError as exc:  # no fcntl: not a POSIX system
                 raise ConfigurationError(
                     f"the host ledger needs a POSIX system ({exc}): use ledger='process' or a "
                     "Redis URL here"
                 ) from None
-            connection, fd = open_database(_file_path(where))
-            connection.close()
-            os.close(fd)
         object.__setattr__(self, "_where", where)
 
     @property
@@ -261,7 +262,7 @@ class RateLimits:
         ``default_ledger``): ``process``, ``host``, ``file:///path`` or a Redis URL.
 
         Raises:
-            ConfigurationError: the variable names no ledger, or the ledger cannot be used.
+            ConfigurationError: the variable names no ledger (a malformed value).
         """
         ledger = os.environ.get(LEDGER_ENV, "").strip() or default_ledger
         return cls(**settings, ledger=ledger)
