@@ -118,25 +118,28 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        connection = sqlite3.connect(
-            path, timeout=1.0, isolation_level=None, check_same_thread=False
-        )
-        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal_mode is {mode}, not WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _VERSION):
-            raise sqlite3.DatabaseError(f"schema version {version}, not {_VERSION}")
-        locked = _try_flock(fd, 2.0)  # the steps of other processes then never wait in SQLite
+        # One opener at a time, and never during another's step: switching a new file to WAL
+        # takes SQLite's exclusive lock, which a concurrent opener (another process, or another
+        # thread's loop in this one) was refused at once ("database is locked").
+        locked = _try_flock(fd, 2.0)
         try:
+            connection = sqlite3.connect(
+                path, timeout=1.0, isolation_level=None, check_same_thread=False
+            )
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"journal_mode is {mode}, not WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _VERSION):
+                raise sqlite3.DatabaseError(f"schema version {version}, not {_VERSION}")
             _create(connection)
+            check = connection.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check}")
         finally:
             if locked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        check = connection.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {check}")
     except (OSError, sqlite3.Error) as exc:
         if connection is not None:
             connection.close()
