@@ -97,7 +97,8 @@ class Trace:
     """What the attempts of one ``Session.send`` did, for a caller that must know.
 
     Attributes:
-        sent: attempts that went on the wire.
+        sent: attempts that went to the wire (each one charged; one whose connection could not
+            be opened included: its error says ``not_sent``).
         in_flight: an attempt is on the wire now.
         unclear: some attempt went unanswered or was answered unreadably: the exchange may have
             acted on it.
@@ -460,14 +461,19 @@ class Session:
         """The error to raise for a request that got no answer (a cancellation stays as it is)."""
         if not isinstance(exc, NoAnswer):
             return exc
+        # not_sent is carried to the error, so a run can tell "nothing reached the exchange"
+        # (the connection could not be opened) from "no answer came" (RetryPolicy.never_sent)
         if exc.timed_out:
             log.debug("%s attempt %d: timeout (%s)", endpoint, attempt, exc.what)
-            return RequestTimeoutError(f"{endpoint}: no answer in time ({exc.what})")
+            return RequestTimeoutError(
+                f"{endpoint}: no answer in time ({exc.what})", not_sent=exc.not_sent
+            )
         log.debug("%s attempt %d: transport error %s", endpoint, attempt, exc.what)
-        if self._closed:  # the close cut the connection: the outcome is unknown
-            trace.unclear = True
+        if self._closed:
+            if not exc.not_sent:  # the close cut the connection: the outcome is unknown
+                trace.unclear = True
             return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
-        return TransportError(f"{endpoint}: {exc.what}")
+        return TransportError(f"{endpoint}: {exc.what}", not_sent=exc.not_sent)
 
     async def _read(self, call: Call[R], response: Answer) -> R:
         """The answer's result, or its error; learns from it (usage headers, a 429, the key)."""
