@@ -203,3 +203,20 @@ async def test_placements_that_could_not_be_sent_are_not_sent(exchange: FakeExch
         acks = await client.place_orders([limit_order("v3", f"ns-{i}") for i in range(3)])
     assert [ack.error_code for ack in acks] == [NOT_SENT] * 3
     assert all(ack.error_message.startswith("not sent: ") for ack in acks)
+
+
+async def test_an_attempt_that_never_left_gives_its_weight_back(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """Nothing arrived, so nothing is left charged: with the network back, the cancels go out at
+    once, not after the windows the refused attempts would have filled."""
+    ids = exchange.place_resting_orders(API_KEY, 3 * PER_BATCH[version])
+    transport = Wrapped(exchange, everything_but_time)
+    async with client_for(exchange, transport, sync_time=False) as client:  # no time call
+        report = await client.cancel_orders(ids=ids)
+        used = {pool.name: pool.used for pool in client.rate_limit_status()}
+    assert set(report.failed) == set(ids)
+    assert report.calls == 3 * FAST_RETRY.max_attempts
+    charged = {name: weight for name, weight in used.items() if name.startswith(("ip:", "uid:"))}
+    assert charged
+    assert not any(charged.values()), charged

@@ -430,6 +430,8 @@ class Session:
                 )
                 ticket.mark_answered()  # it arrived by now: its weight's window is known
             except BaseException as exc:
+                if isinstance(exc, NoAnswer) and exc.not_sent:
+                    ticket.mark_not_sent()  # it never arrived: no weight of any window is used
                 error = self._unanswered(exc, endpoint.name, attempt, trace)
                 if self.observed:
                     self._done(endpoint.name, attempt, error, None, sent_at, ticket.waited)
