@@ -101,7 +101,8 @@ class Trace:
             be opened included: its error says ``not_sent``).
         in_flight: an attempt is on the wire now.
         unclear: some attempt went unanswered or was answered unreadably: the exchange may have
-            acted on it.
+            acted on it (an attempt that certainly never left, ``TransportError.not_sent``, does
+            not count).
         on_send: called as each attempt goes on the wire (``cancel_orders`` notes where each
             attempt of a batch stood among the run's confirmed cancels).
     """
@@ -472,8 +473,9 @@ class Session:
             )
         log.debug("%s attempt %d: transport error %s", endpoint, attempt, exc.what)
         if self._closed:
-            if not exc.not_sent:  # the close cut the connection: the outcome is unknown
-                trace.unclear = True
+            if exc.not_sent:  # closed before its connection was open: nothing went out
+                return ClientClosedError(_CLOSED)
+            trace.unclear = True  # the close cut the connection: the outcome is unknown
             return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
         return TransportError(f"{endpoint}: {exc.what}", not_sent=exc.not_sent)
 
