@@ -21,7 +21,7 @@ import pytest
 
 from weex_async import Credentials, RetryPolicy, WeexClient
 from weex_async._checks import HttpBackend
-from weex_async._http import AiohttpWire
+from weex_async._http import AiohttpWire, NoAnswer
 from weex_async._signing import Signer
 from weex_async.errors import (
     ApiVersionRetiredError,
@@ -34,6 +34,7 @@ from weex_async.errors import (
     TransportError,
     WeexError,
 )
+from weex_async.events import Event, RequestDone
 from weex_async.testing import FakeExchange, Fault, free_port, serve
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
@@ -123,9 +124,63 @@ async def test_nothing_listening_is_a_transport_error(
         with pytest.raises(TransportError) as caught:
             await client.cancel_batch_orders(ids=["1"])
     assert not isinstance(caught.value, RequestTimeoutError)
+    assert caught.value.not_sent  # refused: nothing reached anyone
     assert str(caught.value).startswith("cancel_batch_orders: ")
     assert API_SECRET not in str(caught.value)
     assert PASSPHRASE not in str(caught.value)
+
+
+async def test_with_the_network_down_every_order_is_failed_not_sent_with_no_lookup(
+    creds: Credentials, backend: HttpBackend
+) -> None:
+    """A connection refused on every attempt: nothing reached the exchange, so each order is
+    failed, "not sent", at once; no listing, history page or lookup is asked for (each would
+    be refused too, and there is nothing to settle). The calls are the batches' attempts."""
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    ids = [str(596471064624628269 + i) for i in range(400)]
+    retry = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.005)
+    endpoints: list[str] = []
+
+    def seen(event: Event) -> None:
+        if isinstance(event, RequestDone):
+            endpoints.append(event.endpoint)
+
+    async with WeexClient(
+        creds,
+        base_url=closed,
+        http_backend=backend,
+        sync_time=False,
+        retry=retry,
+        rate_limits=ROOMY,
+        on_event=seen,
+    ) as client:
+        report = await client.cancel_orders(ids=ids)
+    assert not report.unknown
+    assert not report.cancelled
+    assert sorted(report.failed) == sorted(ids)
+    assert all(why.startswith("not sent: TransportError: ") for why in report.failed.values())
+    assert report.calls == len(ids) // 50 * retry.max_attempts  # batches of 50, times 3
+    assert endpoints == ["cancel_batch_orders"] * report.calls
+
+
+async def test_an_answer_lost_after_the_request_was_read_stays_unknown(
+    exchange: FakeExchange, creds: Credentials, backend: HttpBackend
+) -> None:
+    """The fake acts on the cancel, then drops the connection: the request was sent, so the
+    orders are unknown (not "not sent"), and the lookup finds them cancelled."""
+    ids = exchange.place_resting_orders(API_KEY, 4)
+    retry = RetryPolicy(max_attempts=2, backoff_initial=0.001, backoff_max=0.005)
+    with serve(exchange) as url:
+        async with WeexClient(
+            creds, base_url=url, http_backend=backend, retry=retry, rate_limits=ROOMY
+        ) as client:
+            exchange.faults.next(Fault.DROP_AFTER, times=retry.max_attempts)
+            unconfirmed = await client.cancel_orders(ids=ids[:2], confirm=False)
+            exchange.faults.next(Fault.DROP_AFTER, times=retry.max_attempts)
+            confirmed = await client.cancel_orders(ids=ids[2:])
+    assert sorted(unconfirmed.unknown) == sorted(ids[:2])
+    assert not unconfirmed.failed
+    assert sorted(confirmed.cancelled) == sorted(ids[2:])  # settled by the lookups
 
 
 #: each fault the fake injects on the wire, and the error both backends raise for it
@@ -144,6 +199,7 @@ async def test_every_fault_is_the_same_error_on_both_backends(
 ) -> None:
     ids = exchange.place_resting_orders(API_KEY, len(FAULTS))
     raised: dict[Fault, type[BaseException]] = {}
+    unsent: dict[Fault, tuple[type[BaseException], bool]] = {}
     with serve(exchange) as url:
         async with WeexClient(
             creds, base_url=url, http_backend=backend, retry=ONCE, rate_limits=ROOMY
@@ -153,11 +209,14 @@ async def test_every_fault_is_the_same_error_on_both_backends(
                 with pytest.raises(WeexError) as caught:
                     await client.cancel_batch_orders(ids=[order_id])
                 raised[fault] = type(caught.value)
+                # the request reached the fake each time: never "not sent"
+                unsent[fault] = (type(caught.value), getattr(caught.value, "not_sent", False))
             await client.server_time()  # and a dropped connection was replaced
     assert all(issubclass(raised[f], FAULTS[f]) for f in FAULTS), raised
     # a dropped connection leaves the outcome unknown ("not safe yet") on both
     assert raised[Fault.DROP_AFTER] is TransportError
     assert RetryPolicy.outcome_unknown(TransportError("x"))
+    assert not any(issubclass(kind, TransportError) and sent for kind, sent in unsent.values())
 
 
 async def test_closing_while_on_the_wire_is_a_closed_client_and_unknown(
@@ -367,9 +426,10 @@ async def test_a_request_is_never_sent_twice_by_the_http_library(
         ) as client,
     ):
         await client.server_time()
-        with pytest.raises(TransportError):
+        with pytest.raises(TransportError) as caught:
             await client.server_time()  # a GET, like a query or V3's lookups
     assert len(received) == 2, received  # one per attempt, none behind the limiter's back
+    assert not caught.value.not_sent  # it was sent on the kept-alive connection, then lost
 
 
 # -- set-up ---------------------------------------------------------------------------------------
@@ -421,3 +481,54 @@ def test_backend_choices() -> None:
     with pytest.raises(ConfigurationError, match="http_backend"):
         WeexClient(http_backend="curl")  # type: ignore[arg-type]  # refused at run time too
     WeexClient(http_backend="aiohttp")  # built outside a loop: its session opens at the first call
+
+
+class _Failing:
+    """Stands for ``aiohttp.ClientSession``: its request fails with ``error`` on entry."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def request(self, *args: Any, **kwargs: Any) -> _Failing:
+        return self
+
+    async def __aenter__(self) -> None:
+        raise self.error
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+_KEY = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 9, False, True, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("error", "not_sent"),
+    [
+        (aiohttp.ClientConnectorError(_KEY, ConnectionRefusedError(111, "refused")), True),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), True),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), False),
+        (aiohttp.ServerDisconnectedError(), False),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+async def test_aiohttp_tells_a_connection_never_opened_from_an_answer_lost(
+    error: BaseException, not_sent: bool
+) -> None:
+    """aiohttp's connect failures and connect timeout (which covers waiting for a free
+    connection) come before the request is written; its read timeout and drops do not."""
+    wire = AiohttpWire(
+        httpx.URL("http://127.0.0.1:9"),
+        timeout=httpx.Timeout(1.0),
+        max_in_flight=1,
+        keepalive_expiry=1.0,
+        headers={},
+    )
+    wire._http = _Failing(error)  # type: ignore[assignment]  # noqa: SLF001
+    with pytest.raises(NoAnswer) as caught:
+        await wire.send("GET", "/capi/v2/market/time", None, b"", None)
+    assert caught.value.not_sent is not_sent

@@ -6,7 +6,9 @@ raises (a cancelled caller excepted: then no batch is left running).
 
 - ``cancelled``: the exchange said so (in a batch's answer, or in a lookup of the order).
 - ``failed``: certainly not cancelled by this call, with why: the exchange's refusal, or
-  ``"not sent: …"`` (a malformed id, the key refused, the deadline passed, the client closed).
+  ``"not sent: …"`` (a malformed id, the key refused, the deadline passed, the client closed, no
+  connection could be opened: ``TransportError.not_sent`` on every attempt that may have carried
+  the order).
 - ``unknown``: may have been cancelled (an attempt went unanswered, or an answer was unclear),
   with why.
 
@@ -118,7 +120,7 @@ class Verdict(enum.Enum):
     #: the exchange said it was cancelled (in a batch's answer, or a lookup says ``canceled``)
     CANCELLED = "cancelled"
     #: failed, certainly not cancelled by this run: never sent (malformed, the key refused, the
-    #: deadline passed, the client closed)
+    #: deadline passed, the client closed, no connection could be opened)
     NOT_SENT = "not_sent"
     #: failed: the exchange answered and refused to cancel it (not a "not found")
     REFUSED = "refused"
@@ -233,6 +235,9 @@ class CancelRun:
         self._sends: dict[str, list[int]] = {}
         #: the most orders a batch of this run holds (how far apart one batch's orders may sit)
         self._batch_size = limit.size
+        #: names an attempt of which may have reached the exchange (a batch that ended unclear):
+        #: never "not sent" afterwards, whatever a later batch of them meets
+        self._maybe_sent: set[str] = set()
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -325,7 +330,10 @@ class CancelRun:
 
     # C901 (18 > 10) waived for now: this function is being changed on other branches at the
     # same time; naming its steps is left to a change that does not race them.
-    async def _batch(self, names: list[str]) -> None:  # noqa: C901
+    async def _batch(self, names: list[str], *, unclear: bool = False) -> None:  # noqa: C901
+        """Cancel ``names`` in one batch call (its retries included), recording each one's
+        outcome; ``unclear``: an earlier attempt of this very batch (before a split) may have
+        acted."""
         if self._stopped is not None:
             self._settle(names, Verdict.NOT_SENT, f"not sent: {self._stopped}")
             return
@@ -333,7 +341,7 @@ class CancelRun:
         # Where each attempt stood among the confirmed cancels: where an unanswered attempt that
         # acted left its orders in the order history.
         sends: list[int] = []
-        trace = Trace(on_send=lambda: sends.append(len(self._closed_at)))
+        trace = Trace(on_send=lambda: sends.append(len(self._closed_at)), unclear=unclear)
         for name in names:
             self._sends[name] = sends
         task = asyncio.current_task()
@@ -388,12 +396,20 @@ class CancelRun:
                 half = max(1, len(pending) // 2)
                 self._limit.lower(half)
                 self._running.pop(task, None)
-                await self._gather([self._batch(pending[:half]), self._batch(pending[half:])])
+                # the halves inherit what this batch's attempts may have done
+                await self._gather(
+                    [
+                        self._batch(pending[:half], unclear=trace.unclear),
+                        self._batch(pending[half:], unclear=trace.unclear),
+                    ]
+                )
             else:
                 self._refused(pending, exc, maybe_sent=trace.unclear)
         except WeexError as exc:
             if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
                 self._refused(pending, exc, maybe_sent=trace.unclear)
+            elif self._session.retry.never_sent(exc):
+                self._unsent(pending, trace, f"{_describe(exc)} ({trace.sent} attempt(s))")
             else:
                 self._settle(
                     pending,
@@ -406,6 +422,23 @@ class CancelRun:
         finally:
             self.calls += trace.sent
             self._running.pop(task, None)
+            if trace.unclear:
+                self._maybe_sent.update(names)
+
+    def _unsent(self, names: list[str], trace: Trace, why: str) -> None:
+        """``names``' batch ended with its last attempt certainly not sent (no connection could
+        be opened): each one is failed, "not sent", unless an attempt that may have carried it
+        went out (an earlier attempt of this batch, or of an earlier batch of it): then unknown,
+        and looked up like any other."""
+        for name in names:
+            if trace.unclear:
+                reason = f"no answer to an earlier attempt, then not sent: {why}"
+            elif name in self._maybe_sent:
+                reason = f"not sent: {why}; {MAYBE_CANCELLED_EARLIER}"
+            else:
+                self._settle([name], Verdict.NOT_SENT, f"not sent: {why}")
+                continue
+            self._settle([name], Verdict.UNKNOWN, reason)
 
     def _not_sent(self, names: list[str], trace: Trace, why: str) -> None:
         if trace.unclear:
@@ -428,6 +461,12 @@ class CancelRun:
         elif trace.sent == 0:
             self._settle(
                 names, Verdict.NOT_SENT, "not sent: the deadline passed before it could be sent"
+            )
+        elif exc.last_error is not None and self._session.retry.never_sent(exc.last_error):
+            self._unsent(
+                names,
+                trace,
+                f"{_describe(exc.last_error)}; the deadline passed before another attempt",
             )
         else:
             last = _describe(exc.last_error) if exc.last_error else "refused"

@@ -441,6 +441,9 @@ class FlattenRun:
             return
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")
+            if self._never_sent(exc, trace):  # nothing reached the exchange: not unknown
+                self._all_left_open(listed, f"the cancel-all was not sent ({_describe(exc)})")
+                return
             why = "a cancel-all went unanswered" if trace.unclear else "the cancel-all failed"
             for order in listed:
                 self._set(order.order_id, "unknown", f"{why} ({_describe(exc)})")
@@ -449,6 +452,17 @@ class FlattenRun:
         finally:
             self.calls += trace.sent
         self._read_cancel_all(target, listed, result)
+
+    def _never_sent(self, error: Exception, trace: Trace) -> bool:
+        """A failed call certainly reached nothing: its last attempt's connection could not be
+        opened (``TransportError.not_sent``), and no earlier attempt may have gone out."""
+        if trace.unclear:
+            return False
+        if isinstance(error, DeadlineReached):
+            if error.in_flight or error.last_error is None:
+                return False
+            return self._session.retry.never_sent(error.last_error)
+        return self._session.retry.never_sent(error)
 
     def _all_left_open(self, listed: list[Order], why: str) -> None:
         """Why each listed order is still open: the cancel-all did not reach it."""

@@ -3,7 +3,9 @@
 ``Wire`` is the seam. ``send(method, path, params, body, signer)`` puts one request on the wire
 and returns its ``Answer`` (status, headers and body bytes, read whole), or raises ``NoAnswer``
 (no HTTP answer came: a timeout, a refused, failed or dropped connection), which the session maps
-to the error tree. Two wires, chosen by ``http_wire``:
+to the error tree; ``NoAnswer.not_sent`` says when the request certainly never left (the
+connection could not be opened, or none was free in time), which both wires tell alike. Two
+wires, chosen by ``http_wire``:
 
 - ``HttpxWire`` (the default): an httpx client over a ``transport`` the user passed (tests,
   proxies, a custom pool), else ``ConnectionSlots`` (a connection per in-flight slot,
@@ -15,7 +17,8 @@ to the error tree. Two wires, chosen by ``http_wire``:
 Both are the same to the session: they sign once per request with ``_signing.Signer`` (after the
 limiter's wait) from the exact target (path and query, in httpx's encoding) and body bytes that
 go on the wire, apply the same timeouts, keep ``max_in_flight`` connections idle for
-``keepalive_expiry`` seconds, never send a request twice by themselves, and fail with ``NoAnswer``.
+``keepalive_expiry`` seconds, never send a request twice by themselves, and fail with ``NoAnswer``
+(``not_sent`` only for a failure before the request was written).
 """
 
 from __future__ import annotations
@@ -40,17 +43,24 @@ __all__ = ["AiohttpWire", "HttpxWire", "NoAnswer", "Wire", "http_wire"]
 
 
 class NoAnswer(Exception):
-    """No HTTP answer came; whether the exchange acted on the request is unknown.
+    """No HTTP answer came; whether the exchange acted on the request is unknown, unless
+    ``not_sent``.
 
     Attributes:
         what: the HTTP library's failure, named (its class and message; never a header value).
         timed_out: a timeout expired (connect, read, write or waiting for a connection).
+        not_sent: the request's bytes certainly never left: no connection could be opened
+            (refused, unreachable, a failed TLS handshake, a connect timeout) or none was free
+            before the pool timeout. Only failures that happen before the request is written
+            say so; a read or write error, or a kept-alive connection found dropped, may come
+            after the exchange got the request, and stays ``False``.
     """
 
-    def __init__(self, what: str, *, timed_out: bool) -> None:
+    def __init__(self, what: str, *, timed_out: bool, not_sent: bool = False) -> None:
         super().__init__(what)
         self.what = what
         self.timed_out = timed_out
+        self.not_sent = not_sent
 
 
 class Wire(Protocol):
@@ -83,6 +93,14 @@ class Wire(Protocol):
         ...
 
 
+#: httpx's failures that come before a byte of the request is written: httpcore raises
+#: ``ConnectError`` / ``ConnectTimeout`` only while opening a connection (TCP, TLS, a proxy's
+#: socket) and ``PoolTimeout`` only while waiting for one; a connection that fails once the
+#: request is being written or read raises ``WriteError``, ``ReadError``, ``RemoteProtocolError``
+#: or their timeouts (read on httpcore 1.0).
+_HTTPX_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 class HttpxWire:
     """The default wire: an httpx client (its transport chosen by ``http_wire``)."""
 
@@ -106,9 +124,15 @@ class HttpxWire:
         try:
             return await self.client.send(request)
         except httpx.TimeoutException as exc:
-            raise NoAnswer(type(exc).__name__, timed_out=True) from exc
+            raise NoAnswer(
+                type(exc).__name__, timed_out=True, not_sent=isinstance(exc, _HTTPX_UNSENT)
+            ) from exc
         except httpx.TransportError as exc:
-            raise NoAnswer(f"{type(exc).__name__}: {exc}", timed_out=False) from exc
+            raise NoAnswer(
+                f"{type(exc).__name__}: {exc}",
+                timed_out=False,
+                not_sent=isinstance(exc, _HTTPX_UNSENT),
+            ) from exc
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -157,6 +181,16 @@ class AiohttpWire:
         client, urls = _import_aiohttp()  # refused at construction, not at the first call
         self._url = urls.URL
         self._failures = (client.ClientError, OSError)
+        # aiohttp's failures that come before the request is written: the connector's (refused,
+        # DNS, TLS, a proxy's socket) and the connect timeout (waiting for a free connection
+        # plus opening it). ``ConnectionTimeoutError`` is aiohttp 3.10's; before, a connect
+        # timeout was a bare ``ServerTimeoutError``, like a read timeout: then it stays unknown.
+        connect_timeout = getattr(client, "ConnectionTimeoutError", None)
+        self._unsent: tuple[type[BaseException], ...] = (
+            (client.ClientConnectorError, connect_timeout)
+            if connect_timeout is not None
+            else (client.ClientConnectorError,)
+        )
         self._origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
         self._prefix = url.raw_path.decode("ascii").rstrip("/")
         self._timeout = timeout
@@ -205,7 +239,7 @@ class AiohttpWire:
         signer: Signer | None,
     ) -> Answer:
         if self._closed:
-            raise NoAnswer("the connections are closed", timed_out=False)
+            raise NoAnswer("the connections are closed", timed_out=False, not_sent=True)
         http = self._http if self._http is not None else self._open()
         target = self._prefix + _target(path, params)
         headers = signer(method, target, body) if signer is not None else None
@@ -217,9 +251,15 @@ class AiohttpWire:
                 content = await response.read()
                 return _Reply(response.status, response.headers, content)
         except asyncio.TimeoutError as exc:  # aiohttp's ServerTimeoutError included
-            raise NoAnswer(type(exc).__name__, timed_out=True) from exc
+            raise NoAnswer(
+                type(exc).__name__, timed_out=True, not_sent=isinstance(exc, self._unsent)
+            ) from exc
         except self._failures as exc:
-            raise NoAnswer(f"{type(exc).__name__}: {exc}", timed_out=False) from exc
+            raise NoAnswer(
+                f"{type(exc).__name__}: {exc}",
+                timed_out=False,
+                not_sent=isinstance(exc, self._unsent),
+            ) from exc
 
     async def aclose(self) -> None:
         self._closed = True

@@ -15,7 +15,8 @@ live): it becomes the acks of its own orders instead of being raised:
 - no clear answer (timeout, dropped connection, 5xx, an unreadable or unexplained answer, or the
   client closed while it was on the wire): ``error_code`` ``OUTCOME_UNKNOWN``: the order may be
   live, look it up by its ``client_oid``;
-- never sent (the client was closed first): ``error_code`` ``NOT_SENT``.
+- never sent (the client was closed first, or no connection could be opened:
+  ``TransportError.not_sent``): ``error_code`` ``NOT_SENT``.
 
 A refusal of the key (authentication, permission) is raised when no order may be live, and is
 sent once: until a signed call has confirmed the key, the first request goes alone and the others
@@ -87,7 +88,7 @@ def _failed(
     placement: Placement, error: WeexError, trace: Trace, session: Session
 ) -> tuple[OrderAck, ...]:
     """The acks of one request's orders when the request raised ``error``."""
-    if trace.sent == 0:
+    if trace.sent == 0 or (not trace.unclear and session.retry.never_sent(error)):
         code, why = NOT_SENT, f"not sent: {error}"
     elif trace.unclear or session.retry.outcome_unknown(error):
         code = OUTCOME_UNKNOWN

@@ -63,7 +63,9 @@ class RetryPolicy:
     - An HTTP 429 pauses the pools for the ban; idempotent calls are then retried.
     - Only idempotent calls (batch cancel, queries) are retried after an error that leaves the
       outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies, and
-      errors that neither their code nor their HTTP status explains (``UnrecognizedAPIError``).
+      errors that neither their code nor their HTTP status explains (``UnrecognizedAPIError``);
+      and after a transport error that came before the request left (``never_sent``: a refused
+      connection, a connect or pool timeout), which leaves nothing unknown.
       ``cancel_batch_orders`` returns the exchange's own answer, so it retries only what the
       exchange certainly refused (429, timestamp); ``cancel_orders`` retries all of the above and
       accounts for orders an unanswered attempt may have cancelled.
@@ -113,18 +115,28 @@ class RetryPolicy:
             return Decision.STOP
         if self.refused(error):
             return Decision.RETRY
-        if retry_unknown and self.outcome_unknown(error):
+        if retry_unknown and (self.outcome_unknown(error) or self.never_sent(error)):
             return Decision.BACKOFF
         return Decision.STOP
 
     @staticmethod
     def outcome_unknown(error: BaseException) -> bool:
-        """True for failures after which the exchange may or may not have acted."""
+        """True for failures after which the exchange may or may not have acted (not for a
+        request that certainly never left: ``never_sent``)."""
         if isinstance(error, ApiVersionRetiredError):  # a 404 or 410: the path is gone
             return not error.definite
+        if RetryPolicy.never_sent(error):
+            return False
         return isinstance(
             error, (TransportError, ServerError, ResponseDecodeError, UnrecognizedAPIError)
         )
+
+    @staticmethod
+    def never_sent(error: BaseException) -> bool:
+        """True for a transport failure before the request left (``TransportError.not_sent``:
+        no connection could be opened, or none was free in time): the exchange did nothing.
+        Retried as transport errors are (it leaves nothing unknown, so nothing to look up)."""
+        return isinstance(error, TransportError) and error.not_sent
 
     @staticmethod
     def refused(error: BaseException) -> bool:

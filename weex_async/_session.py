@@ -99,10 +99,12 @@ class Trace:
     """What the attempts of one ``Session.send`` did, for a caller that must know.
 
     Attributes:
-        sent: attempts that went on the wire.
+        sent: attempts that went to the wire (each one charged; one whose connection could not
+            be opened included: its error says ``not_sent``).
         in_flight: an attempt is on the wire now.
         unclear: some attempt went unanswered or was answered unreadably: the exchange may have
-            acted on it.
+            acted on it (an attempt that certainly never left, ``TransportError.not_sent``, does
+            not count).
         on_send: called as each attempt goes on the wire (``cancel_orders`` notes where each
             attempt of a batch stood among the run's confirmed cancels).
     """
@@ -433,6 +435,8 @@ class Session:
                 )
                 ticket.mark_answered()  # it arrived by now: its weight's window is known
             except BaseException as exc:
+                if isinstance(exc, NoAnswer) and exc.not_sent:
+                    ticket.mark_not_sent()  # it never arrived: no weight of any window is used
                 error = self._unanswered(exc, endpoint.name, attempt, trace)
                 if self.observed:
                     self._done(endpoint.name, attempt, error, None, sent_at, ticket.waited)
@@ -464,14 +468,20 @@ class Session:
         """The error to raise for a request that got no answer (a cancellation stays as it is)."""
         if not isinstance(exc, NoAnswer):
             return exc
+        # not_sent is carried to the error, so a run can tell "nothing reached the exchange"
+        # (the connection could not be opened) from "no answer came" (RetryPolicy.never_sent)
         if exc.timed_out:
             log.debug("%s attempt %d: timeout (%s)", endpoint, attempt, exc.what)
-            return RequestTimeoutError(f"{endpoint}: no answer in time ({exc.what})")
+            return RequestTimeoutError(
+                f"{endpoint}: no answer in time ({exc.what})", not_sent=exc.not_sent
+            )
         log.debug("%s attempt %d: transport error %s", endpoint, attempt, exc.what)
-        if self._closed:  # the close cut the connection: the outcome is unknown
-            trace.unclear = True
+        if self._closed:
+            if exc.not_sent:  # closed before its connection was open: nothing went out
+                return ClientClosedError(_CLOSED)
+            trace.unclear = True  # the close cut the connection: the outcome is unknown
             return ClientClosedError(f"{_CLOSED} (while {endpoint} was on the wire)")
-        return TransportError(f"{endpoint}: {exc.what}")
+        return TransportError(f"{endpoint}: {exc.what}", not_sent=exc.not_sent)
 
     async def _read(self, call: Call[R], response: Answer) -> R:
         """The answer's result, or its error; learns from it (usage headers, a 429, the key)."""

@@ -93,8 +93,20 @@ class EventLoopError(WeexError, RuntimeError):
 class TransportError(WeexError):
     """No HTTP answer came: the connection failed, was dropped, or a write/read failed.
 
-    Whether the exchange acted on the request is unknown.
+    Whether the exchange acted on the request is unknown, unless ``not_sent`` says it never got
+    it.
+
+    Attributes:
+        not_sent: the request certainly never left this machine, so the exchange did nothing
+            with it: no connection could be opened (refused, unreachable, a failed TLS
+            handshake, a connect timeout), or none was free before the pool timeout. ``False``
+            (the default) when it may have been sent: a read or write failure, a timeout once
+            sent, a kept-alive connection found dropped.
     """
+
+    def __init__(self, message: str = "", *, not_sent: bool = False) -> None:
+        super().__init__(message)
+        self.not_sent = not_sent
 
 
 class RequestTimeoutError(TransportError):

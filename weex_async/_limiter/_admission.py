@@ -126,6 +126,12 @@ class Ticket:
             if not pool.freed_on_release:
                 pool.hold(entry)
 
+    def mark_not_sent(self) -> None:
+        """The request never left after all (no connection could be opened): nothing arrived,
+        so leaving the block refunds its charges, as for a request never sent. A shared ledger's
+        charge is still settled as given up (its ledger is not told what never happened)."""
+        self.sent = False
+
     def mark_answered(self) -> None:
         """The answer came: the request arrived by now, so its weight leaves the exchange's
         window one window from now (``WindowPool.answered``)."""
