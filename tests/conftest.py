@@ -109,12 +109,15 @@ WAITING_FIRST = (
 #: restarts, three processes each through a Redis that is killed, which must not starve each
 #: other of the machine's cores (their ledgers' timing is what they test).
 ONE_AT_A_TIME = ("test_redis_faults.py",)
+#: Modules whose tests share a module-scoped fixture that takes seconds to build (a Redis
+#: Cluster): on one worker too, so that it is built once, not once per worker.
+ONE_WORKER = ("test_redis_cluster.py",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
     The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs), and each
-    of ``ONE_AT_A_TIME`` on one worker."""
+    of ``ONE_AT_A_TIME`` and ``ONE_WORKER`` on one worker."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -125,7 +128,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
     for item in keep:
-        if item.path.name in ONE_AT_A_TIME:
+        if item.path.name in ONE_AT_A_TIME + ONE_WORKER:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: n for n, name in enumerate(WAITING_FIRST)}
     keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within

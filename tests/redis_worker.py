@@ -6,6 +6,11 @@ LEDGER: a Redis URL or ``file:///path`` (a host ledger).
 
 ``--on-cue``: make one call (the ledger knows this process), print ``ready``, wait for a line on
 stdin, then send the batch; print ``cut off`` when the ledger becomes unreachable.
+
+Every length of time here is scaled down from WEEX's (a 10 s window) and the ledger's defaults
+(a 2 s restart grace, an epoch check every 0.5 s, a retry every 1 s during an outage): none is
+what these tests test, and each costs the suite wall time. Their proportions are kept: the grace
+spans several epoch checks, so that a process holding charges re-publishes within it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,35 @@ from weex_async import Budget, Credentials, RateLimits, WeexClient
 
 #: the account the workers share, and the window of its budgets (also the fake exchange's)
 SHARED_KEY = "shared-account"
-LIMITS_WINDOW = 1.0
+LIMITS_WINDOW = 0.5
+#: a restarted Redis ledger admits no new charge for this long (``RESTART_GRACE``: 2 s)
+RESTART_GRACE = 0.5
+#: a process holding charges checks the epoch this often (``WATCH_INTERVAL``: 0.5 s)
+WATCH_INTERVAL = 0.1
+#: a process cut off from its ledger asks it again this often (``retry_interval``: 1 s)
+RETRY_INTERVAL = 0.2
+
+
+def quicken() -> None:
+    """Shorten the ledger's grace, epoch check and outage retry in this process (the first
+    process to reach a restarted Redis writes its grace there, for everyone)."""
+    from weex_async import Limiter
+    from weex_async._limiter._ledger import Ledger
+    from weex_async._limiter._redis import RedisLedger
+    from weex_async._limiter._shared import SharedLedger
+
+    # each module reads these names through its own globals
+    SharedLedger.start.__globals__["WATCH_INTERVAL"] = WATCH_INTERVAL
+    opened = Limiter.ledger.__globals__["open_ledger"]
+
+    def open_ledger(url: str) -> Ledger:
+        if url.startswith("file:"):
+            ledger: Ledger = opened(url)
+            ledger.retry_interval = RETRY_INTERVAL
+            return ledger
+        return RedisLedger(url, retry_interval=RETRY_INTERVAL, restart_grace=RESTART_GRACE)
+
+    Limiter.ledger.__globals__["open_ledger"] = open_ledger
 
 
 class _CutOff(logging.Handler):
@@ -30,6 +63,7 @@ class _CutOff(logging.Handler):
 
 
 async def main(url: str, ledger: str, first: int, count: int, on_cue: bool = False) -> None:
+    quicken()
     # redis_url= for a Redis URL: the same test runs against the code before ledger= existed
     shared: dict[str, Any] = {"redis_url" if ledger.startswith("redis") else "ledger": ledger}
     limits = RateLimits(

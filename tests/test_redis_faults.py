@@ -28,50 +28,42 @@ __all__ = ["redis_server"]  # the fixture, shared with test_redis
 KEY, SECRET, PASS = SHARED_KEY, "shared-secret", "shared-pass"
 
 
-def workers(
-    url: str, redis_url: str, ids: list[str], per_worker: int
-) -> list[subprocess.Popen[str]]:
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.redis_worker",
-                url,
-                redis_url,
-                ids[per_worker * n],
-                str(per_worker),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(3)
-    ]
-
-
 # -- 1. A restart of Redis costs no ban ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("outage", [0.0, 1.5], ids=["restart", "outage-then-restart"])
+@pytest.mark.parametrize(
+    "outage", [0.0, 1.5 * LIMITS_WINDOW], ids=["restart", "outage-then-restart"]
+)
 def test_three_processes_through_a_redis_restart_get_no_429(
     redis_server: RedisServer, outage: float
 ) -> None:
     # A Redis in use (its epoch written): the workers spend at once, and are spending when Redis
     # is killed (test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent below makes
-    # sure of it: one process meets the dead Redis just after a window was filled).
+    # sure of it: one process meets the dead Redis just after a window was filled). The outage
+    # (the subject: Redis down for longer than a window, or not at all) is timed; nothing else.
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
-    ids = exchange.place_resting_orders(KEY, 180)
+    ids = exchange.place_resting_orders(KEY, 120)  # 2.4 windows' worth: spent across the restart
+    running: list[subprocess.Popen[str]] = []
     with serve(exchange) as url:
-        running = workers(url, redis_server.url, ids, 60)
-        time.sleep(1.5)  # the workers are past their start, spending the shared budget
-        redis_server.kill()  # a crash: the ledger is gone
-        time.sleep(outage)
-        redis_server.start()  # empty
-        outputs = [w.communicate(timeout=120)[0] for w in running]
+        try:
+            for first in (ids[0], ids[40], ids[80]):  # started together
+                running.append(cued_worker(url, redis_server.url, first, 40))
+            for worker in running:
+                assert read_line(worker) == "ready"  # past its start: the ledger knows it
+            for worker in running:
+                cue(worker)
+            wait_for_a_full_window(exchange, 500)  # spending the shared budget
+            redis_server.kill()  # a crash: the ledger is gone
+            time.sleep(outage)
+            redis_server.start()  # empty
+            outputs = [w.communicate(timeout=120)[0] for w in running]
+        finally:
+            for worker in running:
+                if worker.poll() is None:
+                    worker.kill()
     assert [w.returncode for w in running] == [0, 0, 0]
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 180
+    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 120
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
 
@@ -95,11 +87,11 @@ def read_line(process: subprocess.Popen[str]) -> str:
     return process.stdout.readline().strip()
 
 
-def cued_worker(url: str, redis_url: str, first: str) -> subprocess.Popen[str]:
-    """A worker that makes one call, says ``ready``, and sends its 60 calls on cue (wait for
-    its ``ready`` with ``read_line``)."""
+def cued_worker(url: str, redis_url: str, first: str, count: int = 60) -> subprocess.Popen[str]:
+    """A worker that makes one call, says ``ready``, and sends its ``count`` calls on cue (wait
+    for its ``ready`` with ``read_line``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.redis_worker", url, redis_url, first, "60", "--on-cue"],
+        [sys.executable, "-m", "tests.redis_worker", url, redis_url, first, str(count), "--on-cue"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -125,12 +117,12 @@ def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
     # the grace; the two others wait for their own charges to leave the window.
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
-    ids = exchange.place_resting_orders(KEY, 180)
+    ids = exchange.place_resting_orders(KEY, 120)
     running: list[subprocess.Popen[str]] = []
     with serve(exchange) as url:
         try:
-            for first in (ids[0], ids[60], ids[120]):  # started together
-                running.append(cued_worker(url, redis_server.url, first))
+            for first in (ids[0], ids[40], ids[80]):  # started together
+                running.append(cued_worker(url, redis_server.url, first, 40))
             for worker in running:
                 assert read_line(worker) == "ready"  # the ledger knows it
             *spending, late = running
@@ -140,7 +132,9 @@ def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
             redis_server.kill()  # a crash: the ledger is gone
             cue(late)
             assert read_line(late) == "cut off"  # it met the dead Redis: an outage
-            time.sleep(0.3)  # its calls find Redis gone, and fall back to its share
+            # Redis stays down for the outage's first window (the subject: the window in which
+            # the late process, its calls queued again under the fallback share, must not spend)
+            time.sleep(LIMITS_WINDOW)
             redis_server.start()  # empty
             outputs = [w.communicate(timeout=120)[0] for w in running]
         finally:
@@ -148,7 +142,7 @@ def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
                 if worker.poll() is None:
                     worker.kill()
     assert [w.returncode for w in running] == [0, 0, 0]
-    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 180
+    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 120
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
 
