@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,8 @@ import pytest
 from weex_async import Credentials, WeexClient
 from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
+
+from .redis_worker import Warm
 
 API_KEY, API_SECRET, PASSPHRASE = (
     "key-alpha-0001",
@@ -53,6 +55,22 @@ def _own_state_dir(
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     monkeypatch.delenv("WEEX_ASYNC_LEDGER", raising=False)
     return state
+
+
+@pytest.fixture(scope="session")
+def _warm_pool() -> Iterator[Warm]:
+    pool = Warm()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def warm_workers(_warm_pool: Warm) -> Iterator[Warm]:
+    """The multi-process tests' worker processes (``tests/redis_worker.py``), started ahead: a
+    test takes them already imported (``warm_workers.take(url, ledger, first, count)``), and
+    three more are started after it, for the next such test on this pytest worker."""
+    yield _warm_pool
+    _warm_pool.refill(3)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-from .redis_worker import LIMITS_WINDOW, SHARED_KEY
+from .redis_worker import LIMITS_WINDOW, SHARED_KEY, Warm
 
 __all__ = ["LIMITS_WINDOW", "SHARED_KEY"]  # where the other multi-process tests find them
 
@@ -231,28 +229,14 @@ async def test_unreachable_redis_raises_and_says_so(
     await ledger.aclose()
 
 
-def test_three_processes_share_one_account_budget(redis_server: RedisServer) -> None:
+def test_three_processes_share_one_account_budget(
+    redis_server: RedisServer, warm_workers: Warm
+) -> None:
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
     ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.redis_worker",
-                    url,
-                    redis_server.url,
-                    ids[50 * n],
-                    "50",
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(3)
-        ]
+        workers = [warm_workers.take(url, redis_server.url, ids[50 * n], "50") for n in range(3)]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0]
     assert sum(json.loads(out)["cancelled"] for out in outputs) == 150

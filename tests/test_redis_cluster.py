@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -15,7 +13,8 @@ import pytest
 from weex_async.errors import ConfigurationError
 from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, adopt_epoch
+from .redis_worker import Warm
+from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch
 from .test_redis_config import _cancel_one
 
 #: The ledger's keys share this hash tag: one slot, one owner.
@@ -105,7 +104,7 @@ def _ready(port: int) -> bool:
 
 
 def test_three_processes_share_one_budget_through_any_cluster_node(
-    cluster: list[RedisServer],
+    cluster: list[RedisServer], warm_workers: Warm
 ) -> None:
     """Through a node that does not own the ledger's slot (every script would be MOVED), three
     processes share one account: the whole budget used, never more, no 429."""
@@ -114,23 +113,7 @@ def test_three_processes_share_one_budget_through_any_cluster_node(
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
     ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.redis_worker",
-                    url,
-                    cluster[0].url,
-                    ids[50 * n],
-                    "50",
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(3)
-        ]
+        workers = [warm_workers.take(url, cluster[0].url, ids[50 * n], "50") for n in range(3)]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0]
     assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
