@@ -5,6 +5,7 @@ import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,10 +133,30 @@ ONE_AT_A_TIME = ("test_redis_faults.py",)
 ONE_WORKER = ("test_redis_cluster.py",)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``, with each module of ``ONE_AT_A_TIME`` and ``ONE_WORKER`` one group
+    (its tests on one worker, in turn), every other test on its own. pytest-xdist 3.8 groups by
+    a suffix it writes into each test's node id, which pytest 9.2 ignores (pytest-xdist issue
+    1386): the Redis restarts ran on several workers at once. The scheduler is told the groups
+    by module name instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class ModuleGroups(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            if module in ONE_AT_A_TIME + ONE_WORKER:
+                return module
+            return str(super()._split_scope(nodeid))
+
+    return ModuleGroups(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
-    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs), and each
-    of ``ONE_AT_A_TIME`` and ``ONE_WORKER`` on one worker."""
+    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs)."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -145,9 +166,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if only and running and running != only.args[0] else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    for item in keep:
-        if item.path.name in ONE_AT_A_TIME + ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: n for n, name in enumerate(WAITING_FIRST)}
     keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
     items[:] = keep

@@ -84,11 +84,13 @@ def _form(nodes: list[RedisServer], buses: list[int]) -> None:
     import redis
 
     slots = 16384
-    for n, node in enumerate(nodes):
+    for n, node in enumerate(nodes):  # (an epoch is set only on a node that knows no other)
         with redis.Redis(port=node.port) as client:
             client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", n + 1)
             first, last = slots * n // len(nodes), slots * (n + 1) // len(nodes)
             client.execute_command("CLUSTER", "ADDSLOTS", *range(first, last))
+    for node in nodes:
+        with redis.Redis(port=node.port) as client:
             for other, bus in zip(nodes, buses, strict=True):
                 if other is not node:
                     client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port, bus)
