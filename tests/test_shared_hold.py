@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import pytest
@@ -67,19 +68,26 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(
     ids = exchange.place_resting_orders(SHARED_KEY, 146)
     exchange.slow_id = ids[0]
     with serve(exchange) as url:
+        # both started at once, each past its first call before either is cued
         busy = warm_workers.take(url, ledger, ids[1], "145", "--on-cue")
-        assert busy.stdout is not None
-        assert busy.stdin is not None
-        assert busy.stdout.readline() == "ready\n", busy.communicate(timeout=120)
-        slow = warm_workers.take(url, ledger, ids[0], "1")
+        slow = warm_workers.take(url, ledger, ids[0], "1", "--on-cue")
+        for worker in (busy, slow):
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "ready\n", worker.communicate(timeout=120)
+        _cue(slow)
         assert exchange.slowed.wait(60), "the slow request never reached the exchange"
-        busy.stdin.write("go\n")
-        busy.stdin.flush()
+        _cue(busy)
         done = [w.communicate(timeout=120) for w in (slow, busy)]
     outputs = [out for out, _ in done]
     assert [w.returncode for w in (slow, busy)] == [0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 146
+    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 146
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
+
+
+def _cue(worker: Popen[str]) -> None:
+    assert worker.stdin is not None
+    worker.stdin.write("go\n")
+    worker.stdin.flush()
