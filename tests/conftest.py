@@ -3,14 +3,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from weex_async import Credentials, WeexClient
 from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange
+
+from .redis_worker import Warm
 
 API_KEY, API_SECRET, PASSPHRASE = (
     "key-alpha-0001",
@@ -53,6 +56,22 @@ def _own_state_dir(
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     monkeypatch.delenv("WEEX_ASYNC_LEDGER", raising=False)
     return state
+
+
+@pytest.fixture(scope="session")
+def _warm_pool() -> Iterator[Warm]:
+    pool = Warm()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def warm_workers(_warm_pool: Warm) -> Iterator[Warm]:
+    """The multi-process tests' worker processes (``tests/redis_worker.py``), started ahead: a
+    test takes them already imported (``warm_workers.take(url, ledger, first, count)``), and
+    three more are started after it, for the next such test on this pytest worker."""
+    yield _warm_pool
+    _warm_pool.refill(3)
 
 
 @pytest.fixture
@@ -109,12 +128,35 @@ WAITING_FIRST = (
 #: restarts, three processes each through a Redis that is killed, which must not starve each
 #: other of the machine's cores (their ledgers' timing is what they test).
 ONE_AT_A_TIME = ("test_redis_faults.py",)
+#: Modules whose tests share a module-scoped fixture that takes seconds to build (a Redis
+#: Cluster): on one worker too, so that it is built once, not once per worker.
+ONE_WORKER = ("test_redis_cluster.py",)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``, with each module of ``ONE_AT_A_TIME`` and ``ONE_WORKER`` one group
+    (its tests on one worker, in turn), every other test on its own. pytest-xdist 3.8 groups by
+    a suffix it writes into each test's node id, which pytest 9.2 ignores (pytest-xdist issue
+    1386): the Redis restarts ran on several workers at once. The scheduler is told the groups
+    by module name instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class ModuleGroups(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            if module in ONE_AT_A_TIME + ONE_WORKER:
+                return module
+            return str(super()._split_scope(nodeid))
+
+    return ModuleGroups(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An ``only_on("v2")`` test runs once, on V2: its other variant is deselected, not skipped.
-    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs), and each
-    of ``ONE_AT_A_TIME`` on one worker."""
+    The modules of ``WAITING_FIRST`` run first (in that order; the rest keep theirs)."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -124,9 +166,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if only and running and running != only.args[0] else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    for item in keep:
-        if item.path.name in ONE_AT_A_TIME:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: n for n, name in enumerate(WAITING_FIRST)}
     keep.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
     items[:] = keep

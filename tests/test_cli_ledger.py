@@ -20,16 +20,18 @@ KEY, SECRET, PASSPHRASE = "ledger-key", "ledger-secret-xyz", "ledger-pass-xyz"
 #: WEEX's account budget is 500 per 10 s; the window's length is not the subject here, so the
 #: exchange and the commands use a shorter one (and 500 orders fill its budget, as 2,500 fill
 #: WEEX's): the second command still waits for the window, but not 10 s.
-WINDOW, UID_BUDGET, ORDERS = 2.0, 100, 500
+WINDOW, UID_BUDGET, ORDERS = 1.0, 100, 500
 #: The ``weex-async`` command (its parsing, its default host ledger, its output) with the
-#: budgets above instead of WEEX's, so that the exchange and the commands agree on them.
+#: budgets above instead of WEEX's, so that the exchange and the commands agree on them. It
+#: starts (imports) at once, then waits for a line on stdin (its cue) before it runs: the
+#: second command starts the moment the first is done, well inside the window the first filled.
 SHORT_WINDOW_CLI = [
     sys.executable,
     "-c",
     "import sys, attrs; from weex_async import Budget, cli; default = cli._rate_limits; "
     "cli._rate_limits = lambda args: attrs.evolve(default(args), "
     f"ip=Budget(500, {WINDOW}), uid=Budget({UID_BUDGET}, {WINDOW})); "
-    "sys.exit(cli.main(sys.argv[1:]))",
+    "sys.stdin.readline(); sys.exit(cli.main(sys.argv[1:]))",
 ]
 
 
@@ -68,21 +70,32 @@ def fake_exchange(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         process.communicate(timeout=10)
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+def _started(*argv: str) -> subprocess.Popen[str]:
+    """The command, started (and waiting for its cue: ``_finish``)."""
     env = {
         **os.environ,
         "WEEX_API_KEY": KEY,
         "WEEX_API_SECRET": SECRET,
         "WEEX_API_PASSPHRASE": PASSPHRASE,
     }
-    return subprocess.run(
+    return subprocess.Popen(
         [*SHORT_WINDOW_CLI, *argv],
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=120,
-        check=False,
     )
+
+
+def _finish(command: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Cue the command, and wait until it is done."""
+    try:
+        out, err = command.communicate("go\n", timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    return subprocess.CompletedProcess(command.args, command.returncode, out, err)
 
 
 def test_cancel_then_flatten_at_once_gets_no_429(fake_exchange: tuple[str, Path]) -> None:
@@ -90,12 +103,14 @@ def test_cancel_then_flatten_at_once_gets_no_429(fake_exchange: tuple[str, Path]
     100), and ``flatten``, started at once in another process, waits for the window instead of
     earning a 429 and a ban: both share the host ledger (the CLI's default)."""
     url, ids = fake_exchange
-    cancel = _run("cancel", "--ids-file", str(ids), "--json", "--base-url", url)
+    first = _started("cancel", "--ids-file", str(ids), "--json", "--base-url", url)
+    second = _started("flatten", "--json", "--base-url", url)  # ready while the first runs
+    cancel = _finish(first)
+    flatten = _finish(second)  # at once
     assert cancel.returncode == 0, cancel.stderr
     report = json.loads(cancel.stdout)
     assert len(report["cancelled"]) == ORDERS
     assert report["calls"] == ORDERS // 50
-    flatten = _run("flatten", "--json", "--base-url", url)
     assert flatten.returncode == 0, flatten.stderr
     assert json.loads(flatten.stdout)["flat"] is True
     for done in (cancel, flatten):

@@ -24,6 +24,7 @@ from weex_async._limiter._pools import WindowPool
 from weex_async.errors import ConfigurationError
 from weex_async.testing import FakeExchange, serve
 
+from .redis_worker import Warm
 from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, ledger_calls
 
 
@@ -488,23 +489,14 @@ async def test_a_killed_process_leaves_charges_that_expire(tmp_path: Path) -> No
     await ledger.aclose()
 
 
-def test_three_processes_share_one_account_budget_through_the_host() -> None:
+def test_three_processes_share_one_account_budget_through_the_host(warm_workers: Warm) -> None:
     """Three processes cancel 25 orders each, one per batch cancel: 750 weight, a window and a
     half of the account's budget, so the ledger makes them wait for the window once."""
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
     ids = exchange.place_resting_orders(SHARED_KEY, 75)
     with serve(exchange) as url:
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.redis_worker", url, "host", ids[25 * n], "25"],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(3)
-        ]
+        workers = [warm_workers.take(url, "host", ids[25 * n], "25") for n in range(3)]
         done = [w.communicate(timeout=120) for w in workers]
     outputs = [out for out, _ in done]
     assert [w.returncode for w in workers] == [0, 0, 0]

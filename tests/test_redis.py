@@ -6,8 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from weex_async import Budget, Credentials, RateLimits, WeexClient
+from weex_async import Budget, Credentials, Limiter, RateLimits, WeexClient
 from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-from .redis_worker import LIMITS_WINDOW, SHARED_KEY
+from .redis_worker import LIMITS_WINDOW, SHARED_KEY, Warm
 
 __all__ = ["LIMITS_WINDOW", "SHARED_KEY"]  # where the other multi-process tests find them
 
@@ -231,28 +229,14 @@ async def test_unreachable_redis_raises_and_says_so(
     await ledger.aclose()
 
 
-def test_three_processes_share_one_account_budget(redis_server: RedisServer) -> None:
+def test_three_processes_share_one_account_budget(
+    redis_server: RedisServer, warm_workers: Warm
+) -> None:
     exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
     ids = exchange.place_resting_orders(SHARED_KEY, 150)
     with serve(exchange) as url:
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.redis_worker",
-                    url,
-                    redis_server.url,
-                    ids[50 * n],
-                    "50",
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(3)
-        ]
+        workers = [warm_workers.take(url, redis_server.url, ids[50 * n], "50") for n in range(3)]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0]
     assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
@@ -262,9 +246,19 @@ def test_three_processes_share_one_account_budget(redis_server: RedisServer) -> 
 
 
 async def test_falls_back_to_a_local_share_and_returns(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.WARNING)
+    # the client's ledger asks Redis again every 50 ms during the outage, not every second (the
+    # interval is not the subject): the test waits for that attempt to be due, not for a second
+    opened: list[RedisLedger] = []
+
+    def open_ledger(url: str) -> RedisLedger:
+        opened.append(RedisLedger(url, retry_interval=0.05))
+        return opened[-1]
+
+    # the Limiter opens its ledgers through the name in its own module's globals
+    monkeypatch.setitem(Limiter.ledger.__globals__, "open_ledger", open_ledger)
     # one-second windows: the first window of the outage (its own charge leaving) is 1 s, not 10
     exchange = FakeExchange(window=LIMITS_WINDOW)
     exchange.add_account("fb-key", "fb-secret", "fb-pass")
@@ -290,7 +284,10 @@ async def test_falls_back_to_a_local_share_and_returns(
         assert "unreachable" in caplog.text
         redis_server.start()
         adopt_epoch(redis_server)  # restarted, but its grace is not the subject here
-        await asyncio.sleep(1.1)  # the next attempt to reach Redis is due
+        for _ in range(1000):  # until the next attempt to reach Redis is due
+            if opened[0].available:
+                break
+            await asyncio.sleep(0.01)
         await client.cancel_batch_orders(ids=["9"])
         uid = next(s for s in client.rate_limit_status() if s.name.startswith("uid"))
         assert uid.budget == 500

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import pytest
 
 from weex_async.testing import FakeExchange, serve
 
-from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, adopt_epoch, started_redis
+from .redis_worker import Warm
+from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, started_redis
 
 #: how long the slow request takes to reach the exchange: over one window plus the allowance
 SLOW = 2.0 * LIMITS_WINDOW
@@ -56,18 +56,9 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         server.stop()
 
 
-def _worker(url: str, ledger: str, first: str, count: int, *cue: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.redis_worker", url, ledger, first, str(count), *cue],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_a_slow_request_keeps_its_weight_from_other_processes(ledger: str) -> None:
+def test_a_slow_request_keeps_its_weight_from_other_processes(
+    ledger: str, warm_workers: Warm
+) -> None:
     """Process A's one cancel arrives two windows late; process B, started beforehand and cued
     once A's request is on the wire, cancels almost three windows' worth meanwhile, as fast as
     the shared budget allows. A's weight must stay charged while its request is on the wire, so
@@ -77,19 +68,26 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(ledger: str) -> No
     ids = exchange.place_resting_orders(SHARED_KEY, 146)
     exchange.slow_id = ids[0]
     with serve(exchange) as url:
-        busy = _worker(url, ledger, ids[1], 145, "--on-cue")
-        assert busy.stdout is not None
-        assert busy.stdin is not None
-        assert busy.stdout.readline() == "ready\n", busy.communicate(timeout=120)
-        slow = _worker(url, ledger, ids[0], 1)
+        # both started at once, each past its first call before either is cued
+        busy = warm_workers.take(url, ledger, ids[1], "145", "--on-cue")
+        slow = warm_workers.take(url, ledger, ids[0], "1", "--on-cue")
+        for worker in (busy, slow):
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "ready\n", worker.communicate(timeout=120)
+        _cue(slow)
         assert exchange.slowed.wait(60), "the slow request never reached the exchange"
-        busy.stdin.write("go\n")
-        busy.stdin.flush()
+        _cue(busy)
         done = [w.communicate(timeout=120) for w in (slow, busy)]
     outputs = [out for out, _ in done]
     assert [w.returncode for w in (slow, busy)] == [0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 146
+    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 146
     assert exchange.rate_limited == 0
     assert exchange.worst_window("uid", sent=True) <= 500
+
+
+def _cue(worker: Popen[str]) -> None:
+    assert worker.stdin is not None
+    worker.stdin.write("go\n")
+    worker.stdin.flush()
