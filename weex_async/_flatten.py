@@ -283,12 +283,7 @@ class FlattenRun:
         whether it was answered."""
         trace = Trace()
         try:
-            result: CancelAllResult = await self._session.send(
-                self._api.cancel_all_triggers(target),
-                retry_unclear=True,
-                deadline_at=self._deadline_at,
-                trace=trace,
-            )
+            result: CancelAllResult = await self._send(self._api.cancel_all_triggers(target), trace)
         except BadRequestError as exc:
             self._problem(target, f"the trigger cancel-all was refused ({_describe(exc)})")
             if target is not None:
@@ -305,8 +300,6 @@ class FlattenRun:
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the trigger cancel-all failed ({_describe(exc)})")
             return False
-        finally:
-            self.calls += trace.sent
         for name in result.cancelled:
             self._triggers_cancelled.setdefault(name, self._trigger_symbol.get(name, target or ""))
         return True
@@ -353,14 +346,21 @@ class FlattenRun:
         for name in self._last.get(target) or ():
             self._why_open.setdefault(name, why)
 
-    async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
-        """One listing page, counted; ``None`` (the problem said, a refused key stopping the
-        run) when it failed."""
-        trace = Trace()
+    async def _send(self, call: Call[_Page], trace: Trace) -> _Page:
+        """Send ``call`` within the run's deadline (unclear answers retried), its attempts
+        counted in ``calls`` whatever happens."""
         try:
             return await self._session.send(
                 call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
             )
+        finally:
+            self.calls += trace.sent
+
+    async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
+        """One listing page, counted; ``None`` (the problem said, a refused key stopping the
+        run) when it failed."""
+        try:
+            return await self._send(call, Trace())
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"{what} was refused ({refusal(exc)})")
@@ -369,7 +369,6 @@ class FlattenRun:
             self._problem(target, f"{what} failed ({_describe(exc)})")
             return None
         finally:
-            self.calls += trace.sent
             self._key_checked.set()
 
     async def _list(self, target: str | None, *, first: bool) -> list[Order] | None:
@@ -420,12 +419,7 @@ class FlattenRun:
     async def _cancel_all(self, target: str | None, listed: list[Order]) -> None:
         trace = Trace()
         try:
-            result: CancelAllResult = await self._session.send(
-                self._api.cancel_all(target),
-                retry_unclear=True,
-                deadline_at=self._deadline_at,
-                trace=trace,
-            )
+            result: CancelAllResult = await self._send(self._api.cancel_all(target), trace)
         except BadRequestError as exc:
             if target is None:  # V3 may want a symbol (not documented either way): per symbol
                 self._problem(target, f"the account-wide cancel-all was refused ({_describe(exc)})")
@@ -449,8 +443,6 @@ class FlattenRun:
                 self._set(order.order_id, "unknown", f"{why} ({_describe(exc)})")
                 self._why_open[order.order_id] = f"{why} ({_describe(exc)})"
             return
-        finally:
-            self.calls += trace.sent
         self._read_cancel_all(target, listed, result)
 
     def _never_sent(self, error: Exception, trace: Trace) -> bool:
