@@ -100,23 +100,10 @@ class V2Order:
 
 
 @attrs.frozen
-class V2PlanOrder:
+class V2PlanOrder(V2Order):
     """One order of ``order/currentPlan``: an order's fields plus its trigger (whose name varies
     between copies of WEEX's page: ``triggerPrice`` or ``trigger_price``)."""
 
-    order_id: str
-    symbol: str = ""
-    size: Decimal | None = None
-    client_oid: str = ""
-    createTime: int = 0
-    filled_qty: Decimal | None = None
-    fee: Decimal | None = None
-    price: Decimal | None = None
-    price_avg: Decimal | None = None
-    status: str = ""
-    type: str = ""
-    order_type: str = ""
-    totalProfits: Decimal | None = None
     triggerPrice: Decimal | None = None
     trigger_price: Decimal | None = None
     triggerPriceType: str = ""
