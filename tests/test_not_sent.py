@@ -10,6 +10,7 @@ same on a real socket, on both HTTP backends: tests/test_http_backend.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -19,7 +20,7 @@ from weex_async import RetryPolicy
 from weex_async._api import NOT_SENT
 from weex_async._cancel import MAYBE_CANCELLED_EARLIER
 from weex_async._checks import ApiVersion
-from weex_async.errors import RequestTimeoutError, TransportError
+from weex_async.errors import RateLimitError, RequestTimeoutError, TransportError
 from weex_async.events import Event, RequestDone
 from weex_async.testing import FakeExchange
 
@@ -220,3 +221,119 @@ async def test_an_attempt_that_never_left_gives_its_weight_back(
     charged = {name: weight for name, weight in used.items() if name.startswith(("ip:", "uid:"))}
     assert charged
     assert not any(charged.values()), charged
+
+
+def refused_then_through(path: str, refusals: int) -> Callable[[httpx.Request], None]:
+    """A meddler: the first ``refusals`` requests to ``path`` cannot connect, later ones go."""
+    left = {"n": refusals}
+
+    def meddle(request: httpx.Request) -> None:
+        if request.url.path == path and left["n"] > 0:
+            left["n"] -= 1
+            raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    return meddle
+
+
+def attempts_of(events: list[Event], name: str) -> list[RequestDone]:
+    return [e for e in events if isinstance(e, RequestDone) and e.endpoint.startswith(name)]
+
+
+async def test_cancel_batch_orders_retries_a_request_that_never_left(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """Nothing reached the exchange, so sending again is safe: the cancel goes out once the
+    connection opens, and each attempt's event says whether it left."""
+    (order_id,) = exchange.place_resting_orders(API_KEY, 1)
+    events: list[Event] = []
+    meddle = refused_then_through(BATCH_PATH[version], FAST_RETRY.max_attempts - 1)
+    async with client_for(exchange, Wrapped(exchange, meddle), on_event=events.append) as client:
+        result = await client.cancel_batch_orders(ids=[order_id])
+    assert result.order_ids == (order_id,)
+    assert order_id not in exchange.accounts[API_KEY].orders
+    attempts = attempts_of(events, "cancel_batch_orders")
+    assert [(e.outcome, e.not_sent) for e in attempts] == [("TransportError", True)] * (
+        FAST_RETRY.max_attempts - 1
+    ) + [("ok", False)]
+
+
+async def test_cancel_batch_orders_gives_up_on_never_sent_after_max_attempts(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    meddle = failing((BATCH_PATH[version],), httpx.ConnectError)
+    transport = Wrapped(exchange, meddle)
+    async with client_for(exchange, transport) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.cancel_batch_orders(ids=["1"])
+    assert caught.value.not_sent
+    assert sum(r.url.path == BATCH_PATH[version] for r in transport.seen) == (
+        FAST_RETRY.max_attempts
+    )
+
+
+async def test_cancel_batch_orders_still_does_not_retry_what_may_have_arrived(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """A read error may hide a cancel the exchange made: the answer would not be the exchange's
+    answer to the orders as they were, so it is raised, not retried; its event says sent."""
+    events: list[Event] = []
+    meddle = failing((BATCH_PATH[version],), httpx.ReadError)
+    transport = Wrapped(exchange, meddle)
+    async with client_for(exchange, transport, on_event=events.append) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.cancel_batch_orders(ids=["1"])
+    assert not caught.value.not_sent
+    assert [e.not_sent for e in attempts_of(events, "cancel_batch_orders")] == [False]
+
+
+async def test_cancel_batch_orders_retries_never_sent_only_until_the_deadline(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """With ``RetryPolicy.deadline``, the retries stop at it: the last attempt's own error."""
+    retry = RetryPolicy(max_attempts=10_000, backoff_initial=1.0, backoff_max=1.0, deadline=5.0)
+    meddle = failing((BATCH_PATH[version],), httpx.ConnectError)
+    transport = Wrapped(exchange, meddle)
+    async with client_for(exchange, transport, retry=retry) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.cancel_batch_orders(ids=["1"])
+    assert caught.value.not_sent
+    assert 2 <= sum(r.url.path == BATCH_PATH[version] for r in transport.seen) < 10_000
+
+
+class Hanging(Wrapped):
+    """The batch cancel is sent and never answered (past any timeout of the client's)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in BATCH_PATH.values():
+            self.seen.append(request)
+            await asyncio.Event().wait()
+        return await super().handle_async_request(request)
+
+
+async def test_the_deadline_cuts_a_batch_cancel_on_the_wire_as_unknown(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    transport = Hanging(exchange, lambda request: None)
+    async with client_for(exchange, transport, retry=RetryPolicy(deadline=3.0)) as client:
+        with pytest.raises(RequestTimeoutError) as caught:
+            await client.cancel_batch_orders(ids=["1"])
+    assert not caught.value.not_sent
+    assert "RetryPolicy.deadline (3 s) passed with attempt 1 unanswered" in str(caught.value)
+
+
+async def test_a_deadline_between_attempts_raises_the_last_error(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """A 429 pauses the pools past the deadline: the retry is never sent, and the 429 is what
+    the caller gets (the exchange certainly did nothing)."""
+
+    def meddle(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path != BATCH_PATH[version]:
+            return None
+        return httpx.Response(429, headers={"Retry-After": "30"}, json={"code": "429"})
+
+    transport = Wrapped(exchange, meddle)
+    async with client_for(exchange, transport, retry=RetryPolicy(deadline=5.0)) as client:
+        with pytest.raises(RateLimitError):
+            await client.cancel_batch_orders(ids=["1"])
+    assert sum(r.url.path == BATCH_PATH[version] for r in transport.seen) == 1

@@ -36,12 +36,13 @@ from ._session import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIME_SYNC_INTERVAL,
     DEFAULT_TIMEOUT,
+    DeadlineReached,
     Session,
 )
 from ._signing import Credentials
 from ._v2 import V2Api
 from ._v3 import V3Api
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RequestTimeoutError, WeexError
 from .events import CancelDone, EventHook, FlattenDone
 from .models import (
     BatchCancelResult,
@@ -61,6 +62,23 @@ __all__ = ["API", "DEFAULT_BASE_URL", "WeexClient"]
 
 #: Each API version's spelling of every call.
 API: dict[ApiVersion, Api] = {"v2": V2Api(), "v3": V3Api()}
+
+
+def _deadline_error(name: str, deadline: float, reached: DeadlineReached) -> WeexError:
+    """What a single call raises when ``RetryPolicy.deadline`` ends it: an attempt cut on the
+    wire leaves the outcome unknown; otherwise the last attempt's own error (it did nothing, or
+    it would not have been retried), or, when none was made, a timeout that was never sent."""
+    if reached.in_flight:
+        return RequestTimeoutError(
+            f"{name}: RetryPolicy.deadline ({deadline:g} s) passed with attempt "
+            f"{reached.attempts} unanswered"
+        )
+    if reached.last_error is not None:
+        return reached.last_error
+    return RequestTimeoutError(
+        f"{name}: RetryPolicy.deadline ({deadline:g} s) passed before it could be sent",
+        not_sent=True,
+    )
 
 
 class WeexClient:
@@ -231,9 +249,11 @@ class WeexClient:
         sent (V3 documents none); the answer is converted into the same ``BatchCancelResult``.
 
         Exactly one HTTP request is sent per attempt (IP weight 5, UID weight 10). It is retried
-        only when the exchange certainly did not act: after a 429 pause and once after a
-        timestamp error. For any number of orders, with every outcome accounted for, use
-        ``cancel_orders``.
+        only when the exchange certainly did not act: after a 429 pause, once after a timestamp
+        error, and after a backoff when the request never left (``TransportError.not_sent``: no
+        connection could be opened), within ``RetryPolicy.max_attempts`` and
+        ``RetryPolicy.deadline``. For any number of orders, with every outcome accounted for,
+        use ``cancel_orders``.
 
         Args:
             ids: exchange order ids (decimal strings). Pass ``ids`` or ``cids``, not both.
@@ -247,9 +267,23 @@ class WeexClient:
             InvalidRequestError: before sending anything, for both lists, neither, an empty list,
                 more than 50 entries, an id that is not a decimal string, a cid over 40 characters.
             WeexAPIError: (a subclass) the exchange refused the call.
-            TransportError: no answer came; whether orders were cancelled is unknown.
+            TransportError: no answer came; whether orders were cancelled is unknown, unless
+                its ``not_sent`` says the attempt never left (no earlier one may have arrived:
+                those are not retried).
+            RequestTimeoutError: ``RetryPolicy.deadline`` passed with an attempt on the wire
+                (outcome unknown), or before the first was sent (``not_sent``). When it passes
+                between attempts, the last attempt's own error is raised.
         """
-        return await self._session.send(self._api.cancel_batch_orders(ids, cids, symbol))
+        call = self._api.cancel_batch_orders(ids, cids, symbol)
+        deadline = self.retry.deadline
+        if deadline is None:
+            return await self._session.send(call)
+        try:
+            return await self._session.send(
+                call, deadline_at=asyncio.get_running_loop().time() + deadline
+            )
+        except DeadlineReached as reached:
+            raise _deadline_error(call.endpoint.name, deadline, reached) from None
 
     async def cancel_orders(
         self,

@@ -61,14 +61,15 @@ class RetryPolicy:
       by WEEX's risk control, and the answer would not change.
     - A ``TimestampError`` (40005 / 40008) is retried once, after re-syncing with server time.
     - An HTTP 429 pauses the pools for the ban; idempotent calls are then retried.
-    - Only idempotent calls (batch cancel, queries) are retried after an error that leaves the
-      outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies, and
-      errors that neither their code nor their HTTP status explains (``UnrecognizedAPIError``);
-      and after a transport error that came before the request left (``never_sent``: a refused
-      connection, a connect or pool timeout), which leaves nothing unknown.
-      ``cancel_batch_orders`` returns the exchange's own answer, so it retries only what the
-      exchange certainly refused (429, timestamp); ``cancel_orders`` retries all of the above and
-      accounts for orders an unanswered attempt may have cancelled.
+    - Every idempotent call (batch cancel, queries) is retried, after a backoff, after a
+      transport error that came before the request left (``never_sent``: a refused connection,
+      a connect or pool timeout): nothing reached the exchange, so nothing is unknown.
+    - Only ``cancel_orders``, ``cancel_everything`` and the time sync retry an error that leaves
+      the outcome unknown: transport errors and timeouts, 5xx (521 included), unreadable bodies,
+      and errors that neither their code nor their HTTP status explains
+      (``UnrecognizedAPIError``); the runs account for orders an unanswered attempt may have
+      cancelled. ``cancel_batch_orders`` returns the exchange's own answer, so it retries only
+      what certainly did nothing (429, timestamp, never sent), within ``deadline``.
     - Waits between attempts: ``backoff_initial * 2**n`` capped at ``backoff_max``, with full
       jitter (a random fraction of it), so that many callers do not retry in step.
 
@@ -77,7 +78,8 @@ class RetryPolicy:
         backoff_initial: the first wait before a retry, in seconds.
         backoff_max: the longest wait between two attempts, in seconds.
         deadline: seconds after which ``cancel_orders`` stops retrying and reports what is left as
-            unknown; ``None`` for no deadline.
+            unknown, and after which ``cancel_batch_orders`` starts no attempt (and abandons one
+            on the wire); ``None`` for no deadline.
     """
 
     max_attempts: int = attrs.field(default=4, validator=_attempts)
@@ -115,7 +117,8 @@ class RetryPolicy:
             return Decision.STOP
         if self.refused(error):
             return Decision.RETRY
-        if retry_unknown and (self.outcome_unknown(error) or self.never_sent(error)):
+        # a request that never left is retried by every idempotent call: nothing is unknown
+        if self.never_sent(error) or (retry_unknown and self.outcome_unknown(error)):
             return Decision.BACKOFF
         return Decision.STOP
 

@@ -439,7 +439,10 @@ class Session:
                     ticket.mark_not_sent()  # it never arrived: no weight of any window is used
                 error = self._unanswered(exc, endpoint.name, attempt, trace)
                 if self.observed:
-                    self._done(endpoint.name, attempt, error, None, sent_at, ticket.waited)
+                    not_sent = isinstance(exc, NoAnswer) and exc.not_sent
+                    self._done(
+                        endpoint.name, attempt, error, None, sent_at, ticket.waited, not_sent
+                    )
                 if error is exc:
                     raise
                 raise error from exc
@@ -529,11 +532,12 @@ class Session:
         response: Answer | None,
         sent_at: float,
         waited: float,
+        not_sent: bool = False,
     ) -> None:
         outcome = "ok" if error is None else type(error).__name__
         status = None if response is None else response.status_code
         duration = time.perf_counter() - sent_at
-        self.emit(RequestDone(endpoint, attempt, outcome, status, duration, waited))
+        self.emit(RequestDone(endpoint, attempt, outcome, status, duration, waited, not_sent))
 
     # -- server time -------------------------------------------------------------------------------
 

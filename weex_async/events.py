@@ -36,6 +36,9 @@ class RequestDone:
         status_code: the HTTP status, ``None`` when no answer came.
         duration: seconds from sending to the answer (or the failure).
         limiter_wait: seconds the attempt waited in the limiter before it was sent.
+        not_sent: the attempt certainly never left this machine (no connection could be opened,
+            or none was free in time: ``TransportError.not_sent``), so the exchange saw nothing
+            and the limiter charged nothing; ``False`` for every other attempt.
     """
 
     endpoint: str
@@ -44,6 +47,7 @@ class RequestDone:
     status_code: int | None
     duration: float
     limiter_wait: float
+    not_sent: bool = False
 
 
 @attrs.frozen
