@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,26 @@ def test_bad_usage_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFix
     assert err.count("\n") == 1
     assert "error:" in err
     assert "Traceback" not in err
+
+
+def test_fake_exchange_on_a_port_in_use_is_one_clear_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["fake-exchange", "--port", str(port)])
+        # serve() says so before serving anything
+        with pytest.raises(OSError, match="in use") as caught, serve(FakeExchange(), port=port):
+            pass
+    assert caught.value.errno == errno.EADDRINUSE
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"weex-async: error: port {port} on 127.0.0.1 is in use: choose another with --port\n"
+    )
 
 
 def test_cancel_needs_credentials_and_sends_nothing(

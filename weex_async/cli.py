@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
+import errno
 import json
 import logging
 import math
@@ -611,8 +613,21 @@ def _fake_exchange(args: argparse.Namespace) -> int:
                 handle.writelines(f"{i}\n" for ids in opened.values() for i in ids)
         except OSError as exc:
             return _fail(f"cannot write {args.ids_out}: {exc.strerror}")
+    return _serve_until_interrupted(serve(exchange, args.host, args.port), args, opened)
+
+
+def _serve_until_interrupted(
+    server: contextlib.AbstractContextManager[str],
+    args: argparse.Namespace,
+    opened: dict[str, list[str]],
+) -> int:
+    """``fake-exchange``'s serving: its banner, then serve until Ctrl-C (exit 0)."""
     try:
-        with serve(exchange, args.host, args.port) as url:
+        with contextlib.ExitStack() as serving:
+            try:
+                url = serving.enter_context(server)
+            except OSError as exc:  # before anything is served: a port in use, say
+                return _fail(_unservable(args.host, args.port, exc))
             print(f"fake WEEX exchange on {url} (Ctrl-C stops it)")
             for key, ids in opened.items():
                 print(f"  account {key}: {len(ids)} open orders")
@@ -626,6 +641,13 @@ def _fake_exchange(args: argparse.Namespace) -> int:
                 time.sleep(3600)  # the server runs in its own thread
     except KeyboardInterrupt:  # Ctrl-C is how it stops, at any moment
         return EXIT_OK
+
+
+def _unservable(host: str, port: int, error: OSError) -> str:
+    """Why the fake exchange cannot listen on ``host:port``, and what to do, in one line."""
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use: choose another with --port"
+    return f"cannot serve on {host}:{port}: {error.strerror or error}"
 
 
 def _fake_exchange_usage(url: str, *, demo: bool) -> str:
