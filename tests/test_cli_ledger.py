@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from weex_async import RateLimits
 from weex_async.cli import _parser, main
+from weex_async.errors import ConfigurationError
 from weex_async.testing import free_port
 
 CLI = [sys.executable, "-m", "weex_async.cli"]
@@ -137,6 +139,43 @@ def test_the_ledger_option_and_environment(
     err = capsys.readouterr().err
     assert "ledger must be" in err
     assert "Traceback" not in err
+
+
+#: Malformed ledgers, each one naming a password that must never be shown.
+MALFORMED_LEDGERS = [
+    "nowhere",
+    "",
+    " host",
+    "redis:/user:pw-secret@redis.example",  # no "//": not a URL, so not maskable
+    "redis//:pw-secret@redis.example:6379",
+    "redis://:pw-secret@redis.example:99999",  # redis-py refused it only when first used
+    "redis://:pw-secret@redis.example:port",
+    "unix:///tmp/redis.sock?password=pw-secret&db=x",
+    "redis://:pw-secret@[::1",  # unparseable: it raised a ValueError (exit 1)
+    "file://relative/ledger.db",
+]
+
+
+@pytest.mark.parametrize("ledger", MALFORMED_LEDGERS)
+def test_a_malformed_ledger_is_one_line_naming_the_forms_exit_2(
+    ledger: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["time", "--ledger", ledger, "--base-url", "http://127.0.0.1:1"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("weex-async: error: --ledger: ")
+    if ledger.strip() == ledger != "":  # the variable is stripped, and empty means unset
+        monkeypatch.setenv("WEEX_ASYNC_LEDGER", ledger)
+        assert main(["time", "--base-url", "http://127.0.0.1:1"]) == 2
+        (variable,) = capsys.readouterr().err.splitlines()
+        assert variable.startswith("weex-async: error: WEEX_ASYNC_LEDGER: ")
+        lines.append(variable)
+    for line in lines:
+        assert "pw-secret" not in line
+        assert "file:///" in line or "redis://" in line  # the accepted forms, named
+    with pytest.raises(ConfigurationError) as caught:  # the SDK refuses it when built, too
+        RateLimits(ledger=ledger)
+    assert "pw-secret" not in str(caught.value)
 
 
 # -- a host ledger that cannot be used never stops a kill switch ---------------------------------

@@ -38,7 +38,7 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any)
 def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or urlsplit(value).scheme not in _REDIS_SCHEMES:
+    if not isinstance(value, str) or _scheme(value) not in _REDIS_SCHEMES:
         shown = mask_url(value) if isinstance(value, str) else repr(value)
         raise ConfigurationError(
             f"redis_url must be a redis://, rediss:// or unix:// URL, got {shown}"
@@ -48,6 +48,18 @@ def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
             "a Redis ledger needs the redis extra: pip install -e '.[redis]' from the "
             "checkout (weex-async is not on a package index yet)"
         )
+    # read now as redis-py will read it: a port out of range or a bad db would otherwise fail
+    # every call later (a kill switch reporting every order unknown, having sent nothing)
+    from redis.connection import parse_url
+
+    try:
+        parse_url(value)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{attribute.name} is not a Redis URL redis-py can read ({exc}), got "
+            f"{mask_url(value)}: expected redis://[[user]:password@]host[:port][/db], "
+            "rediss://... or unix:///path/to/socket"
+        ) from None
 
 
 def _one_of_outage(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -98,18 +110,39 @@ def _ledger(instance: object, attribute: attrs.Attribute[Any], value: Any) -> No
     if value in ("process", "host"):
         return
     if isinstance(value, str):
-        scheme = urlsplit(value).scheme if "://" in value else ""
+        scheme = _scheme(value) if "://" in value else ""
         if scheme in _REDIS_SCHEMES:
             _redis_url(instance, attribute, value)
             return
         if scheme == "file":
             _file_path(value)
             return
-    shown = mask_url(value) if isinstance(value, str) else repr(value)
     raise ConfigurationError(
         'ledger must be "process", "host", "file:///path" or a redis://, rediss:// or unix:// '
-        f"URL, got {shown}"
+        f"URL, got {_shown_ledger(value)}"
     )
+
+
+def _scheme(url: str) -> str:
+    """``url``'s scheme; ``""`` for one that cannot be parsed (``redis://[::1``)."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
+def _shown_ledger(value: object) -> str:
+    """A refused ``ledger`` as a message may show it: quoted (an empty or padded value is seen),
+    masked when a URL, and not at all when it looks like a misspelt URL (``redis:/user:pw@h``
+    is no URL, so ``mask_url`` would show its password)."""
+    if not isinstance(value, str):
+        return repr(value)
+    if "://" in value:
+        shown = mask_url(value)
+        return shown if shown.startswith("<") else repr(shown)  # "<... cannot be parsed>"
+    if "@" in value or ":" in value:
+        return "a value not shown (it may hold a password)"
+    return repr(value)
 
 
 def _file_path(url: str) -> Path:
@@ -117,7 +150,8 @@ def _file_path(url: str) -> Path:
     path = unquote(parts.path)
     if parts.netloc not in ("", "localhost") or not os.path.isabs(path) or parts.query:
         raise ConfigurationError(
-            f"a file:// ledger must name an absolute path on this host, got {mask_url(url)}"
+            "a file:// ledger must name an absolute path on this host (file:///path/to/file), "
+            f"got {mask_url(url)}"
         )
     return Path(path)
 
