@@ -53,7 +53,7 @@ def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
     from redis.connection import parse_url
 
     try:
-        parse_url(value)
+        parse_url(value)  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise ConfigurationError(
             f"{attribute.name} is not a Redis URL redis-py can read ({exc}), got "
