@@ -68,7 +68,7 @@ async def test_v3_request_is_a_signed_delete_with_numeric_ids() -> None:
         transport=httpx.MockTransport(handler),
         sync_time=False,
     ) as client:
-        result = await client.cancel_batch_orders(ids=["702345678901234567"], symbol="cmt_x")
+        result = await client.cancel_batch_orders(ids=["702345678901234567"], symbol="BTCUSDT")
     (request,) = seen
     assert (request.method, request.url.path) == ("DELETE", "/capi/v3/batchOrders")
     assert request.content == b'{"orderIdList":[702345678901234567]}'  # exact: no float

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -76,7 +77,9 @@ def test_order_request_defaults() -> None:
         ("v2", lambda c: c.place_orders([limit_order("v2", "a"), limit_order("v2", "a")]), "own"),
         (
             "v2",
-            lambda c: c.place_orders([limit_order("v2", "a"), limit_order("v3", "b")]),
+            lambda c: c.place_orders(
+                [limit_order("v2", "a"), attrs.evolve(limit_order("v2", "b"), symbol="cmt_ethusdt")]
+            ),
             "one symbol",
         ),
         ("v2", lambda c: c.place_orders(limit_order("v2", "a")), "list"),

@@ -160,13 +160,14 @@ class Api(abc.ABC):
         """One batch cancel, its arguments checked (nothing is sent on error)."""
         key, names = order_names(ids, cids)
         checked_names(key, names, self.max_ids, self.cid_pattern)
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         return self.cancel_batch(key, names, symbol)
 
     def check_order(self, order: object) -> OrderRequest:
         if not isinstance(order, OrderRequest):
             raise InvalidRequestError("place_order takes an OrderRequest")
         checked_names("cids", [order.client_oid], 1, self.cid_pattern)
+        check_symbol(order.symbol, self.version)
         return order
 
     def check_orders(self, orders: object) -> list[OrderRequest]:
@@ -240,7 +241,7 @@ class Api(abc.ABC):
     def close_positions(self, symbol: str | None) -> Call[tuple[ClosePositionResult, ...]]:
         """Market-close every open position (of one symbol): never retried once it may have
         been sent. Both versions spell it alike (path and weights aside)."""
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         body = {"symbol": symbol} if symbol is not None else {}
         return request(self.close_positions_endpoint, _closed_positions, body=body)
 

@@ -169,31 +169,44 @@ def one_name(
     return key, name
 
 
-def check_symbol(symbol: object) -> None:
-    if symbol is not None and (
-        not isinstance(symbol, str) or len(symbol) > 40 or not _printable(symbol)
-    ):
+def check_symbol(symbol: object, version: ApiVersion | None = None) -> None:
+    """A call's optional ``symbol``: a short printable string, and, given the client's API
+    ``version``, spelled as that version spells symbols (``check_symbol_spelling``)."""
+    if symbol is None:
+        return
+    if not isinstance(symbol, str) or len(symbol) > 40 or not _printable(symbol):
         raise InvalidRequestError(
             f"symbol must be a non-empty string such as 'cmt_btcusdt', got {symbol!r}"
         )
+    if version is not None:
+        check_symbol_spelling(symbol, version)
+
+
+#: How each API version spells a symbol, as an example.
+_SPELLING: dict[ApiVersion, str] = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
 
 
 def check_symbol_spelling(symbol: str, version: ApiVersion) -> None:
     """Refuse a symbol spelled the other API version's way (V2 ``cmt_btcusdt``, V3 ``BTCUSDT``).
 
-    A listing filtered by a misspelt symbol may show nothing, and ``cancel_everything`` would
-    then call the account flat with its orders resting: the spelling is checked before anything
-    is sent."""
-    if version == "v2" and not symbol.startswith("cmt_"):
-        raise InvalidRequestError(
-            f"symbol {symbol!r} is not spelled as V2 spells symbols ('cmt_btcusdt'; V3 spells "
-            "them 'BTCUSDT'): a misspelt symbol lists nothing and would look flat"
-        )
-    if version == "v3" and (symbol != symbol.upper() or not symbol.isalnum()):
-        raise InvalidRequestError(
-            f"symbol {symbol!r} is not spelled as V3 spells symbols ('BTCUSDT'; V2 spells them "
-            "'cmt_btcusdt'): a misspelt symbol lists nothing and would look flat"
-        )
+    The exchange matches such a symbol to no order: a listing filtered by it shows nothing (and
+    ``cancel_everything`` would call the account flat with its orders resting), a cancel by it
+    finds nothing to cancel. So every call taking a symbol checks it before anything is sent,
+    and the error names the spelling meant."""
+    if version == "v2":
+        wrong = not symbol.startswith("cmt_")
+    else:
+        wrong = symbol != symbol.upper() or not symbol.isalnum()
+    if not wrong:
+        return
+    base = re.sub(r"[^0-9A-Za-z]", "", symbol[4:] if symbol.lower().startswith("cmt_") else symbol)
+    meant = f"cmt_{base.lower()}" if version == "v2" else base.upper()
+    said = f"which spells it {meant!r}" if base else f"which spells symbols {_SPELLING[version]!r}"
+    raise InvalidRequestError(
+        f"symbol {symbol!r} is misspelt for WEEX {version.upper()}, {said} (V2 spells symbols "
+        f"'cmt_btcusdt', V3 'BTCUSDT'): a misspelt symbol matches no order, so a listing "
+        "would show none (and look flat) and a cancel would cancel none"
+    )
 
 
 def checked_symbols(symbols: object, version: ApiVersion | None = None) -> list[str] | None:
@@ -210,17 +223,16 @@ def checked_symbols(symbols: object, version: ApiVersion | None = None) -> list[
     for symbol in given:
         if symbol is None:
             raise InvalidRequestError("symbols must not contain None")
-        check_symbol(symbol)
-        if version is not None:
-            check_symbol_spelling(symbol, version)
+        check_symbol(symbol, version)
     if not given:
         raise InvalidRequestError("symbols is empty: pass None to flatten the whole account")
     return list(dict.fromkeys(given))
 
 
-def page_query(symbol: object, limit: object, page: object) -> dict[str, str]:
-    """The query of a page of open orders, checked: ``symbol``, ``limit``, ``page`` when given."""
-    check_symbol(symbol)
+def page_query(symbol: object, limit: object, page: object, version: ApiVersion) -> dict[str, str]:
+    """The query of a page of orders, checked: ``symbol`` (spelled as ``version`` spells it),
+    ``limit``, ``page`` when given."""
+    check_symbol(symbol, version)
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100
     ):

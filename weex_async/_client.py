@@ -340,14 +340,15 @@ class WeexClient:
         Raises:
             InvalidRequestError: before anything is sent, when the arguments' types are wrong (not
                 a list, both lists, ``batch_size`` not an integer from 1 to 50, ``deadline`` not a
-                positive number, a bad ``symbol``). A malformed id is not an error: it is
+                positive number, a bad ``symbol``, or one spelled the other version's way: V2
+                ``cmt_btcusdt``, V3 ``BTCUSDT``). A malformed id is not an error: it is
                 reported failed, and the others are cancelled.
             ClientClosedError: the client was already closed when called.
             EventLoopError: the client belongs to another event loop.
         """
         self._session.check_usable()
         key, names = order_names(ids, cids)
-        check_symbol(symbol)
+        check_symbol(symbol, self.api_version)
         if batch_size is not None:
             check_batch_size(batch_size, setting=False)
         deadline = check_deadline(deadline if deadline is not None else self.retry.deadline)
@@ -627,7 +628,8 @@ class WeexClient:
             there was no position.
 
         Raises:
-            InvalidRequestError: before sending anything, for a bad ``symbol``.
+            InvalidRequestError: before sending anything, for a bad ``symbol`` (or one spelled
+                the other version's way).
             WeexAPIError: (a subclass) the exchange refused the call: nothing was closed.
             TransportError: no answer came; some positions may have been closed.
         """

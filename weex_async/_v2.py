@@ -408,14 +408,14 @@ class V2Api(Api):
         self, order_id: str | int | None, client_oid: str | None, symbol: str | None
     ) -> Call[CancelOrderResult]:
         key, name = one_name(order_id, client_oid, self.cid_pattern)
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         body = {"orderId": name} if key == "ids" else {"clientOid": name}
         if symbol is not None:
             body["symbol"] = symbol
         return request(CANCEL_ORDER, body=body)
 
     def cancel_all(self, symbol: str | None) -> Call[CancelAllResult]:
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         body = {"cancelOrderType": "normal"}
         if symbol is not None:
             body["symbol"] = symbol
@@ -455,22 +455,24 @@ class V2Api(Api):
     def open_orders(
         self, symbol: str | None, limit: int | None, page: int | None
     ) -> Call[tuple[Order, ...]]:
-        return request(OPEN_ORDERS, _orders, params=page_query(symbol, limit, page))
+        return request(OPEN_ORDERS, _orders, params=page_query(symbol, limit, page, self.version))
 
     def order_detail(self, order_id: str | int) -> Call[Order]:
         _, name = one_name(order_id, None, None)
         return request(ORDER_DETAIL, _order, params={"orderId": name})
 
     def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
-        query = page_query(symbol, limit, page)
+        query = page_query(symbol, limit, page, self.version)
         query["pageSize"] = query.pop("limit")
         return request(ORDER_HISTORY, _orders, params=query)
 
     def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
-        return request(OPEN_TRIGGER_ORDERS, _triggers, params=page_query(symbol, TRIGGER_PAGE, 0))
+        return request(
+            OPEN_TRIGGER_ORDERS, _triggers, params=page_query(symbol, TRIGGER_PAGE, 0, self.version)
+        )
 
     def cancel_all_triggers(self, symbol: str | None) -> Call[CancelAllResult]:
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         body = {"cancelOrderType": "plan"}
         if symbol is not None:
             body["symbol"] = symbol

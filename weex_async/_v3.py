@@ -408,12 +408,12 @@ class V3Api(Api):
         self, order_id: str | int | None, client_oid: str | None, symbol: str | None
     ) -> Call[CancelOrderResult]:
         key, name = one_name(order_id, client_oid, self.cid_pattern)
-        check_symbol(symbol)  # checked, not sent: V3 documents no symbol here
+        check_symbol(symbol, self.version)  # checked, not sent: V3 documents no symbol here
         params = {"orderId": name} if key == "ids" else {"origClientOrderId": name}
         return request(CANCEL_ORDER, cancel_result, params=params)
 
     def cancel_all(self, symbol: str | None) -> Call[CancelAllResult]:
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         params = {"symbol": symbol} if symbol else None
         return request(CANCEL_ALL_ORDERS, _cancel_all_result, params=params)
 
@@ -454,24 +454,26 @@ class V3Api(Api):
     def open_orders(
         self, symbol: str | None, limit: int | None, page: int | None
     ) -> Call[tuple[Order, ...]]:
-        return request(OPEN_ORDERS, _orders, params=page_query(symbol, limit, page))
+        return request(OPEN_ORDERS, _orders, params=page_query(symbol, limit, page, self.version))
 
     def order_detail(self, order_id: str | int) -> Call[Order]:
         _, name = one_name(order_id, None, None)
         return request(ORDER_DETAIL, _order, params={"orderId": name})
 
     def order_history(self, symbol: str | None, limit: int, page: int) -> Call[tuple[Order, ...]]:
-        query = page_query(symbol, limit, page)
+        query = page_query(symbol, limit, page, self.version)
         query["page"] = str(page + 1)  # V3 counts pages from 1
         return request(ORDER_HISTORY, _orders, params=query)
 
     def open_trigger_orders(self, symbol: str | None) -> Call[tuple[TriggerOrder, ...]]:
         # V3 counts pages from 1 (the first page is the default: none is sent).
         return request(
-            OPEN_TRIGGER_ORDERS, _triggers, params=page_query(symbol, TRIGGER_PAGE, None)
+            OPEN_TRIGGER_ORDERS,
+            _triggers,
+            params=page_query(symbol, TRIGGER_PAGE, None, self.version),
         )
 
     def cancel_all_triggers(self, symbol: str | None) -> Call[CancelAllResult]:
-        check_symbol(symbol)
+        check_symbol(symbol, self.version)
         params = {"symbol": symbol} if symbol else None
         return request(CANCEL_ALL_TRIGGERS, _cancel_all_result, params=params)
