@@ -337,3 +337,15 @@ async def test_a_deadline_between_attempts_raises_the_last_error(
         with pytest.raises(RateLimitError):
             await client.cancel_batch_orders(ids=["1"])
     assert sum(r.url.path == BATCH_PATH[version] for r in transport.seen) == 1
+
+
+async def test_a_query_retries_a_request_that_never_left_too(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """The rule is the policy's, for every idempotent call: a listing goes out once it can."""
+    ids = exchange.place_resting_orders(API_KEY, 2)
+    path = {"v2": "/capi/v2/order/current", "v3": "/capi/v3/openOrders"}[version]
+    meddle = refused_then_through(path, FAST_RETRY.max_attempts - 1)
+    async with client_for(exchange, Wrapped(exchange, meddle)) as client:
+        listed = await client.open_orders()
+    assert {order.order_id for order in listed} == set(ids)
