@@ -100,6 +100,25 @@ async def test_bad_arguments_send_nothing(exchange: FakeExchange, fast_client: W
     assert exchange.requests == 0
 
 
+async def test_an_id_beyond_a_java_long_is_not_sent_and_the_others_are_cancelled(
+    exchange: FakeExchange, fast_client: WeexClient
+) -> None:
+    ids = exchange.place_resting_orders(API_KEY, 9)
+    too_big = ["9223372036854775808", "18446744073709551615", "99999999999999999999"]
+    report = await fast_client.cancel_orders(ids=[*too_big, 2**64, 0, "0", *ids])
+    assert report.cancelled == tuple(ids)
+    for name in [*too_big, str(2**64), "0"]:
+        assert report.failed[name].startswith("not sent: ")
+        assert "9223372036854775807" in report.failed[name]
+    assert set(report.failed) == {*too_big, str(2**64), "0"}
+    largest = await fast_client.cancel_orders(ids=[str(2**63 - 1)])
+    assert not largest.failed.get(str(2**63 - 1), "").startswith("not sent")
+    with pytest.raises(InvalidRequestError, match="9223372036854775807"):
+        await fast_client.cancel_batch_orders(ids=[too_big[0]])
+    with pytest.raises(InvalidRequestError, match="9223372036854775807"):
+        await fast_client.order_detail(2**63)
+
+
 @pytest.mark.parametrize(
     "fault",
     [Fault.SERVER_ERROR, Fault.EMPTY_521, Fault.BAD_JSON, Fault.DROP_BEFORE, Fault.RATE_LIMIT],

@@ -96,3 +96,18 @@ def test_wrong_shape_is_a_decode_error_with_the_body(body: Any) -> None:
 
 def test_string_booleans_are_not_truthy() -> None:
     assert _decode({"result": "false"}).result is False
+
+
+def test_a_null_list_inside_an_answer_is_empty_but_a_null_answer_list_is_refused() -> None:
+    body = copy.deepcopy(SEED)
+    body["failInfos"] = None
+    body["clientOids"] = None
+    result = _decode(body, strict=True)
+    assert (result.fail_infos, result.client_oids) == ((), ())
+    for wrapped in ({"code": "00000", "data": None}, {"code": 0, "data": None}):
+        answer = httpx.Response(200, json=wrapped)
+        with pytest.raises(UnexpectedResponseError, match="data is null") as info:
+            decode(answer, tuple[CancelOrderResult, ...])
+        assert info.value.body
+    empty = httpx.Response(200, json={"code": "00000", "data": []})
+    assert decode(empty, tuple[CancelOrderResult, ...]) == ()

@@ -20,13 +20,13 @@ from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
 from weex_async._session import Trace
-from weex_async.errors import TransportError
+from weex_async.errors import TransportError, UnexpectedResponseError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
 from weex_async.testing._order_desk import FakeAccount, FakeOrder, OrderDesk
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import FAST_RETRY, SYMBOL, client_for
+from .helpers import FAST_RETRY, SYMBOL, Wrapped, client_for
 
 #: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
 pytestmark = pytest.mark.usefixtures("jumping_clock")
@@ -99,6 +99,55 @@ async def test_a_lookup_with_an_unfamiliar_status_cancels_the_order_again(
     assert report.cancelled == tuple(opened)
     assert not report.failed
     assert not report.unknown
+
+
+#: Success wrappers around no data at all: WEEX sends an empty listing as ``[]``, never so.
+NO_DATA = [
+    {"code": "00000", "data": None},
+    {"code": 0, "data": None},
+    {"code": "200", "data": None},
+]
+
+
+@pytest.mark.parametrize("body", NO_DATA)
+async def test_a_listing_of_null_data_is_refused_not_read_as_an_empty_book(
+    version: ApiVersion, body: dict[str, Any]
+) -> None:
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 1, symbol=SYMBOL[version])
+    listings = (LIST[version], TRIGGERS[version])
+
+    def no_data(request: httpx.Request) -> httpx.Response | None:
+        return httpx.Response(200, json=body) if request.url.path in listings else None
+
+    async with client_for(exchange, Wrapped(exchange, no_data), version=version) as client:
+        report = await client.cancel_everything(include_triggers=True, deadline=5)
+        for listing in (client.open_orders, client.open_trigger_orders):
+            with pytest.raises(UnexpectedResponseError, match="data is null"):
+                await listing()
+    assert exchange.accounts[API_KEY].orders.keys() == set(opened), "still resting"
+    assert not report.flat, "no data is not an empty book"
+
+
+@pytest.mark.parametrize("body", NO_DATA)
+async def test_history_and_closed_positions_of_null_data_are_refused(
+    version: ApiVersion, body: dict[str, Any]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    async with WeexClient(
+        Credentials("k", "s", "p"),
+        base_url="https://api.test",
+        api_version=version,
+        transport=httpx.MockTransport(handler),
+        sync_time=False,
+        retry=FAST_RETRY,
+    ) as client:
+        with pytest.raises(UnexpectedResponseError, match="data is null"):
+            await client.order_history()
+        with pytest.raises(UnexpectedResponseError, match="data is null"):
+            await client.close_positions()
 
 
 # -- 5. no text or exception coupling; one order met once; ids as the exchange reads them ------

@@ -23,6 +23,7 @@ __all__ = [
     "HTTP_BACKENDS",
     "MAX_CID_LENGTH",
     "MAX_IDS_V2",
+    "MAX_ORDER_ID",
     "MAX_IDS_V3",
     "MAX_ORDERS_V2",
     "MAX_ORDERS_V3",
@@ -71,7 +72,7 @@ DEFAULT_BATCH_SIZE = MAX_IDS_V2
 MAX_CID_LENGTH = 40
 #: Client order ids on V3: 1 to 36 of these characters (WEEX's V3 page).
 V3_CID_PATTERN = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
-#: Exchange order ids: decimal, at most 20 digits (they are unsigned 64-bit integers).
+#: Exchange order ids: decimal, at most 20 digits (a leading zero is the same number).
 _ORDER_ID = re.compile(r"[0-9]{1,20}")
 #: What a client order id or a symbol may hold on any version: no space, no control character.
 _NO_SPACE = re.compile(r"\S+")
@@ -82,7 +83,9 @@ def _printable(text: str) -> bool:
     return bool(_NO_SPACE.fullmatch(text)) and text.isprintable()
 
 
-_MAX_ORDER_ID = 2**64
+#: The largest order id: WEEX's ids are Java ``Long`` values (V3 types its id lists
+#: ``Array<Long>`` and sends ids as JSON numbers), so ``2**63 - 1`` (likely: docs/weex-facts.md).
+MAX_ORDER_ID = 2**63 - 1
 
 
 def name_problem(key: Key, name: str, cid_pattern: re.Pattern[str] | None = None) -> str | None:
@@ -90,6 +93,13 @@ def name_problem(key: Key, name: str, cid_pattern: re.Pattern[str] | None = None
     if key == "ids":
         if not _ORDER_ID.fullmatch(name):
             return f"order id {name[:60]!r} is not a decimal string of 1 to 20 digits"
+        if not 0 < int(name) <= MAX_ORDER_ID:
+            # Such a number is no order's id, and in a V3 batch (ids as JSON numbers) it could
+            # get the whole batch refused: it is failed on its own instead.
+            return (
+                f"order id {name!r} is not a positive 64-bit integer: WEEX's ids are signed "
+                f"64-bit (Java Long), from 1 to {MAX_ORDER_ID}"
+            )
         return None
     if cid_pattern is not None and not cid_pattern.fullmatch(name):
         return f"client order id {name[:60]!r} does not match the rule {cid_pattern.pattern}"
@@ -106,9 +116,7 @@ def _as_name(key: Key, item: object) -> str:
     if isinstance(item, str):
         return item
     if key == "ids" and isinstance(item, int) and not isinstance(item, bool):
-        if not 0 < item < _MAX_ORDER_ID:
-            raise InvalidRequestError(f"order id {item} is not a positive 64-bit integer")
-        return str(item)
+        return str(item)  # its value is checked as the string's (name_problem)
     kinds = "strings or integers" if key == "ids" else "strings"
     raise InvalidRequestError(f"{key} must contain {kinds}; got {type(item).__name__}")
 

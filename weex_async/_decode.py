@@ -6,6 +6,9 @@ Wire rules owned here:
 - ids are exact ``str`` even when the server sends a JSON number (Python's json keeps integers
   exact, and no float is ever involved), and a string sent as ``null`` is ``""``;
 - booleans are booleans (``"false"`` must not become ``True`` as ``bool("false")`` would);
+- a ``null`` list *inside* an answer is empty (``"failInfos": null``), but an answer that is
+  itself a list (a listing, V3's cancel answers) and comes as ``null`` (``{"code": "00000",
+  "data": null}``) is refused: "no data" is not "nothing open", and an empty book is ``[]``;
 - unknown keys are ignored by default and forbidden by ``make_converter(strict=True)``, which the
   test suite uses to prove that every documented field is decoded.
 """
@@ -251,6 +254,15 @@ def decode(response: Answer, cls: type[T], converter: cattrs.Converter = CONVERT
             body, never a cattrs traceback.
     """
     payload = read_body(response)
+    if payload is None and _is_list_shape(cls):
+        # Not the nested-null rule (list_hook): read as (), a listing of ``data: null`` would
+        # call a book with orders resting empty. WEEX sends an empty listing as ``[]``.
+        raise UnexpectedResponseError(
+            f"HTTP {response.status_code}: the answer is not a {_shape_name(cls)}: its data is"
+            " null (an empty list is [])",
+            status_code=response.status_code,
+            body=_excerpt(response),
+        )
     if isinstance(payload, dict) and _is_list_shape(cls):
         wrapped = [key for key in LIST_ENVELOPES if isinstance(payload.get(key), list)]
         if len(payload) == 1 and wrapped:
