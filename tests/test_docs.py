@@ -29,7 +29,7 @@ KEY, SECRET, PASSPHRASE = "docs-key", "docs-secret", "docs-pass"
 
 #: Pages whose examples are whole programs, run as written against ``weex-async fake-exchange``
 #: (below), not through the patched client.
-PROGRAM_PAGES = ("trading-engine.md", "guard.md")
+PROGRAM_PAGES = ("quickstart.md", "trading-engine.md", "guard.md")
 
 
 def examples() -> list[Any]:
@@ -134,6 +134,22 @@ def test_the_docs_install_extras_from_the_checkout() -> None:
 
 
 # -- whole programs, run as written against `weex-async fake-exchange` ----------------------------
+
+
+def test_every_whole_program_in_the_docs_is_run_against_the_fake_exchange() -> None:
+    """A program pasted after the fake exchange's ``export`` line must not reach WEEX with the
+    fake's demo key, signed: every one reads ``WEEX_BASE_URL`` and is run so below."""
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for index, match in enumerate(BLOCK.finditer(path.read_text(encoding="utf-8"))):
+            code = match.group(1)
+            if "asyncio.run(" not in code or "WeexClient(" not in code:
+                continue  # a fragment: run above, through the patched client
+            where = f"{path.name}, program {index}"
+            assert path.name in PROGRAM_PAGES, f"{where} is not run as a program"
+            if "transport=" not in code:
+                assert 'os.environ.get("WEEX_BASE_URL"' in code, f"{where} ignores WEEX_BASE_URL"
+                assert code.count("WeexClient(") == code.count("base_url="), where
+
 
 TOML = re.compile(r"```toml\n(.*?)```", re.S)
 
