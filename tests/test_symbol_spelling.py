@@ -100,3 +100,46 @@ async def test_v2_names_the_spelling_it_means(
     async with client_for(exchange) as client:
         with pytest.raises(InvalidRequestError, match=f"which spells it '{meant}'"):
             await client.cancel_orders(ids=["1"], symbol=misspelt)
+
+
+@pytest.mark.parametrize(
+    ("malformed", "meant"),
+    [
+        ("cmt_", "which spells symbols 'cmt_btcusdt'"),
+        ("cmt_btcusdt_", "which spells it 'cmt_btcusdt'"),
+        ("cmt__btcusdt", "which spells it 'cmt_btcusdt'"),
+        ("cmt_BTCUSDT", "which spells it 'cmt_btcusdt'"),
+        ("cmt_btc-usdt", "which spells it 'cmt_btcusdt'"),
+        ("BTCUSD", "which spells it 'cmt_btcusd'"),
+    ],
+)
+@pytest.mark.only_on("v2")
+async def test_v2_refuses_what_cannot_be_a_v2_symbol_so_nothing_looks_flat(
+    exchange: FakeExchange, malformed: str, meant: str
+) -> None:
+    resting = exchange.place_resting_orders(API_KEY, 2, symbol="cmt_btcusdt")
+    async with client_for(exchange) as client:
+        with pytest.raises(InvalidRequestError, match=f"misspelt for WEEX V2, {meant}"):
+            await client.cancel_everything([malformed])
+        with pytest.raises(InvalidRequestError, match="misspelt for WEEX V2"):
+            await client.open_orders(malformed)
+    assert exchange.requests == 0
+    assert set(exchange.accounts[API_KEY].orders) == set(resting)
+
+
+@pytest.mark.parametrize("symbol", ["cmt_btcusdt", "cmt_1000pepeusdt", "cmt_btc_usdt"])
+@pytest.mark.only_on("v2")
+async def test_v2_lets_through_what_may_be_a_v2_symbol(exchange: FakeExchange, symbol: str) -> None:
+    async with client_for(exchange) as client:
+        assert await client.open_orders(symbol) == ()
+
+
+@pytest.mark.parametrize("malformed", ["BTCUSDT\u00c9", "BTC_USDT", "\uff22TCUSDT"])
+@pytest.mark.only_on("v3")
+async def test_v3_refuses_anything_but_ascii_capitals_and_digits(
+    exchange: FakeExchange, malformed: str
+) -> None:
+    async with client_for(exchange) as client:
+        with pytest.raises(InvalidRequestError, match="misspelt for WEEX V3"):
+            await client.open_orders(malformed)
+    assert exchange.requests == 0

@@ -192,20 +192,25 @@ def check_symbol(symbol: object, version: ApiVersion | None = None) -> None:
 
 #: How each API version spells a symbol, as an example.
 _SPELLING: dict[ApiVersion, str] = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
+#: What can be a symbol of each version (docs/weex-facts.md). V2: ``cmt_`` and a lower-case
+#: base of letters and digits (an inner ``_`` let through: not certainly wrong); so never
+#: ``cmt_`` alone, ``cmt_btcusdt_`` or ``cmt_BTCUSDT``. V3: upper-case ASCII letters and digits.
+_SYMBOL_PATTERN: dict[ApiVersion, re.Pattern[str]] = {
+    "v2": re.compile(r"cmt_[a-z0-9](?:[a-z0-9_]*[a-z0-9])?"),
+    "v3": re.compile(r"[A-Z0-9]+"),
+}
 
 
 def check_symbol_spelling(symbol: str, version: ApiVersion) -> None:
-    """Refuse a symbol spelled the other API version's way (V2 ``cmt_btcusdt``, V3 ``BTCUSDT``).
+    """Refuse a symbol spelled the other API version's way (V2 ``cmt_btcusdt``, V3 ``BTCUSDT``),
+    or one that cannot be a symbol of ``version`` at all (V2: ``cmt_`` alone, ``cmt_btcusdt_``,
+    ``cmt_BTCUSDT``; V3: anything but upper-case ASCII letters and digits).
 
     The exchange matches such a symbol to no order: a listing filtered by it shows nothing (and
     ``cancel_everything`` would call the account flat with its orders resting), a cancel by it
     finds nothing to cancel. So every call taking a symbol checks it before anything is sent,
     and the error names the spelling meant."""
-    if version == "v2":
-        wrong = not symbol.startswith("cmt_")
-    else:
-        wrong = symbol != symbol.upper() or not symbol.isalnum()
-    if not wrong:
+    if _SYMBOL_PATTERN[version].fullmatch(symbol):
         return
     base = re.sub(r"[^0-9A-Za-z]", "", symbol[4:] if symbol.lower().startswith("cmt_") else symbol)
     meant = f"cmt_{base.lower()}" if version == "v2" else base.upper()
