@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 
 import pytest
 
@@ -115,31 +116,56 @@ def test_a_limiter_used_from_another_thread_says_why(
     assert "another event loop" in str(errors[0])
 
 
+def _call_on_a_new_loop(ledger: str) -> asyncio.AbstractEventLoop:
+    """A client of the default limiter (``ledger``) called once on a new loop, left open."""
+    exchange = FakeExchange()
+    exchange.add_account(API_KEY, "secret", "passphrase")
+
+    async def call() -> None:
+        async with WeexClient(
+            Credentials(API_KEY, "secret", "passphrase"),
+            base_url="http://fake",
+            transport=exchange.transport(),
+            rate_limits=RateLimits(ledger=ledger),
+            sync_time=False,
+        ) as client:
+            await client.open_orders()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(call())
+    return loop
+
+
+@pytest.mark.parametrize(
+    ("ledgers", "warned"),
+    [
+        (("process", "process"), True),
+        (("host", "process"), True),  # the second loop's calls are counted by no ledger
+        (("process", "host"), True),  # nor the first's
+        (("host", "host"), False),  # one ledger meters both loops: they do share
+    ],
+)
 def test_default_limiters_of_two_open_loops_are_said_to_share_nothing(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    ledgers: tuple[str, str],
+    warned: bool,
 ) -> None:
     # Two threads each running their own loop (default settings): each loop's default limiter
     # kept its own budget, so together they earned 429s (14 in a 4-thread run), without a word.
+    # With every client on the host (or a Redis) ledger they share it: no 429, and no warning.
     monkeypatch.setattr(limiter_module, "_warned_loops", False)
-
-    async def first_use() -> None:
-        Limiter.default()
-
-    first = asyncio.new_event_loop()
-    second = asyncio.new_event_loop()
+    monkeypatch.setattr(limiter_module, "_CLIENT_LOOPS", weakref.WeakKeyDictionary())
+    loops = [_call_on_a_new_loop(ledgers[0])]
     try:
-        first.run_until_complete(first_use())
         assert "share no budget" not in caplog.text  # one loop: nothing to say
-        second.run_until_complete(first_use())  # while the first is still open
+        loops.append(_call_on_a_new_loop(ledgers[1]))  # while the first is still open
     finally:
-        first.close()
-        second.close()
-    assert 'give every client RateLimits(ledger="host")' in caplog.text
+        for loop in loops:
+            loop.close()
+    said = 'give every client RateLimits(ledger="host")' in caplog.text
+    assert said is warned, caplog.text
     caplog.clear()
     monkeypatch.setattr(limiter_module, "_warned_loops", False)
-    third = asyncio.new_event_loop()
-    try:
-        third.run_until_complete(first_use())  # the others are closed: one loop at a time
-    finally:
-        third.close()
+    _call_on_a_new_loop("process").close()  # the others are closed: one loop at a time
     assert "share no budget" not in caplog.text

@@ -13,7 +13,7 @@ from typing import Protocol
 from ..errors import ConfigurationError
 from . import _rules
 from ._admission import AdmissionQueue, Charges, Clock, Pool, Priority, Ticket
-from ._limiter import Limiter
+from ._limiter import Limiter, default_for_client
 from ._limits import Budget, RateLimits
 from ._pool_snapshot import PoolSnapshot
 from ._pools import SlotPool, WindowPool
@@ -102,7 +102,7 @@ class ClientLimiter:
     @property
     def limiter(self) -> Limiter:
         if self._limiter is None:
-            self._limiter = Limiter.default()
+            self._limiter = default_for_client(shared=self._limits.shared_ledger is not None)
         return self._limiter
 
     @property

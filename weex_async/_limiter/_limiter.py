@@ -15,7 +15,7 @@ from ._limits import Budget
 from ._pools import WindowPool
 from ._shared import SharedLedger, open_ledger
 
-__all__ = ["Limiter"]
+__all__ = ["Limiter", "default_for_client"]
 
 log = logging.getLogger("weex_async")
 
@@ -25,6 +25,11 @@ _DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Limiter] = (
 
 
 _warned_loops = False
+#: Each loop whose default limiter has served a client: whether one of them shared its budgets
+#: through no ledger (``RateLimits(ledger="process")``, the default).
+_CLIENT_LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, bool] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _warn_loops(others: int) -> None:
@@ -76,9 +81,6 @@ class Limiter:
         loop = asyncio.get_running_loop()
         limiter = _DEFAULTS.get(loop)
         if limiter is None:
-            others = sum(not other.is_closed() for other in list(_DEFAULTS))
-            if others:
-                _warn_loops(others)
             limiter = _DEFAULTS[loop] = cls()
         return limiter
 
@@ -151,3 +153,23 @@ class Limiter:
         if shared.leave():
             self._ledgers.pop(shared.url, None)
             await shared.aclose()
+
+
+def default_for_client(*, shared: bool) -> Limiter:
+    """``Limiter.default()`` for a client given no limiter; ``shared``: its budgets go through a
+    shared ledger (host or Redis), which meters the calls of every loop that uses it.
+
+    Warns (once per process) when default limiters of two open loops serve clients and one of
+    them shares no ledger: those calls are counted by no one else, so together the loops can
+    exceed WEEX's limits. Clients that all share a ledger share their budgets: nothing to say.
+    """
+    limiter = Limiter.default()
+    loop = asyncio.get_running_loop()
+    unshared = _CLIENT_LOOPS.get(loop, False) or not shared
+    _CLIENT_LOOPS[loop] = unshared
+    others = [
+        u for other, u in list(_CLIENT_LOOPS.items()) if other is not loop and not other.is_closed()
+    ]
+    if others and (unshared or any(others)):
+        _warn_loops(len(others))
+    return limiter
