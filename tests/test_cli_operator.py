@@ -161,6 +161,59 @@ def test_ctrl_c_during_flatten_prints_what_is_known_then_exits_130() -> None:
     assert "ClientClosedError" not in out, "said as an interruption, not as a closed client"
 
 
+#: ``weex-async ARGS`` whose stdout gets a Ctrl-C in the middle of the first thing written (the
+#: report: ``--json`` writes nothing before it), exactly there, every time.
+CTRL_C_MID_REPORT = """
+import io, signal, sys
+from weex_async.cli import main
+
+class CutMidWrite(io.StringIO):
+    cut = False
+
+    def write(self, text):
+        if self.cut:
+            return super().write(text)
+        self.cut = True
+        half = len(text) // 2
+        super().write(text[:half])
+        signal.raise_signal(signal.SIGINT)  # the operator's second Ctrl-C
+        return half + super().write(text[half:])
+
+sys.stdout = CutMidWrite()
+try:
+    code = main(sys.argv[1:])
+finally:
+    written, sys.stdout = sys.stdout.getvalue(), sys.__stdout__
+    sys.stdout.write(written)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("command", [["cancel", "--ids"], ["flatten"]])
+def test_a_ctrl_c_while_the_json_report_is_written_waits_until_it_is_whole(
+    command: list[str],
+) -> None:
+    exchange, ids = exchange_with(20)
+    argv = [*command, *(ids if command[0] == "cancel" else []), "--json"]
+    with serve(exchange) as url:
+        done = subprocess.run(
+            [sys.executable, "-c", CTRL_C_MID_REPORT, *argv, "--base-url", url],
+            capture_output=True,
+            text=True,
+            env=account_env(),
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 130, done.stderr
+    report = json.loads(done.stdout)  # whole: it was "...\"interrupted\": t" before
+    assert "Traceback" not in done.stderr
+    assert not exchange.accounts[KEY].orders
+    if command[0] == "cancel":
+        assert sorted(report["cancelled"]) == sorted(ids)
+    else:
+        assert report["flat"] is True
+
+
 # -- a bad URL is a usage error; no exception group ever reaches the user --------------------------
 
 

@@ -458,8 +458,11 @@ class _Interrupt:
 
     The first Ctrl-C closes the client: calls waiting to be sent end "not sent: interrupted",
     those on the wire are cut (their orders unknown), and the command prints what is known, then
-    exits 130. A second Ctrl-C stops at once (one line, exit 130). Where the event loop cannot
-    take a signal handler (Windows), Ctrl-C stops at once.
+    exits 130. A second Ctrl-C stops at once (one line, exit 130), until the run is over: from
+    then on the report is being written, and a Ctrl-C waits until it is written whole (a
+    truncated ``--json`` report would be unreadable), then the command exits 130 (``_finish``,
+    through ``report_written``). Where the event loop cannot take a signal handler (Windows),
+    Ctrl-C stops at once.
     """
 
     def __init__(self, client: WeexClient, *, install: bool = True) -> None:
@@ -468,6 +471,9 @@ class _Interrupt:
         self._closing: asyncio.Task[None] | None = None
         self._installed = False
         self._install = install
+        #: Ctrl-C while the report is written: held until it is whole
+        self._held: list[int] = []
+        self._holding = False
 
     async def __aenter__(self) -> _Interrupt:
         if not self._install:  # the guard's flatten: the guard's own handlers stay in place
@@ -487,8 +493,24 @@ class _Interrupt:
     ) -> None:
         if self._installed:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+            if kind is None:  # the report comes next: a Ctrl-C must not cut it
+                signal.signal(signal.SIGINT, self._hold)
+                self._holding = True
         if self._closing is not None:
             await self._closing
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self._held.append(signum)
+
+    def report_written(self) -> bool:
+        """The report is whole on stdout: Ctrl-C stops at once again. Whether one came while it
+        was written (then the command exits 130, as interrupted)."""
+        if self._holding:
+            with contextlib.suppress(OSError, ValueError):  # stdout closed: nothing to keep
+                sys.stdout.flush()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._holding = False
+        return bool(self._held)
 
     def _on_sigint(self) -> None:
         if self.interrupted:
@@ -736,6 +758,8 @@ def _calls(calls: int, answers: _Answers) -> str:
 
 def _finish(url: str, answers: _Answers, interrupt: _Interrupt, done: bool) -> int:
     """The exit code of a command on an account, after saying why it could reach nothing."""
+    if interrupt.report_written():  # a Ctrl-C while the report was written
+        return EXIT_INTERRUPTED
     if answers.sent and not answers.answered and not interrupt.interrupted:
         detail = f"no answer to any of {answers.sent} request(s), server-time syncs included"
         print(f"weex-async: error: {_unreachable(url, detail)}", file=sys.stderr)
