@@ -105,12 +105,12 @@ async def test_an_id_beyond_a_java_long_is_not_sent_and_the_others_are_cancelled
 ) -> None:
     ids = exchange.place_resting_orders(API_KEY, 9)
     too_big = ["9223372036854775808", "18446744073709551615", "99999999999999999999"]
-    report = await fast_client.cancel_orders(ids=[*too_big, 2**64, 0, "0", *ids])
+    report = await fast_client.cancel_orders(ids=[*too_big, 2**64, *ids])
     assert report.cancelled == tuple(ids)
-    for name in [*too_big, str(2**64), "0"]:
+    for name in [*too_big, str(2**64)]:
         assert report.failed[name].startswith("not sent: ")
         assert "9223372036854775807" in report.failed[name]
-    assert set(report.failed) == {*too_big, str(2**64), "0"}
+    assert set(report.failed) == {*too_big, str(2**64)}
     largest = await fast_client.cancel_orders(ids=[str(2**63 - 1)])
     assert not largest.failed.get(str(2**63 - 1), "").startswith("not sent")
     with pytest.raises(InvalidRequestError, match="9223372036854775807"):

@@ -93,12 +93,12 @@ def name_problem(key: Key, name: str, cid_pattern: re.Pattern[str] | None = None
     if key == "ids":
         if not _ORDER_ID.fullmatch(name):
             return f"order id {name[:60]!r} is not a decimal string of 1 to 20 digits"
-        if not 0 < int(name) <= MAX_ORDER_ID:
+        if int(name) > MAX_ORDER_ID:
             # Such a number is no order's id, and in a V3 batch (ids as JSON numbers) it could
             # get the whole batch refused: it is failed on its own instead.
             return (
                 f"order id {name!r} is not a positive 64-bit integer: WEEX's ids are signed "
-                f"64-bit (Java Long), from 1 to {MAX_ORDER_ID}"
+                f"64-bit (Java Long), at most {MAX_ORDER_ID}"
             )
         return None
     if cid_pattern is not None and not cid_pattern.fullmatch(name):
@@ -116,7 +116,9 @@ def _as_name(key: Key, item: object) -> str:
     if isinstance(item, str):
         return item
     if key == "ids" and isinstance(item, int) and not isinstance(item, bool):
-        return str(item)  # its value is checked as the string's (name_problem)
+        if item <= 0:
+            raise InvalidRequestError(f"order id {item} is not a positive 64-bit integer")
+        return str(item)  # its size is checked as a string's is (name_problem)
     kinds = "strings or integers" if key == "ids" else "strings"
     raise InvalidRequestError(f"{key} must contain {kinds}; got {type(item).__name__}")
 
