@@ -536,6 +536,50 @@ async def test_a_lock_held_too_long_is_an_outage_never_a_hang(tmp_path: Path) ->
     await ledger.aclose()
 
 
+async def test_another_programs_write_lock_is_waited_for_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program (the sqlite3 shell, a backup) holding the file's write lock: a step and
+    a first opening wait for it without blocking the event loop (other tasks run meanwhile),
+    go on once it is released, and it held too long is an outage (after ``BUSY_TIMEOUT``, as
+    SQLite's own busy timeout was). SQLite's busy wait ran on the loop, up to 1 s at a time."""
+    import sqlite3
+
+    from weex_async._limiter import _host
+    from weex_async._limiter._ledger import LedgerUnavailable
+
+    path = tmp_path / "l"
+    ledger = HostLedger(path)
+    await ledger.republish(await ledger.current_epoch(), [])
+    other = sqlite3.connect(path, isolation_level=None)
+    late = HostLedger(path)  # not opened yet: its first use finds the file held
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        reserve = asyncio.ensure_future(ledger.try_reserve([("k", 5, 1.0, 1)]))
+        epoch = asyncio.ensure_future(late.current_epoch())
+        await asyncio.sleep(0)  # both start, and find the file held
+        ticks = 0
+        for _ in range(50):  # the loop runs other tasks while they wait
+            await asyncio.sleep(0)
+            ticks += 1
+            assert not reserve.done(), reserve
+        other.execute("ROLLBACK")
+        wait, members = await reserve
+        assert (wait, len(members)) == (0, 1)
+        assert await epoch == ledger.epoch
+        assert ticks == 50
+        monkeypatch.setattr(_host, "BUSY_TIMEOUT", 0.05)  # held for good: an outage
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(LedgerUnavailable, match="locked"):
+            await ledger.try_reserve([("k", 5, 1.0, 1)])
+        assert ledger.down
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await ledger.aclose()
+        await late.aclose()
+
+
 async def test_charges_of_another_boot_are_forgotten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,10 @@ when the lock is released) rather than in SQLite's busy loop. Taking the lock ne
 event loop: it is tried at once, and waited for on a worker thread only when another process
 holds it (for the few tens of microseconds of its step), at most ``timeout`` seconds (then the
 ledger is unavailable: the outage behaviour of ``_shared``); the thread is a daemon, so one stuck
-behind a stopped process never holds up the exit.
+behind a stopped process never holds up the exit. SQLite's own lock, which another program may
+hold (it takes no ``flock``), is never waited for by SQLite's busy handler on the loop: the
+connection's busy timeout is 0 and ``_begin`` tries again in short sleeps, up to
+``BUSY_TIMEOUT``; a first opening that finds the file held is done on a worker thread.
 
 Time is the host's monotonic clock (``time.monotonic``: ``CLOCK_MONOTONIC``, one clock for every
 process of the host, never stepped by NTP). That clock starts again at a reboot: a process that
@@ -105,9 +108,28 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
+#: SQLite's result codes for "another connection holds the lock" (their primary codes).
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+class _Busy(Exception):
+    """``open_database(wait=False)`` would have had to wait for another process or program."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLite refused at once because another connection holds the file's lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "locked" in str(exc)
+
+
+def open_database(path: Path, *, wait: bool = True) -> tuple[sqlite3.Connection, int]:
     """Open (creating it if needed) the ledger at ``path`` and its lock file, and check that
     both can be written: the connection and the lock file's descriptor.
+
+    ``wait=False`` (on the event loop): never wait for the host's lock or SQLite's; raise
+    ``_Busy`` instead, and open again with waits on a worker thread.
 
     Raises:
         LedgerUnusable: the file cannot be created, read or written, or is not a ledger (a
@@ -121,10 +143,15 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
         # One opener at a time, and never during another's step: switching a new file to WAL
         # takes SQLite's exclusive lock, which a concurrent opener (another process, or another
         # thread's loop in this one) was refused at once ("database is locked").
-        locked = _try_flock(fd, 2.0)
+        locked = _try_flock(fd, 2.0 if wait else 0.0)
+        if not locked and not wait:
+            raise _Busy
         try:
             connection = sqlite3.connect(
-                path, timeout=1.0, isolation_level=None, check_same_thread=False
+                path,
+                timeout=BUSY_TIMEOUT if wait else 0.0,
+                isolation_level=None,
+                check_same_thread=False,
             )
             mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -140,13 +167,26 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, int]:
         finally:
             if locked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-    except (OSError, sqlite3.Error) as exc:
+        # Every later wait for SQLite's lock is the ledger's own, off the event loop (``_begin``).
+        connection.execute("PRAGMA busy_timeout=0")
+    except (OSError, sqlite3.Error, _Busy) as exc:
         if connection is not None:
             connection.close()
         if fd >= 0:
             os.close(fd)
+        if not wait and (
+            isinstance(exc, _Busy) or (isinstance(exc, sqlite3.Error) and _is_busy(exc))
+        ):
+            raise _Busy from None
         raise LedgerUnusable(path, _reason(exc)) from None
     return connection, fd
+
+
+#: The longest wait for SQLite's own lock on the file, in seconds, held by another program (every
+#: weex-async process takes the host's lock first): then the step fails (an outage).
+BUSY_TIMEOUT = 1.0
+#: The longest pause between two tries of SQLite's lock, in seconds.
+_BUSY_POLL_MAX = 0.02
 
 
 def _try_flock(fd: int, timeout: float) -> bool:
@@ -192,6 +232,33 @@ def _create(connection: sqlite3.Connection) -> None:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+async def _begin(db: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for SQLite's lock without blocking the event loop: another
+    program holding the file's write lock (every weex-async process takes the host's lock
+    first) is waited for in short sleeps, at most ``BUSY_TIMEOUT`` in all, as SQLite's busy
+    timeout waited; then the step fails (an outage), as it did."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            left = deadline - loop.time()
+            if not _is_busy(exc) or left <= 0:
+                raise
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, _BUSY_POLL_MAX)
+
+
+def _close_unused(opening: asyncio.Future[tuple[sqlite3.Connection, int]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        connection, fd = opening.result()
+        connection.close()
+        os.close(fd)
 
 
 def _weight(member: str) -> int:
@@ -240,12 +307,17 @@ class HostLedger(Ledger):
     def key(self, *parts: str) -> str:
         return ":".join(parts)
 
-    def _opened(self) -> sqlite3.Connection:
+    async def _opened(self) -> sqlite3.Connection:
         """The connection, opening the file first if it is not open (the first use, or after a
-        failure closed it: a file fixed, removed or replaced meanwhile is used again)."""
+        failure closed it: a file fixed, removed or replaced meanwhile is used again). Called
+        under ``_lock``. Opening never waits on the event loop: when another process or program
+        holds the file, it is opened again, with waits, on a worker thread."""
         if self._db is None:
             try:
-                self._db, self._fd = open_database(self.path)
+                try:
+                    self._db, self._fd = open_database(self.path, wait=False)
+                except _Busy:
+                    self._db, self._fd = await self._open_off_the_loop()
             except LedgerUnusable as exc:
                 self._went_down(exc)
                 raise
@@ -255,6 +327,14 @@ class HostLedger(Ledger):
                 HostLedger._reported.discard(self.path)
                 log.warning("the host ledger %s can be used again", self.path)
         return self._db
+
+    async def _open_off_the_loop(self) -> tuple[sqlite3.Connection, int]:
+        opening = asyncio.ensure_future(asyncio.to_thread(open_database, self.path))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_unused)  # opened for no one
+            raise
 
     def _failed(self, exc: BaseException) -> LedgerUnavailable:
         """A step or read failed: an outage; the file is closed, to be opened again at the next
@@ -294,7 +374,7 @@ class HostLedger(Ledger):
                 raise LedgerUnavailable("the host ledger is closed")
             if self._abandoned is not None:  # a wait that timed out still holds the descriptor
                 raise LedgerUnavailable("another process still holds the host ledger's lock")
-            db = self._opened()
+            db = await self._opened()
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -303,7 +383,7 @@ class HostLedger(Ledger):
                 raise self._failed(exc) from None
             failure: BaseException | None = None
             try:
-                db.execute("BEGIN IMMEDIATE")
+                await _begin(db)
                 try:
                     yield db
                     db.execute("COMMIT")
@@ -366,7 +446,8 @@ class HostLedger(Ledger):
     async def current_epoch(self) -> str:
         if self._closed:
             raise LedgerUnavailable("the host ledger is closed")
-        db = self._opened()
+        async with self._lock:  # one opener at a time
+            db = await self._opened()
         try:  # a read: WAL gives it a consistent snapshot without the lock
             row = db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
             if row is None:
