@@ -107,9 +107,11 @@ NO_DATA = [
     {"code": 0, "data": None},
     {"code": "200", "data": None},
 ]
+#: and with no data at all (refused before this fix too: kept so)
+NO_DATA_AT_ALL = [{"code": "00000"}, {"code": "00000", "msg": "success"}, {}]
 
 
-@pytest.mark.parametrize("body", NO_DATA)
+@pytest.mark.parametrize("body", NO_DATA + NO_DATA_AT_ALL)
 async def test_a_listing_of_null_data_is_refused_not_read_as_an_empty_book(
     version: ApiVersion, body: dict[str, Any]
 ) -> None:
@@ -123,7 +125,7 @@ async def test_a_listing_of_null_data_is_refused_not_read_as_an_empty_book(
     async with client_for(exchange, Wrapped(exchange, no_data), version=version) as client:
         report = await client.cancel_everything(include_triggers=True, deadline=5)
         for listing in (client.open_orders, client.open_trigger_orders):
-            with pytest.raises(UnexpectedResponseError, match="data is null"):
+            with pytest.raises(UnexpectedResponseError, match="is not a list"):
                 await listing()
     assert exchange.accounts[API_KEY].orders.keys() == set(opened), "still resting"
     assert not report.flat, "no data is not an empty book"
