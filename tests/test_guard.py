@@ -41,6 +41,7 @@ KEY, SECRET, PASSPHRASE = "guard-key", "guard-secret-xyz", "guard-pass-xyz"
 ORDERS = 30
 #: Bounds every wait on a process: a hang fails the test instead of the suite.
 TIMEOUT = 60
+ROOT = Path(__file__).resolve().parent.parent
 
 ENGINE = '''\
 """A market-making engine stand-in: places orders, beats, then ends as its first argument says."""
@@ -125,12 +126,14 @@ class Desk:
         ]
 
     def guard(
-        self, *options: str, engine: list[str] | None = None, **env: str
+        self,
+        *options: str,
+        engine: list[str] | None = None,
+        cli: str = "weex_async.cli",
+        **env: str,
     ) -> subprocess.Popen[str]:
-        argv = [
-            *(sys.executable, "-m", "weex_async.cli", "guard", "--base-url", self.url),
-            *options,
-        ]
+        """The guard (``cli``: the module run as ``weex-async``)."""
+        argv = [*(sys.executable, "-m", cli, "guard", "--base-url", self.url), *options]
         if engine is not None:
             argv += ["--", *engine]
         return subprocess.Popen(
@@ -139,6 +142,7 @@ class Desk:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env(**env),
+            cwd=ROOT,  # where ``tests`` is a package
         )
 
 
@@ -460,9 +464,13 @@ def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: 
     exchange.add_account(KEY, SECRET, PASSPHRASE)
     with serve(exchange) as url:
         desk = Desk(exchange, url, tmp_path)
-        # 5 s: one attempt against a gone exchange takes about 2.2 s (three rounds of retries);
-        # with 3 s, a loaded machine ended the first attempt past the deadline (no retry seen)
-        guard = desk.guard(*beating(desk), "--deadline", "5", engine=desk.engine("wait"))
+        # its flatten's own retries (four attempts of each listing) are not the subject: they
+        # back off 1 ms (tests/quick_cli.py), so an attempt against a gone exchange is quick
+        # (2.2 s with the default backoffs). 1.5 s: an attempt that ends within 1 s is retried
+        # once, after 0.5 s; the next wait (1 s) passes the deadline: giving up
+        guard = desk.guard(
+            *beating(desk), "--deadline", "1.5", engine=desk.engine("wait"), cli="tests.quick_cli"
+        )
         pid = ready(guard)
     os.kill(pid, signal.SIGKILL)  # the exchange is gone too: nothing can flatten
     code, out, err = finish(guard)
