@@ -17,9 +17,11 @@ import pytest
 
 from weex_async import Budget, Credentials, Limiter, RateLimits, RetryPolicy, WeexClient
 from weex_async._limiter._redis import RedisLedger
+from weex_async._limiter._shared import SharedLedger
 from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.testing import FakeExchange, RedisServer, serve
 
+from .helpers import until
 from .redis_worker import BUDGET, Warm
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, redis_server
 
@@ -187,6 +189,33 @@ def dead_redis(tmp_path: Path) -> str:
     return RedisServer(tmp_path).url  # a free port where nothing listens
 
 
+def held_for_the_ledger(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter (its one item) of the calls that wait for the shared ledger to come back (the
+    outage policy holds them), in every client of this test."""
+    held = [0]
+    original = SharedLedger.wait_back
+
+    async def wait_back(self: SharedLedger, priority: int = 0) -> None:
+        held[0] += 1
+        try:
+            await original(self, priority)
+        finally:
+            held[0] -= 1
+
+    monkeypatch.setattr(SharedLedger, "wait_back", wait_back)
+    return held
+
+
+def queued(client: WeexClient) -> int:
+    """The client's calls queued in its account pool while the pool has no room for them (they
+    wait for its window to pass: not merely for their turn)."""
+    return sum(
+        pool.waiting
+        for pool in client.rate_limit_status()
+        if pool.name.startswith("uid") and pool.ready_in > 0
+    )
+
+
 @pytest.mark.parametrize(
     ("policy", "cut_off_sends"),
     [("share", 2), ("cancels", 2), ("nothing", 0)],  # a share of 0.25 x 100 = 2 batch cancels
@@ -195,10 +224,12 @@ async def test_a_cut_off_process_spends_what_its_policy_allows(
     redis_server: RedisServer,
     tmp_path: Path,
     exchange: FakeExchange,
+    monkeypatch: pytest.MonkeyPatch,
     policy: str,
     cut_off_sends: int,
 ) -> None:
     ids = exchange.place_resting_orders(KEY, 40)
+    held = held_for_the_ledger(monkeypatch)
     async with (
         client_on(exchange, redis_server.url, redis_outage=policy) as linked,
         client_on(exchange, dead_redis(tmp_path), redis_outage=policy) as cut_off,
@@ -207,7 +238,9 @@ async def test_a_cut_off_process_spends_what_its_policy_allows(
         cut = [asyncio.ensure_future(cut_off.cancel_batch_orders(ids=[i])) for i in ids[1:5]]
         shared = [asyncio.ensure_future(linked.cancel_batch_orders(ids=[i])) for i in ids[5:14]]
         await asyncio.gather(*shared)
-        await asyncio.sleep(0.3)
+        # until each of the cut-off process's calls is answered or waits (in its local pools, for
+        # the window of its share to pass, or for Redis): where the first window leaves them
+        await until(lambda: sum(t.done() for t in cut) + queued(cut_off) + held[0] == len(cut))
         sent_by_cut_off = sum(task.done() for task in cut)
         for task in cut:
             task.cancel()
