@@ -253,12 +253,13 @@ async def test_a_cut_off_process_spends_what_its_policy_allows(
 
 
 async def test_cancels_only_policy_holds_queries_and_sends_cancels(
-    tmp_path: Path, exchange: FakeExchange
+    tmp_path: Path, exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    held = held_for_the_ledger(monkeypatch)
     async with client_on(exchange, dead_redis(tmp_path), redis_outage="cancels") as cut_off:
         query = asyncio.ensure_future(cut_off.open_orders())
         cancel = await cut_off.cancel_batch_orders(ids=exchange.place_resting_orders(KEY, 1))
-        await asyncio.sleep(0.1)
+        await until(lambda: query.done() or held[0] == 1)  # answered, or held for Redis
         assert cancel.cancel_order_result_list[0].result
         assert not query.done()  # waits for Redis
         query.cancel()
@@ -344,9 +345,14 @@ async def test_redis_gone_before_the_settlement_leaves_the_first_stamp(
     hold = asyncio.Event()
     original = RedisLedger.settle
 
+    tried = asyncio.Event()
+
     async def late(self: RedisLedger, charges: Any, before: float) -> int:
         await hold.wait()
-        return await original(self, charges, before)
+        try:
+            return await original(self, charges, before)
+        finally:
+            tried.set()
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RedisLedger, "settle", late)
@@ -354,7 +360,7 @@ async def test_redis_gone_before_the_settlement_leaves_the_first_stamp(
             result = await client.cancel_batch_orders(ids=["1"])  # answered, settlement pending
             redis_server.kill()
             hold.set()
-            await asyncio.sleep(0.3)  # the settlement fails against the dead server
+            await asyncio.wait_for(tried.wait(), 30)  # the settlement fails against the dead server
         redis_server.start()
     assert result.cancel_order_result_list  # the caller got its answer, and nothing raised
     assert "Traceback" not in caplog.text
@@ -395,15 +401,17 @@ async def test_the_room_held_in_an_outage_is_never_published(
 
 
 async def test_a_call_heavier_than_the_fallback_share_waits_for_redis(
-    redis_server: RedisServer, exchange: FakeExchange
+    redis_server: RedisServer, exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    held = held_for_the_ledger(monkeypatch)
     async with client_on(
         exchange, redis_server.url, uid=Budget(500, 1.0), redis_fallback_share=0.05
     ) as client:
         await client.cancel_batch_orders(ids=["1"])
         redis_server.kill()
         heavy = asyncio.ensure_future(client.cancel_all_orders())  # UID 50 > 5% of 500
-        await asyncio.sleep(0.5)
+        # until it ends, or waits (for room in its pool, or for Redis)
+        await until(lambda: heavy.done() or queued(client) + held[0] == 1)
         assert not heavy.done()  # waiting, not a ValueError
         redis_server.start()
         adopt_epoch(redis_server)  # restarted, but its grace is not the subject here
