@@ -28,16 +28,20 @@ from weex_async import Budget, Credentials, RateLimits, WeexClient
 
 #: the account the workers share, and the window of its budgets (also the fake exchange's)
 SHARED_KEY = "shared-account"
-LIMITS_WINDOW = 0.5
+LIMITS_WINDOW = 0.25
+#: the allowance for a request's arrival (``RateLimits.arrival_jitter``: 0.25 s, with 10 s windows)
+ARRIVAL_JITTER = 0.125
 #: the account's budget (UID weight) in a window, the workers' and the fake exchange's: ten batch
 #: cancels (WEEX's 500 is fifty; how many calls fill a window is not what these tests test)
 BUDGET = 100
-#: a restarted Redis ledger admits no new charge for this long (``RESTART_GRACE``: 2 s)
-RESTART_GRACE = 0.5
+#: a restarted Redis ledger admits no new charge for this long (``RESTART_GRACE``: 2 s): less
+#: than one window and the allowance, so that charges made before a restart outlive the grace
+#: and must be re-published (the grace alone would not keep the budget)
+RESTART_GRACE = 0.25
 #: a process holding charges checks the epoch this often (``WATCH_INTERVAL``: 0.5 s)
-WATCH_INTERVAL = 0.1
+WATCH_INTERVAL = 0.05
 #: a process cut off from its ledger asks it again this often (``retry_interval``: 1 s)
-RETRY_INTERVAL = 0.2
+RETRY_INTERVAL = 0.1
 
 
 def quicken() -> None:
@@ -76,6 +80,7 @@ async def main(url: str, ledger: str, first: int, count: int, on_cue: bool = Fal
         ip=Budget(500, LIMITS_WINDOW),
         uid=Budget(BUDGET, LIMITS_WINDOW),
         trade=None,
+        arrival_jitter=ARRIVAL_JITTER,
         **shared,
     )
     async with WeexClient(
@@ -97,8 +102,8 @@ class Warm:
     arguments and the test's state directory). A process takes about 0.25 s of CPU to import
     the package and redis; three at once on a busy machine, a second or two of a test's time.
 
-    ``take`` hands out a warm process and starts its replacement (or starts one, if none is
-    left); ``refill`` starts more, after a test; ``close`` kills those never used.
+    ``take`` hands out a warm process (or starts one, if none is left); ``refill`` starts more,
+    after a test; ``close`` kills those never used.
     """
 
     def __init__(self) -> None:
@@ -117,12 +122,10 @@ class Warm:
 
     def take(self, *args: str) -> subprocess.Popen[str]:
         """A worker running ``args`` (``EXCHANGE_URL LEDGER FIRST_ID COUNT [--on-cue]``), in
-        the calling test's state directory; its stdin stays open for the cue."""
-        if self._ready:  # and a replacement, which imports while this test runs
-            process = self._ready.pop(0)
-            self._ready.append(self._start())
-        else:
-            process = self._start()
+        the calling test's state directory; its stdin stays open for the cue. No replacement is
+        started meanwhile (``refill``, after the test): importing, it would take CPU from the
+        test's own processes, whose timing is the subject."""
+        process = self._ready.pop(0) if self._ready else self._start()
         assert process.stdin is not None
         state = os.environ.get("XDG_STATE_HOME")
         process.stdin.write(json.dumps({"argv": list(args), "state": state}) + "\n")

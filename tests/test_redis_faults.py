@@ -22,7 +22,7 @@ from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.testing import FakeExchange, RedisServer, serve
 
 from .helpers import until
-from .redis_worker import BUDGET, Warm
+from .redis_worker import ARRIVAL_JITTER, BUDGET, Warm
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, redis_server
 
 __all__ = ["redis_server"]  # the fixture, shared with test_redis
@@ -33,10 +33,10 @@ KEY, SECRET, PASS = SHARED_KEY, "shared-secret", "shared-pass"
 # -- 1. A restart of Redis costs no ban ---------------------------------------------------------
 
 
-#: Redis down for longer than the outage's first window (the window and the 0.25 s arrival
-#: allowance), as the first 1.5 s were with 1 s windows: the processes then spend their fallback
-#: shares, and must publish them when Redis is back.
-OUTAGE = LIMITS_WINDOW + 0.5
+#: Redis down for longer than the outage's first window (the window and the arrival allowance),
+#: as the first 1.5 s were with 1 s windows: the processes then spend their fallback shares, and
+#: must publish them when Redis is back.
+OUTAGE = LIMITS_WINDOW + 2 * ARRIVAL_JITTER
 
 
 @pytest.mark.parametrize("outage", [0.0, OUTAGE], ids=["restart", "outage-then-restart"])
