@@ -58,7 +58,7 @@ mode, beat_file, orders = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
 async def main() -> int:
-    async with Heartbeat(beat_file, every=0.1):
+    async with Heartbeat(beat_file, every=float(os.environ.get("ENGINE_BEAT", "0.1"))):
         creds = Credentials.from_env()
         async with WeexClient(creds, base_url=os.environ["ENGINE_URL"]) as client:
             for start in range(0, orders, 20):
@@ -155,7 +155,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         yield Desk(exchange, url, tmp_path)
 
 
-HEARTBEAT = ("--stale-after", "1", "--grace", "1")
+#: stale after 5 of the engine's beats (every 0.1 s) are missed; the grace as short (neither
+#: length is what these tests test)
+HEARTBEAT = ("--stale-after", "0.5", "--grace", "0.5")
 
 
 def beating(desk: Desk) -> tuple[str, ...]:
@@ -231,8 +233,8 @@ def test_an_engine_whose_loop_blocks_is_stopped_then_flattened(desk: Desk) -> No
     lines = err.splitlines()
     said = [line.split(": ", 1)[1] for line in lines]
     stale = next(n for n, line in enumerate(said) if "stopped beating" in line)
-    assert said[stale + 1] == f"stopping the engine (pid {pid}): SIGTERM, then SIGKILL after 1 s"
-    assert said[stale + 2] == f"the engine (pid {pid}) is still running 1 s later: SIGKILL"
+    assert said[stale + 1] == f"stopping the engine (pid {pid}): SIGTERM, then SIGKILL after 0.5 s"
+    assert said[stale + 2] == f"the engine (pid {pid}) is still running 0.5 s later: SIGKILL"
     assert said[stale + 3] == f"the engine (pid {pid}) was killed by SIGKILL (exit code 137)"
     assert said[stale + 4] == "flattening the account"
     assert "FLAT" in out
@@ -256,10 +258,10 @@ def test_an_engine_that_flattens_itself_gets_no_cancel_from_the_guard(desk: Desk
 
 
 def test_a_healthy_engine_is_left_alone_for_many_stale_periods(desk: Desk) -> None:
-    """It beats for 4 stale-after periods (of 0.5 s: 5 beats each); its orders are all still
-    open when it exits."""
-    beat = ("--heartbeat", str(desk.folder / "beat"), "--stale-after", "0.5", "--grace", "1")
-    guard = desk.guard(*beat, "--json", engine=desk.engine("healthy", "2"))
+    """It beats for 4 stale-after periods (of 0.3 s: 5 beats each, every 0.06 s); its orders are
+    all still open when it exits."""
+    beat = ("--heartbeat", str(desk.folder / "beat"), "--stale-after", "0.3", "--grace", "1")
+    guard = desk.guard(*beat, "--json", engine=desk.engine("healthy", "1.2"), ENGINE_BEAT="0.06")
     ready(guard)
     code, out, err = finish(guard)
     lines = out.splitlines()
