@@ -367,11 +367,23 @@ async def test_redis_gone_before_the_settlement_leaves_the_first_stamp(
 
 
 async def test_the_room_held_in_an_outage_is_never_published(
-    redis_server: RedisServer, exchange: FakeExchange, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer,
+    exchange: FakeExchange,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # In the first window of an outage, the part of the share this process did not spend itself
     # (15 of its 25) is held in its local pool; a restarted Redis must learn only what was spent.
     import redis.asyncio as redis_asyncio
+
+    # the ledger asks Redis again every 0.1 s in the outage (not every second), and the restarted
+    # Redis admits nothing new for 0.5 s (not 2 s): the call below waits out neither, and the
+    # grace still outlasts the look at what was published
+    def open_ledger(url: str) -> RedisLedger:
+        return RedisLedger(url, retry_interval=0.1, restart_grace=0.5)
+
+    # the Limiter opens its ledgers through the name in its own module's globals
+    monkeypatch.setitem(Limiter.ledger.__globals__, "open_ledger", open_ledger)
 
     async with client_on(exchange, redis_server.url) as client:
         await client.cancel_batch_orders(ids=["1"])  # 10 of the account's 100, in the ledger
