@@ -58,16 +58,16 @@ def _own_state_dir(
     return state
 
 
-#: The worker processes of the multi-process tests on this pytest worker, started ahead
+#: The worker processes of the multi-process tests on this pytest worker
 _WARM = Warm()
 
 
 @pytest.fixture
 def warm_workers() -> Warm:
-    """The multi-process tests' worker processes (``tests/redis_worker.py``), started ahead: a
-    test takes them already imported (``warm_workers.take(url, ledger, first, count)``). Three
-    more are started after a test whose next test (on this pytest worker) uses them too, none
-    otherwise: each takes CPU to import, and one never used took it from the other tests."""
+    """The multi-process tests' worker processes (``tests/redis_worker.py``), forked from a
+    process that has imported them already: ``warm_workers.take(url, ledger, first, count)``.
+    That process (one per pytest worker) is started after the test before the first that uses
+    it, or by that test."""
     return _WARM
 
 

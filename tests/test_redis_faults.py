@@ -9,7 +9,6 @@ import logging
 import select
 import time
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import httpx
@@ -22,7 +21,7 @@ from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.testing import FakeExchange, RedisServer, serve
 
 from .helpers import until
-from .redis_worker import ARRIVAL_JITTER, BUDGET, Warm
+from .redis_worker import ARRIVAL_JITTER, BUDGET, Warm, Worker
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, redis_server
 
 __all__ = ["redis_server"]  # the fixture, shared with test_redis
@@ -50,7 +49,7 @@ def test_three_processes_through_a_redis_restart_get_no_429(
     exchange = FakeExchange(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
     ids = exchange.place_resting_orders(KEY, 30)  # 3 windows' worth: spent across the outage
-    running: list[Popen[str]] = []
+    running: list[Worker] = []
     with serve(exchange) as url:
         try:
             for first in (ids[0], ids[10], ids[20]):  # started together
@@ -88,7 +87,7 @@ def wait_for_a_full_window(exchange: FakeExchange, limit: int) -> None:
     pytest.fail("the workers never filled a window")
 
 
-def read_line(process: Popen[str]) -> str:
+def read_line(process: Worker) -> str:
     """The process's next line of output (at most 60 s: never a hang)."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], 60)
@@ -96,13 +95,13 @@ def read_line(process: Popen[str]) -> str:
     return process.stdout.readline().strip()
 
 
-def cued_worker(warm: Warm, url: str, redis_url: str, first: str, count: int) -> Popen[str]:
+def cued_worker(warm: Warm, url: str, redis_url: str, first: str, count: int) -> Worker:
     """A worker that makes one call, says ``ready``, and sends its ``count`` calls on cue (wait
     for its ``ready`` with ``read_line``)."""
     return warm.take(url, redis_url, first, str(count), "--on-cue")
 
 
-def cue(worker: Popen[str]) -> None:
+def cue(worker: Worker) -> None:
     assert worker.stdin is not None
     worker.stdin.write("go\n")
     worker.stdin.flush()
@@ -121,7 +120,7 @@ def test_a_process_cut_off_by_a_restart_spends_nothing_the_others_spent(
     exchange = FakeExchange(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(KEY, SECRET, PASS)
     ids = exchange.place_resting_orders(KEY, 18)
-    running: list[Popen[str]] = []
+    running: list[Worker] = []
     with serve(exchange) as url:
         try:
             for first in (ids[0], ids[6], ids[12]):  # started together

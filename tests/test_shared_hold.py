@@ -13,14 +13,13 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import pytest
 
 from weex_async.testing import FakeExchange, serve
 
-from .redis_worker import BUDGET, Warm
+from .redis_worker import BUDGET, Warm, Worker
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, started_redis
 
 #: how long the slow request takes to reach the exchange: over one window plus the allowance
@@ -87,7 +86,7 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(
     assert exchange.worst_window("uid", sent=True) <= BUDGET
 
 
-def _cue(worker: Popen[str]) -> None:
+def _cue(worker: Worker) -> None:
     assert worker.stdin is not None
     worker.stdin.write("go\n")
     worker.stdin.flush()
