@@ -55,15 +55,23 @@ def run(argv: list[str], secret: str = SECRET) -> subprocess.CompletedProcess[st
     )
 
 
-def run_at_once(argvs: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
-    """``run`` each of ``argvs``, all at once (their retries and waits overlap)."""
+#: ``weex-async`` whose clients back off 1 ms between attempts (``tests/quick_cli.py``)
+QUICK_RETRIES = [sys.executable, "-m", "tests.quick_cli"]
+
+
+def run_at_once(
+    argvs: list[list[str]], command: list[str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """``run`` each of ``argvs``, all at once (their retries and waits overlap); ``command``:
+    what runs them (the console script by default)."""
     processes = [
         subprocess.Popen(
-            [*weex_async(), *argv],
+            [*(command or weex_async()), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=account_env(),
+            cwd=Path(__file__).resolve().parent.parent,  # where ``tests`` is a package
         )
         for argv in argvs
     ]
@@ -216,7 +224,9 @@ def test_a_wrong_key_is_said_the_same_way_by_cancel_and_flatten() -> None:
 def test_nothing_answered_is_said_as_such_by_cancel_and_flatten() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     commands = (["cancel", "--ids", "1", "2"], ["flatten"])
-    for done in run_at_once([[*command, "--base-url", url] for command in commands]):
+    # every call is tried four times (the time sync's too): the waits between are not the subject
+    argvs = [[*command, "--base-url", url] for command in commands]
+    for done in run_at_once(argvs, QUICK_RETRIES):
         assert done.returncode == 1
         assert f"weex-async: error: could not reach {url}: no answer to any of" in done.stderr
         assert "none answered" in done.stdout
