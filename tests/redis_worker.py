@@ -31,11 +31,6 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-# what a ledger imports when it is opened, imported ahead too (in the fork server)
-import redis.asyncio.cluster  # noqa: F401
-
-import weex_async._limiter._host
-import weex_async._limiter._redis  # noqa: F401
 from weex_async import Budget, Credentials, RateLimits, WeexClient
 
 #: the account the workers share, and the window of its budgets (also the fake exchange's)
@@ -115,6 +110,14 @@ async def main(
     print(json.dumps({"cancelled": sum(r.cancel_order_result_list[0].result for r in results)}))
 
 
+#: What a worker's ledger imports when it is opened (imported ahead, in the fork server)
+_LEDGER_MODULES = (
+    "redis.asyncio.cluster",
+    "weex_async._limiter._host",
+    "weex_async._limiter._redis",
+)
+
+
 class Warm:
     """Worker processes forked from a process that has imported them already (a
     ``multiprocessing`` fork server, started once per pytest worker: ``refill`` starts it ahead).
@@ -129,8 +132,9 @@ class Warm:
 
     def __init__(self) -> None:
         self._context = multiprocessing.get_context("forkserver")
-        # "__main__": pytest's own script, run once there, not once in each worker
-        self._context.set_forkserver_preload(["__main__", __name__])
+        # "__main__": pytest's own script, run once there, not once in each worker; then this
+        # module, and what a ledger imports when it is opened
+        self._context.set_forkserver_preload(["__main__", __name__, *_LEDGER_MODULES])
 
     def take(self, *args: str) -> Worker:
         """A worker running ``args`` (``EXCHANGE_URL LEDGER FIRST_ID COUNT [--on-cue]``), in
