@@ -8,6 +8,7 @@ import json
 import logging
 import select
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ from weex_async._limiter._shared import SharedLedger
 from weex_async.errors import ConfigurationError, RateLimitError
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-from .helpers import until
 from .redis_worker import ARRIVAL_JITTER, BUDGET, Warm, Worker
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, redis_server
 
@@ -205,6 +205,17 @@ def held_for_the_ledger(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return held
 
 
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Return as soon as ``condition()`` holds, looking every 5 ms (at most 30 s: never a hang).
+    For a state reached through real sockets (a dead Redis's), which loop turns alone may not
+    wait long enough for."""
+    for _ in range(6000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("still not so after 30 s")
+
+
 def queued(client: WeexClient) -> int:
     """The client's calls queued in its account pool while the pool has no room for them (they
     wait for its window to pass: not merely for their turn)."""
@@ -236,11 +247,12 @@ async def test_a_cut_off_process_spends_what_its_policy_allows(
         await linked.cancel_batch_orders(ids=ids[:1])  # the shared ledger is up
         cut = [asyncio.ensure_future(cut_off.cancel_batch_orders(ids=[i])) for i in ids[1:5]]
         shared = [asyncio.ensure_future(linked.cancel_batch_orders(ids=[i])) for i in ids[5:14]]
-        await asyncio.gather(*shared)
-        # until each of the cut-off process's calls is answered or waits (in its local pools, for
-        # the window of its share to pass, or for Redis): where the first window leaves them
-        await until(lambda: sum(t.done() for t in cut) + queued(cut_off) + held[0] == len(cut))
+        # as soon as each of the cut-off process's calls is answered or waits (in its local pools,
+        # for the window of its share to pass, or for Redis): where the outage's first window
+        # leaves them (seen then: a window later, its share frees again)
+        await eventually(lambda: sum(t.done() for t in cut) + queued(cut_off) + held[0] == len(cut))
         sent_by_cut_off = sum(task.done() for task in cut)
+        await asyncio.gather(*shared)
         for task in cut:
             task.cancel()
         await asyncio.gather(*cut, return_exceptions=True)
@@ -258,7 +270,7 @@ async def test_cancels_only_policy_holds_queries_and_sends_cancels(
     async with client_on(exchange, dead_redis(tmp_path), redis_outage="cancels") as cut_off:
         query = asyncio.ensure_future(cut_off.open_orders())
         cancel = await cut_off.cancel_batch_orders(ids=exchange.place_resting_orders(KEY, 1))
-        await until(lambda: query.done() or held[0] == 1)  # answered, or held for Redis
+        await eventually(lambda: query.done() or held[0] == 1)  # answered, or held for Redis
         assert cancel.cancel_order_result_list[0].result
         assert not query.done()  # waits for Redis
         query.cancel()
@@ -422,7 +434,7 @@ async def test_a_call_heavier_than_the_fallback_share_waits_for_redis(
         redis_server.kill()
         heavy = asyncio.ensure_future(client.cancel_all_orders())  # UID 50 > 5% of 500
         # until it ends, or waits (for room in its pool, or for Redis)
-        await until(lambda: heavy.done() or queued(client) + held[0] == 1)
+        await eventually(lambda: heavy.done() or queued(client) + held[0] == 1)
         assert not heavy.done()  # waiting, not a ValueError
         redis_server.start()
         adopt_epoch(redis_server)  # restarted, but its grace is not the subject here
