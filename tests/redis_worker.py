@@ -31,6 +31,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+import httpx
+
 from weex_async import Budget, Credentials, RateLimits, WeexClient
 
 #: the account the workers share, and the window of its budgets (also the fake exchange's)
@@ -110,14 +112,6 @@ async def main(
     print(json.dumps({"cancelled": sum(r.cancel_order_result_list[0].result for r in results)}))
 
 
-#: What a worker's ledger imports when it is opened (imported ahead, in the fork server)
-_LEDGER_MODULES = (
-    "redis.asyncio.cluster",
-    "weex_async._limiter._host",
-    "weex_async._limiter._redis",
-)
-
-
 class Warm:
     """Worker processes forked from a process that has imported them already (a
     ``multiprocessing`` fork server, started once per pytest worker: ``refill`` starts it ahead).
@@ -133,8 +127,8 @@ class Warm:
     def __init__(self) -> None:
         self._context = multiprocessing.get_context("forkserver")
         # "__main__": pytest's own script, run once there, not once in each worker; then this
-        # module, and what a ledger imports when it is opened
-        self._context.set_forkserver_preload(["__main__", __name__, *_LEDGER_MODULES])
+        # module, and what each worker would make for itself (tests/worker_ahead.py)
+        self._context.set_forkserver_preload(["__main__", __name__, "tests.worker_ahead"])
 
     def take(self, *args: str) -> Worker:
         """A worker running ``args`` (``EXCHANGE_URL LEDGER FIRST_ID COUNT [--on-cue]``), in
@@ -177,6 +171,9 @@ def _forked(argv: list[str], state: str | None, conn: Connection) -> None:
     os.environ.pop("WEEX_ASYNC_LEDGER", None)
     if state is not None:
         os.environ["XDG_STATE_HOME"] = state
+    from tests import worker_ahead  # imported by the fork server already
+
+    httpx.create_ssl_context = lambda *args, **kwargs: worker_ahead.TLS
     sys.stdout = _Lines(conn, "out")
     sys.stderr = _Lines(conn, "err")
     try:
