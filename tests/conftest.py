@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +58,26 @@ def _own_state_dir(
     return state
 
 
-@pytest.fixture(scope="session")
-def _warm_pool() -> Iterator[Warm]:
-    pool = Warm()
-    yield pool
-    pool.close()
+#: The worker processes of the multi-process tests on this pytest worker
+_WARM = Warm()
 
 
 @pytest.fixture
-def warm_workers(_warm_pool: Warm) -> Iterator[Warm]:
-    """The multi-process tests' worker processes (``tests/redis_worker.py``), started ahead: a
-    test takes them already imported (``warm_workers.take(url, ledger, first, count)``), and
-    three more are started after it, for the next such test on this pytest worker."""
-    yield _warm_pool
-    _warm_pool.refill(3)
+def warm_workers() -> Warm:
+    """The multi-process tests' worker processes (``tests/redis_worker.py``), forked from a
+    process that has imported them already: ``warm_workers.take(url, ledger, first, count)``.
+    That process (one per pytest worker) is started after the test before the first that uses
+    it, or by that test."""
+    return _WARM
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is not None and "warm_workers" in getattr(nextitem, "fixturenames", ()):
+        _WARM.refill(3)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _WARM.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ exits by one table (docs/cli.md).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import json
 import math
@@ -55,15 +56,23 @@ def run(argv: list[str], secret: str = SECRET) -> subprocess.CompletedProcess[st
     )
 
 
-def run_at_once(argvs: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
-    """``run`` each of ``argvs``, all at once (their retries and waits overlap)."""
+#: ``weex-async`` whose clients back off 1 ms between attempts (``tests/quick_cli.py``)
+QUICK_RETRIES = [sys.executable, "-m", "tests.quick_cli"]
+
+
+def run_at_once(
+    argvs: list[list[str]], command: list[str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """``run`` each of ``argvs``, all at once (their retries and waits overlap); ``command``:
+    what runs them (the console script by default)."""
     processes = [
         subprocess.Popen(
-            [*weex_async(), *argv],
+            [*(command or weex_async()), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=account_env(),
+            cwd=Path(__file__).resolve().parent.parent,  # where ``tests`` is a package
         )
         for argv in argvs
     ]
@@ -269,7 +278,9 @@ def test_a_wrong_key_is_said_the_same_way_by_cancel_and_flatten() -> None:
 def test_nothing_answered_is_said_as_such_by_cancel_and_flatten() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     commands = (["cancel", "--ids", "1", "2"], ["flatten"])
-    for done in run_at_once([[*command, "--base-url", url] for command in commands]):
+    # every call is tried four times (the time sync's too): the waits between are not the subject
+    argvs = [[*command, "--base-url", url] for command in commands]
+    for done in run_at_once(argvs, QUICK_RETRIES):
         assert done.returncode == 1
         assert f"weex-async: error: could not reach {url}: no answer to any of" in done.stderr
         assert "none answered" in done.stdout
@@ -278,21 +289,22 @@ def test_nothing_answered_is_said_as_such_by_cancel_and_flatten() -> None:
 
 
 def test_flatten_counts_every_page_seen_open_and_names_unknown_symbols_alike() -> None:
-    exchange, _ = exchange_with(250)  # three pages, batch-cancelled page by page
-    with serve(exchange) as url:
-        done = run(["flatten", "--base-url", url])
-    assert done.returncode == 0, done
-    assert "cmt_btcusdt: 250 seen open, 250 cancelled" in done.stdout
-    # 400 orders: from the third full page on, V2's account-wide cancel-all is cheaper; its
-    # answer names orders without their symbol, which the report files as not known
-    outputs = []
-    for extra in ([], ["--json"]):
-        exchange, _ = exchange_with(400)
-        with serve(exchange) as url:
-            done = run(["flatten", "--base-url", url, *extra])
+    # 250 orders: three pages, batch-cancelled page by page; 400 orders: from the third full page
+    # on, V2's account-wide cancel-all is cheaper; its answer names orders without their symbol,
+    # which the report files as not known (as text, then as JSON). The three run at once.
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(serve(exchange_with(n)[0])) for n in (250, 400, 400)]
+        extras: list[list[str]] = [[], [], ["--json"]]
+        runs = run_at_once(
+            [
+                ["flatten", "--base-url", url, *extra]
+                for url, extra in zip(urls, extras, strict=True)
+            ]
+        )
+    for done in runs:
         assert done.returncode == 0, done
-        outputs.append(done.stdout)
-    text, as_json = outputs
+    assert "cmt_btcusdt: 250 seen open, 250 cancelled" in runs[0].stdout
+    text, as_json = runs[1].stdout, runs[2].stdout
     assert "(symbol not known): 0 seen open" in text
     assert "(symbol not known)" in json.loads(as_json)["symbols"]
 

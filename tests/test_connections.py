@@ -51,6 +51,17 @@ def transport_of(client: WeexClient) -> httpx.AsyncBaseTransport:
     return transport
 
 
+#: The CA bundle, loaded once for this module's clients
+_TLS = httpx.create_ssl_context()
+
+
+@pytest.fixture(autouse=True)
+def _one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client here speaks plain HTTP to 127.0.0.1, and some tests build sixty: each client
+    loading the CA bundle into a TLS context of its own (35 ms) was most of their time."""
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *args, **kwargs: _TLS)
+
+
 @pytest.fixture
 def seen(creds: Credentials) -> PortsSeen:
     exchange = PortsSeen(ip_budget=10**9, uid_budget=10**9)

@@ -208,6 +208,9 @@ def test_docs_program_runs_as_written_against_the_fake_exchange(
         (tmp_path / "pyproject.toml").write_text(TOML.findall((DOCS / page).read_text())[0])
         (tmp_path / "test_engine.py").write_text(code)
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        # hypothesis's plugin (installed for this suite, not a reader's need) was half of that
+        # pytest's start-up: 0.5 s of CPU
+        argv += ["-p", "no:hypothesispytest"]
         argv += ["-W", "error::pytest.PytestDeprecationWarning", "test_engine.py"]
     else:
         argv = [sys.executable, "-c", code]

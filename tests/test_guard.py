@@ -41,6 +41,7 @@ KEY, SECRET, PASSPHRASE = "guard-key", "guard-secret-xyz", "guard-pass-xyz"
 ORDERS = 30
 #: Bounds every wait on a process: a hang fails the test instead of the suite.
 TIMEOUT = 60
+ROOT = Path(__file__).resolve().parent.parent
 
 ENGINE = '''\
 """A market-making engine stand-in: places orders, beats, then ends as its first argument says."""
@@ -57,7 +58,7 @@ mode, beat_file, orders = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
 async def main() -> int:
-    async with Heartbeat(beat_file, every=0.1):
+    async with Heartbeat(beat_file, every=float(os.environ.get("ENGINE_BEAT", "0.1"))):
         creds = Credentials.from_env()
         async with WeexClient(creds, base_url=os.environ["ENGINE_URL"]) as client:
             for start in range(0, orders, 20):
@@ -125,12 +126,14 @@ class Desk:
         ]
 
     def guard(
-        self, *options: str, engine: list[str] | None = None, **env: str
+        self,
+        *options: str,
+        engine: list[str] | None = None,
+        cli: str = "weex_async.cli",
+        **env: str,
     ) -> subprocess.Popen[str]:
-        argv = [
-            *(sys.executable, "-m", "weex_async.cli", "guard", "--base-url", self.url),
-            *options,
-        ]
+        """The guard (``cli``: the module run as ``weex-async``)."""
+        argv = [*(sys.executable, "-m", cli, "guard", "--base-url", self.url), *options]
         if engine is not None:
             argv += ["--", *engine]
         return subprocess.Popen(
@@ -139,6 +142,7 @@ class Desk:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env(**env),
+            cwd=ROOT,  # where ``tests`` is a package
         )
 
 
@@ -151,7 +155,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         yield Desk(exchange, url, tmp_path)
 
 
-HEARTBEAT = ("--stale-after", "1", "--grace", "1")
+#: stale after 5 of the engine's beats (every 0.1 s) are missed; the grace as short (neither
+#: length is what these tests test)
+HEARTBEAT = ("--stale-after", "0.5", "--grace", "0.5")
 
 
 def beating(desk: Desk) -> tuple[str, ...]:
@@ -227,8 +233,8 @@ def test_an_engine_whose_loop_blocks_is_stopped_then_flattened(desk: Desk) -> No
     lines = err.splitlines()
     said = [line.split(": ", 1)[1] for line in lines]
     stale = next(n for n, line in enumerate(said) if "stopped beating" in line)
-    assert said[stale + 1] == f"stopping the engine (pid {pid}): SIGTERM, then SIGKILL after 1 s"
-    assert said[stale + 2] == f"the engine (pid {pid}) is still running 1 s later: SIGKILL"
+    assert said[stale + 1] == f"stopping the engine (pid {pid}): SIGTERM, then SIGKILL after 0.5 s"
+    assert said[stale + 2] == f"the engine (pid {pid}) is still running 0.5 s later: SIGKILL"
     assert said[stale + 3] == f"the engine (pid {pid}) was killed by SIGKILL (exit code 137)"
     assert said[stale + 4] == "flattening the account"
     assert "FLAT" in out
@@ -252,10 +258,10 @@ def test_an_engine_that_flattens_itself_gets_no_cancel_from_the_guard(desk: Desk
 
 
 def test_a_healthy_engine_is_left_alone_for_many_stale_periods(desk: Desk) -> None:
-    """It beats for 4 stale-after periods (of 0.5 s: 5 beats each); its orders are all still
-    open when it exits."""
-    beat = ("--heartbeat", str(desk.folder / "beat"), "--stale-after", "0.5", "--grace", "1")
-    guard = desk.guard(*beat, "--json", engine=desk.engine("healthy", "2"))
+    """It beats for 4 stale-after periods (of 0.3 s: 5 beats each, every 0.06 s); its orders are
+    all still open when it exits."""
+    beat = ("--heartbeat", str(desk.folder / "beat"), "--stale-after", "0.3", "--grace", "1")
+    guard = desk.guard(*beat, "--json", engine=desk.engine("healthy", "1.2"), ENGINE_BEAT="0.06")
     ready(guard)
     code, out, err = finish(guard)
     lines = out.splitlines()
@@ -370,7 +376,9 @@ def test_ctrl_c_while_the_guard_flattens_does_not_cut_the_flatten(desk: Desk) ->
     whose own Ctrl-C handler used to take the signal there: the attempt was cut ("interrupted",
     not flat), and once that handler was removed the next Ctrl-C killed the guard mid-retry."""
     desk.exchange.place_resting_orders(KEY, 5)
-    desk.exchange.faults.slow_delay = 1.0  # the key check's listing, then the flatten's first
+    # the key check's listing, then the flatten's first: the signal comes during the second,
+    # as soon as the guard says it flattens (well within 0.6 s)
+    desk.exchange.faults.slow_delay = 0.6
     desk.exchange.faults.next(Fault.SLOW, 2, path="/capi/v2/order/current")
     guard = desk.guard(engine=[sys.executable, "-c", "pass"])
     assert guard.stderr is not None
@@ -460,9 +468,13 @@ def test_a_guard_that_cannot_flatten_keeps_trying_then_exits_non_zero(tmp_path: 
     exchange.add_account(KEY, SECRET, PASSPHRASE)
     with serve(exchange) as url:
         desk = Desk(exchange, url, tmp_path)
-        # 5 s: one attempt against a gone exchange takes about 2.2 s (three rounds of retries);
-        # with 3 s, a loaded machine ended the first attempt past the deadline (no retry seen)
-        guard = desk.guard(*beating(desk), "--deadline", "5", engine=desk.engine("wait"))
+        # its flatten's own retries (four attempts of each listing) are not the subject: they
+        # back off 1 ms (tests/quick_cli.py), so an attempt against a gone exchange is quick
+        # (2.2 s with the default backoffs). 1.5 s: an attempt that ends within 1 s is retried
+        # once, after 0.5 s; the next wait (1 s) passes the deadline: giving up
+        guard = desk.guard(
+            *beating(desk), "--deadline", "1.5", engine=desk.engine("wait"), cli="tests.quick_cli"
+        )
         pid = ready(guard)
     os.kill(pid, signal.SIGKILL)  # the exchange is gone too: nothing can flatten
     code, out, err = finish(guard)
@@ -481,7 +493,9 @@ def test_an_exchange_unreachable_at_the_start_is_a_warning_and_never_exit_0(
     tmp_path: Path,
 ) -> None:
     desk = Desk(FakeExchange(), f"http://127.0.0.1:{free_port()}", tmp_path)  # nothing listens
-    guard = desk.guard("--deadline", "1", engine=[sys.executable, "-c", "print('engine ran')"])
+    engine = [sys.executable, "-c", "print('engine ran')"]
+    # the key check's and the flatten's own retries back off 1 ms (not the subject)
+    guard = desk.guard("--deadline", "1", engine=engine, cli="tests.quick_cli")
     code, out, err = finish(guard)
     assert code == 1
     assert "warning: could not check the key (TransportError" in err

@@ -24,7 +24,7 @@ from weex_async._limiter._pools import WindowPool
 from weex_async.errors import ConfigurationError
 from weex_async.testing import FakeExchange, serve
 
-from .redis_worker import Warm
+from .redis_worker import BUDGET, Warm
 from .test_redis import LIMITS_WINDOW, ROOT, SHARED_KEY, ledger_calls
 
 
@@ -490,22 +490,23 @@ async def test_a_killed_process_leaves_charges_that_expire(tmp_path: Path) -> No
 
 
 def test_three_processes_share_one_account_budget_through_the_host(warm_workers: Warm) -> None:
-    """Three processes cancel 25 orders each, one per batch cancel: 750 weight, a window and a
-    half of the account's budget, so the ledger makes them wait for the window once."""
-    exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
+    """Three processes cancel 5 orders each, one per batch cancel: 150 weight, a window and a
+    half of the account's budget (``BUDGET``), so the ledger makes them wait for the window
+    once."""
+    exchange = FakeExchange(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 75)
+    ids = exchange.place_resting_orders(SHARED_KEY, 15)
     with serve(exchange) as url:
-        workers = [warm_workers.take(url, "host", ids[25 * n], "25") for n in range(3)]
+        workers = [warm_workers.take(url, "host", ids[5 * n], "5") for n in range(3)]
         done = [w.communicate(timeout=120) for w in workers]
     outputs = [out for out, _ in done]
     assert [w.returncode for w in workers] == [0, 0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 75
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 15
     assert exchange.rate_limited == 0
-    assert exchange.worst_window("uid", sent=True) <= 500
-    assert exchange.worst_window("uid") == 500  # and the budget was used
+    assert exchange.worst_window("uid", sent=True) <= BUDGET
+    assert exchange.worst_window("uid") == BUDGET  # and the budget was used
 
 
 async def test_a_lock_held_too_long_is_an_outage_never_a_hang(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from weex_async._limiter._pools import WindowPool
 from weex_async._limiter._redis import RedisLedger, RedisUnavailable
 from weex_async.testing import FakeExchange, RedisServer, serve
 
-from .redis_worker import LIMITS_WINDOW, SHARED_KEY, Warm
+from .redis_worker import BUDGET, LIMITS_WINDOW, SHARED_KEY, Warm
 
 __all__ = ["LIMITS_WINDOW", "SHARED_KEY"]  # where the other multi-process tests find them
 
@@ -232,17 +232,17 @@ async def test_unreachable_redis_raises_and_says_so(
 def test_three_processes_share_one_account_budget(
     redis_server: RedisServer, warm_workers: Warm
 ) -> None:
-    exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
+    exchange = FakeExchange(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 30)
     with serve(exchange) as url:
-        workers = [warm_workers.take(url, redis_server.url, ids[50 * n], "50") for n in range(3)]
+        workers = [warm_workers.take(url, redis_server.url, ids[10 * n], "10") for n in range(3)]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0]
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 30
     assert exchange.rate_limited == 0
-    assert exchange.worst_window("uid", sent=True) <= 500  # 150 calls x 10 = 3 windows' worth
-    assert exchange.worst_window("uid") == 500  # and the budget was used
+    assert exchange.worst_window("uid", sent=True) <= BUDGET  # 30 calls x 10 = 3 windows' worth
+    assert exchange.worst_window("uid") == BUDGET  # and the budget was used
 
 
 async def test_falls_back_to_a_local_share_and_returns(

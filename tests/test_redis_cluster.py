@@ -13,7 +13,7 @@ import pytest
 from weex_async.errors import ConfigurationError
 from weex_async.testing import FakeExchange, RedisServer, free_port, serve
 
-from .redis_worker import Warm
+from .redis_worker import BUDGET, Warm
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch
 from .test_redis_config import _cancel_one
 
@@ -111,17 +111,17 @@ def test_three_processes_share_one_budget_through_any_cluster_node(
     """Through a node that does not own the ledger's slot (every script would be MOVED), three
     processes share one account: the whole budget used, never more, no 429."""
     adopt_epoch(cluster[0])  # a ledger in use: no restart grace to wait out (not the subject)
-    exchange = FakeExchange(window=LIMITS_WINDOW, ban=5.0)
+    exchange = FakeExchange(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 150)
+    ids = exchange.place_resting_orders(SHARED_KEY, 30)
     with serve(exchange) as url:
-        workers = [warm_workers.take(url, cluster[0].url, ids[50 * n], "50") for n in range(3)]
+        workers = [warm_workers.take(url, cluster[0].url, ids[10 * n], "10") for n in range(3)]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0]
-    assert sum(json.loads(out)["cancelled"] for out in outputs) == 150
+    assert sum(json.loads(out)["cancelled"] for out in outputs) == 30
     assert exchange.rate_limited == 0
-    assert exchange.worst_window("uid", sent=True) <= 500
-    assert exchange.worst_window("uid") == 500  # shared, not a fallback share each
+    assert exchange.worst_window("uid", sent=True) <= BUDGET
+    assert exchange.worst_window("uid") == BUDGET  # shared, not a fallback share each
 
 
 async def test_an_evicting_primary_of_the_cluster_is_refused(cluster: list[RedisServer]) -> None:

@@ -13,14 +13,13 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import pytest
 
 from weex_async.testing import FakeExchange, serve
 
-from .redis_worker import Warm
+from .redis_worker import BUDGET, Warm, Worker
 from .test_redis import LIMITS_WINDOW, SHARED_KEY, adopt_epoch, started_redis
 
 #: how long the slow request takes to reach the exchange: over one window plus the allowance
@@ -63,13 +62,13 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(
     once A's request is on the wire, cancels almost three windows' worth meanwhile, as fast as
     the shared budget allows. A's weight must stay charged while its request is on the wire, so
     the exchange never sees more than the budget in a window."""
-    exchange = SlowToArrive(window=LIMITS_WINDOW, ban=5.0)
+    exchange = SlowToArrive(uid_budget=BUDGET, window=LIMITS_WINDOW, ban=5.0)
     exchange.add_account(SHARED_KEY, "shared-secret", "shared-pass")
-    ids = exchange.place_resting_orders(SHARED_KEY, 146)
+    ids = exchange.place_resting_orders(SHARED_KEY, 30)
     exchange.slow_id = ids[0]
     with serve(exchange) as url:
         # both started at once, each past its first call before either is cued
-        busy = warm_workers.take(url, ledger, ids[1], "145", "--on-cue")
+        busy = warm_workers.take(url, ledger, ids[1], "29", "--on-cue")
         slow = warm_workers.take(url, ledger, ids[0], "1", "--on-cue")
         for worker in (busy, slow):
             assert worker.stdout is not None
@@ -82,12 +81,12 @@ def test_a_slow_request_keeps_its_weight_from_other_processes(
     assert [w.returncode for w in (slow, busy)] == [0, 0]
     for _, err in done:  # shared all along: never an outage of the ledger (a fallback share)
         assert "unreachable or failing" not in err, err
-    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 146
+    assert sum(json.loads(out.splitlines()[-1])["cancelled"] for out in outputs) == 30
     assert exchange.rate_limited == 0
-    assert exchange.worst_window("uid", sent=True) <= 500
+    assert exchange.worst_window("uid", sent=True) <= BUDGET
 
 
-def _cue(worker: Popen[str]) -> None:
+def _cue(worker: Worker) -> None:
     assert worker.stdin is not None
     worker.stdin.write("go\n")
     worker.stdin.flush()
