@@ -177,3 +177,21 @@ async def test_a_trigger_listing_that_fails_sends_the_trigger_cancel_all_blind(
     assert report.flat is recovers
     assert report.triggers_listed is recovers
     assert sum(len(part.triggers_cancelled) for part in report.symbols.values()) == 5
+
+
+async def test_an_exchange_out_of_reach_gets_no_blind_cancel_all(version: ApiVersion) -> None:
+    """A listing that never left (no connection could be opened) says the exchange is out of
+    reach: a cancel-all would meet the same wall and spend the deadline there."""
+    exchange = roomy()
+    exchange.place_resting_orders(API_KEY, 10, symbol=SYMBOLS[version][0])
+
+    def unreachable(request: httpx.Request) -> httpx.Response | None:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    transport = Wrapped(exchange, unreachable)
+    async with client_for(exchange, transport, version=version) as client:
+        report = await client.cancel_everything()
+    assert not report.flat
+    sent = [request.url.path for request in transport.seen]
+    assert CANCEL_ALL[version] not in sent
+    assert not any("without a listing" in problem for problem in report.problems)

@@ -185,6 +185,8 @@ class FlattenRun:
         #: set once a signed call has been answered: until then only the first target lists, so
         #: a wrong secret is sent once, not once per symbol
         self._key_checked = asyncio.Event()
+        #: targets whose last listing failed without leaving (no connection could be opened)
+        self._unreachable: set[str | None] = set()
         if session.key_confirmed:
             self._key_checked.set()
         self._include_triggers = include_triggers
@@ -321,7 +323,8 @@ class FlattenRun:
             listed = await self._list_triggers(target)
             if listed is None:  # blind: the trigger cancel-all goes all the same, once a round
                 before = len(self._triggers_cancelled)
-                if self._stopped is None and self._time_left() > 0:
+                reachable = target not in self._unreachable  # as for orders (_cancel_rounds)
+                if reachable and self._stopped is None and self._time_left() > 0:
                     known = [n for n, t in self._trigger_target.items() if t == target]
                     await self._cancel_triggers(target, known)
                 idle = 0 if len(self._triggers_cancelled) > before else idle + 1
@@ -399,7 +402,10 @@ class FlattenRun:
             cancelled = self._cancelled_on(target)
             if listed is None:  # blind: the orders may rest, so the cancel-all goes all the same
                 ways.judge(None)
-                if self._stopped is None and self._time_left() > 0:
+                # unless the listing never left (no connection could be opened): the exchange
+                # is out of reach, and a cancel-all would spend the deadline on the same wall
+                reachable = target not in self._unreachable
+                if reachable and self._stopped is None and self._time_left() > 0:
                     ways.sent(CANCEL_ALL, (), answered=await self._blind_cancel_all(target))
             else:
                 failed = ways.judge({order.order_id for order in listed})
@@ -477,14 +483,18 @@ class FlattenRun:
     async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
         """One listing page, counted; ``None`` (the problem said, a refused key stopping the
         run) when it failed."""
+        trace = Trace()
+        self._unreachable.discard(target)
         try:
-            return await self._send(call, Trace())
+            return await self._send(call, trace)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"{what} was refused ({refusal(exc)})")
             return None
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"{what} failed ({_describe(exc)})")
+            if self._never_sent(exc, trace):
+                self._unreachable.add(target)
             return None
         finally:
             self._key_checked.set()
