@@ -669,6 +669,10 @@ async def test_a_full_page_of_closed_trigger_orders_is_no_proof_either(version: 
     # Before: "no trigger order left", and include_triggers=True said flat.
     exchange = fake(open_status="CANCELED")
     exchange.place_trigger_orders(API_KEY, 100, symbol=SYMBOL[version])
+    # Blind, the run sends the trigger cancel-all (which would then let a listing prove flat):
+    # down here, so that only the full page of closed ones is left to decide.
+    cancel_all = {"v2": "/capi/v2/order/cancelAllOrders", "v3": "/capi/v3/algoOpenOrders"}
+    exchange.faults.next(Fault.SERVER_ERROR, 10**6, path=cancel_all[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything(include_triggers=True, deadline=30)
     assert not report.flat

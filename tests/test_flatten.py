@@ -360,18 +360,25 @@ async def test_random_faults_everywhere(version: ApiVersion, seed: int) -> None:
     assert listed <= set(bucket) <= set(opened)
 
 
-async def test_a_listing_that_keeps_failing_is_not_called_flat(
+async def test_a_listing_that_keeps_failing_is_not_called_flat_but_its_orders_are_cancelled(
     exchange: FakeExchange, version: ApiVersion
 ) -> None:
+    """Blind, the run sends the cancel-all once per round (before: nothing was cancelled)."""
     opened = open_book(exchange, version, symbols=1, each=10)
     exchange.faults.next(Fault.SERVER_ERROR, 1000, path=LIST[version])
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_everything()
-    assert not report.flat
-    # It gives up, it does not spin (and still lists the trigger orders for the report).
-    assert report.calls == IDLE_ROUNDS * FAST_RETRY.max_attempts + 1
+    assert not report.flat, "a cancel-all sent blind proves nothing"
+    assert not exchange.accounts[API_KEY].orders, "nothing left resting"
+    assert sorted(report.cancelled) == sorted(opened)
+    # It gives up, it does not spin: a first round that cancelled, then IDLE_ROUNDS that did not
+    # (each one listing, retried, and one cancel-all); then, for the report, the trigger orders
+    # and one order-history page (the cancel-all's answer names no symbol).
+    assert paths(exchange).count(CANCEL_ALL[version]) == IDLE_ROUNDS + 1
+    assert report.calls == (IDLE_ROUNDS + 1) * (FAST_RETRY.max_attempts + 1) + 2
+    assert list(report.symbols) == [symbol(version, 0)]
     assert any("listing failed" in problem for problem in report.problems)
-    assert len(exchange.accounts[API_KEY].orders) == len(opened)
+    assert any("cancel-all sent without a listing" in problem for problem in report.problems)
 
 
 async def test_a_wrong_secret_is_sent_once(exchange: FakeExchange, version: ApiVersion) -> None:
@@ -407,19 +414,24 @@ async def test_a_hostile_answer_is_not_believed_over_the_listing(exchange: FakeE
     opened = exchange.place_resting_orders(API_KEY, 5)
 
     def lie(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == CANCEL_ALL["v2"]:  # both ways lie: each is tried in turn
+            return httpx.Response(200, json=[{"orderId": int(n), "success": True} for n in opened])
         if request.url.path != BATCH["v2"]:
             return None
         items = [{"order_id": n, "client_oid": "", "result": True, "err_msg": ""} for n in opened]
         answer = {"result": True, "orderIds": opened, "cancelOrderResultList": items}
         return httpx.Response(200, json=answer)
 
-    async with client_for(exchange, Wrapped(exchange, lie), version="v2") as client:
+    transport = Wrapped(exchange, lie)
+    async with client_for(exchange, transport, version="v2") as client:
         report = await client.cancel_everything()
     assert not report.flat
     assert set(report.still_open) == set(opened)
     assert all("said it was cancelled" in why for why in report.still_open.values())
     assert report.cancelled == ()
     assert report.rounds == IDLE_ROUNDS + 1
+    sent = [request.url.path for request in transport.seen]
+    assert sent.count(CANCEL_ALL["v2"]) == 2, "the cancel-all, after the batches failed"
 
 
 # -- the contract --------------------------------------------------------------------------------

@@ -6,14 +6,19 @@ Each *target* (the whole account, or one symbol asked for) runs rounds on its ow
 2. An empty listing proves the target flat: done.
 3. Otherwise cancel what it showed, by the cheaper way in the rate-limit pools (below): one
    cancel-all (of the symbol, or of the account), or batch cancels of the listed ids through
-   ``CancelRun`` (without its lookups: the next listing is the confirmation, and it is cheaper).
+   ``CancelRun`` (without its lookups: the next listing is the confirmation, and it is cheaper);
+   but never the way that failed last (``_Ways``): a way whose orders the next listing still
+   shows all (or, that listing failing, that went unanswered) is replaced by the other one.
 4. Go to 1, until flat, the deadline, ``IDLE_ROUNDS`` rounds in a row that cancelled nothing, or
-   ``MAX_ROUNDS``.
+   ``MAX_ROUNDS``. A listing that fails leaves the round blind, not idle: the target's cancel-all
+   is sent without it (one per round), and the next round lists again; only a listing that
+   answered proves flat.
 
 Trigger (plan / algo) orders are not in that listing. By default each target lists them once,
 after its orders, for the report (``SymbolReport.triggers_open``); with ``include_triggers`` it
-first runs the same rounds on them (list, one trigger cancel-all, list again) and is flat only
-when both listings are empty. Positions are never touched.
+first runs the same rounds on them (list, one trigger cancel-all, list again; the trigger
+cancel-all blind while the trigger listing fails) and is flat only when both listings are
+empty. Positions are never touched.
 
 The choice. A call's cost is the largest share of a window's budget it takes from any pool
 (``max(ip_weight / ip budget, uid_weight / uid budget)``). A listing shorter than a page holds
@@ -72,8 +77,17 @@ IDLE_ROUNDS = 3
 CLOSED_PAGES = 10
 #: The symbol of an order known only from an account-wide cancel-all's answer.
 UNKNOWN_SYMBOL = ""
+#: Order-history pages read at most, and seconds spent at most, after the run, to learn the
+#: symbols of the orders an account-wide cancel-all named (for the report only).
+HISTORY_PAGES = 20
+HISTORY_SECONDS = 5.0
 
 Outcome = Literal["cancelled", "gone", "unknown"]
+
+#: The two ways of cancelling a listing's orders, as the report's problems name them.
+Way = Literal["cancel-all", "batch cancels"]
+CANCEL_ALL: Way = "cancel-all"
+BATCH: Way = "batch cancels"
 
 
 def _describe(error: BaseException) -> str:
@@ -171,6 +185,8 @@ class FlattenRun:
         #: set once a signed call has been answered: until then only the first target lists, so
         #: a wrong secret is sent once, not once per symbol
         self._key_checked = asyncio.Event()
+        #: targets whose last listing failed without leaving (no connection could be opened)
+        self._unreachable: set[str | None] = set()
         if session.key_confirmed:
             self._key_checked.set()
         self._include_triggers = include_triggers
@@ -178,6 +194,9 @@ class FlattenRun:
         #: failed, or was not made); each trigger order's symbol; those a cancel-all cancelled
         self._triggers_last: dict[str | None, list[str] | None] = {}
         self._trigger_symbol: dict[str, str] = {}
+        self._trigger_target: dict[str, str | None] = {}
+        #: per target: the size of its last trigger listing when it was a full page, else 0
+        self._triggers_full: dict[str | None, int] = {}
         self._triggers_cancelled: dict[str, str] = {}
 
     # -- the run -----------------------------------------------------------------------------------
@@ -195,7 +214,61 @@ class FlattenRun:
                 log.error("cancel_everything: unexpected error", exc_info=error)
                 self._problem(target, f"unexpected error: {_describe(error)}")
                 self._last[target] = None
+        try:
+            await self._name_symbols()
+        except Exception as exc:  # a bug of ours must not cost the report either
+            log.error("cancel_everything: unexpected error", exc_info=exc)
         return self._report(self._clock.time() - started)
+
+    async def _name_symbols(self) -> None:
+        """The symbols of the orders known only from an account-wide cancel-all's answer (which
+        names no symbol), read from the order history, for the report: they were just closed,
+        so they are on its first pages, read at once (as many as they fill; then more, if others
+        closed meanwhile pushed some further) once every target is done, within
+        ``HISTORY_PAGES`` pages and ``HISTORY_SECONDS``."""
+        unnamed = {name for name, symbol in self._symbol.items() if symbol == UNKNOWN_SYMBOL}
+        if not unnamed or self._stopped is not None or self._session.closed:
+            return
+        give_up_at = self._clock.time() + HISTORY_SECONDS
+        if self._deadline_at is not None:
+            give_up_at = min(give_up_at, self._deadline_at)
+        read = 0
+        while unnamed and read < HISTORY_PAGES:
+            pages = range(read, min(HISTORY_PAGES, read + math.ceil(len(unnamed) / LIST_LIMIT)))
+            read = pages.stop
+            answers = await asyncio.gather(
+                *(self._history_page(page, give_up_at) for page in pages), return_exceptions=True
+            )
+            read_pages = [answer for answer in answers if not isinstance(answer, BaseException)]
+            for rows in read_pages:
+                for row in rows:
+                    if row.order_id in unnamed and row.symbol:
+                        unnamed.discard(row.order_id)
+                        self._name(row.order_id, row.symbol)
+            errors = [answer for answer in answers if isinstance(answer, BaseException)]
+            if errors and unnamed:
+                why = _describe(errors[0])
+                self._problem(None, f"the order history, read for symbols, failed ({why})")
+            if errors or any(len(rows) < LIST_LIMIT for rows in read_pages):
+                return  # a page failed, or the history's end
+
+    async def _history_page(self, page: int, give_up_at: float) -> tuple[Order, ...]:
+        trace = Trace()
+        try:
+            call = self._api.order_history(None, LIST_LIMIT, page)
+            return await self._session.send(call, deadline_at=give_up_at, trace=trace)
+        finally:
+            self.calls += trace.sent
+
+    def _name(self, name: str, symbol: str) -> None:
+        """File an order known without its symbol under ``symbol``."""
+        self._symbol[name] = symbol
+        unknown = self._seen.get(UNKNOWN_SYMBOL, [])
+        if name in unknown:
+            unknown.remove(name)
+            self._seen.setdefault(symbol, []).append(name)
+            if not unknown:
+                del self._seen[UNKNOWN_SYMBOL]
 
     def _time_left(self) -> float:
         return math.inf if self._deadline_at is None else self._deadline_at - self._clock.time()
@@ -248,8 +321,13 @@ class FlattenRun:
                 self._problem(target, "trigger orders left open (stopped or past the deadline)")
                 return
             listed = await self._list_triggers(target)
-            if listed is None:
-                idle += 1
+            if listed is None:  # blind: the trigger cancel-all goes all the same, once a round
+                before = len(self._triggers_cancelled)
+                reachable = target not in self._unreachable  # as for orders (_cancel_rounds)
+                if reachable and self._stopped is None and self._time_left() > 0:
+                    known = [n for n, t in self._trigger_target.items() if t == target]
+                    await self._cancel_triggers(target, known)
+                idle = 0 if len(self._triggers_cancelled) > before else idle + 1
                 continue
             if not listed:
                 return  # no trigger order left: proven by this listing
@@ -268,13 +346,14 @@ class FlattenRun:
         listed = list(dict.fromkeys(order.order_id for order in page if order.is_open))
         for order in page:
             self._trigger_symbol.setdefault(order.order_id, order.symbol or target or "")
-        if len(page) >= TRIGGER_PAGE:
-            self._problem(
-                target, f"{len(page)} trigger orders listed: a full page, more may be open"
-            )
-            if not listed:  # a full page of closed ones only: no proof that none is open
-                self._triggers_last[target] = None
-                return None
+            self._trigger_target.setdefault(order.order_id, target)
+        # said in the report only if the last trigger listing is full: a later, shorter one
+        # shows every open trigger order
+        self._triggers_full[target] = len(page) if len(page) >= TRIGGER_PAGE else 0
+        if len(page) >= TRIGGER_PAGE and not listed:
+            # a full page of closed ones only: no proof that none is open
+            self._triggers_last[target] = None
+            return None
         self._triggers_last[target] = listed
         return listed
 
@@ -305,41 +384,86 @@ class FlattenRun:
         return True
 
     async def _rounds(self, target: str | None) -> None:
+        ways = _Ways()
+        try:
+            await self._cancel_rounds(target, ways)
+        finally:
+            for way, (failed, used) in ways.tally().items():
+                if failed:
+                    self._problem(target, f"the {way} failed in {failed} of {used} round(s)")
+
+    async def _cancel_rounds(self, target: str | None, ways: _Ways) -> None:
         found = idle = 0
         for round_ in range(1, MAX_ROUNDS + 1):
-            if idle >= IDLE_ROUNDS:
-                self._problem(target, f"{IDLE_ROUNDS} rounds in a row cancelled nothing")
-                self._left_open(target, f"{IDLE_ROUNDS} rounds of cancels did not cancel it")
-                return
-            if self._session.closed and self._stopped is None:
-                self._stopped = "the client was closed"  # nothing more can be sent
-            if self._stopped is not None:
-                self._problem(target, f"stopped: {self._stopped}")
-                self._left_open(target, f"not cancelled: {self._stopped}")
-                return
-            if self._time_left() <= 0:
-                self._problem(target, "the deadline passed before it was flat")
-                self._left_open(target, "the deadline passed before it was cancelled")
+            if self._halted(target, idle):
                 return
             self.rounds = max(self.rounds, round_)
             listed = await self._list(target, first=round_ == 1)
-            if listed is None:
-                idle += 1  # the listing failed (and was retried): the next round tries again
-                continue
-            if not listed:
-                return  # flat, proven by this listing
-            found += len(listed)
-            if self._stopped is not None or self._time_left() <= 0:
-                continue  # reported at the top of the next round
-            full = len(listed) >= LIST_LIMIT
             cancelled = self._cancelled_on(target)
-            if self._plan.use_cancel_all(len(listed), full, found):
-                await self._cancel_all(target, listed)
+            if listed is None:  # blind: the orders may rest, so the cancel-all goes all the same
+                ways.judge(None)
+                # unless the listing never left (no connection could be opened): the exchange
+                # is out of reach, and a cancel-all would spend the deadline on the same wall
+                reachable = target not in self._unreachable
+                if reachable and self._stopped is None and self._time_left() > 0:
+                    ways.sent(CANCEL_ALL, (), answered=await self._blind_cancel_all(target))
             else:
-                await self._cancel_listed(target, listed)
+                failed = ways.judge({order.order_id for order in listed})
+                if failed is not None:
+                    other = ways.choose(failed)
+                    self._problem(target, f"the {failed} left the listed orders open: {other} next")
+                if not listed:
+                    return  # flat, proven by this listing
+                found += len(listed)
+                if self._stopped is None and self._time_left() > 0:  # else said next round
+                    await self._cancel_round(target, listed, found, ways)
             idle = 0 if self._cancelled_on(target) > cancelled else idle + 1
         self._problem(target, f"still not flat after {MAX_ROUNDS} rounds")
         self._left_open(target, f"still open after {MAX_ROUNDS} rounds of cancels")
+
+    def _halted(self, target: str | None, idle: int) -> bool:
+        """Whether the target's rounds end here (the reason said): idle rounds, a refused key, a
+        closed client, the deadline."""
+        if idle >= IDLE_ROUNDS:
+            self._problem(target, f"{IDLE_ROUNDS} rounds in a row cancelled nothing")
+            self._left_open(target, f"{IDLE_ROUNDS} rounds of cancels did not cancel it")
+            return True
+        if self._session.closed and self._stopped is None:
+            self._stopped = "the client was closed"  # nothing more can be sent
+        if self._stopped is not None:
+            self._problem(target, f"stopped: {self._stopped}")
+            self._left_open(target, f"not cancelled: {self._stopped}")
+            return True
+        if self._time_left() <= 0:
+            self._problem(target, "the deadline passed before it was flat")
+            self._left_open(target, "the deadline passed before it was cancelled")
+            return True
+        return False
+
+    async def _cancel_round(
+        self, target: str | None, listed: list[Order], found: int, ways: _Ways
+    ) -> None:
+        """Cancel the listed orders the cheaper way, unless that way failed last."""
+        cancelled = self._cancelled_on(target)
+        full = len(listed) >= LIST_LIMIT
+        cheaper = CANCEL_ALL if self._plan.use_cancel_all(len(listed), full, found) else BATCH
+        names = [order.order_id for order in listed]
+        if ways.choose(cheaper) == CANCEL_ALL:
+            ways.sent(CANCEL_ALL, names, answered=await self._cancel_all(target, names))
+        else:
+            await self._cancel_listed(target, listed)
+            ways.sent(BATCH, names, answered=self._cancelled_on(target) > cancelled)
+
+    async def _blind_cancel_all(self, target: str | None) -> bool:
+        """The target's cancel-all, sent while its listing fails: every order it may hold is
+        open as far as this run knows. Whether it was answered."""
+        known = [
+            name
+            for name, where in self._target.items()
+            if where == target and self._outcome.get(name, ("unknown", ""))[0] != "cancelled"
+        ]
+        self._problem(target, "the cancel-all sent without a listing (the listing failed)")
+        return await self._cancel_all(target, known)
 
     def _left_open(self, target: str | None, why: str) -> None:
         """Say why the orders of the target's last listing are left open (unless known)."""
@@ -359,14 +483,18 @@ class FlattenRun:
     async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
         """One listing page, counted; ``None`` (the problem said, a refused key stopping the
         run) when it failed."""
+        trace = Trace()
+        self._unreachable.discard(target)
         try:
-            return await self._send(call, Trace())
+            return await self._send(call, trace)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"{what} was refused ({refusal(exc)})")
             return None
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"{what} failed ({_describe(exc)})")
+            if self._never_sent(exc, trace):
+                self._unreachable.add(target)
             return None
         finally:
             self._key_checked.set()
@@ -388,9 +516,7 @@ class FlattenRun:
         for order in listed:
             name = order.order_id
             self._meet(name, target, order.symbol)
-            if name not in self._seen_any:  # every page met, not just the first listing's
-                self._seen_any.add(name)
-                self._seen.setdefault(self._symbol[name], []).append(name)
+            self._saw_open(name)  # every page met, not just the first listing's
             if name in self._outcome and self._outcome[name][0] != "cancelled":
                 del self._outcome[name]  # listed open again: neither gone nor unknown yet
         return listed
@@ -416,34 +542,50 @@ class FlattenRun:
         self._target.setdefault(name, target)
         self._symbol.setdefault(name, symbol or target or UNKNOWN_SYMBOL)
 
-    async def _cancel_all(self, target: str | None, listed: list[Order]) -> None:
+    def _saw_open(self, name: str) -> None:
+        """A listing showed the order open, or a cancel-all's answer said it cancelled it."""
+        if name not in self._seen_any:
+            self._seen_any.add(name)
+            self._seen.setdefault(self._symbol[name], []).append(name)
+
+    async def _cancel_all(self, target: str | None, listed: list[str]) -> bool:
+        """The target's cancel-all (``listed``: the ids it is sent for); whether any answered."""
+        return await self._cancel_all_of(target, target, listed)
+
+    async def _cancel_all_of(
+        self, target: str | None, symbol: str | None, listed: list[str]
+    ) -> bool:
+        """One cancel-all of ``symbol`` (``None``: the account), for the orders of ``target``;
+        whether it (or, refused without a symbol, any of the per-symbol ones) was answered."""
         trace = Trace()
         try:
-            result: CancelAllResult = await self._send(self._api.cancel_all(target), trace)
+            result: CancelAllResult = await self._send(self._api.cancel_all(symbol), trace)
         except BadRequestError as exc:
-            if target is None:  # V3 may want a symbol (not documented either way): per symbol
+            if symbol is None and self._api.version == "v3":
+                # V3 may want a symbol (not documented either way): per symbol. V2 documents it
+                # optional (and its cancel-all weighs five batch cancels): no second one.
                 self._problem(target, f"the account-wide cancel-all was refused ({_describe(exc)})")
-                await self._cancel_all_by_symbol(listed)
-                return
+                return await self._cancel_all_by_symbol(target, listed)
             self._problem(target, f"the cancel-all was refused ({_describe(exc)})")
             self._all_left_open(listed, f"the cancel-all was refused ({_describe(exc)})")
-            return
+            return False
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"the cancel-all was refused ({refusal(exc)})")
             self._all_left_open(listed, f"the cancel-all was refused ({refusal(exc)})")
-            return
+            return False
         except Exception as exc:  # a DeadlineReached too (it is one)
             self._problem(target, f"the cancel-all failed ({_describe(exc)})")
             if self._never_sent(exc, trace):  # nothing reached the exchange: not unknown
                 self._all_left_open(listed, f"the cancel-all was not sent ({_describe(exc)})")
-                return
+                return False
             why = "a cancel-all went unanswered" if trace.unclear else "the cancel-all failed"
-            for order in listed:
-                self._set(order.order_id, "unknown", f"{why} ({_describe(exc)})")
-                self._why_open[order.order_id] = f"{why} ({_describe(exc)})"
-            return
-        self._read_cancel_all(target, listed, result)
+            for name in listed:
+                self._set(name, "unknown", f"{why} ({_describe(exc)})")
+                self._why_open[name] = f"{why} ({_describe(exc)})"
+            return False
+        self._read_cancel_all(target, symbol, listed, result)
+        return True
 
     def _never_sent(self, error: Exception, trace: Trace) -> bool:
         """A failed call certainly reached nothing: its last attempt's connection could not be
@@ -456,13 +598,13 @@ class FlattenRun:
             return self._session.retry.never_sent(error.last_error)
         return self._session.retry.never_sent(error)
 
-    def _all_left_open(self, listed: list[Order], why: str) -> None:
+    def _all_left_open(self, listed: list[str], why: str) -> None:
         """Why each listed order is still open: the cancel-all did not reach it."""
-        for order in listed:
-            self._why_open[order.order_id] = why
+        for name in listed:
+            self._why_open[name] = why
 
     def _read_cancel_all(
-        self, target: str | None, listed: list[Order], result: CancelAllResult
+        self, target: str | None, symbol: str | None, listed: list[str], result: CancelAllResult
     ) -> None:
         """What a cancel-all's answer says of each order it names, and of those it does not."""
         named = set()
@@ -470,25 +612,31 @@ class FlattenRun:
             if not item.order_id:
                 continue
             named.add(item.order_id)
-            self._meet(item.order_id, target, item.symbol)
-            if item.result:
+            self._meet(item.order_id, target, item.symbol or symbol)
+            if item.result:  # it was open, then: seen open as much as a listing's orders
+                self._saw_open(item.order_id)
                 self._set(item.order_id, "cancelled", "")
             else:
                 why = item.err_msg or item.err_code or "refused by the exchange"
                 self._set(item.order_id, "gone", why)
                 self._why_open[item.order_id] = f"the cancel-all did not cancel it ({why})"
-        for order in listed:
-            if order.order_id not in named:  # the next listing says whether it is still open
-                self._set(order.order_id, "unknown", "not named in the cancel-all's answer")
-                self._why_open[order.order_id] = "the cancel-all left it open"
+        for name in listed:
+            if name not in named:  # the next listing says whether it is still open
+                self._set(name, "unknown", "not named in the cancel-all's answer")
+                self._why_open[name] = "the cancel-all left it open"
 
-    async def _cancel_all_by_symbol(self, listed: list[Order]) -> None:
-        by_symbol: dict[str, list[Order]] = {}
-        for order in listed:
-            by_symbol.setdefault(self._symbol[order.order_id], []).append(order)
-        await asyncio.gather(
-            *(self._cancel_all(symbol, orders) for symbol, orders in by_symbol.items() if symbol)
+    async def _cancel_all_by_symbol(self, target: str | None, listed: list[str]) -> bool:
+        by_symbol: dict[str, list[str]] = {}
+        for name in listed:
+            by_symbol.setdefault(self._symbol[name], []).append(name)
+        answered = await asyncio.gather(
+            *(
+                self._cancel_all_of(target, symbol, names)
+                for symbol, names in by_symbol.items()
+                if symbol
+            )
         )
+        return any(answered)
 
     async def _cancel_listed(self, target: str | None, listed: list[Order]) -> None:
         """Batch-cancel the listed ids, one ``CancelRun`` per symbol (each sends its symbol)."""
@@ -592,6 +740,11 @@ class FlattenRun:
         for name, symbol in self._triggers_cancelled.items():
             reports.setdefault(symbol, _SymbolParts()).triggers_cancelled.append(name)
         self._sort_orders(reports, {name: self._verdict(name) for name in self._symbol})
+        for target, listed in self._triggers_full.items():
+            if listed:
+                self._problem(
+                    target, f"{listed} trigger orders listed: a full page, more may be open"
+                )
         orders_flat = all(self._last.get(target) == [] for target in self._targets)
         triggers_listed = all(self._triggers_last.get(t) is not None for t in self._targets)
         triggers_flat = all(self._triggers_last.get(t) == [] for t in self._targets)
@@ -616,6 +769,51 @@ class FlattenRun:
             include_triggers=self._include_triggers,
             triggers_listed=triggers_listed,
         )
+
+
+class _Ways:
+    """One target's record of the two ways of cancelling: which failed, and which to avoid.
+
+    A way fails in a round when the next listing still shows every order it was sent for
+    (whatever it answered: an error, no answer, or "cancelled" while they rest); when that
+    listing fails too, when it was not answered. The next round then takes the other way; once
+    that one fails too, the first one again.
+    """
+
+    def __init__(self) -> None:
+        self._failed: dict[Way, int] = {CANCEL_ALL: 0, BATCH: 0}
+        self._used: dict[Way, int] = {CANCEL_ALL: 0, BATCH: 0}
+        self._avoid: Way | None = None
+        #: the last round's way, the ids it was sent for, and whether it was answered
+        self._pending: tuple[Way, frozenset[str], bool] | None = None
+
+    def sent(self, way: Way, names: Sequence[str], *, answered: bool) -> None:
+        self._used[way] += 1
+        self._pending = (way, frozenset(names), answered)
+
+    def judge(self, listed: set[str] | None) -> Way | None:
+        """Judge the last round's way by this round's listing (``None``: it failed); the way,
+        when it failed."""
+        if self._pending is None:
+            return None
+        way, names, answered = self._pending
+        self._pending = None
+        failed = not answered if listed is None or not names else names <= listed
+        if not failed:
+            return None
+        self._failed[way] += 1
+        self._avoid = way
+        return way
+
+    def choose(self, cheaper: Way) -> Way:
+        """The cheaper way, unless it is the one that failed last."""
+        if cheaper != self._avoid:
+            return cheaper
+        return BATCH if cheaper == CANCEL_ALL else CANCEL_ALL
+
+    def tally(self) -> dict[Way, tuple[int, int]]:
+        """Per way: rounds it failed in, rounds it was used in."""
+        return {way: (self._failed[way], self._used[way]) for way in (CANCEL_ALL, BATCH)}
 
 
 class _SymbolParts:

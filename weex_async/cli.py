@@ -64,7 +64,7 @@ from .errors import (
     WeexError,
 )
 from .events import Event, RequestDone
-from .models import CancelReport, FlattenReport
+from .models import CancelReport, FlattenReport, SymbolReport
 
 __all__ = ["account_client", "add_account_options", "main"]
 
@@ -807,6 +807,8 @@ async def _flatten(args: argparse.Namespace, *, interruptible: bool = True) -> i
         print(json.dumps({**flatten_json(report), "interrupted": interrupt.interrupted}))
     else:
         for symbol, part in report.symbols.items():
+            if not symbol and not _has_orders(part):  # trigger ids only: said below
+                continue
             print(
                 f"{_symbol_label(symbol)}: {len(part.seen_open)} seen open, "
                 f"{len(part.cancelled)} cancelled, {len(part.gone)} gone, "
@@ -832,6 +834,11 @@ SYMBOL_NOT_KNOWN = "(symbol not known)"
 
 def _symbol_label(symbol: str) -> str:
     return symbol or SYMBOL_NOT_KNOWN
+
+
+def _has_orders(part: SymbolReport) -> bool:
+    """Whether a symbol's report names any order (not only trigger orders)."""
+    return bool(part.seen_open or part.cancelled or part.gone or part.still_open or part.unknown)
 
 
 async def _guard(args: argparse.Namespace) -> int:

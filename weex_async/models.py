@@ -135,8 +135,8 @@ class SymbolReport:
 
     Attributes:
         seen_open: the ids any listing of the symbol showed open (each round lists one page of
-            up to 100: every page met counts), in the order first seen; empty when no listing
-            succeeded.
+            up to 100: every page met counts), or a cancel-all's answer said it cancelled (so
+            they were open, listed or not), in the order first seen.
         cancelled: ids the exchange said it cancelled (in a cancel-all's or a batch cancel's
             answer), in the order they were cancelled.
         gone: id -> why: no longer open, but not cancelled by this call as far as the exchange
@@ -177,7 +177,8 @@ class FlattenReport:
         flat: True only when the last listing of every target showed no open order after the
             cancels (and, with ``include_triggers=True``, no open trigger order).
         symbols: symbol -> ``SymbolReport``. An order known only from an account-wide cancel-all's
-            answer, whose symbol no listing showed, is under ``""``.
+            answer (which names no symbol) is filed under the symbol the order history gives it
+            after the run; under ``""`` only when that reading failed (said in ``problems``).
         calls: HTTP attempts made (listings, cancel-alls, batch cancels; retries included).
         rounds: listing-and-cancelling rounds run (for the target that needed the most).
         elapsed: seconds from the call to the report.
