@@ -305,7 +305,8 @@ def test_flatten_counts_every_page_seen_open_and_names_unknown_symbols_alike() -
         assert done.returncode == 0, done
     assert "cmt_btcusdt: 250 seen open, 250 cancelled" in runs[0].stdout
     text, as_json = runs[1].stdout, runs[2].stdout
-    assert "(symbol not known): 0 seen open" in text
+    assert "cmt_btcusdt: 300 seen open, 300 cancelled" in text
+    assert "(symbol not known): 100 seen open, 100 cancelled" in text, "the cancel-all's too"
     assert "(symbol not known)" in json.loads(as_json)["symbols"]
 
 

@@ -127,8 +127,9 @@ async def test_a_listing_of_null_data_is_refused_not_read_as_an_empty_book(
         for listing in (client.open_orders, client.open_trigger_orders):
             with pytest.raises(UnexpectedResponseError, match="is not a list"):
                 await listing()
-    assert exchange.accounts[API_KEY].orders.keys() == set(opened), "still resting"
     assert not report.flat, "no data is not an empty book"
+    # a failed listing is a blind round: the cancel-all goes anyway (it is not what proves flat)
+    assert not exchange.accounts[API_KEY].orders.keys() & set(opened), "cancelled blind"
 
 
 @pytest.mark.parametrize("body", NO_DATA)

@@ -77,10 +77,6 @@ IDLE_ROUNDS = 3
 CLOSED_PAGES = 10
 #: The symbol of an order known only from an account-wide cancel-all's answer.
 UNKNOWN_SYMBOL = ""
-#: Order-history pages read at most, and seconds spent at most, after the run, to learn the
-#: symbols of the orders an account-wide cancel-all named (for the report only).
-HISTORY_PAGES = 20
-HISTORY_SECONDS = 5.0
 
 Outcome = Literal["cancelled", "gone", "unknown"]
 
@@ -214,61 +210,7 @@ class FlattenRun:
                 log.error("cancel_everything: unexpected error", exc_info=error)
                 self._problem(target, f"unexpected error: {_describe(error)}")
                 self._last[target] = None
-        try:
-            await self._name_symbols()
-        except Exception as exc:  # a bug of ours must not cost the report either
-            log.error("cancel_everything: unexpected error", exc_info=exc)
         return self._report(self._clock.time() - started)
-
-    async def _name_symbols(self) -> None:
-        """The symbols of the orders known only from an account-wide cancel-all's answer (which
-        names no symbol), read from the order history, for the report: they were just closed,
-        so they are on its first pages, read at once (as many as they fill; then more, if others
-        closed meanwhile pushed some further) once every target is done, within
-        ``HISTORY_PAGES`` pages and ``HISTORY_SECONDS``."""
-        unnamed = {name for name, symbol in self._symbol.items() if symbol == UNKNOWN_SYMBOL}
-        if not unnamed or self._stopped is not None or self._session.closed:
-            return
-        give_up_at = self._clock.time() + HISTORY_SECONDS
-        if self._deadline_at is not None:
-            give_up_at = min(give_up_at, self._deadline_at)
-        read = 0
-        while unnamed and read < HISTORY_PAGES:
-            pages = range(read, min(HISTORY_PAGES, read + math.ceil(len(unnamed) / LIST_LIMIT)))
-            read = pages.stop
-            answers = await asyncio.gather(
-                *(self._history_page(page, give_up_at) for page in pages), return_exceptions=True
-            )
-            read_pages = [answer for answer in answers if not isinstance(answer, BaseException)]
-            for rows in read_pages:
-                for row in rows:
-                    if row.order_id in unnamed and row.symbol:
-                        unnamed.discard(row.order_id)
-                        self._name(row.order_id, row.symbol)
-            errors = [answer for answer in answers if isinstance(answer, BaseException)]
-            if errors and unnamed:
-                why = _describe(errors[0])
-                self._problem(None, f"the order history, read for symbols, failed ({why})")
-            if errors or any(len(rows) < LIST_LIMIT for rows in read_pages):
-                return  # a page failed, or the history's end
-
-    async def _history_page(self, page: int, give_up_at: float) -> tuple[Order, ...]:
-        trace = Trace()
-        try:
-            call = self._api.order_history(None, LIST_LIMIT, page)
-            return await self._session.send(call, deadline_at=give_up_at, trace=trace)
-        finally:
-            self.calls += trace.sent
-
-    def _name(self, name: str, symbol: str) -> None:
-        """File an order known without its symbol under ``symbol``."""
-        self._symbol[name] = symbol
-        unknown = self._seen.get(UNKNOWN_SYMBOL, [])
-        if name in unknown:
-            unknown.remove(name)
-            self._seen.setdefault(symbol, []).append(name)
-            if not unknown:
-                del self._seen[UNKNOWN_SYMBOL]
 
     def _time_left(self) -> float:
         return math.inf if self._deadline_at is None else self._deadline_at - self._clock.time()

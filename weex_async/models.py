@@ -177,8 +177,8 @@ class FlattenReport:
         flat: True only when the last listing of every target showed no open order after the
             cancels (and, with ``include_triggers=True``, no open trigger order).
         symbols: symbol -> ``SymbolReport``. An order known only from an account-wide cancel-all's
-            answer (which names no symbol) is filed under the symbol the order history gives it
-            after the run; under ``""`` only when that reading failed (said in ``problems``).
+            answer (which names no symbol), and never shown by a listing, is filed under ``""``
+            (the run does not spend a request on learning it).
         calls: HTTP attempts made (listings, cancel-alls, batch cancels; retries included).
         rounds: listing-and-cancelling rounds run (for the target that needed the most).
         elapsed: seconds from the call to the report.
