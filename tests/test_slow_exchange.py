@@ -135,3 +135,35 @@ async def test_one_unanswered_look_does_not_end_the_looks(
     assert "the lookup failed (RequestTimeoutError" in report.unknown[ids[5]]
     assert "not looked up" not in report.unknown[ids[5]]
     assert exchange.accounts[API_KEY].orders.keys() == {ids[5]}
+
+
+async def test_a_caller_cancelled_while_looks_wait_their_turn_gets_its_cancel(
+    exchange: FakeExchange, version: ApiVersion
+) -> None:
+    """The listing went unanswered, one lookup is on the wire, the others wait their turn: the
+    caller's cancel is the caller's (raised, not taken for the run's own), nothing is left
+    running, no slot held, no look left unawaited."""
+    ids = exchange.place_resting_orders(API_KEY, 20, symbol=SYMBOL[version])
+    exchange.faults.slow_delay = 1.0  # the client's timeout: 0.5 s
+    exchange.faults.next(Fault.SLOW, 10**6)
+    looking = asyncio.Event()
+    inner = exchange.transport()
+
+    class Watched(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == DETAIL[version]:
+                looking.set()
+            return await inner.handle_async_request(request)
+
+    async with client_for(exchange, Watched(), version=version) as client:
+        before = asyncio.all_tasks()
+        task = asyncio.ensure_future(client.cancel_orders(ids=ids))
+        await looking.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert [s.used for s in client.rate_limit_status() if s.name == "in-flight"] == [0]
+    for _ in range(5):  # the client closed (its time sync with it): let the rest unwind
+        await asyncio.sleep(0)
+    assert not {t for t in asyncio.all_tasks() - before if not t.done()}
+    assert counted(exchange)[DETAIL[version]] == 1

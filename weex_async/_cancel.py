@@ -215,7 +215,6 @@ class _SettleReads:
         try:
             alone = await self._turn()
             if self.gave_up is not None:
-                read.close()
                 raise _Unanswered(self.gave_up)
             return await self._counted(read, task)
         except asyncio.CancelledError:
@@ -224,9 +223,9 @@ class _SettleReads:
             self._abandoned.discard(task)
             if hasattr(task, "uncancel"):  # Python 3.11+: the cancel was ours, not the caller's
                 task.uncancel()
-            read.close()  # never awaited, if it was cancelled waiting its turn
             raise _Unanswered(self.gave_up or "") from None
         finally:
+            read.close()  # never awaited if it was not sent (a no-op on one that ran)
             self._reading.discard(task)
             if alone:
                 self._one_at_a_time.release()
