@@ -221,8 +221,9 @@ class _SettleReads:
             if task not in self._abandoned:
                 raise  # the caller's
             self._abandoned.discard(task)
-            if hasattr(task, "uncancel"):  # Python 3.11+: the cancel was ours, not the caller's
-                task.uncancel()
+            # Python 3.11+ counts cancels: ours is taken back; the caller's, if any, still stands
+            if hasattr(task, "uncancel") and task.uncancel() > 0:
+                raise
             raise _Unanswered(self.gave_up or "") from None
         finally:
             read.close()  # never awaited if it was not sent (a no-op on one that ran)
