@@ -9,6 +9,7 @@ weight per sliding window against the budget.
     python -m benchmarks --quick    # a 2 s window: about 1 minute, for a smoke run
     python -m benchmarks --bursts   # only the bursts, the CPU per call and max_in_flight
     python -m benchmarks --bursts --idle 60   # the quiet period as the issue states it
+    python -m benchmarks --silent   # only an exchange that answers nothing in time (~30 s)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .scenarios import (
     processes_through_redis,
     redis_admission_cost,
     settle_time,
+    silent_settle,
     throughput_table,
     trade_cap_cost,
 )
@@ -62,6 +64,9 @@ async def main(argv: list[str]) -> None:
         "--bursts", action="store_true", help="only the bursts, CPU per call and max_in_flight"
     )
     parser.add_argument(
+        "--silent", action="store_true", help="only the rows of an exchange that answers nothing"
+    )
+    parser.add_argument(
         "--idle",
         type=float,
         default=20.0,
@@ -76,6 +81,9 @@ async def main(argv: list[str]) -> None:
         return
     if args.bursts:
         await bursts(args.idle)
+        return
+    if args.silent:
+        await silent()
         return
     print(
         f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
@@ -115,6 +123,7 @@ async def main(argv: list[str]) -> None:
         lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
     )
     print("\n" + report.trade_cap_table(cap_rows))
+    await silent()
     await bursts(args.idle)
     print("  running: a burst after a quiet moment ...", file=sys.stderr, flush=True)
     idle_rows = await asyncio.to_thread(
@@ -128,6 +137,14 @@ async def main(argv: list[str]) -> None:
         svg(rows, window, budget, args.svg)
         print(f"\n(picture written to {args.svg})", file=sys.stderr)
     await shared_ledgers(budget, window)
+
+
+async def silent() -> None:
+    print("  running: an exchange that answers nothing in time ...", file=sys.stderr, flush=True)
+    rows = await asyncio.to_thread(
+        lambda: [silent_settle(v, stop=stop) for v in ("v2", "v3") for stop in (False, True)]
+    )
+    print("\n" + report.silent_table(rows))
 
 
 async def bursts(idle: float) -> None:

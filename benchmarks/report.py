@@ -8,6 +8,7 @@ from .scenarios import (
     Row,
     SettleRow,
     SideBySideBurst,
+    SilentRow,
     ThroughputRow,
     TradeCapRow,
 )
@@ -279,5 +280,19 @@ def cpu_table(rows: dict[str, float]) -> str:
     lines += [
         f"| {name} | {cpu * 1e6:.0f} | {(cpu - aiohttp) * 1e6:+.0f} | {(cpu - httpx) * 1e6:+.0f} |"
         for name, cpu in rows.items()
+    ]
+    return "\n".join(lines)
+
+
+def silent_table(rows: list[SilentRow]) -> str:
+    lines = [
+        "## An exchange that answers nothing in time: `cancel_orders` with every private answer "
+        "late, WEEX's timings divided by 100 (answers after 0.3 s, timeout 0.1 s, 4 attempts)\n",
+        "| scenario | orders | report s | calls | lookup attempts | unknown |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.orders} | {r.seconds:.2f} | {r.calls} | {r.lookups} | {r.unknown} |"
+        for r in rows
     ]
     return "\n".join(lines)

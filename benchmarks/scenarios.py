@@ -33,6 +33,7 @@ from weex_async import (
     FlattenReport,
     Heartbeat,
     RateLimits,
+    RetryPolicy,
     WeexAuth,
     WeexClient,
 )
@@ -1324,3 +1325,62 @@ async def cpu_per_call(calls: int = 300, repeats: int = 3) -> dict[str, float]:
                         await send(str(FIRST_ID + n))
                     spent[name].append((time.process_time() - started) / calls)
     return {name: statistics.median(each) for name, each in spent.items()}
+
+
+@attrs.define
+class SilentRow:
+    name: str
+    orders: int
+    seconds: float
+    calls: int
+    lookups: int
+    unknown: int
+
+
+def silent_settle(version: ApiVersion, *, stop: bool, orders: int = 300) -> SilentRow:
+    """``cancel_orders`` of ``orders`` ids against an exchange that answers every private request
+    late (the fake's ``Fault.SLOW``: the cancel takes effect, the answer waits), with WEEX's
+    timings divided by 100 so that a row takes seconds: answers after 0.3 s (30 s), a timeout of
+    0.1 s (10 s), four attempts, backoffs of 1 to 20 ms (0.1 to 2 s); the budgets out of the way
+    (at these timings they would be 100 times too small). ``stop``: settling reads stop once two
+    in a row went unanswered (``False``: every unknown order looked up on its own, as before)."""
+    CancelRun.stop_unanswered = stop
+    exchange = FakeExchange(ip_budget=10**9, uid_budget=10**9)
+    exchange.add_account("silent", "secret", "pass")
+    symbol = "cmt_btcusdt" if version == "v2" else "BTCUSDT"
+    ids = exchange.place_resting_orders("silent", orders, symbol=symbol)
+    exchange.faults.slow_delay = 0.3
+    roomy = RateLimits(
+        ip=Budget(10**9, 1.0), uid=Budget(10**9, 1.0), trade=None, arrival_jitter=0.0
+    )
+
+    async def run() -> tuple[float, CancelReport]:
+        async with WeexClient(
+            Credentials("silent", "secret", "pass"),
+            base_url="http://fake",
+            transport=exchange.transport(),
+            api_version=version,
+            rate_limits=roomy,
+            retry=RetryPolicy(max_attempts=4, backoff_initial=0.001, backoff_max=0.02),
+            timeout=0.1,
+        ) as client:
+            await client.sync_time()  # before the clock starts, and before the fault
+            exchange.faults.next(Fault.SLOW, 10**6)
+            started = time.perf_counter()
+            report = await client.cancel_orders(ids=ids)
+            return time.perf_counter() - started, report
+
+    try:
+        seconds, report = asyncio.run(run())
+    finally:
+        CancelRun.stop_unanswered = True
+    detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
+    how = "reads stop after two unanswered (now)" if stop else "every order looked up (before)"
+    return SilentRow(
+        name=f"{version.upper()}, {how}",
+        orders=orders,
+        seconds=seconds,
+        calls=report.calls,
+        lookups=sum(a.path == detail for a in exchange.arrivals),
+        unknown=len(report.unknown),
+    )

@@ -17,7 +17,7 @@ import pytest
 
 import weex_async
 from weex_async.cli import _parser, account_client, add_account_options, main
-from weex_async.testing import FakeExchange, free_port, serve
+from weex_async.testing import FakeExchange, Fault, free_port, serve
 
 
 def test_demo_json_reports_every_order_cancelled_and_no_429(
@@ -319,6 +319,28 @@ def test_a_refusal_of_every_order_is_said_in_few_lines(
     assert "50 orders" in out
     assert "0 cancelled, 120 failed" in out
     assert "wrong-secret" not in out
+
+
+def test_cancel_deadline_bounds_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cancel --deadline`` is ``cancel_orders(deadline=...)``: a batch whose answer is late is
+    cut at the deadline, reported unknown, and nothing more is sent (no retry, no lookup)."""
+    exchange = FakeExchange()
+    exchange.add_account("d-key", "d-secret", "d-pass")
+    ids = exchange.place_resting_orders("d-key", 3)
+    exchange.faults.slow_delay = 1.0
+    exchange.faults.next(Fault.SLOW, 100, path="/capi/v2/order/cancel_batch_orders")
+    monkeypatch.setenv("WEEX_API_KEY", "d-key")
+    monkeypatch.setenv("WEEX_API_SECRET", "d-secret")
+    monkeypatch.setenv("WEEX_API_PASSPHRASE", "d-pass")
+    with serve(exchange) as url:
+        argv = ["cancel", "--ids", *ids, "--deadline", "0.2", "--json", "--base-url", url]
+        assert main(argv) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["unknown"]) == set(ids)
+    assert all(r.startswith("deadline reached") for r in report["unknown"].values())
+    assert report["calls"] == 1
 
 
 def test_an_empty_ids_file_is_a_warning_and_sends_nothing(

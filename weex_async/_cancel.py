@@ -30,8 +30,8 @@ import enum
 import itertools
 import logging
 import math
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -48,6 +48,8 @@ from .errors import (
     ClientClosedError,
     OrderNotFoundError,
     PermissionDeniedError,
+    ResponseDecodeError,
+    TransportError,
     WeexAPIError,
     WeexError,
 )
@@ -76,6 +78,11 @@ RETIRED_CONFIRMED = 2
 PAGE = 100
 #: The reason of an order a closed client did not send.
 NOT_SENT_CLOSED = "not sent: the client was closed"
+#: Settling reads (listing pages, history pages, lookups) in a row that, ended unanswered, show
+#: that the exchange does not answer them: then a run sends no more (``_SettleReads``).
+UNANSWERED_READS = 2
+
+R = TypeVar("R")
 
 
 async def wait_all(tasks: list[asyncio.Task[Any]]) -> None:
@@ -166,6 +173,101 @@ def refusal(error: WeexAPIError) -> str:
     return f"{error.code or error.status_code}: {error.message}"
 
 
+class _Unanswered(Exception):
+    """A settling read not sent, or abandoned: the exchange has shown it does not answer them."""
+
+
+class _SettleReads:
+    """Whether the exchange answers a run's settling reads (listing and history pages, lookups),
+    and once it has shown it does not, the one reason every order they would have settled gets.
+
+    Shown: ``UNANSWERED_READS`` reads in a row, in the order they ended, ended unanswered (a
+    timeout or a transport error after the session's retries: each one already up to
+    ``RetryPolicy.max_attempts`` attempts, 40 s at the defaults). Any answer, an error's
+    ("not found") included, starts the count again, so one lost read never ends settling. While
+    the last read ended unanswered, reads go one at a time: the second costs one read, not a wave
+    of concurrent lookups of 40 s each. Once shown, nothing more is read: reads waiting or on
+    the wire are abandoned (a read changes nothing at the exchange) and raise ``_Unanswered``.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._enabled = enabled
+        #: reads in a row that ended unanswered
+        self.unanswered = 0
+        #: why no more reads are sent, once it is so
+        self.gave_up: str | None = None
+        self._one_at_a_time = asyncio.Lock()
+        self._reading: set[asyncio.Task[Any]] = set()
+        self._abandoned: set[asyncio.Task[Any]] = set()
+
+    async def send(self, read: Coroutine[Any, Any, R]) -> R:
+        """Await ``read`` (a ``Session.send`` of a settling read), counting how it ended.
+
+        Raises:
+            _Unanswered: the exchange has shown it does not answer (``gave_up`` says so).
+        """
+        if not self._enabled:
+            return await read
+        task = asyncio.current_task()
+        assert task is not None  # always called from a task of the run
+        self._reading.add(task)
+        alone = False
+        try:
+            alone = await self._turn()
+            if self.gave_up is not None:
+                raise _Unanswered(self.gave_up)
+            return await self._counted(read, task)
+        except asyncio.CancelledError:
+            if task not in self._abandoned:
+                raise  # the caller's
+            self._abandoned.discard(task)
+            # Python 3.11+ counts cancels: ours is taken back; the caller's, if any, still stands
+            if hasattr(task, "uncancel") and task.uncancel() > 0:
+                raise
+            raise _Unanswered(self.gave_up or "") from None
+        finally:
+            read.close()  # never awaited if it was not sent (a no-op on one that ran)
+            self._reading.discard(task)
+            if alone:
+                self._one_at_a_time.release()
+
+    async def _turn(self) -> bool:
+        """Wait for this read's turn: after an unanswered read, one at a time (``True``: this
+        one goes alone, holding the lock)."""
+        if not self.unanswered or self.gave_up is not None:
+            return False
+        await self._one_at_a_time.acquire()
+        if self.unanswered:
+            return True
+        self._one_at_a_time.release()  # the read before was answered: no need to go alone
+        return False
+
+    async def _counted(self, read: Coroutine[Any, Any, R], task: asyncio.Task[Any]) -> R:
+        try:
+            result = await read
+        except TransportError as exc:
+            self._ended_unanswered(exc, task)
+            raise
+        except (WeexAPIError, ResponseDecodeError):
+            self.unanswered = 0  # an answer, if an error
+            raise
+        self.unanswered = 0
+        return result
+
+    def _ended_unanswered(self, error: TransportError, task: asyncio.Task[Any]) -> None:
+        self.unanswered += 1
+        if self.unanswered < UNANSWERED_READS or self.gave_up is not None:
+            return
+        self.gave_up = (
+            f"not looked up: the exchange did not answer {self.unanswered} reads in a row "
+            f"(the last: {_describe(error)}), so this run sent no more"
+        )
+        log.warning("cancel_orders: %s", self.gave_up)
+        for other in self._reading - {task}:
+            self._abandoned.add(other)
+            other.cancel()
+
+
 class CancelRun:
     """One ``cancel_orders`` call: the outcome of every order, filled in as answers come.
 
@@ -191,6 +293,9 @@ class CancelRun:
     #: Read the order history where each order should be (``_near``), not from its top page
     #: down (``False``: from the top, as before; the benchmarks compare both in one run).
     aimed: ClassVar[bool] = True
+    #: Send no more settling reads once two in a row went unanswered (``_SettleReads``;
+    #: ``False``: every one sent, as before; the benchmarks compare both in one run).
+    stop_unanswered: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -238,6 +343,8 @@ class CancelRun:
         #: names an attempt of which may have reached the exchange (a batch that ended unclear):
         #: never "not sent" afterwards, whatever a later batch of them meets
         self._maybe_sent: set[str] = set()
+        #: the settling reads: whether the exchange answers them
+        self._reads = _SettleReads(enabled=self.stop_unanswered)
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -603,11 +710,13 @@ class CancelRun:
         """One listing page at cancel priority; ``None`` when it could not be read."""
         trace = Trace()
         try:
-            return await self._session.send(
-                call.at_priority(Priority.CANCEL),
-                retry_unclear=True,
-                deadline_at=self._deadline_at,
-                trace=trace,
+            return await self._reads.send(
+                self._session.send(
+                    call.at_priority(Priority.CANCEL),
+                    retry_unclear=True,
+                    deadline_at=self._deadline_at,
+                    trace=trace,
+                )
             )
         except Exception as exc:  # a DeadlineReached too (it is one)
             log.debug("cancel_orders: a listing failed (%s)", _describe(exc))
@@ -713,14 +822,17 @@ class CancelRun:
         trace = Trace()
         call = self._api.order_detail(name).at_priority(Priority.CANCEL)
         try:
-            order = await self._session.send(
-                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+            order = await self._reads.send(
+                self._session.send(
+                    call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+                )
             )
         except OrderNotFoundError:
             self._unknown_because(name, "the lookup found no such order")
             return
         except Exception as exc:  # a DeadlineReached too (it is one)
-            self._unknown_because(name, f"the lookup failed ({_describe(exc)})")
+            more = self._reads.gave_up or f"the lookup failed ({_describe(exc)})"
+            self._unknown_because(name, more)
             return
         finally:
             self.calls += trace.sent

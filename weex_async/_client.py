@@ -320,6 +320,8 @@ class WeexClient:
         secret is sent once, not once per batch. With ``confirm``, each order still unknown at
         the end is looked up (order detail, at cancel priority, within the deadline; IP 2 and UID
         2 on V2, 2 and 3 on V3, per order): cancelled, filled, or still open and cancelled again.
+        Once two such looks in a row went unanswered (after their retries), no more are sent:
+        the orders left stay unknown, all with one reason saying so.
 
         Duplicated ids are cancelled once and reported once; an empty list sends nothing.
 

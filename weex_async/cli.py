@@ -8,7 +8,8 @@
 
 ``time``, ``cancel``, ``flatten`` and ``guard`` share their budgets through the host ledger by
 default (``--ledger`` or ``WEEX_ASYNC_LEDGER`` names another).
-    weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S] [--json]
+    weex-async cancel (--ids ID... | --cids CID... | --ids-file F) [--symbol S]
+                      [--deadline SECONDS] [--json]
     weex-async flatten [--symbol S ...] [--deadline SECONDS] [--include-triggers] [--json]
                                                    no open order left
     weex-async guard [--heartbeat F --stale-after S] [--grace S] ... (-- COMMAND ... | --pid P)
@@ -328,6 +329,11 @@ def _parser() -> argparse.ArgumentParser:
             which.add_argument("--ids-file", metavar="FILE", help="order ids, one per line")
             sub.add_argument(
                 "--symbol", help="sent with every V2 batch (e.g. cmt_btcusdt; V3 sends none)"
+            )
+            sub.add_argument(
+                "--deadline",
+                type=_positive_float,
+                help="seconds after which nothing is sent (what is left is reported unknown)",
             )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
         if name == "flatten":
@@ -722,7 +728,9 @@ async def _cancel(args: argparse.Namespace) -> int:
     answers = _Answers()
     client = account_client(args, creds, on_event=answers)
     async with client, _Interrupt(client) as interrupt:
-        report = await client.cancel_orders(ids=args.ids, cids=args.cids, symbol=args.symbol)
+        report = await client.cancel_orders(
+            ids=args.ids, cids=args.cids, symbol=args.symbol, deadline=args.deadline
+        )
     if interrupt.interrupted:
         report = _cancel_report_interrupted(report)
     if args.json:
