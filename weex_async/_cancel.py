@@ -48,6 +48,7 @@ from .errors import (
     ClientClosedError,
     OrderNotFoundError,
     PermissionDeniedError,
+    RequestTimeoutError,
     ResponseDecodeError,
     TransportError,
     WeexAPIError,
@@ -181,10 +182,13 @@ class _SettleReads:
     """Whether the exchange answers a run's settling reads (listing and history pages, lookups),
     and once it has shown it does not, the one reason every order they would have settled gets.
 
-    Shown: ``UNANSWERED_READS`` reads in a row, in the order they ended, ended unanswered (a
-    timeout or a transport error after the session's retries: each one already up to
-    ``RetryPolicy.max_attempts`` attempts, 40 s at the defaults). Any answer, an error's
-    ("not found") included, starts the count again, so one lost read never ends settling. While
+    Shown: ``UNANSWERED_READS`` reads in a row, in the order they ended, ended in a timeout
+    after the session's retries (``RequestTimeoutError``: each one already up to
+    ``RetryPolicy.max_attempts`` attempts of ``timeout`` seconds, 40 s at the defaults). Any
+    answer, an error's ("not found") included, starts the count again, so one lost read never
+    ends settling. A read that failed fast (a connection reset or refused: its attempts take a
+    fraction of a second) neither counts nor starts the count again: a burst of resets is no
+    sign that waiting is wasted, and giving up on it left orders resting, reported unknown. While
     the last read ended unanswered, reads go one at a time: the second costs one read, not a wave
     of concurrent lookups of 40 s each. Once shown, nothing more is read: reads waiting or on
     the wire are abandoned (a read changes nothing at the exchange) and raise ``_Unanswered``.
@@ -245,7 +249,7 @@ class _SettleReads:
     async def _counted(self, read: Coroutine[Any, Any, R], task: asyncio.Task[Any]) -> R:
         try:
             result = await read
-        except TransportError as exc:
+        except RequestTimeoutError as exc:
             self._ended_unanswered(exc, task)
             raise
         except (WeexAPIError, ResponseDecodeError):
