@@ -125,3 +125,32 @@ async def test_the_time_syncs_refresh_waits_on_the_sessions_clock() -> None:
         assert syncs() == 6, "the refresh came when the session's clock said"
     finally:
         await s.aclose()
+
+
+async def test_a_hanging_first_sync_spends_at_most_half_a_calls_deadline() -> None:
+    """The time endpoint never answers, the private one does. A cancel with a deadline of 1.5 s
+    waited for the first sync's whole budget (2 s), then found its deadline passed: never sent,
+    orders left resting. It now waits half the time it has left, then goes signed with the local
+    clock; the sync goes on behind it."""
+    exchange = fake()
+    ids = exchange.place_resting_orders(API_KEY, 3, symbol="cmt_btcusdt")
+
+    class NoTime(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == TIME:
+                await asyncio.Event().wait()  # never answers
+            return await exchange.transport().handle_async_request(request)
+
+    clock = ManualClock(start=asyncio.get_running_loop().time())
+    s = session(NoTime(), clock, sync_time=True)
+    call = API["v2"].cancel_batch("ids", ids, "cmt_btcusdt")
+    sending = asyncio.ensure_future(s.send(call, deadline_at=clock.now + 1.5))
+    try:
+        await clock.advance(0.75)
+        await settle()
+        assert sending.done(), "sent at half the deadline, with the local clock"
+        sending.result()
+        assert not exchange.accounts[API_KEY].orders, "cancelled"
+    finally:
+        sending.cancel()
+        await s.aclose()

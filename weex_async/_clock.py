@@ -228,18 +228,28 @@ class TimeSync:
         except (WeexError, DeadlineReached) as exc:
             log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
 
-    async def before_signed_call(self, priority: int) -> None:
+    async def before_signed_call(self, priority: int, deadline_at: float | None = None) -> None:
         """Before the first signed call: wait for the first sync (see the class).
 
         The sync runs as a task of its own (a caller cancelled meanwhile does not cancel it), and
         the calls that wait for it leave in priority order: a kill switch fired behind a crowd
-        of queries on a cold client still reaches the limiter first."""
+        of queries on a cold client still reaches the limiter first. A call with a deadline
+        (``deadline_at`` on ``clock``) waits at most half the time it has left, then is signed
+        with the local clock: a sync that hangs must not spend the call's whole deadline (a
+        cancel with 1.5 s left was never sent, the sync's budget being 2 s)."""
         if not self.enabled or self._tried or self.server_clock.synced_at is not None:
             return
         if self._gate is None:
             self._gate = PriorityGate()
             self._first_task = asyncio.get_running_loop().create_task(self._first(self._gate))
-        await self._gate.wait(priority)
+        if deadline_at is None:
+            await self._gate.wait(priority)
+            return
+        patience = max(0.0, deadline_at - now_on(self._clock)) / 2
+        try:
+            await wait_within(self._clock, patience, self._gate.wait(priority))
+        except asyncio.TimeoutError:
+            log.info("server time not synced within half the call's deadline: local clock")
 
     async def aclose(self) -> None:
         """Stop syncing (the session is closed)."""

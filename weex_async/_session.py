@@ -315,7 +315,7 @@ class Session:
         self.check_usable()
         endpoint = call.endpoint
         if endpoint.signed:
-            await self._before_signed_call(endpoint)
+            await self._before_signed_call(endpoint, deadline_at)
         trace = trace if trace is not None else Trace()
         attempt = 0
         resynced = False
@@ -340,11 +340,12 @@ class Session:
                 return result
             await self._back_off(endpoint, attempt, "Again", deadline_at)
 
-    async def _before_signed_call(self, endpoint: Endpoint[Any]) -> None:
-        """A signed call needs credentials, and waits for the first time sync."""
+    async def _before_signed_call(self, endpoint: Endpoint[Any], deadline_at: float | None) -> None:
+        """A signed call needs credentials, and waits for the first time sync (within half the
+        time its deadline leaves)."""
         if self._signer is None:
             raise ConfigurationError(f"{endpoint.name} needs credentials")
-        await self._time_sync.before_signed_call(endpoint.priority)
+        await self._time_sync.before_signed_call(endpoint.priority, deadline_at)
 
     async def _attempt_within(
         self,
