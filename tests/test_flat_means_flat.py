@@ -556,6 +556,58 @@ async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> N
     assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
 
 
+async def test_a_lost_batch_the_exchange_closed_is_not_sent_again(version: ApiVersion) -> None:
+    """The second of five batches is cancelled, its answer lost, while others wait to go (one
+    request on the wire at a time). Sent again, it would have cost a batch cancel (and a
+    trade-cap slot) to hear "not found" for all ten. Instead it waits until the others have
+    gone; one open-orders listing then shows its orders closed, and the history tells cancelled
+    from filled (one had filled before the cancel reached it)."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[13])
+    transport = LostAnswers(exchange, {opened[15]: ["lost"]})
+    async with client_for(
+        exchange, transport, version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[13])
+    assert report.failed == {opened[13]: "filled (found in the order history)"}
+    assert not report.unknown
+    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1, HISTORY[version]: 1}
+    assert report.calls == 7
+
+
+async def test_a_lost_batch_still_open_is_sent_again_after_the_listing(
+    version: ApiVersion,
+) -> None:
+    """The same, with the attempt answered 500 (the exchange did nothing): the listing shows its
+    orders open, so the batch goes again, and nothing is left to the history."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    transport = LostAnswers(exchange, {opened[15]: ["500"]})
+    async with client_for(
+        exchange, transport, version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert not exchange.accounts[API_KEY].orders
+    # five batches and the lost one again reached it (the 500 was answered on the way)
+    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1}
+    assert report.calls == 5 + 1 + 1
+
+
+async def test_a_lost_batch_goes_again_at_once_when_nothing_waits(version: ApiVersion) -> None:
+    """With every batch on the wire at once, a lost one would wait behind none: it goes again
+    after its backoff, with no listing first (the listing would only delay it)."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 30, symbol=SYMBOL[version])
+    transport = LostAnswers(exchange, {opened[15]: ["lost"]})
+    async with client_for(exchange, transport, version=version, batch_size=10) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert counted(exchange) == {BATCH[version]: 4, HISTORY[version]: 1}
+
+
 async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:
     exchange = fake()
     symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
