@@ -20,7 +20,7 @@ from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
 from weex_async._session import Trace
-from weex_async.errors import TransportError
+from weex_async.errors import TransportError, WeexError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
 from weex_async.testing._order_desk import FakeAccount, FakeOrder, OrderDesk
@@ -167,6 +167,34 @@ async def test_a_reader_asks_for_another_attempt_by_returning_again() -> None:
         never = API["v2"].open_orders(None, None, None).then(lambda _: Again("never"))
         assert await session.send(never) == Again("never"), "returned, never raised"
         assert len(sent) == 3 + FAST_RETRY.max_attempts
+
+
+async def test_a_trace_given_again_goes_on_counting_attempts() -> None:
+    """``cancel_orders`` sends a lost batch again itself, after a listing, with the batch's
+    trace: the session numbers the attempts on and stops at the policy's ``max_attempts`` for
+    all of them together, not per send."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500, json={"code": "500", "msg": "busy"})
+
+    async with WeexClient(
+        Credentials("k", "s", "p"),
+        base_url="https://api.test",
+        transport=httpx.MockTransport(handler),
+        sync_time=False,
+        retry=FAST_RETRY,
+    ) as client:
+        session = client._session  # noqa: SLF001 - the request layer itself is under test
+        call = API["v2"].open_orders(None, None, None)
+        trace = Trace()
+        with pytest.raises(WeexError):
+            await session.send(call, trace=trace)  # one attempt: unclear outcomes not retried
+        assert trace.sent == 1
+        with pytest.raises(WeexError):
+            await session.send(call, retry_unclear=True, trace=trace)
+        assert trace.sent == len(sent) == FAST_RETRY.max_attempts, "all sends together"
 
 
 async def test_cancel_run_gives_typed_outcomes(version: ApiVersion) -> None:

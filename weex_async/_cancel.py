@@ -16,10 +16,13 @@ How: the orders are split into batch cancels that run concurrently through the r
 (``Session.send``, which owns the retry loop), under a small task group of this module's own
 (Python 3.10 has no ``asyncio.TaskGroup``). A client whose key is not yet confirmed sends one batch
 first and the rest once it is answered, so a wrong secret is sent once, not once per batch; an
-authentication or permission refusal stops the run. What is still unknown at the end is settled
-by the cheapest look, at cancel priority (``_confirm_unknown``): the open-orders listing, the
-order history read where each order should be (``_HistoryWalk``), single lookups for the rest:
-cancelled, filled, or still open and cancelled again.
+authentication or permission refusal stops the run. A batch whose attempt goes unanswered while
+others wait to be sent waits too, then goes again only for its orders an open-orders listing
+still shows (``_send_all``): an attempt lost after the exchange acted costs no batch cancel that
+would only hear "not found". What is still unknown at the end is settled by the cheapest look,
+at cancel priority (``_confirm_unknown``): the open-orders listing, the order history read where
+each order should be (``_HistoryWalk``), single lookups for the rest: cancelled, filled, or still
+open and cancelled again.
 """
 
 from __future__ import annotations
