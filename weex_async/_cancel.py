@@ -558,8 +558,8 @@ class CancelRun:
                     call, retry_unclear=not defer, deadline_at=self._deadline_at, trace=trace
                 )
             except WeexError as exc:
-                if not (defer and self._may_wait(exc, trace)):
-                    raise
+                if not (defer and trace.sent > sent_before and self._may_wait(exc, trace)):
+                    raise  # (an error before anything was sent is no lost attempt)
                 failed_at = self._clock.time()
                 behind = self._to_send > 0
                 self._lost.append(_Lost(pending, trace, sends, exc, failed_at, behind))
