@@ -636,6 +636,33 @@ async def test_a_lost_batch_goes_again_at_once_when_nothing_waits(version: ApiVe
     assert counted(exchange) == {BATCH[version]: 4, HISTORY[version]: 1}
 
 
+async def test_a_lost_batch_waiting_when_the_key_is_refused_stays_unknown(
+    version: ApiVersion,
+) -> None:
+    """A batch lost while others wait, then the key refused by the next one: the run sends
+    nothing more, and the waiting batch's orders are unknown (its lost attempt may have
+    cancelled them), never "not sent"; those never sent are."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    lost = LostAnswers(exchange, {opened[15]: ["lost"]})
+
+    class Refusing(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if opened[25] in request.content.decode():
+                return httpx.Response(400, json={"code": "40014", "msg": "incorrect permissions"})
+            return await lost.handle_async_request(request)
+
+    async with client_for(
+        exchange, Refusing(), version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened[:10])
+    assert set(report.unknown) == set(opened[10:20])
+    assert all("then the exchange refused this key" in r for r in report.unknown.values())
+    assert all(report.failed[o].startswith("not sent: ") for o in opened[30:])
+    assert LIST[version] not in counted(exchange), "nothing sent once the key was refused"
+
+
 async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:
     exchange = fake()
     symbols = [SYMBOL[version], "cmt_ethusdt" if version == "v2" else "ETHUSDT"]
