@@ -480,6 +480,7 @@ def aimed_run(lost: Iterable[int], sent: int) -> tuple[CancelRun, dict[str, list
         _closed_at=closed_at,
         _at_first=set(closed_at),
         _sends={},
+        _lost_at={},
     )
     return run, {names[i]: run._places(names[i]) for i in sorted(lost)}  # noqa: SLF001
 
@@ -530,6 +531,15 @@ def test_a_wrong_place_for_one_order_leaves_the_others_search_alone() -> None:
     assert walk.next_page(aims) == 0, "where the retry went out"
     assert aims["1100"] == [385], "the neighbours' place is ruled out"
     assert aims["1101"] == [], "no other place: looked up"
+
+
+def test_a_lost_attempt_is_also_sought_where_the_run_stood_when_it_failed() -> None:
+    """An attempt sent while others were on the wire closed its orders after theirs, though their
+    confirmations came after it went out: its orders are sought where it went out, then where the
+    run stood when it failed (before, only the first: a miss there sent the batch to lookups)."""
+    run, _ = aimed_run(range(100, 110), 450)
+    vars(run).update(_sends={"1100": [99, 380]}, _lost_at={"1100": [100, 420]})
+    assert run._places("1100") == [99, 380, 100, 420]  # noqa: SLF001
 
 
 class LostAnswers(httpx.AsyncBaseTransport):

@@ -270,6 +270,8 @@ class CancelRun:
         #: names an attempt of which may have reached the exchange (a batch that ended unclear):
         #: never "not sent" afterwards, whatever a later batch of them meets
         self._maybe_sent: set[str] = set()
+        #: how many cancels were confirmed as each unanswered attempt of a name's batch failed
+        self._lost_at: dict[str, list[int]] = {}
         #: batches whose last attempt went unanswered, waiting for the next round (``_send_all``)
         self._lost: list[_Lost] = []
         #: batch calls (``_batch``) that have not yet sent an attempt
@@ -562,6 +564,8 @@ class CancelRun:
                     raise  # (an error before anything was sent is no lost attempt)
                 failed_at = self._clock.time()
                 behind = self._to_send > 0
+                for name in pending:
+                    self._lost_at.setdefault(name, []).append(len(self._closed_at))
                 self._lost.append(_Lost(pending, trace, sends, exc, failed_at, behind))
                 return
             if left is not None:
@@ -859,8 +863,10 @@ class CancelRun:
         """Where ``name`` may have closed among the run's confirmed cancels, likeliest first:
         among its neighbours (``_near``: its batch's first attempt), then where each later
         attempt of its batch went out (a retry whose answer was lost may be the one that closed
-        it); ``[None]`` when nothing says where."""
-        places = [self._near(name), *self._sends.get(name, [])[1:]]
+        it), then where the run stood when each unanswered attempt failed (attempts sent just
+        before it, answered after it went out, closed their orders before it did); ``[None]``
+        when nothing says where."""
+        places = [self._near(name), *self._sends.get(name, [])[1:], *self._lost_at.get(name, [])]
         return [place for place in places if place is not None] or [None]
 
     async def _from_history(self, names: list[str], lookup: float) -> None:
