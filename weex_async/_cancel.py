@@ -385,7 +385,9 @@ class CancelRun:
         the others are closed (by an unanswered attempt, or filled) and the order history
         settles them at the end (``_confirm_unknown``). A batch sent again for nothing costs a
         batch cancel (V3: UID 10, for 10 orders) and takes a trade-cap slot from the cancels
-        still to go; a listing page (V3: UID 3) covers 100 orders.
+        still to go; a listing page (V3: UID 3) covers 100 orders. A batch lost when no other
+        waited to be sent goes again after its backoff with no listing (``_round``): nothing
+        would have held it back, and a listing first would.
         """
         tasks = [self._spawn(batch) for batch in batches]
         try:
