@@ -10,6 +10,7 @@ weight per sliding window against the budget.
     python -m benchmarks --bursts   # only the bursts, the CPU per call and max_in_flight
     python -m benchmarks --bursts --idle 60   # the quiet period as the issue states it
     python -m benchmarks --silent   # only an exchange that answers nothing in time (~30 s)
+    python -m benchmarks --settle   # only the settling of unknowns (V2 and V3): about 15 minutes
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ async def main(argv: list[str]) -> None:
         "--silent", action="store_true", help="only the rows of an exchange that answers nothing"
     )
     parser.add_argument(
+        "--settle", action="store_true", help="only the settling of unknowns (V2 and V3)"
+    )
+    parser.add_argument(
         "--idle",
         type=float,
         default=20.0,
@@ -84,6 +88,9 @@ async def main(argv: list[str]) -> None:
         return
     if args.silent:
         await silent()
+        return
+    if args.settle:
+        await settling()
         return
     print(
         f"# weex-async benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n"
@@ -104,20 +111,7 @@ async def main(argv: list[str]) -> None:
     guard_rows = await asyncio.to_thread(lambda: [guard_time("kill"), guard_time("hang")])
     latency = await cancel_latency_beside_beats()
     print("\n" + report.guard_table(guard_rows, beat_cost(), latency))
-    print("  running: settling unknowns ...", file=sys.stderr, flush=True)
-    settle_plan: list[tuple[ApiVersion, bool, bool]] = [
-        ("v2", False, False),
-        ("v2", True, False),
-        ("v2", True, True),
-        ("v3", True, True),  # V3's batches of 10: some 250 calls, about 50 s a run
-    ]
-    settle_rows = await asyncio.to_thread(
-        lambda: [
-            settle_time(version, pages_first=first, aimed=aimed)
-            for version, first, aimed in settle_plan
-        ]
-    )
-    print("\n" + report.settle_table(settle_rows))
+    await settling()
     print("  running: the trade cap's cost ...", file=sys.stderr, flush=True)
     cap_rows = await asyncio.to_thread(
         lambda: [trade_cap_cost(v, n) for v in ("v2", "v3") for n in (100, 500, 1000)]
@@ -145,6 +139,26 @@ async def silent() -> None:
         lambda: [silent_settle(v, stop=stop) for v in ("v2", "v3") for stop in (False, True)]
     )
     print("\n" + report.silent_table(rows))
+
+
+async def settling() -> None:
+    """``cancel_orders`` of 2,000 ids at 20% faults, each way of settling its unknowns."""
+    print("  running: settling unknowns ...", file=sys.stderr, flush=True)
+    settle_plan: list[tuple[ApiVersion, bool, bool, bool]] = [
+        ("v2", False, False, False),
+        ("v2", True, False, False),
+        ("v2", True, True, False),
+        ("v2", True, True, True),
+        ("v3", True, True, False),  # V3's batches of 10: some 250 calls, about 50 s a run
+        ("v3", True, True, True),
+    ]
+    settle_rows = await asyncio.to_thread(
+        lambda: [
+            settle_time(version, pages_first=first, aimed=aimed, listed=listed)
+            for version, first, aimed, listed in settle_plan
+        ]
+    )
+    print("\n" + report.settle_table(settle_rows))
 
 
 async def bursts(idle: float) -> None:

@@ -142,19 +142,20 @@ def settle_table(rows: list[SettleRow]) -> str:
         "WEEX's budgets and the default trade cap, the fake exchange in process; the same 5 "
         "seeds per row\n",
         "| scenario | last order gone s (median) | report s (median) | worst report after gone s "
-        "| report within 1 s of gone | most UID in batch cancels | calls | lookups "
-        "| listing + history pages | unknown | exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| report within 1 s of gone | most UID in batch cancels | batch cancels | calls "
+        "| lookups | listing + history pages | unknown | exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r.name} | {r.gone_at:.2f} | {r.reported_at:.2f} | {r.worst_delay:.2f} "
-        f"| {r.prompt} of {r.runs} | {r.batch_uid} | {r.calls} "
+        f"| {r.prompt} of {r.runs} | {r.batch_uid} | {r.batches} | {r.calls} "
         f"| {r.lookups} | {r.pages} | {r.unknown} | {'yes' if r.exact else 'NO'} |"
         for r in rows
     ]
     lines.append(
-        "\nExact: no order reported cancelled that the exchange did not cancel. Calls, lookups, "
-        "pages and unknowns are totals over the runs."
+        "\nExact: no order reported cancelled that the exchange did not cancel. Batch cancels "
+        "(those that reached the exchange), calls, lookups, pages and unknowns are totals over "
+        "the runs."
     )
     return "\n".join(lines)
 

@@ -897,6 +897,7 @@ class SettleRow:
     worst_delay: float  # the longest report-after-gone of the runs
     prompt: int  # runs whose report came within 1 s of the last order gone
     batch_uid: int  # the most UID one run's batch cancels took (WEEX's window holds 500)
+    batches: int  # batch cancels that reached the exchange, all runs together
     calls: int  # all runs together
     lookups: int  # single-order lookups (order detail), all runs together
     pages: int  # open-order and order-history pages, all runs together
@@ -962,6 +963,7 @@ def settle_time(
     *,
     pages_first: bool,
     aimed: bool = True,
+    listed: bool = True,
     orders: int = 2000,
     faults: float = 0.2,
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5),
@@ -971,12 +973,15 @@ def settle_time(
     and the default trade cap, the fake exchange in process: when the last order left the book,
     and when the report came. ``pages_first``: unknowns settled by listing and order-history
     pages first (``False``: by single lookups only, as before); ``aimed``: the history read where
-    each order should be, not from its top page down."""
+    each order should be, not from its top page down; ``listed``: a batch whose answer was lost
+    is sent again only for its orders a listing, read once every batch has gone out, still
+    shows open (``False``: sent again by the session after its backoff, as before)."""
     CancelRun.pages_first = pages_first
     CancelRun.aimed = aimed
+    CancelRun.listed_retries = listed
     gone: list[float] = []
     reported: list[float] = []
-    calls = lookups = pages = unknown = 0
+    calls = lookups = pages = unknown = batches = 0
     batch_uid: list[int] = []
     exact = True
     detail = "/capi/v2/order/detail" if version == "v2" else "/capi/v3/order"
@@ -996,17 +1001,21 @@ def settle_time(
             batch_uid.append(
                 sum(a.uid_weight for a in exchange.arrivals if a.path.endswith(BATCH_PATHS))
             )
+            batches += sum(a.path.endswith(BATCH_PATHS) for a in exchange.arrivals)
             cancelled = set(exchange.accounts["settle"].cancelled)
             exact = exact and all(name in cancelled for name in report.cancelled)
     finally:
         CancelRun.pages_first = True
         CancelRun.aimed = True
+        CancelRun.listed_retries = True
     if not pages_first:
         how = "single lookups"
-    elif aimed:
-        how = "listing, history pages aimed where each order should be (now)"
+    elif not aimed:
+        how = "listing, history pages from the top"
+    elif not listed:
+        how = "lost batches sent again at once, history pages aimed (before)"
     else:
-        how = "listing, history pages from the top (before)"
+        how = "lost batches sent again only if a listing shows them open (now)"
     return SettleRow(
         name=f"{version.upper()}, {how}",
         orders=orders,
@@ -1016,6 +1025,7 @@ def settle_time(
         worst_delay=max(r - g for r, g in zip(reported, gone, strict=True)),
         prompt=sum(r - g <= 1.0 for r, g in zip(reported, gone, strict=True)),
         batch_uid=max(batch_uid),
+        batches=batches,
         calls=calls,
         lookups=lookups,
         pages=pages,

@@ -20,7 +20,7 @@ from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
 from weex_async._session import Trace
-from weex_async.errors import TransportError, UnexpectedResponseError
+from weex_async.errors import TransportError, UnexpectedResponseError, WeexError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
 from weex_async.testing._order_desk import FakeAccount, FakeOrder, OrderDesk
@@ -219,6 +219,34 @@ async def test_a_reader_asks_for_another_attempt_by_returning_again() -> None:
         never = API["v2"].open_orders(None, None, None).then(lambda _: Again("never"))
         assert await session.send(never) == Again("never"), "returned, never raised"
         assert len(sent) == 3 + FAST_RETRY.max_attempts
+
+
+async def test_a_trace_given_again_goes_on_counting_attempts() -> None:
+    """``cancel_orders`` sends a lost batch again itself, after a listing, with the batch's
+    trace: the session numbers the attempts on and stops at the policy's ``max_attempts`` for
+    all of them together, not per send."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500, json={"code": "500", "msg": "busy"})
+
+    async with WeexClient(
+        Credentials("k", "s", "p"),
+        base_url="https://api.test",
+        transport=httpx.MockTransport(handler),
+        sync_time=False,
+        retry=FAST_RETRY,
+    ) as client:
+        session = client._session  # noqa: SLF001 - the request layer itself is under test
+        call = API["v2"].open_orders(None, None, None)
+        trace = Trace()
+        with pytest.raises(WeexError):
+            await session.send(call, trace=trace)  # one attempt: unclear outcomes not retried
+        assert trace.sent == 1
+        with pytest.raises(WeexError):
+            await session.send(call, retry_unclear=True, trace=trace)
+        assert trace.sent == len(sent) == FAST_RETRY.max_attempts, "all sends together"
 
 
 async def test_cancel_run_gives_typed_outcomes(version: ApiVersion) -> None:
@@ -504,6 +532,7 @@ def aimed_run(lost: Iterable[int], sent: int) -> tuple[CancelRun, dict[str, list
         _closed_at=closed_at,
         _at_first=set(closed_at),
         _sends={},
+        _lost_at={},
     )
     return run, {names[i]: run._places(names[i]) for i in sorted(lost)}  # noqa: SLF001
 
@@ -556,6 +585,15 @@ def test_a_wrong_place_for_one_order_leaves_the_others_search_alone() -> None:
     assert aims["1101"] == [], "no other place: looked up"
 
 
+def test_a_lost_attempt_is_also_sought_where_the_run_stood_when_it_failed() -> None:
+    """An attempt sent while others were on the wire closed its orders after theirs, though their
+    confirmations came after it went out: its orders are sought where it went out, then where the
+    run stood when it failed (before, only the first: a miss there sent the batch to lookups)."""
+    run, _ = aimed_run(range(100, 110), 450)
+    vars(run).update(_sends={"1100": [99, 380]}, _lost_at={"1100": [100, 420]})
+    assert run._places("1100") == [99, 380, 100, 420]  # noqa: SLF001
+
+
 class LostAnswers(httpx.AsyncBaseTransport):
     """The fake exchange, with the attempts of chosen batch cancels (named by an id they carry)
     going as ``plans`` says, one step per attempt: ``"500"`` (answered 500, nothing done),
@@ -606,6 +644,85 @@ async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> N
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
     assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
+
+
+async def test_a_lost_batch_the_exchange_closed_is_not_sent_again(version: ApiVersion) -> None:
+    """The second of five batches is cancelled, its answer lost, while others wait to go (one
+    request on the wire at a time). Sent again, it would have cost a batch cancel (and a
+    trade-cap slot) to hear "not found" for all ten. Instead it waits until the others have
+    gone; one open-orders listing then shows its orders closed, and the history tells cancelled
+    from filled (one had filled before the cancel reached it)."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    exchange.accounts[API_KEY].fill(opened[13])
+    transport = LostAnswers(exchange, {opened[15]: ["lost"]})
+    async with client_for(
+        exchange, transport, version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(o for o in opened if o != opened[13])
+    assert report.failed == {opened[13]: "filled (found in the order history)"}
+    assert not report.unknown
+    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1, HISTORY[version]: 1}
+    assert report.calls == 7
+
+
+async def test_a_lost_batch_still_open_is_sent_again_after_the_listing(
+    version: ApiVersion,
+) -> None:
+    """The same, with the attempt answered 500 (the exchange did nothing): the listing shows its
+    orders open, so the batch goes again, and nothing is left to the history."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    transport = LostAnswers(exchange, {opened[15]: ["500"]})
+    async with client_for(
+        exchange, transport, version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert not exchange.accounts[API_KEY].orders
+    # five batches and the lost one again reached it (the 500 was answered on the way)
+    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1}
+    assert report.calls == 5 + 1 + 1
+
+
+async def test_a_lost_batch_goes_again_at_once_when_nothing_waits(version: ApiVersion) -> None:
+    """With every batch on the wire at once, a lost one would wait behind none: it goes again
+    after its backoff, with no listing first (the listing would only delay it)."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 30, symbol=SYMBOL[version])
+    transport = LostAnswers(exchange, {opened[15]: ["lost"]})
+    async with client_for(exchange, transport, version=version, batch_size=10) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened)
+    assert counted(exchange) == {BATCH[version]: 4, HISTORY[version]: 1}
+
+
+async def test_a_lost_batch_waiting_when_the_key_is_refused_stays_unknown(
+    version: ApiVersion,
+) -> None:
+    """A batch lost while others wait, then the key refused by the next one: the run sends
+    nothing more, and the waiting batch's orders are unknown (its lost attempt may have
+    cancelled them), never "not sent"; those never sent are."""
+    exchange = fake()
+    opened = exchange.place_resting_orders(API_KEY, 50, symbol=SYMBOL[version])
+    lost = LostAnswers(exchange, {opened[15]: ["lost"]})
+
+    class Refusing(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if opened[25] in request.content.decode():
+                return httpx.Response(400, json={"code": "40014", "msg": "incorrect permissions"})
+            return await lost.handle_async_request(request)
+
+    async with client_for(
+        exchange, Refusing(), version=version, batch_size=10, max_in_flight=1
+    ) as client:
+        report = await client.cancel_orders(ids=opened)
+    assert report.cancelled == tuple(opened[:10])
+    assert set(report.unknown) == set(opened[10:20])
+    assert all("then the exchange refused this key" in r for r in report.unknown.values())
+    assert all(report.failed[o].startswith("not sent: ") for o in opened[30:])
+    assert LIST[version] not in counted(exchange), "nothing sent once the key was refused"
 
 
 async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:

@@ -63,7 +63,11 @@ async def test_an_exchange_that_answers_nothing_in_time_gets_one_lookup_not_one_
     assert set(report.unknown) == set(ids)
     counts = counted(exchange)
     batches = counts[BATCH[version]]
-    assert counts == {BATCH[version]: batches, LIST[version]: attempts, DETAIL[version]: attempts}
+    # two reads went unanswered, whatever they were: the listing and one lookup, or (V3, whose
+    # lost batches wait for a listing before they go again) two listings
+    reads = {path: n for path, n in counts.items() if path != BATCH[version]}
+    assert set(reads) <= {LIST[version], DETAIL[version]}
+    assert sum(reads.values()) == 2 * attempts, reads
     assert report.calls == batches + 2 * attempts
     reasons = set(report.unknown.values())
     assert len(reasons) == 1, reasons  # one reason, the same for all

@@ -16,16 +16,20 @@ How: the orders are split into batch cancels that run concurrently through the r
 (``Session.send``, which owns the retry loop), under a small task group of this module's own
 (Python 3.10 has no ``asyncio.TaskGroup``). A client whose key is not yet confirmed sends one batch
 first and the rest once it is answered, so a wrong secret is sent once, not once per batch; an
-authentication or permission refusal stops the run. What is still unknown at the end is settled
-by the cheapest look, at cancel priority (``_confirm_unknown``): the open-orders listing, the
-order history read where each order should be (``_HistoryWalk``), single lookups for the rest:
-cancelled, filled, or still open and cancelled again.
+authentication or permission refusal stops the run. A batch whose attempt goes unanswered while
+others wait to be sent waits too, then goes again only for its orders an open-orders listing
+still shows (``_send_all``): an attempt lost after the exchange acted costs no batch cancel that
+would only hear "not found". What is still unknown at the end is settled by the cheapest look,
+at cancel priority (``_confirm_unknown``): the open-orders listing, the order history read where
+each order should be (``_HistoryWalk``), single lookups for the rest: cancelled, filled, or still
+open and cancelled again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import enum
 import itertools
 import logging
@@ -37,6 +41,7 @@ import attrs
 
 from ._api import Api
 from ._checks import Key, name_problem
+from ._clock import wait_within
 from ._endpoints import Again, Call, Endpoint
 from ._limiter import Priority
 from ._limiter._admission import Clock
@@ -272,6 +277,28 @@ class _SettleReads:
             other.cancel()
 
 
+@attrs.define
+class _Lost:
+    """A batch whose last attempt went unanswered (or could not leave), waiting to go again.
+
+    Attributes:
+        names: its orders not settled yet (each round may settle some without sending them).
+        trace: its attempts so far (the next ones add to it: ``sent`` counts them all).
+        sends: where each attempt stood among the run's confirmed cancels (``_places``).
+        error: the last attempt's error (what the report says if nothing more is sent).
+        failed_at: when that attempt failed, on the run's clock (its backoff counts from then).
+        behind: batches of the run were still waiting to be sent when its last attempt failed,
+            so sent again at once it would have waited behind them.
+    """
+
+    names: list[str]
+    trace: Trace
+    sends: list[int]
+    error: WeexError
+    failed_at: float
+    behind: bool
+
+
 class CancelRun:
     """One ``cancel_orders`` call: the outcome of every order, filled in as answers come.
 
@@ -300,6 +327,11 @@ class CancelRun:
     #: Send no more settling reads once two in a row went unanswered (``_SettleReads``;
     #: ``False``: every one sent, as before; the benchmarks compare both in one run).
     stop_unanswered: ClassVar[bool] = True
+    #: A batch whose attempt went unanswered waits until every batch has gone out once, then is
+    #: sent again only for its orders an open-orders listing still shows (``_send_all``);
+    #: ``False``: the session sends it again after its backoff, whatever the exchange did with
+    #: it (as before; the benchmarks compare both in one run).
+    listed_retries: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -349,6 +381,16 @@ class CancelRun:
         self._maybe_sent: set[str] = set()
         #: the settling reads: whether the exchange answers them
         self._reads = _SettleReads(enabled=self.stop_unanswered)
+        #: how many cancels were confirmed as each unanswered attempt of a name's batch failed
+        self._lost_at: dict[str, list[int]] = {}
+        #: batches whose last attempt went unanswered, waiting for the next round (``_send_all``)
+        self._lost: list[_Lost] = []
+        #: batch calls (``_batch``) that have not yet sent an attempt
+        self._to_send = 0
+        #: attempts of batch cancels sent so far, all batches together
+        self._attempts = 0
+        #: set when a batch sends its first attempt (a round may then be due)
+        self._progress = asyncio.Event()
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -362,9 +404,9 @@ class CancelRun:
             self._sent_order = {name: i for i, name in enumerate(valid)}
             batches = [valid[i : i + batch_size] for i in range(0, len(valid), batch_size)]
             if batches and not self._session.key_confirmed:
-                await self._gather([self._batch(batches[0])])  # one first: is the key right?
+                await self._send_all(batches[:1])  # one first: is the key right?
                 batches = batches[1:]
-            await self._gather([self._batch(batch) for batch in batches])
+            await self._send_all(batches)
             if self._confirm and self._unknown():
                 await self._confirm_unknown()
         except Exception as exc:  # a bug of ours must not cost the report
@@ -419,6 +461,135 @@ class CancelRun:
         """Run ``jobs`` as tasks and wait for all of them (each records its own outcomes)."""
         await wait_all([asyncio.ensure_future(job) for job in jobs])
 
+    def _spawn(
+        self, names: list[str], *, unclear: bool = False, lost: _Lost | None = None
+    ) -> asyncio.Task[None]:
+        """``_batch`` as a task, counted as waiting to be sent from now on (``_to_send``)."""
+        self._to_send += 1
+        return asyncio.ensure_future(self._batch(names, unclear=unclear, lost=lost))
+
+    def _defers(self) -> bool:
+        """Whether an unanswered batch waits for a round (``_send_all``) rather than the
+        session's backoff: when the run settles its unknowns (a listing names orders by
+        exchange id)."""
+        return self.listed_retries and self._confirm and self._key == "ids"
+
+    def _may_wait(self, error: WeexError, trace: Trace) -> bool:
+        """Whether a batch whose attempt failed with ``error`` goes to the next round: the error
+        leaves the outcome unknown (or the attempt never left), and the policy allows another
+        attempt."""
+        retry = self._session.retry
+        return (
+            (retry.outcome_unknown(error) or retry.never_sent(error))
+            and trace.sent < retry.max_attempts
+            and self._stopped is None
+        )
+
+    async def _send_all(self, batches: list[list[str]]) -> None:
+        """Send ``batches`` and wait until each has its outcome, in rounds.
+
+        A batch whose attempt goes unanswered waits (``_lost``) until every batch of the run has
+        sent an attempt: until then it would wait anyway, behind the batches not yet sent (the
+        limiter serves one account's cancels first come, first served). Then, once the batches
+        on the wire have answered (``_quiet``), one open-orders listing says which of the
+        waiting orders are still open (``_still_open``): those are sent again, in their batch;
+        the others are closed (by an unanswered attempt, or filled) and the order history
+        settles them at the end (``_confirm_unknown``). A batch sent again for nothing costs a
+        batch cancel (V3: UID 10, for 10 orders) and takes a trade-cap slot from the cancels
+        still to go; a listing page (V3: UID 3) covers 100 orders. A batch lost when no other
+        waited to be sent goes again after its backoff with no listing (``_round``): nothing
+        would have held it back, and a listing first would.
+        """
+        tasks = [self._spawn(batch) for batch in batches]
+        try:
+            while True:
+                tasks = [task for task in tasks if not task.done()]
+                if self._lost and self._to_send == 0:
+                    lost, self._lost = self._lost, []
+                    tasks += await self._round(lost)
+                    continue
+                if not tasks:
+                    return
+                self._progress.clear()
+                progress = asyncio.ensure_future(self._progress.wait())
+                try:
+                    await asyncio.wait([*tasks, progress], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    progress.cancel()
+        except asyncio.CancelledError:  # the caller was cancelled: nothing is left running
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await wait_all(tasks)
+            raise
+
+    async def _round(self, lost: list[_Lost]) -> list[asyncio.Task[None]]:
+        """Send ``lost`` again, each for its orders still open; an order a listing shows closed
+        is unknown (an unanswered attempt may have cancelled it) and left to the history. The
+        listing is read only when one of them would have waited behind other batches and may
+        have been acted on: a batch that could go again at once, or whose attempts certainly
+        never left, goes after its backoff, as the session would send it."""
+        tell = any(entry.behind and entry.trace.unclear for entry in lost)
+        open_now = await self._still_open(lost) if tell else None
+        tasks = []
+        for entry in lost:
+            if open_now is not None:
+                closed = [
+                    name
+                    for name in entry.names
+                    if canonical_id(name) not in open_now
+                    and (entry.trace.unclear or name in self._maybe_sent)
+                ]
+                for name in closed:
+                    self.outcomes[name] = Outcome(
+                        Verdict.UNKNOWN,
+                        f"no answer to {entry.trace.sent} attempt(s) "
+                        f"({_describe(entry.error)}), and not on the open-orders listing read "
+                        "after them: closed, by one of them or otherwise",
+                    )
+                    self._not_open.add(name)
+                entry.names = [name for name in entry.names if name not in closed]
+            if entry.names:
+                tasks.append(self._spawn(entry.names, lost=entry))
+        return tasks
+
+    async def _still_open(self, lost: list[_Lost]) -> set[str] | None:
+        """The ids (as the exchange reads them) an open-orders listing shows open, read after
+        every attempt of ``lost``; ``None`` when no listing can tell which of their orders are
+        closed: it would cost more than sending them again, it failed or was cut short, or it
+        spans pages while a batch of this run was on the wire (a page may then have shifted)."""
+        if self._stopped is not None or self._session.closed or self._time_left() <= 0:
+            return None
+        batch = self._cost(self._api.cancel_batch(self._key, ["1"], None).endpoint)
+        listing = self._cost(self._api.open_orders(None, PAGE, 0).endpoint)
+        pages = int(len(lost) * batch / listing + 1e-9)
+        # This run's orders not known closed are on the listing if still open: when they alone
+        # fill more pages than it is worth reading, the listing cannot end in time.
+        unsettled = sum(
+            1
+            for name in self._sent_order
+            if (o := self.outcomes.get(name)) is None
+            or (o.verdict is Verdict.UNKNOWN and name not in self._not_open)
+        )
+        if unsettled >= pages * PAGE:
+            return None
+        await self._quiet()
+        quiet = not any(trace.in_flight for trace in self._running.values())
+        attempts = self._attempts
+        open_now, complete, read = await self._listed(pages)
+        quiet = quiet and attempts == self._attempts
+        return open_now if complete and (read == 1 or quiet) else None
+
+    async def _quiet(self) -> None:
+        """Wait until no batch of this run is on the wire, for at most the retry policy's first
+        backoff (a batch lost meanwhile would have waited as long before): a listing read then
+        spans its pages with no cancel of ours shifting them."""
+        busy = [task for task, trace in self._running.items() if trace.in_flight]
+        if not busy:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await wait_within(self._clock, self._session.retry.backoff_initial, asyncio.wait(busy))
+
     @property
     def stopped(self) -> str | None:
         """Why this run sent nothing more (the exchange refused the key), if it stopped."""
@@ -441,23 +612,46 @@ class CancelRun:
 
     # C901 (18 > 10) waived for now: this function is being changed on other branches at the
     # same time; naming its steps is left to a change that does not race them.
-    async def _batch(self, names: list[str], *, unclear: bool = False) -> None:  # noqa: C901
+    async def _batch(  # noqa: C901
+        self, names: list[str], *, unclear: bool = False, lost: _Lost | None = None
+    ) -> None:
         """Cancel ``names`` in one batch call (its retries included), recording each one's
         outcome; ``unclear``: an earlier attempt of this very batch (before a split) may have
-        acted."""
-        if self._stopped is not None:
-            self._settle(names, Verdict.NOT_SENT, f"not sent: {self._stopped}")
-            return
-        pending = list(names)
+        acted; ``lost``: this is that batch sent again after a round (``_send_all``), its
+        attempts so far in its trace.
+
+        When the run defers its retries (``_defers``), an attempt that goes unanswered (or
+        cannot leave) ends the call: the batch waits in ``_lost`` for the next round instead of
+        the session's backoff."""
         # Where each attempt stood among the confirmed cancels: where an unanswered attempt that
         # acted left its orders in the order history.
-        sends: list[int] = []
-        trace = Trace(on_send=lambda: sends.append(len(self._closed_at)), unclear=unclear)
+        sends: list[int] = [] if lost is None else lost.sends
+        trace = Trace(unclear=unclear) if lost is None else lost.trace
+        if self._stopped is not None:
+            self._not_sent(names, trace, self._stopped)
+            self._to_send -= 1
+            self._progress.set()
+            return
+        pending = list(names)
+        waiting = True  # no attempt of this call sent yet
+
+        def sent() -> None:
+            nonlocal waiting
+            sends.append(len(self._closed_at))
+            self._attempts += 1
+            if waiting:
+                waiting = False
+                self._to_send -= 1
+                self._progress.set()
+
+        trace.on_send = sent
+        sent_before = trace.sent
         for name in names:
             self._sends[name] = sends
         task = asyncio.current_task()
-        assert task is not None  # _batch always runs as a task of _gather
+        assert task is not None  # _batch always runs as a task (_spawn)
         self._running[task] = trace
+        defer = self._defers()
 
         def absorb(result: BatchCancelResult) -> Again | None:
             """Record the verdicts; ask the session to send again for the orders left."""
@@ -470,9 +664,23 @@ class CancelRun:
 
         call = self._api.cancel_batch(self._key, names, self._symbol).then(absorb)
         try:
-            left = await self._session.send(
-                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
-            )
+            if lost is not None:  # the policy's backoff after its last attempt, from then on
+                waited = self._clock.time() - lost.failed_at
+                reason = type(lost.error).__name__
+                await self._session.back_off(call, trace, reason, self._deadline_at, waited=waited)
+            try:
+                left = await self._session.send(
+                    call, retry_unclear=not defer, deadline_at=self._deadline_at, trace=trace
+                )
+            except WeexError as exc:
+                if not (defer and trace.sent > sent_before and self._may_wait(exc, trace)):
+                    raise  # (an error before anything was sent is no lost attempt)
+                failed_at = self._clock.time()
+                behind = self._to_send > 0
+                for name in pending:
+                    self._lost_at.setdefault(name, []).append(len(self._closed_at))
+                self._lost.append(_Lost(pending, trace, sends, exc, failed_at, behind))
+                return
             if left is not None:
                 self._settle(
                     pending,
@@ -484,6 +692,8 @@ class CancelRun:
                 raise  # the caller was cancelled
             self._not_sent(pending, trace, self._stopped)
         except DeadlineReached as exc:
+            if lost is not None and exc.last_error is None:  # say what the last attempt met
+                exc = DeadlineReached(exc.attempts, exc.in_flight, lost.error)
             self._deadline(pending, trace, exc)
         except ClientClosedError:
             if trace.unclear:
@@ -508,10 +718,10 @@ class CancelRun:
                 self._limit.lower(half)
                 self._running.pop(task, None)
                 # the halves inherit what this batch's attempts may have done
-                await self._gather(
+                await wait_all(
                     [
-                        self._batch(pending[:half], unclear=trace.unclear),
-                        self._batch(pending[half:], unclear=trace.unclear),
+                        self._spawn(pending[:half], unclear=trace.unclear),
+                        self._spawn(pending[half:], unclear=trace.unclear),
                     ]
                 )
             else:
@@ -531,10 +741,13 @@ class CancelRun:
             log.exception("cancel_orders: unexpected error in a batch")
             self._settle(pending, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
         finally:
-            self.calls += trace.sent
+            self.calls += trace.sent - sent_before
             self._running.pop(task, None)
             if trace.unclear:
                 self._maybe_sent.update(names)
+            if waiting:
+                self._to_send -= 1
+                self._progress.set()
 
     def _unsent(self, names: list[str], trace: Trace, why: str) -> None:
         """``names``' batch ended with its last attempt certainly not sent (no connection could
@@ -676,7 +889,7 @@ class CancelRun:
         maybe_open = [name for name in unknown if name not in self._not_open]
         worth = self.pages_first and len(maybe_open) * lookup >= listing + history
         pages = int(len(maybe_open) * lookup / listing) if worth else 0
-        open_now, complete = await self._listed(pages)
+        open_now, complete, _ = await self._listed(pages)
         again = [name for name in maybe_open if canonical_id(name) in open_now]
         closed = [
             name
@@ -708,7 +921,7 @@ class CancelRun:
         for name in names:
             del self.outcomes[name]
         size = self._limit.size
-        await self._gather([self._batch(names[i : i + size]) for i in range(0, len(names), size)])
+        await self._send_all([names[i : i + size] for i in range(0, len(names), size)])
 
     async def _page(self, call: Call[tuple[Order, ...]]) -> tuple[Order, ...] | None:
         """One listing page at cancel priority; ``None`` when it could not be read."""
@@ -728,20 +941,21 @@ class CancelRun:
         finally:
             self.calls += trace.sent
 
-    async def _listed(self, pages: int) -> tuple[set[str], bool]:
+    async def _listed(self, pages: int) -> tuple[set[str], bool, int]:
         """The ids (as the exchange reads them) that up to ``pages`` pages of open orders show
-        open, and whether they are all of them (a page shorter than ``PAGE`` was read)."""
+        open, whether they are all of them (a page shorter than ``PAGE`` was read), and how many
+        pages were read."""
         seen: set[str] = set()
         for page in range(pages):
             if self._time_left() <= 0:
-                break
+                return seen, False, page
             orders = await self._page(self._api.open_orders(self._symbol, PAGE, page))
             if orders is None:
-                break
+                return seen, False, page + 1
             seen.update(canonical_id(order.order_id) for order in orders if order.is_open)
             if len(orders) < PAGE:
-                return seen, True
-        return seen, False
+                return seen, True, page + 1
+        return seen, False, pages
 
     def _near(self, name: str) -> int | None:
         """Where the order history should hold ``name``: the confirmation number of the nearest
@@ -764,8 +978,10 @@ class CancelRun:
         """Where ``name`` may have closed among the run's confirmed cancels, likeliest first:
         among its neighbours (``_near``: its batch's first attempt), then where each later
         attempt of its batch went out (a retry whose answer was lost may be the one that closed
-        it); ``[None]`` when nothing says where."""
-        places = [self._near(name), *self._sends.get(name, [])[1:]]
+        it), then where the run stood when each unanswered attempt failed (attempts sent just
+        before it, answered after it went out, closed their orders before it did); ``[None]``
+        when nothing says where."""
+        places = [self._near(name), *self._sends.get(name, [])[1:], *self._lost_at.get(name, [])]
         return [place for place in places if place is not None] or [None]
 
     async def _from_history(self, names: list[str], lookup: float) -> None:

@@ -107,6 +107,10 @@ class Trace:
             not count).
         on_send: called as each attempt goes on the wire (``cancel_orders`` notes where each
             attempt of a batch stood among the run's confirmed cancels).
+
+    A trace given to a later ``send`` of the same request (``cancel_orders`` sends a batch whose
+    attempt went unanswered again after a listing) goes on counting: its attempts are numbered,
+    and ``RetryPolicy.max_attempts`` counted, from where the earlier sends left off.
     """
 
     sent: int = 0
@@ -317,7 +321,7 @@ class Session:
         if endpoint.signed:
             await self._before_signed_call(endpoint, deadline_at)
         trace = trace if trace is not None else Trace()
-        attempt = 0
+        attempt = trace.sent  # a trace given again goes on counting (and the policy with it)
         resynced = False
         last_error: WeexError | None = None
         while True:
@@ -404,11 +408,31 @@ class Session:
         if decision is Decision.RESYNC:
             await self._time_sync.resync()
 
+    async def back_off(
+        self,
+        call: Call[Any],
+        trace: Trace,
+        reason: str,
+        deadline_at: float | None,
+        *,
+        waited: float = 0.0,
+    ) -> None:
+        """Wait the policy's backoff after the last attempt of ``call`` (``trace.sent``), less
+        ``waited`` seconds already spent since it failed, no later than the deadline, said first
+        (``RetryScheduled``): for a caller that sends a call again itself, giving ``send`` the
+        same trace (``cancel_orders`` does, once a listing says which orders are still open)."""
+        await self._back_off(call.endpoint, trace.sent, reason, deadline_at, waited)
+
     async def _back_off(
-        self, endpoint: Endpoint[Any], attempt: int, reason: str, deadline_at: float | None
+        self,
+        endpoint: Endpoint[Any],
+        attempt: int,
+        reason: str,
+        deadline_at: float | None,
+        waited: float = 0.0,
     ) -> None:
         """Wait the policy's backoff after ``attempt`` (no later than the deadline), said first."""
-        wait = self.retry.backoff(attempt)
+        wait = max(0.0, self.retry.backoff(attempt) - waited)
         if deadline_at is not None:
             wait = min(wait, max(0.0, deadline_at - now_on(self._clock)))
         if self.observed:
