@@ -143,3 +143,16 @@ async def test_v3_refuses_anything_but_ascii_capitals_and_digits(
         with pytest.raises(InvalidRequestError, match="misspelt for WEEX V3"):
             await client.open_orders(malformed)
     assert exchange.requests == 0
+
+
+@pytest.mark.parametrize("wide", ["ＢＴＣUSDT", "BTCÜSDT", "cmt_ｂｔｃusdt"])
+async def test_a_symbol_beyond_ascii_is_refused_with_no_wrong_suggestion(
+    exchange: FakeExchange, version: ApiVersion, wide: str
+) -> None:
+    """Dropping the letters beyond ASCII named another symbol: 'ＢＴＣUSDT' -> 'USDT'."""
+    async with client_for(exchange) as client:
+        with pytest.raises(InvalidRequestError) as refused:
+            await client.open_orders(wide)
+    assert "which spells it" not in str(refused.value)
+    assert "which spells symbols" in str(refused.value)
+    assert exchange.requests == 0

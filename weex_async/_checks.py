@@ -214,7 +214,10 @@ def check_symbol_spelling(symbol: str, version: ApiVersion) -> None:
     and the error names the spelling meant."""
     if _SYMBOL_PATTERN[version].fullmatch(symbol):
         return
-    base = re.sub(r"[^0-9A-Za-z]", "", symbol[4:] if symbol.lower().startswith("cmt_") else symbol)
+    # a suggestion only from ASCII: dropping full-width or accented letters would name another
+    # symbol ('ＢＴＣUSDT' is not 'USDT')
+    stem = symbol[4:] if symbol.lower().startswith("cmt_") else symbol
+    base = re.sub(r"[^0-9A-Za-z]", "", stem) if symbol.isascii() else ""
     meant = f"cmt_{base.lower()}" if version == "v2" else base.upper()
     said = f"which spells it {meant!r}" if base else f"which spells symbols {_SPELLING[version]!r}"
     raise InvalidRequestError(
