@@ -215,7 +215,7 @@ def check_symbol_spelling(symbol: str, version: ApiVersion) -> None:
     if _SYMBOL_PATTERN[version].fullmatch(symbol):
         return
     # a suggestion only from ASCII: dropping full-width or accented letters would name another
-    # symbol ('ＢＴＣUSDT' is not 'USDT')
+    # symbol (full-width 'BTC' + 'USDT' is not 'USDT')
     stem = symbol[4:] if symbol.lower().startswith("cmt_") else symbol
     base = re.sub(r"[^0-9A-Za-z]", "", stem) if symbol.isascii() else ""
     meant = f"cmt_{base.lower()}" if version == "v2" else base.upper()
