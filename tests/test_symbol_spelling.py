@@ -145,7 +145,9 @@ async def test_v3_refuses_anything_but_ascii_capitals_and_digits(
     assert exchange.requests == 0
 
 
-@pytest.mark.parametrize("wide", ["\uff22\uff34\uff23USDT", "BTC\u00dcSDT", "cmt_\uff42\uff54\uff43usdt"])
+@pytest.mark.parametrize(
+    "wide", ["\uff22\uff34\uff23USDT", "BTC\u00dcSDT", "cmt_\uff42\uff54\uff43usdt"]
+)
 async def test_a_symbol_beyond_ascii_is_refused_with_no_wrong_suggestion(
     exchange: FakeExchange, version: ApiVersion, wide: str
 ) -> None:

@@ -333,8 +333,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--deadline",
                 type=_positive_float,
-                help="seconds after which nothing more is sent (batches not sent are reported failed: "
-                "not sent; one cut off on the wire, unknown)",
+                help="seconds after which nothing more is sent (batches not sent are reported "
+                "failed: not sent; one cut off on the wire, unknown)",
             )
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
         if name == "flatten":
