@@ -63,6 +63,33 @@ def weights(exchange: FakeExchange) -> list[tuple[str, int, int]]:
     ]
 
 
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response],
+    *,
+    version: ApiVersion = "v2",
+    **kwargs: Any,
+) -> WeexClient:
+    """A client of a made-up key whose every request ``handler`` answers (``httpx.MockTransport``),
+    with no time sync: for tests of what is sent and how an answer is read, with no exchange."""
+    return WeexClient(
+        Credentials("k", "s", "p"),
+        base_url="https://api.test",
+        api_version=version,
+        transport=httpx.MockTransport(handler),
+        sync_time=False,
+        **kwargs,
+    )
+
+
+def paths_counted(exchange: FakeExchange) -> dict[str, int]:
+    """How many requests reached each path of ``exchange``, time syncs left out."""
+    counts: dict[str, int] = {}
+    for arrival in exchange.arrivals:
+        if "/market/time" not in arrival.path:
+            counts[arrival.path] = counts.get(arrival.path, 0) + 1
+    return counts
+
+
 async def sent_by(version: ApiVersion, call: Any, answer: Any) -> tuple[httpx.Request, Any]:
     """What ``call(client)`` sends (one request) and returns, the exchange answering ``answer``."""
     seen: list[httpx.Request] = []
@@ -71,13 +98,7 @@ async def sent_by(version: ApiVersion, call: Any, answer: Any) -> tuple[httpx.Re
         seen.append(request)
         return httpx.Response(200, json=answer)
 
-    async with WeexClient(
-        Credentials("k", "s", "p"),
-        base_url="https://api.test",
-        api_version=version,
-        transport=httpx.MockTransport(handler),
-        sync_time=False,
-    ) as client:
+    async with mock_client(handler, version=version) as client:
         result = await call(client)
     (request,) = seen
     assert request.headers["ACCESS-SIGN"]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from weex_async import ClosePositionResult, Credentials, Order, TriggerOrder, WeexClient
+from weex_async import ClosePositionResult, Order, TriggerOrder
 from weex_async._cancel import BatchLimit, CancelRun, Verdict, _HistoryWalk
 from weex_async._checks import ApiVersion
 from weex_async._client import API
@@ -26,7 +26,7 @@ from weex_async.testing import FakeExchange, Fault
 from weex_async.testing._order_desk import FakeAccount, FakeOrder, OrderDesk
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
-from .helpers import FAST_RETRY, SYMBOL, Wrapped, client_for
+from .helpers import FAST_RETRY, SYMBOL, Wrapped, client_for, mock_client, paths_counted
 
 #: In process only: timeouts, backoffs and deadlines pass at once on jumping time (conftest).
 pytestmark = pytest.mark.usefixtures("jumping_clock")
@@ -139,14 +139,7 @@ async def test_history_and_closed_positions_of_null_data_are_refused(
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=body)
 
-    async with WeexClient(
-        Credentials("k", "s", "p"),
-        base_url="https://api.test",
-        api_version=version,
-        transport=httpx.MockTransport(handler),
-        sync_time=False,
-        retry=FAST_RETRY,
-    ) as client:
+    async with mock_client(handler, version=version, retry=FAST_RETRY) as client:
         with pytest.raises(UnexpectedResponseError, match="data is null"):
             await client.order_history()
         with pytest.raises(UnexpectedResponseError, match="data is null"):
@@ -204,13 +197,7 @@ async def test_a_reader_asks_for_another_attempt_by_returning_again() -> None:
         return httpx.Response(200, json=[])
 
     answers: list[Again | None] = [Again("one left"), Again("one left"), None]
-    async with WeexClient(
-        Credentials("k", "s", "p"),
-        base_url="https://api.test",
-        transport=httpx.MockTransport(handler),
-        sync_time=False,
-        retry=FAST_RETRY,
-    ) as client:
+    async with mock_client(handler, retry=FAST_RETRY) as client:
         session = client._session  # noqa: SLF001 - the request layer itself is under test
         call = API["v2"].open_orders(None, None, None).then(lambda _: answers.pop(0))
         trace = Trace()
@@ -231,13 +218,7 @@ async def test_a_trace_given_again_goes_on_counting_attempts() -> None:
         sent.append(request)
         return httpx.Response(500, json={"code": "500", "msg": "busy"})
 
-    async with WeexClient(
-        Credentials("k", "s", "p"),
-        base_url="https://api.test",
-        transport=httpx.MockTransport(handler),
-        sync_time=False,
-        retry=FAST_RETRY,
-    ) as client:
+    async with mock_client(handler, retry=FAST_RETRY) as client:
         session = client._session  # noqa: SLF001 - the request layer itself is under test
         call = API["v2"].open_orders(None, None, None)
         trace = Trace()
@@ -440,14 +421,6 @@ DETAIL = {"v2": "/capi/v2/order/detail", "v3": "/capi/v3/order"}
 HISTORY = {"v2": "/capi/v2/order/history", "v3": "/capi/v3/order/history"}
 
 
-def counted(exchange: FakeExchange) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for arrival in exchange.arrivals:
-        if "/market/time" not in arrival.path:
-            counts[arrival.path] = counts.get(arrival.path, 0) + 1
-    return counts
-
-
 async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
     version: ApiVersion,
 ) -> None:
@@ -458,7 +431,7 @@ async def test_unknowns_still_open_are_found_by_one_listing_not_by_lookups(
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
     assert not exchange.accounts[API_KEY].orders
-    assert counted(exchange) == {BATCH[version]: 3 + 1, LIST[version]: 1}, "no lookup"
+    assert paths_counted(exchange) == {BATCH[version]: 3 + 1, LIST[version]: 1}, "no lookup"
     assert report.calls == 5
 
 
@@ -473,7 +446,7 @@ async def test_unknowns_closed_are_settled_by_the_order_history(version: ApiVers
     assert report.cancelled == tuple(o for o in opened if o != opened[3])
     assert report.failed == {opened[3]: "filled (found in the order history)"}
     assert not report.unknown
-    assert counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
+    assert paths_counted(exchange) == {BATCH[version]: 2, HISTORY[version]: 1}, "no lookup"
 
 
 async def test_a_lost_batch_deep_in_the_history_is_read_where_it_is(version: ApiVersion) -> None:
@@ -490,7 +463,7 @@ async def test_a_lost_batch_deep_in_the_history_is_read_where_it_is(version: Api
     assert report.cancelled == tuple(o for o in opened if o != opened[3])
     assert report.failed == {opened[3]: "filled (found in the order history)"}
     assert not report.unknown
-    counts = counted(exchange)
+    counts = paths_counted(exchange)
     assert DETAIL[version] not in counts, "no lookup"
     assert counts[HISTORY[version]] <= 2
     assert LIST[version] not in counts, "the exchange said they are not open: no listing"
@@ -630,7 +603,7 @@ async def test_lost_batches_apart_are_each_read_where_they_are(version: ApiVersi
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
     assert not report.unknown
-    counts = counted(exchange)
+    counts = paths_counted(exchange)
     assert DETAIL[version] not in counts, "no lookup"
     assert counts[HISTORY[version]] <= 4
 
@@ -643,7 +616,7 @@ async def test_a_few_unknowns_are_looked_up_one_by_one(version: ApiVersion) -> N
     async with client_for(exchange, version=version) as client:
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
-    assert counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
+    assert paths_counted(exchange) == {BATCH[version]: 2, DETAIL[version]: 2}
 
 
 async def test_a_lost_batch_the_exchange_closed_is_not_sent_again(version: ApiVersion) -> None:
@@ -663,7 +636,7 @@ async def test_a_lost_batch_the_exchange_closed_is_not_sent_again(version: ApiVe
     assert report.cancelled == tuple(o for o in opened if o != opened[13])
     assert report.failed == {opened[13]: "filled (found in the order history)"}
     assert not report.unknown
-    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1, HISTORY[version]: 1}
+    assert paths_counted(exchange) == {BATCH[version]: 5, LIST[version]: 1, HISTORY[version]: 1}
     assert report.calls == 7
 
 
@@ -682,7 +655,7 @@ async def test_a_lost_batch_still_open_is_sent_again_after_the_listing(
     assert report.cancelled == tuple(opened)
     assert not exchange.accounts[API_KEY].orders
     # five batches and the lost one again reached it (the 500 was answered on the way)
-    assert counted(exchange) == {BATCH[version]: 5, LIST[version]: 1}
+    assert paths_counted(exchange) == {BATCH[version]: 5, LIST[version]: 1}
     assert report.calls == 5 + 1 + 1
 
 
@@ -695,7 +668,7 @@ async def test_a_lost_batch_goes_again_at_once_when_nothing_waits(version: ApiVe
     async with client_for(exchange, transport, version=version, batch_size=10) as client:
         report = await client.cancel_orders(ids=opened)
     assert report.cancelled == tuple(opened)
-    assert counted(exchange) == {BATCH[version]: 4, HISTORY[version]: 1}
+    assert paths_counted(exchange) == {BATCH[version]: 4, HISTORY[version]: 1}
 
 
 async def test_a_lost_batch_waiting_when_the_key_is_refused_stays_unknown(
@@ -722,7 +695,7 @@ async def test_a_lost_batch_waiting_when_the_key_is_refused_stays_unknown(
     assert set(report.unknown) == set(opened[10:20])
     assert all("then the exchange refused this key" in r for r in report.unknown.values())
     assert all(report.failed[o].startswith("not sent: ") for o in opened[30:])
-    assert LIST[version] not in counted(exchange), "nothing sent once the key was refused"
+    assert LIST[version] not in paths_counted(exchange), "nothing sent once the key was refused"
 
 
 async def test_a_wrong_secret_is_sent_once_with_include_triggers(version: ApiVersion) -> None:

@@ -21,7 +21,7 @@ from weex_async._checks import ApiVersion
 from weex_async.testing import FakeExchange, Fault
 
 from .conftest import API_KEY
-from .helpers import SYMBOL, check, client_for
+from .helpers import SYMBOL, check, client_for, paths_counted
 
 pytestmark = pytest.mark.usefixtures("version", "jumping_clock")
 
@@ -32,14 +32,6 @@ GAVE_UP = re.compile(
     r"; not looked up: the exchange did not answer 2 reads in a row \(the last: "
     r"RequestTimeoutError: [^)]*\)\), so this run sent no more$"
 )
-
-
-def counted(exchange: FakeExchange) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for arrival in exchange.arrivals:
-        if "/market/time" not in arrival.path:
-            counts[arrival.path] = counts.get(arrival.path, 0) + 1
-    return counts
 
 
 async def test_an_exchange_that_answers_nothing_in_time_gets_one_lookup_not_one_per_order(
@@ -61,7 +53,7 @@ async def test_an_exchange_that_answers_nothing_in_time_gets_one_lookup_not_one_
         took = loop.time() - started
     check(report, ids, exchange)
     assert set(report.unknown) == set(ids)
-    counts = counted(exchange)
+    counts = paths_counted(exchange)
     batches = counts[BATCH[version]]
     # two reads went unanswered, whatever they were: the listing and one lookup, or (V3, whose
     # lost batches wait for a listing before they go again) two listings
@@ -192,4 +184,4 @@ async def test_a_caller_cancelled_while_looks_wait_their_turn_gets_its_cancel(
     for _ in range(5):  # the client closed (its time sync with it): let the rest unwind
         await asyncio.sleep(0)
     assert not {t for t in asyncio.all_tasks() - before if not t.done()}
-    assert counted(exchange)[DETAIL[version]] == 1
+    assert paths_counted(exchange)[DETAIL[version]] == 1
