@@ -610,9 +610,7 @@ class CancelRun:
 
     # -- one batch ---------------------------------------------------------------------------------
 
-    # C901 (18 > 10) waived for now: this function is being changed on other branches at the
-    # same time; naming its steps is left to a change that does not race them.
-    async def _batch(  # noqa: C901
+    async def _batch(
         self, names: list[str], *, unclear: bool = False, lost: _Lost | None = None
     ) -> None:
         """Cancel ``names`` in one batch call (its retries included), recording each one's
@@ -622,16 +620,19 @@ class CancelRun:
 
         When the run defers its retries (``_defers``), an attempt that goes unanswered (or
         cannot leave) ends the call: the batch waits in ``_lost`` for the next round instead of
-        the session's backoff."""
-        # Where each attempt stood among the confirmed cancels: where an unanswered attempt that
-        # acted left its orders in the order history.
-        sends: list[int] = [] if lost is None else lost.sends
+        the session's backoff.
+
+        This step keeps the run's books (the batches waiting to be sent, running, the calls,
+        the names that may have been sent); ``_send_and_record`` sends and records the outcomes.
+        """
         trace = Trace(unclear=unclear) if lost is None else lost.trace
         if self._stopped is not None:
             self._not_sent(names, trace, self._stopped)
-            self._to_send -= 1
-            self._progress.set()
+            self._leave_queue()
             return
+        # Where each attempt stood among the confirmed cancels: where an unanswered attempt that
+        # acted left its orders in the order history.
+        sends: list[int] = [] if lost is None else lost.sends
         pending = list(names)
         waiting = True  # no attempt of this call sent yet
 
@@ -641,8 +642,7 @@ class CancelRun:
             self._attempts += 1
             if waiting:
                 waiting = False
-                self._to_send -= 1
-                self._progress.set()
+                self._leave_queue()
 
         trace.on_send = sent
         sent_before = trace.sent
@@ -651,7 +651,26 @@ class CancelRun:
         task = asyncio.current_task()
         assert task is not None  # _batch always runs as a task (_spawn)
         self._running[task] = trace
-        defer = self._defers()
+        call = self._batch_call(names, pending, trace)
+        try:
+            await self._send_and_record(call, pending, trace, sends, lost, task)
+        finally:
+            self.calls += trace.sent - sent_before
+            self._running.pop(task, None)
+            if trace.unclear:
+                self._maybe_sent.update(names)
+            if waiting:
+                self._leave_queue()
+
+    def _leave_queue(self) -> None:
+        """A batch call sent its first attempt, or ended without one: it no longer waits to be
+        sent (``_to_send``), and a round may be due (``_progress``)."""
+        self._to_send -= 1
+        self._progress.set()
+
+    def _batch_call(self, names: list[str], pending: list[str], trace: Trace) -> Call[Again | None]:
+        """The batch cancel of ``names``; each answer's verdicts are recorded as it comes, and
+        ``pending`` keeps the names still without one (the session sends again for them)."""
 
         def absorb(result: BatchCancelResult) -> Again | None:
             """Record the verdicts; ask the session to send again for the orders left."""
@@ -662,92 +681,148 @@ class CancelRun:
                 )
             return None
 
-        call = self._api.cancel_batch(self._key, names, self._symbol).then(absorb)
+        return self._api.cancel_batch(self._key, names, self._symbol).then(absorb)
+
+    async def _send_and_record(
+        self,
+        call: Call[Again | None],
+        pending: list[str],
+        trace: Trace,
+        sends: list[int],
+        lost: _Lost | None,
+        task: asyncio.Task[None],
+    ) -> None:
+        """Send the batch (``_send_batch``) and give each order of ``pending`` the outcome
+        whatever ended it means."""
         try:
-            if lost is not None:  # the policy's backoff after its last attempt, from then on
-                waited = self._clock.time() - lost.failed_at
-                reason = type(lost.error).__name__
-                await self._session.back_off(call, trace, reason, self._deadline_at, waited=waited)
-            try:
-                left = await self._session.send(
-                    call, retry_unclear=not defer, deadline_at=self._deadline_at, trace=trace
-                )
-            except WeexError as exc:
-                if not (defer and trace.sent > sent_before and self._may_wait(exc, trace)):
-                    raise  # (an error before anything was sent is no lost attempt)
-                failed_at = self._clock.time()
-                behind = self._to_send > 0
-                for name in pending:
-                    self._lost_at.setdefault(name, []).append(len(self._closed_at))
-                self._lost.append(_Lost(pending, trace, sends, exc, failed_at, behind))
-                return
-            if left is not None:
-                self._settle(
-                    pending,
-                    Verdict.UNKNOWN,
-                    f"no clear verdict in the answers to {trace.sent} attempt(s)",
-                )
+            await self._send_batch(call, pending, trace, sends, lost)
         except asyncio.CancelledError:
             if self._stopped is None:
                 raise  # the caller was cancelled
             self._not_sent(pending, trace, self._stopped)
         except DeadlineReached as exc:
-            if lost is not None and exc.last_error is None:  # say what the last attempt met
-                exc = DeadlineReached(exc.attempts, exc.in_flight, lost.error)
-            self._deadline(pending, trace, exc)
+            self._batch_deadline(pending, trace, exc, lost)
         except ClientClosedError:
-            if trace.unclear:
-                self._settle(
-                    pending, Verdict.UNKNOWN, "the client was closed after an unanswered attempt"
-                )
-            else:
-                self._settle(pending, Verdict.NOT_SENT, NOT_SENT_CLOSED)
+            self._closed_during(pending, trace)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._refused(pending, exc, maybe_sent=trace.unclear)
             self._stop(f"the exchange refused this key ({refusal(exc)})")
         except ApiVersionRetiredError as exc:
-            self._refused(pending, exc, maybe_sent=trace.unclear)
-            # The path is gone once a second batch meets it too (then every batch would): send
-            # no more. One 404 alone may be a proxy's passing fault: the kill switch goes on.
-            self._retired += exc.definite
-            if self._retired >= RETIRED_CONFIRMED:
-                self._stop(exc.message)
+            self._version_retired(pending, trace, exc)
         except BadRequestError as exc:
-            if exc.code == TOO_MANY_IDS and len(pending) > 1:
-                half = max(1, len(pending) // 2)
-                self._limit.lower(half)
-                self._running.pop(task, None)
-                # the halves inherit what this batch's attempts may have done
-                await wait_all(
-                    [
-                        self._spawn(pending[:half], unclear=trace.unclear),
-                        self._spawn(pending[half:], unclear=trace.unclear),
-                    ]
-                )
-            else:
-                self._refused(pending, exc, maybe_sent=trace.unclear)
+            await self._bad_request(pending, trace, exc, task)
         except WeexError as exc:
-            if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
-                self._refused(pending, exc, maybe_sent=trace.unclear)
-            elif self._session.retry.never_sent(exc):
-                self._unsent(pending, trace, f"{_describe(exc)} ({trace.sent} attempt(s))")
-            else:
-                self._settle(
-                    pending,
-                    Verdict.UNKNOWN,
-                    f"no answer after {trace.sent} attempt(s): {_describe(exc)}",
-                )
+            self._batch_error(pending, trace, exc)
         except Exception as exc:  # not ours to fix here: this batch is unknown, the rest go on
             log.exception("cancel_orders: unexpected error in a batch")
             self._settle(pending, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
-        finally:
-            self.calls += trace.sent - sent_before
+
+    async def _send_batch(
+        self,
+        call: Call[Again | None],
+        pending: list[str],
+        trace: Trace,
+        sends: list[int],
+        lost: _Lost | None,
+    ) -> None:
+        """Send ``call`` through the session (after the backoff its last attempt owes, when it
+        goes again after a round), and say unknown the orders its answers left unclear. When the
+        run defers its retries, a batch whose attempt went unanswered waits for the next round
+        (``_wait_for_round``) instead; every other error is raised."""
+        defer = self._defers()
+        sent_before = trace.sent
+        if lost is not None:  # the policy's backoff after its last attempt, from then on
+            waited = self._clock.time() - lost.failed_at
+            reason = type(lost.error).__name__
+            await self._session.back_off(call, trace, reason, self._deadline_at, waited=waited)
+        try:
+            left = await self._session.send(
+                call, retry_unclear=not defer, deadline_at=self._deadline_at, trace=trace
+            )
+        except WeexError as exc:
+            if not (defer and trace.sent > sent_before and self._may_wait(exc, trace)):
+                raise  # (an error before anything was sent is no lost attempt)
+            self._wait_for_round(pending, trace, sends, exc)
+            return
+        if left is not None:
+            self._settle(
+                pending,
+                Verdict.UNKNOWN,
+                f"no clear verdict in the answers to {trace.sent} attempt(s)",
+            )
+
+    def _wait_for_round(
+        self, pending: list[str], trace: Trace, sends: list[int], error: WeexError
+    ) -> None:
+        """Put a batch whose last attempt went unanswered in ``_lost``, noting where the run
+        stood when it failed (``_lost_at``)."""
+        failed_at = self._clock.time()
+        behind = self._to_send > 0
+        for name in pending:
+            self._lost_at.setdefault(name, []).append(len(self._closed_at))
+        self._lost.append(_Lost(pending, trace, sends, error, failed_at, behind))
+
+    def _batch_deadline(
+        self, pending: list[str], trace: Trace, exc: DeadlineReached, lost: _Lost | None
+    ) -> None:
+        """The deadline ended the batch (``_deadline``); a batch sent again after a round that
+        met it before its next attempt says what its last attempt met."""
+        if lost is not None and exc.last_error is None:
+            exc = DeadlineReached(exc.attempts, exc.in_flight, lost.error)
+        self._deadline(pending, trace, exc)
+
+    def _closed_during(self, pending: list[str], trace: Trace) -> None:
+        """The client was closed before the batch had its answer."""
+        if trace.unclear:
+            self._settle(
+                pending, Verdict.UNKNOWN, "the client was closed after an unanswered attempt"
+            )
+        else:
+            self._settle(pending, Verdict.NOT_SENT, NOT_SENT_CLOSED)
+
+    def _version_retired(
+        self, pending: list[str], trace: Trace, exc: ApiVersionRetiredError
+    ) -> None:
+        """The batch was answered as if the API version were gone (HTTP 404 or 410)."""
+        self._refused(pending, exc, maybe_sent=trace.unclear)
+        # The path is gone once a second batch meets it too (then every batch would): send
+        # no more. One 404 alone may be a proxy's passing fault: the kill switch goes on.
+        self._retired += exc.definite
+        if self._retired >= RETIRED_CONFIRMED:
+            self._stop(exc.message)
+
+    async def _bad_request(
+        self, pending: list[str], trace: Trace, exc: BadRequestError, task: asyncio.Task[None]
+    ) -> None:
+        """The exchange refused the batch as asked: "too many ids" (40912) splits it in two
+        (the session's batch size is lowered), any other refusal is each order's."""
+        if exc.code == TOO_MANY_IDS and len(pending) > 1:
+            half = max(1, len(pending) // 2)
+            self._limit.lower(half)
             self._running.pop(task, None)
-            if trace.unclear:
-                self._maybe_sent.update(names)
-            if waiting:
-                self._to_send -= 1
-                self._progress.set()
+            # the halves inherit what this batch's attempts may have done
+            await wait_all(
+                [
+                    self._spawn(pending[:half], unclear=trace.unclear),
+                    self._spawn(pending[half:], unclear=trace.unclear),
+                ]
+            )
+        else:
+            self._refused(pending, exc, maybe_sent=trace.unclear)
+
+    def _batch_error(self, pending: list[str], trace: Trace, exc: WeexError) -> None:
+        """Any other error of ours ended the batch: the exchange's refusal, an attempt that
+        certainly never left (``_unsent``), or no answer."""
+        if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
+            self._refused(pending, exc, maybe_sent=trace.unclear)
+        elif self._session.retry.never_sent(exc):
+            self._unsent(pending, trace, f"{_describe(exc)} ({trace.sent} attempt(s))")
+        else:
+            self._settle(
+                pending,
+                Verdict.UNKNOWN,
+                f"no answer after {trace.sent} attempt(s): {_describe(exc)}",
+            )
 
     def _unsent(self, names: list[str], trace: Trace, why: str) -> None:
         """``names``' batch ended with its last attempt certainly not sent (no connection could
