@@ -15,11 +15,12 @@ import httpx
 import pytest
 
 from weex_async import ClosePositionResult, Order, TriggerOrder
-from weex_async._cancel import BatchLimit, CancelRun, Verdict, _HistoryWalk
+from weex_async._cancel import BatchLimit, CancelRun, Verdict
 from weex_async._checks import ApiVersion
 from weex_async._client import API
 from weex_async._endpoints import Again
 from weex_async._session import Trace
+from weex_async._settling import HistoryWalk
 from weex_async.errors import TransportError, UnexpectedResponseError, WeexError
 from weex_async.models import FINAL_STATUSES
 from weex_async.testing import FakeExchange, Fault
@@ -510,8 +511,8 @@ def aimed_run(lost: Iterable[int], sent: int) -> tuple[CancelRun, dict[str, list
     return run, {names[i]: run._places(names[i]) for i in sorted(lost)}  # noqa: SLF001
 
 
-def walk_of(run: CancelRun) -> _HistoryWalk:
-    return _HistoryWalk(run._closed_at, margin=10)  # noqa: SLF001 (the walk, on its own)
+def walk_of(run: CancelRun) -> HistoryWalk:
+    return HistoryWalk(run._closed_at, margin=10)  # noqa: SLF001 (the walk, on its own)
 
 
 def test_the_history_is_read_first_where_the_neighbours_point() -> None:

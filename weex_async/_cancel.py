@@ -21,31 +21,30 @@ others wait to be sent waits too, then goes again only for its orders an open-or
 still shows (``_send_all``): an attempt lost after the exchange acted costs no batch cancel that
 would only hear "not found". What is still unknown at the end is settled by the cheapest look,
 at cancel priority (``_confirm_unknown``): the open-orders listing, the order history read where
-each order should be (``_HistoryWalk``), single lookups for the rest: cancelled, filled, or still
+each order should be (``HistoryWalk``), single lookups for the rest: cancelled, filled, or still
 open and cancelled again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import enum
-import itertools
 import logging
 import math
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
 from ._api import Api
-from ._checks import Key, name_problem
+from ._checks import Key, canonical_id, name_problem
 from ._clock import wait_within
 from ._endpoints import Again, Call, Endpoint
 from ._limiter import Priority
 from ._limiter._admission import Clock
 from ._session import DeadlineReached, Session, Trace
+from ._settling import PAGE, HistoryWalk, SettleReads
 from .errors import (
     ApiVersionRetiredError,
     AuthenticationError,
@@ -53,11 +52,9 @@ from .errors import (
     ClientClosedError,
     OrderNotFoundError,
     PermissionDeniedError,
-    RequestTimeoutError,
-    ResponseDecodeError,
-    TransportError,
     WeexAPIError,
     WeexError,
+    brief,
 )
 from .models import BatchCancelResult, CancelOrderResult, CancelReport, Order
 
@@ -67,7 +64,6 @@ __all__ = [
     "CancelRun",
     "Outcome",
     "Verdict",
-    "canonical_id",
     "refusal",
     "wait_all",
 ]
@@ -80,13 +76,8 @@ TOO_MANY_IDS = "40912"
 MAYBE_CANCELLED_EARLIER = "an earlier attempt that got no answer may have cancelled it"
 #: Batches answered 404 or 410 (V2 retired) before a run sends no more: one could be a proxy's.
 RETIRED_CONFIRMED = 2
-#: Orders per listing page (open orders, order history): WEEX's largest.
-PAGE = 100
 #: The reason of an order a closed client did not send.
 NOT_SENT_CLOSED = "not sent: the client was closed"
-#: Settling reads (listing pages, history pages, lookups) in a row that, ended unanswered, show
-#: that the exchange does not answer them: then a run sends no more (``_SettleReads``).
-UNANSWERED_READS = 2
 
 R = TypeVar("R")
 
@@ -161,120 +152,13 @@ class Outcome:
     reason: str = ""
 
 
-def canonical_id(name: str) -> str:
-    """An exchange id as the exchange reads it: a number (``"0596"`` is order ``596``)."""
-    return str(int(name)) if name.isdigit() else name
-
-
 def _is_not_found(item: CancelOrderResult) -> bool:
     return item.err_code == "50005" or "NOT_FOUND" in item.err_msg.upper().replace(" ", "_")
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def refusal(error: WeexAPIError) -> str:
     """A refusal as the reports say it: the exchange's code and message (``40009: …``)."""
     return f"{error.code or error.status_code}: {error.message}"
-
-
-class _Unanswered(Exception):
-    """A settling read not sent, or abandoned: the exchange has shown it does not answer them."""
-
-
-class _SettleReads:
-    """Whether the exchange answers a run's settling reads (listing and history pages, lookups),
-    and once it has shown it does not, the one reason every order they would have settled gets.
-
-    Shown: ``UNANSWERED_READS`` reads in a row, in the order they ended, ended in a timeout
-    after the session's retries (``RequestTimeoutError``: each one already up to
-    ``RetryPolicy.max_attempts`` attempts of ``timeout`` seconds, 40 s at the defaults). Any
-    answer, an error's ("not found") included, starts the count again, so one lost read never
-    ends settling. A read that failed fast (a connection reset or refused: its attempts take a
-    fraction of a second) neither counts nor starts the count again: a burst of resets is no
-    sign that waiting is wasted, and giving up on it left orders resting, reported unknown. While
-    the last read ended unanswered, reads go one at a time: the second costs one read, not a wave
-    of concurrent lookups of 40 s each. Once shown, nothing more is read: reads waiting or on
-    the wire are abandoned (a read changes nothing at the exchange) and raise ``_Unanswered``.
-    """
-
-    def __init__(self, *, enabled: bool = True) -> None:
-        self._enabled = enabled
-        #: reads in a row that ended unanswered
-        self.unanswered = 0
-        #: why no more reads are sent, once it is so
-        self.gave_up: str | None = None
-        self._one_at_a_time = asyncio.Lock()
-        self._reading: set[asyncio.Task[Any]] = set()
-        self._abandoned: set[asyncio.Task[Any]] = set()
-
-    async def send(self, read: Coroutine[Any, Any, R]) -> R:
-        """Await ``read`` (a ``Session.send`` of a settling read), counting how it ended.
-
-        Raises:
-            _Unanswered: the exchange has shown it does not answer (``gave_up`` says so).
-        """
-        if not self._enabled:
-            return await read
-        task = asyncio.current_task()
-        assert task is not None  # always called from a task of the run
-        self._reading.add(task)
-        alone = False
-        try:
-            alone = await self._turn()
-            if self.gave_up is not None:
-                raise _Unanswered(self.gave_up)
-            return await self._counted(read, task)
-        except asyncio.CancelledError:
-            if task not in self._abandoned:
-                raise  # the caller's
-            self._abandoned.discard(task)
-            # Python 3.11+ counts cancels: ours is taken back; the caller's, if any, still stands
-            if hasattr(task, "uncancel") and task.uncancel() > 0:
-                raise
-            raise _Unanswered(self.gave_up or "") from None
-        finally:
-            read.close()  # never awaited if it was not sent (a no-op on one that ran)
-            self._reading.discard(task)
-            if alone:
-                self._one_at_a_time.release()
-
-    async def _turn(self) -> bool:
-        """Wait for this read's turn: after an unanswered read, one at a time (``True``: this
-        one goes alone, holding the lock)."""
-        if not self.unanswered or self.gave_up is not None:
-            return False
-        await self._one_at_a_time.acquire()
-        if self.unanswered:
-            return True
-        self._one_at_a_time.release()  # the read before was answered: no need to go alone
-        return False
-
-    async def _counted(self, read: Coroutine[Any, Any, R], task: asyncio.Task[Any]) -> R:
-        try:
-            result = await read
-        except RequestTimeoutError as exc:
-            self._ended_unanswered(exc, task)
-            raise
-        except (WeexAPIError, ResponseDecodeError):
-            self.unanswered = 0  # an answer, if an error
-            raise
-        self.unanswered = 0
-        return result
-
-    def _ended_unanswered(self, error: TransportError, task: asyncio.Task[Any]) -> None:
-        self.unanswered += 1
-        if self.unanswered < UNANSWERED_READS or self.gave_up is not None:
-            return
-        self.gave_up = (
-            f"not looked up: the exchange did not answer {self.unanswered} reads in a row "
-            f"(the last: {_describe(error)}), so this run sent no more"
-        )
-        log.warning("cancel_orders: %s", self.gave_up)
-        for other in self._reading - {task}:
-            self._abandoned.add(other)
-            other.cancel()
 
 
 @attrs.define
@@ -324,7 +208,7 @@ class CancelRun:
     #: Read the order history where each order should be (``_near``), not from its top page
     #: down (``False``: from the top, as before; the benchmarks compare both in one run).
     aimed: ClassVar[bool] = True
-    #: Send no more settling reads once two in a row went unanswered (``_SettleReads``;
+    #: Send no more settling reads once two in a row went unanswered (``SettleReads``;
     #: ``False``: every one sent, as before; the benchmarks compare both in one run).
     stop_unanswered: ClassVar[bool] = True
     #: A batch whose attempt went unanswered waits until every batch has gone out once, then is
@@ -380,7 +264,7 @@ class CancelRun:
         #: never "not sent" afterwards, whatever a later batch of them meets
         self._maybe_sent: set[str] = set()
         #: the settling reads: whether the exchange answers them
-        self._reads = _SettleReads(enabled=self.stop_unanswered)
+        self._reads = SettleReads(enabled=self.stop_unanswered)
         #: how many cancels were confirmed as each unanswered attempt of a name's batch failed
         self._lost_at: dict[str, list[int]] = {}
         #: batches whose last attempt went unanswered, waiting for the next round (``_send_all``)
@@ -411,7 +295,7 @@ class CancelRun:
                 await self._confirm_unknown()
         except Exception as exc:  # a bug of ours must not cost the report
             log.exception("cancel_orders: unexpected error")
-            self._settle(names, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
+            self._settle(names, Verdict.UNKNOWN, f"unexpected error: {brief(exc)}")
         self._settle(names, Verdict.UNKNOWN, "no verdict was recorded for it")  # never lose one
         self.outcomes = {name: self.outcomes[name] for name in names}
         return CancelReport(
@@ -544,7 +428,7 @@ class CancelRun:
                     self.outcomes[name] = Outcome(
                         Verdict.UNKNOWN,
                         f"no answer to {entry.trace.sent} attempt(s) "
-                        f"({_describe(entry.error)}), and not on the open-orders listing read "
+                        f"({brief(entry.error)}), and not on the open-orders listing read "
                         "after them: closed, by one of them or otherwise",
                     )
                     self._not_open.add(name)
@@ -715,7 +599,7 @@ class CancelRun:
             self._batch_error(pending, trace, exc)
         except Exception as exc:  # not ours to fix here: this batch is unknown, the rest go on
             log.exception("cancel_orders: unexpected error in a batch")
-            self._settle(pending, Verdict.UNKNOWN, f"unexpected error: {_describe(exc)}")
+            self._settle(pending, Verdict.UNKNOWN, f"unexpected error: {brief(exc)}")
 
     async def _send_batch(
         self,
@@ -816,12 +700,12 @@ class CancelRun:
         if isinstance(exc, WeexAPIError) and not self._session.retry.outcome_unknown(exc):
             self._refused(pending, exc, maybe_sent=trace.unclear)
         elif self._session.retry.never_sent(exc):
-            self._unsent(pending, trace, f"{_describe(exc)} ({trace.sent} attempt(s))")
+            self._unsent(pending, trace, f"{brief(exc)} ({trace.sent} attempt(s))")
         else:
             self._settle(
                 pending,
                 Verdict.UNKNOWN,
-                f"no answer after {trace.sent} attempt(s): {_describe(exc)}",
+                f"no answer after {trace.sent} attempt(s): {brief(exc)}",
             )
 
     def _unsent(self, names: list[str], trace: Trace, why: str) -> None:
@@ -851,7 +735,7 @@ class CancelRun:
                 names, Verdict.UNKNOWN, f"deadline reached with attempt {exc.attempts} unanswered"
             )
         elif trace.unclear:
-            last = _describe(exc.last_error) if exc.last_error else "unanswered"
+            last = brief(exc.last_error) if exc.last_error else "unanswered"
             self._settle(
                 names,
                 Verdict.UNKNOWN,
@@ -865,10 +749,10 @@ class CancelRun:
             self._unsent(
                 names,
                 trace,
-                f"{_describe(exc.last_error)}; the deadline passed before another attempt",
+                f"{brief(exc.last_error)}; the deadline passed before another attempt",
             )
         else:
-            last = _describe(exc.last_error) if exc.last_error else "refused"
+            last = brief(exc.last_error) if exc.last_error else "refused"
             self._settle(
                 names,
                 Verdict.REFUSED,
@@ -1011,7 +895,7 @@ class CancelRun:
                 )
             )
         except Exception as exc:  # a DeadlineReached too (it is one)
-            log.debug("cancel_orders: a listing failed (%s)", _describe(exc))
+            log.debug("cancel_orders: a listing failed (%s)", brief(exc))
             return None
         finally:
             self.calls += trace.sent
@@ -1063,7 +947,7 @@ class CancelRun:
         """Settle closed ``names`` from the order history, most recently closed first, spending
         on pages at most what the lookups of ``names`` would cost.
 
-        Aimed (``_HistoryWalk``): each order is sought where it may have closed (``_places``:
+        Aimed (``HistoryWalk``): each order is sought where it may have closed (``_places``:
         among its neighbours' confirmed cancels, then where each later attempt of its batch went
         out), on the page that place points to, then on the pages beside it in the direction
         the rows read point. The next page read is the one the most sought orders point to, so
@@ -1080,7 +964,7 @@ class CancelRun:
         history = self._cost(self._api.order_history(None, PAGE, 0).endpoint)
         # Never spend more on pages than the lookups they could save would cost.
         budget = int(len(sought) * lookup / history + 1e-9) if self.pages_first else 0
-        walk = _HistoryWalk(self._closed_at, self._batch_size, len(sought))
+        walk = HistoryWalk(self._closed_at, self._batch_size, len(sought))
         aims = {key: self._places(name) for key, name in sought.items()}
         met: set[str] = set()
         while sought and budget > 0 and self._time_left() > 0:
@@ -1126,7 +1010,7 @@ class CancelRun:
             self._unknown_because(name, "the lookup found no such order")
             return
         except Exception as exc:  # a DeadlineReached too (it is one)
-            more = self._reads.gave_up or f"the lookup failed ({_describe(exc)})"
+            more = self._reads.gave_up or f"the lookup failed ({brief(exc)})"
             self._unknown_because(name, more)
             return
         finally:
@@ -1139,122 +1023,3 @@ class CancelRun:
             self.outcomes[name] = Outcome(
                 Verdict.CLOSED, f"{order.status.lower()} (found by lookup)"
             )
-
-
-class _HistoryWalk:
-    """Which order-history page to read next, from the rows of the pages read so far.
-
-    The history lists closed orders, most recently closed first, ``PAGE`` a page. ``closed_at``
-    numbers this run's confirmed cancels in the order they were heard; an order is sought at
-    numbers (where among those confirmations it may have closed: ``CancelRun._places``), or at
-    ``None`` when nothing says where (then from the top down). Each row of a page read that is a
-    confirmed cancel is an anchor: number ``c`` at row ``r``, so number ``n`` should be near row
-    ``r + (c - n) * density``.
-
-    Args:
-        closed_at: the run's confirmed cancels, by id as the exchange reads them.
-        margin: how many rows an order may sit from where its number puts it (one batch): a
-            page whose numbers say "here" but that lacks the order sends the search to the page
-            beside it only when the order's place is within this of that page's edge.
-        unconfirmed: closed orders of the run that are not in ``closed_at`` (those sought):
-            they lie among the confirmed ones, so each confirmed cancel stands for
-            ``1 + unconfirmed / len(closed_at)`` rows (the density).
-    """
-
-    def __init__(self, closed_at: dict[str, int], margin: int, unconfirmed: int = 0) -> None:
-        self._closed_at = closed_at
-        self._total = len(closed_at)
-        self._margin = margin
-        #: rows per confirmed cancel: the unconfirmed closed orders lie among them
-        self._density = 1 + unconfirmed / max(1, self._total)
-        #: each page read, and the least and most confirmation numbers on it (``None``: none)
-        self.pages: dict[int, tuple[int, int] | None] = {}
-        #: (confirmation number, row) of every confirmed cancel on the pages read, sorted
-        self._anchors: list[tuple[int, int]] = []
-        #: the first page known to be past the end
-        self.last: float = math.inf
-
-    def read(self, page: int, orders: Sequence[Order]) -> None:
-        """Learn from ``page``'s rows."""
-        numbers = []
-        for row, order in enumerate(orders, start=page * PAGE):
-            number = self._closed_at.get(canonical_id(order.order_id))
-            if number is not None:
-                numbers.append(number)
-                bisect.insort(self._anchors, (number, row))
-        self.pages[page] = (min(numbers), max(numbers)) if numbers else None
-        if len(orders) < PAGE:
-            self.last = min(self.last, page + 1 if orders else page)
-
-    def next_from_top(self) -> int | None:
-        """The shallowest page not read (``None`` past the end)."""
-        page = next(p for p in itertools.count() if p not in self.pages)
-        return page if page < self.last else None
-
-    def next_page(self, aims: dict[str, list[int | None]]) -> int | None:
-        """The page the most sought orders point to (the shallowest of a tie); ``None`` when no
-        page is worth reading. ``aims`` holds each sought order's places, best first: a place
-        the pages read rule out is dropped from its list."""
-        votes: dict[int, int] = {}
-        for places in aims.values():
-            while places:
-                page = self.wanted(places[0])
-                if page is not None:
-                    votes[page] = votes.get(page, 0) + 1
-                    break
-                places.pop(0)
-        if not votes:
-            return None
-        return min(votes, key=lambda page: (-votes[page], page))
-
-    def wanted(self, number: int | None) -> int | None:
-        """The page to read for an order closed at ``number`` (``None``: the pages read rule it
-        out). From the page where the nearest anchor puts it, the walk goes the way the rows
-        read point (all more recent than sought: deeper; all older: shallower), never back."""
-        if number is None:
-            return self.next_from_top()
-        place = self._place(number)
-        page = max(0, min(place // PAGE, int(min(self.last, 2**62)) - 1))
-        direction = 0
-        while page in self.pages:
-            side = self._side(page, number)
-            if side == 0:
-                return self._beside(page, place)
-            if direction and side != direction:
-                return None  # between two pages read: not where this number says
-            direction = side
-            page += side
-            if not 0 <= page < self.last:
-                return None
-        return page
-
-    def _place(self, number: int) -> int:
-        """The row where ``number`` should be: counted from the nearest anchor (else from the
-        top), each confirmed cancel between standing for ``_density`` rows."""
-        if not self._anchors:
-            return round((self._total - 1 - number) * self._density)
-        i = bisect.bisect_left(self._anchors, (number, -1))
-        near = min(self._anchors[max(0, i - 1) : i + 1], key=lambda a: abs(a[0] - number))
-        return near[1] + round((near[0] - number) * self._density)
-
-    def _side(self, page: int, number: int) -> int:
-        """1: ``number`` is older than every confirmed cancel on ``page`` (deeper); -1: more
-        recent (shallower); 0: among them, or the page tells nothing."""
-        span = self.pages[page]
-        if span is None:
-            return 0
-        if span[0] > number:
-            return 1
-        if span[1] < number:
-            return -1
-        return 0
-
-    def _beside(self, page: int, place: int) -> int | None:
-        """The page beside ``page`` when ``place`` lies within the margin of its edge and it is
-        not read; else ``None``."""
-        row = place - page * PAGE
-        if row < self._margin and page - 1 >= 0 and page - 1 not in self.pages:
-            return page - 1
-        if PAGE - 1 - row < self._margin and page + 1 < self.last and page + 1 not in self.pages:
-            return page + 1
-        return None

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ORDERS_V3",
     "V3_CID_PATTERN",
     "ApiVersion",
+    "canonical_id",
     "HttpBackend",
     "Key",
     "check_batch_size",
@@ -86,6 +87,11 @@ def _printable(text: str) -> bool:
 #: The largest order id: WEEX's ids are Java ``Long`` values (V3 types its id lists
 #: ``Array<Long>`` and sends ids as JSON numbers), so ``2**63 - 1`` (likely: docs/weex-facts.md).
 MAX_ORDER_ID = 2**63 - 1
+
+
+def canonical_id(name: str) -> str:
+    """An exchange id as the exchange reads it: a number (``"0596"`` is order ``596``)."""
+    return str(int(name)) if name.isdigit() else name
 
 
 def name_problem(key: Key, name: str, cid_pattern: re.Pattern[str] | None = None) -> str | None:

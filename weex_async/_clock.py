@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from ._limiter._admission import Clock
 from ._limiter._gate import PriorityGate
-from .errors import ClientClosedError, WeexError
+from .errors import ClientClosedError, WeexError, brief
 
 __all__ = [
     "FIRST_SYNC_BUDGET",
@@ -226,7 +226,7 @@ class TimeSync:
         try:
             await self.sync(now_on(self._clock) + FIRST_SYNC_BUDGET)
         except (WeexError, DeadlineReached) as exc:
-            log.warning("server time resync failed (%s): keeping the last offset", _brief(exc))
+            log.warning("server time resync failed (%s): keeping the last offset", brief(exc))
 
     async def before_signed_call(self, priority: int, deadline_at: float | None = None) -> None:
         """Before the first signed call: wait for the first sync (see the class).
@@ -272,7 +272,7 @@ class TimeSync:
             log.warning(
                 "server time unavailable (%s): signing with the local clock; retrying in "
                 "the background",
-                _brief(exc),
+                brief(exc),
             )
         except Exception:  # no caller to raise it to: signed calls go on with the local clock
             synced = False
@@ -295,9 +295,9 @@ class TimeSync:
                 return
             except WeexError as exc:  # keeps the last offset (or the local clock)
                 if synced:
-                    log.warning("server time refresh failed: %s", _brief(exc))
+                    log.warning("server time refresh failed: %s", brief(exc))
                 else:
-                    log.debug("server time still unavailable: %s", _brief(exc))
+                    log.debug("server time still unavailable: %s", brief(exc))
                 synced = False
                 retry = min(retry * 2, SYNC_RETRY_MAX)
             else:
@@ -310,7 +310,3 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _brief(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"

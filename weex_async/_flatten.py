@@ -55,6 +55,7 @@ from .errors import (
     ClientClosedError,
     PermissionDeniedError,
     WeexAPIError,
+    brief,
 )
 from .models import CancelAllResult, FlattenReport, Order, SymbolReport
 
@@ -91,7 +92,7 @@ def _describe(error: BaseException) -> str:
         return "the deadline passed before an answer"
     if isinstance(error, ClientClosedError):  # closed meanwhile (aclose, the CLI's Ctrl-C)
         return "the client was closed"
-    return f"{type(error).__name__}: {error}"
+    return brief(error)
 
 
 def call_cost(endpoint: Endpoint[object], limits: RateLimits) -> float:

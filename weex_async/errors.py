@@ -348,3 +348,9 @@ def api_error_for(
             message, status_code=status_code, code=code, body=body, retry_after=retry_after
         )
     return cls(message, status_code=status_code, code=code, body=body)
+
+
+def brief(error: BaseException) -> str:
+    """An error as the reports and logs say it: its type and its message (never a secret: no
+    error of this package carries one)."""
+    return f"{type(error).__name__}: {error}"
