@@ -12,7 +12,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from weex_async import RetryPolicy
 from weex_async._checks import ApiVersion
+from weex_async._flatten import LISTING_PATIENCE
+from weex_async._session import DEFAULT_TIMEOUT
 from weex_async.testing import FakeExchange, Fault
 
 from .conftest import API_KEY, API_SECRET, PASSPHRASE
@@ -195,3 +198,27 @@ async def test_an_exchange_out_of_reach_gets_no_blind_cancel_all(version: ApiVer
     sent = [request.url.path for request in transport.seen]
     assert CANCEL_ALL[version] not in sent
     assert not any("without a listing" in problem for problem in report.problems)
+
+
+async def test_a_listing_that_hangs_sends_the_blind_cancel_all_within_a_short_deadline(
+    version: ApiVersion,
+) -> None:
+    """The listing never answers (each attempt times out), the cancel-all is healthy; the
+    client's own timeout and retries (4 attempts of 10 s). Before, the blind cancel-all waited
+    for the listing's attempts to run out (~41 s): with a deadline of 30 s nothing was sent.
+    Now a listing is given ``LISTING_PATIENCE``: the orders are cancelled, and the report is not
+    flat (no listing answered)."""
+    exchange = roomy()
+    exchange.faults.slow_delay = 10**4
+    opened = exchange.place_resting_orders(API_KEY, 30, symbol=SYMBOLS[version][0])
+    exchange.faults.next(Fault.SLOW, 10**6, path=LIST[version])
+    async with client_for(
+        exchange, version=version, retry=RetryPolicy(), timeout=DEFAULT_TIMEOUT
+    ) as client:
+        report = await client.cancel_everything(deadline=30)
+    assert not exchange.accounts[API_KEY].orders, "cancelled blind"
+    assert not report.flat, "no listing answered"
+    assert sorted(report.cancelled) == sorted(opened)
+    blind = paths(exchange).count(CANCEL_ALL[version])
+    assert 1 <= blind <= report.rounds, "one cancel-all per round at most"
+    assert any(f"within {LISTING_PATIENCE:g} s" in p for p in report.problems), report.problems

@@ -10,9 +10,9 @@ Each *target* (the whole account, or one symbol asked for) runs rounds on its ow
    but never the way that failed last (``_Ways``): a way whose orders the next listing still
    shows all (or, that listing failing, that went unanswered) is replaced by the other one.
 4. Go to 1, until flat, the deadline, ``IDLE_ROUNDS`` rounds in a row that cancelled nothing, or
-   ``MAX_ROUNDS``. A listing that fails leaves the round blind, not idle: the target's cancel-all
-   is sent without it (one per round), and the next round lists again; only a listing that
-   answered proves flat.
+   ``MAX_ROUNDS``. A listing that fails (or does not answer within ``LISTING_PATIENCE``, all its
+   attempts included) leaves the round blind, not idle: the target's cancel-all is sent without
+   it (one per round), and the next round lists again; only a listing that answered proves flat.
 
 Trigger (plan / algo) orders are not in that listing. By default each target lists them once,
 after its orders, for the report (``SymbolReport.triggers_open``); with ``include_triggers`` it
@@ -62,7 +62,7 @@ from .models import CancelAllResult, FlattenReport, Order, SymbolReport
 #: A listing's page: open orders or trigger orders.
 _Page = TypeVar("_Page")
 
-__all__ = ["LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
+__all__ = ["LISTING_PATIENCE", "LIST_LIMIT", "MAX_ROUNDS", "FlattenRun"]
 
 log = logging.getLogger("weex_async")
 
@@ -78,6 +78,11 @@ IDLE_ROUNDS = 3
 CLOSED_PAGES = 10
 #: The symbol of an order known only from an account-wide cancel-all's answer.
 UNKNOWN_SYMBOL = ""
+#: Seconds one listing page (open orders or trigger orders, all its attempts) is given at most
+#: before the round counts it failed and, blind, sends the target's cancel-all, then lists again:
+#: one attempt at the default timeout (10 s). Without it a listing that hangs held the
+#: cancel-all back until all its attempts had run out (4 of 10 s: ~41 s, beyond a short deadline).
+LISTING_PATIENCE = 10.0
 
 Outcome = Literal["cancelled", "gone", "unknown"]
 
@@ -413,29 +418,41 @@ class FlattenRun:
         for name in self._last.get(target) or ():
             self._why_open.setdefault(name, why)
 
-    async def _send(self, call: Call[_Page], trace: Trace) -> _Page:
-        """Send ``call`` within the run's deadline (unclear answers retried), its attempts
-        counted in ``calls`` whatever happens."""
+    async def _send(
+        self, call: Call[_Page], trace: Trace, deadline_at: float | None = None
+    ) -> _Page:
+        """Send ``call`` within the run's deadline, or the earlier ``deadline_at`` (unclear
+        answers retried), its attempts counted in ``calls`` whatever happens."""
+        if deadline_at is None or (
+            self._deadline_at is not None and self._deadline_at < deadline_at
+        ):
+            deadline_at = self._deadline_at
         try:
             return await self._session.send(
-                call, retry_unclear=True, deadline_at=self._deadline_at, trace=trace
+                call, retry_unclear=True, deadline_at=deadline_at, trace=trace
             )
         finally:
             self.calls += trace.sent
 
     async def _listing(self, call: Call[_Page], target: str | None, what: str) -> _Page | None:
         """One listing page, counted; ``None`` (the problem said, a refused key stopping the
-        run) when it failed."""
+        run) when it failed, or did not answer within ``LISTING_PATIENCE`` (a read: cutting it
+        short changes nothing on the exchange)."""
         trace = Trace()
         self._unreachable.discard(target)
+        patience_ends = self._clock.time() + LISTING_PATIENCE
         try:
-            return await self._send(call, trace)
+            return await self._send(call, trace, patience_ends)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._stop(exc)
             self._problem(target, f"{what} was refused ({refusal(exc)})")
             return None
         except Exception as exc:  # a DeadlineReached too (it is one)
-            self._problem(target, f"{what} failed ({_describe(exc)})")
+            if isinstance(exc, DeadlineReached) and self._time_left() > 0:
+                why = f"no answer within {LISTING_PATIENCE:g} s, a listing's patience"
+                self._problem(target, f"{what} failed ({why}: {exc.attempts} attempt(s))")
+            else:
+                self._problem(target, f"{what} failed ({_describe(exc)})")
             if self._never_sent(exc, trace):
                 self._unreachable.add(target)
             return None
