@@ -80,8 +80,9 @@ CLOSED_PAGES = 10
 UNKNOWN_SYMBOL = ""
 #: Seconds one listing page (open orders or trigger orders, all its attempts) is given at most
 #: before the round counts it failed and, blind, sends the target's cancel-all, then lists again:
-#: one attempt at the default timeout (10 s). Without it a listing that hangs held the
-#: cancel-all back until all its attempts had run out (4 of 10 s: ~41 s, beyond a short deadline).
+#: one attempt at the default timeout (10 s), or half the time the deadline leaves if less. Without
+#: it a listing that hangs held the cancel-all back until all its attempts had run out (4 of 10 s:
+#: ~41 s, beyond a short deadline).
 LISTING_PATIENCE = 10.0
 
 Outcome = Literal["cancelled", "gone", "unknown"]
@@ -440,7 +441,9 @@ class FlattenRun:
         short changes nothing on the exchange)."""
         trace = Trace()
         self._unreachable.discard(target)
-        patience_ends = self._clock.time() + LISTING_PATIENCE
+        # at most half the time left: a blind cancel-all must still fit in a short deadline
+        patience = min(LISTING_PATIENCE, self._time_left() / 2)
+        patience_ends = self._clock.time() + patience
         try:
             return await self._send(call, trace, patience_ends)
         except (AuthenticationError, PermissionDeniedError) as exc:
@@ -449,7 +452,7 @@ class FlattenRun:
             return None
         except Exception as exc:  # a DeadlineReached too (it is one)
             if isinstance(exc, DeadlineReached) and self._time_left() > 0:
-                why = f"no answer within {LISTING_PATIENCE:g} s, a listing's patience"
+                why = f"no answer within {patience:.3g} s, a listing's patience"
                 self._problem(target, f"{what} failed ({why}: {exc.attempts} attempt(s))")
             else:
                 self._problem(target, f"{what} failed ({_describe(exc)})")
