@@ -5,6 +5,9 @@ crowd of queries still goes first. On the manual clock: limiter, exchange and wi
 from __future__ import annotations
 
 import asyncio
+import sys
+
+import pytest
 
 from weex_async import Credentials, Limiter, RateLimits, WeexClient
 from weex_async._limiter import Priority
@@ -178,3 +181,28 @@ async def test_closing_a_cold_client_releases_the_calls_waiting_for_its_first_sy
     assert not flatten.result().flat
     assert listing.exception() is not None
     assert exchange.accounts[API_KEY].orders.keys() == set(ids)
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="Python 3.10 has only asyncio.wait_for: a turn is lost there"
+)
+async def test_a_cold_kill_switch_with_a_deadline_still_goes_first() -> None:
+    """A kill switch usually has a deadline. Its waits under a deadline (for the first sync, for
+    its attempt) were each a task of their own on Python 3.11 (``asyncio.wait_for``): one loop
+    turn later than the queries woken with it, so ten queries took the ten connection slots and
+    the batch cancel arrived eleventh. Now it is the first signed request to arrive."""
+    exchange = FakeExchange()
+    exchange.add_account(API_KEY, API_SECRET, PASSPHRASE)
+    ids = exchange.place_resting_orders(API_KEY, 3)
+    async with WeexClient(
+        Credentials(API_KEY, API_SECRET, PASSPHRASE),
+        base_url="http://fake",
+        transport=exchange.transport(),
+    ) as client:
+        crowd = [asyncio.ensure_future(client.open_orders()) for _ in range(20)]
+        await asyncio.sleep(0)
+        report = await client.cancel_orders(ids=ids, deadline=60)
+        await asyncio.gather(*crowd)
+    assert report.all_cancelled
+    signed = [a.path for a in exchange.arrivals if "/market/time" not in a.path]
+    assert signed[0].endswith("cancel_batch_orders"), signed[:12]

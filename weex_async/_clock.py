@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -96,8 +97,15 @@ async def sleep_for(clock: Clock | None, seconds: float) -> None:
 
 async def wait_within(clock: Clock | None, seconds: float, awaitable: Awaitable[R]) -> R:
     """``awaitable``'s result, or ``asyncio.TimeoutError`` once ``seconds`` passed on ``clock``
-    (it is then cancelled). ``None``: ``asyncio.wait_for``, on the running loop."""
+    (it is then cancelled). ``None``: on the running loop, awaited in the caller's own task
+    (``asyncio.timeout``) from Python 3.11: ``asyncio.wait_for`` runs it as a task of its own
+    there, which starts a loop turn later, so a kill switch with a deadline, woken first with a
+    crowd of queries, reached the connection slots after ten of them. Python 3.10 has only
+    ``wait_for`` (that turn is lost there)."""
     if clock is None:
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(seconds):
+                return await awaitable
         return await asyncio.wait_for(awaitable, seconds)
     task = asyncio.ensure_future(awaitable)
     expired = False
