@@ -9,6 +9,8 @@ Against ``FakeExchange`` and its per-path faults, on V2 and V3.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -224,3 +226,25 @@ async def test_a_listing_that_hangs_sends_the_blind_cancel_all_within_a_short_de
     assert 1 <= blind <= report.rounds, "one cancel-all per round at most"
     first = min(LISTING_PATIENCE, deadline / 2)
     assert any(f"within {first:.3g} s" in p for p in report.problems), report.problems
+
+
+async def test_a_slow_listing_that_fits_the_deadline_still_proves_flat(version: ApiVersion) -> None:
+    """Every listing answers in 3 s, the deadline is 9 s: list, cancel, list again fit. Before,
+    each listing was given half the time left (3, then 2.99 s, 1.49 s...): the second was cut
+    just before its answer, then blind cancel-alls went to an empty account, and the run ended
+    not flat. Once a cancel went out for the target, a listing may take the time left."""
+    exchange = roomy()
+    exchange.place_resting_orders(API_KEY, 5, symbol=SYMBOLS[version][0])
+    inner = exchange.transport()
+
+    class SlowListing(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == LIST[version]:
+                await asyncio.sleep(3.0)
+            return await inner.handle_async_request(request)
+
+    async with client_for(exchange, SlowListing(), version=version, timeout=DEFAULT_TIMEOUT) as c:
+        report = await c.cancel_everything(deadline=9)
+    assert not exchange.accounts[API_KEY].orders
+    assert report.flat, report.problems
+    assert paths(exchange).count(CANCEL_ALL[version]) <= 1, "no blind cancel-all on a flat book"

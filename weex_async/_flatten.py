@@ -190,6 +190,8 @@ class FlattenRun:
         self._key_checked = asyncio.Event()
         #: targets whose last listing failed without leaving (no connection could be opened)
         self._unreachable: set[str | None] = set()
+        #: targets a cancel (listed or blind) was sent for: their listings may take the time left
+        self._acted: set[str | None] = set()
         if session.key_confirmed:
             self._key_checked.set()
         self._include_triggers = include_triggers
@@ -355,6 +357,7 @@ class FlattenRun:
                 # is out of reach, and a cancel-all would spend the deadline on the same wall
                 reachable = target not in self._unreachable
                 if reachable and self._stopped is None and self._time_left() > 0:
+                    self._acted.add(target)
                     ways.sent(CANCEL_ALL, (), answered=await self._blind_cancel_all(target))
             else:
                 failed = ways.judge({order.order_id for order in listed})
@@ -365,6 +368,7 @@ class FlattenRun:
                     return  # flat, proven by this listing
                 found += len(listed)
                 if self._stopped is None and self._time_left() > 0:  # else said next round
+                    self._acted.add(target)
                     await self._cancel_round(target, listed, found, ways)
             idle = 0 if self._cancelled_on(target) > cancelled else idle + 1
         self._problem(target, f"still not flat after {MAX_ROUNDS} rounds")
@@ -441,8 +445,11 @@ class FlattenRun:
         short changes nothing on the exchange)."""
         trace = Trace()
         self._unreachable.discard(target)
-        # at most half the time left: a blind cancel-all must still fit in a short deadline
-        patience = min(LISTING_PATIENCE, self._time_left() / 2)
+        # Until a cancel went out for the target, at most half the time left: a blind cancel-all
+        # must still fit in a short deadline. After, the time left: halving it round after
+        # round cut short a slow listing (3 s) that would have proved flat within the deadline.
+        share = 1.0 if target in self._acted else 0.5
+        patience = min(LISTING_PATIENCE, self._time_left() * share)
         patience_ends = self._clock.time() + patience
         try:
             return await self._send(call, trace, patience_ends)
