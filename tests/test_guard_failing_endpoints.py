@@ -9,14 +9,18 @@ from pathlib import Path
 
 from weex_async.testing import FakeExchange, Fault, serve
 
+ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET, PASSPHRASE = "gf-key", "gf-secret-xyz", "gf-pass-xyz"
 SYMBOL = {"v2": "cmt_btcusdt", "v3": "BTCUSDT"}
 
 
-def guard(url: str, version: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``weex-async guard`` over an engine that exits at once: it flattens, then exits."""
-    argv = [sys.executable, "-m", "weex_async.cli", "guard", "--base-url", url]
-    argv += ["--api-version", version, "--deadline", "3", "--", sys.executable, "-c", "pass"]
+def guard(
+    url: str, version: str, tmp_path: Path, deadline: str = "3"
+) -> subprocess.CompletedProcess[str]:
+    """``weex-async guard`` over an engine that exits at once: it flattens, then exits. Its
+    clients back off 1 ms (tests/quick_cli.py): their retries are not the subject here."""
+    argv = [sys.executable, "-m", "tests.quick_cli", "guard", "--base-url", url]
+    argv += ["--api-version", version, "--deadline", deadline, "--", sys.executable, "-c", "pass"]
     env = {
         "PATH": "/usr/bin:/bin",
         "WEEX_API_KEY": KEY,
@@ -24,7 +28,9 @@ def guard(url: str, version: str, tmp_path: Path) -> subprocess.CompletedProcess
         "WEEX_API_PASSPHRASE": PASSPHRASE,
         "XDG_STATE_HOME": str(tmp_path),  # a per-user ledger stays in the test
     }
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=env, timeout=60, check=False, cwd=ROOT
+    )
     assert "Traceback" not in done.stderr, done.stderr
     assert SECRET not in done.stdout + done.stderr
     return done
@@ -53,7 +59,7 @@ def test_the_guard_cancels_blind_while_the_listing_is_down(tmp_path: Path) -> No
     exchange.place_resting_orders(KEY, 150, symbol=SYMBOL["v2"])
     exchange.faults.next(Fault.SERVER_ERROR, 10**6, path="/capi/v2/order/current")
     with serve(exchange) as url:
-        done = guard(url, "v2", tmp_path)
+        done = guard(url, "v2", tmp_path, deadline="1")  # never flat: it runs to its deadline
     assert done.returncode == 1, done
     assert not exchange.accounts[KEY].orders, "nothing left resting"
     assert "NOT FLAT" in done.stdout
